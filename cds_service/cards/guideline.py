@@ -1,0 +1,238 @@
+"""The source guideline, statement by statement, with what the labels say where it says less.
+
+Text is verbatim from `shared/guideline/muscle-spasm-treatment.txt` (a treatment summary, not a
+society guideline). Ids S1-S23 follow the statement check in `shared/reference/clinical-facts.md`
+§1.2; A1-A5 are the lines of its "Treatment Algorithm" section. Cards cite these ids and the
+service serves each at `/guideline/<topic>`.
+"""
+
+from __future__ import annotations
+
+from cds_service.cards.base import Statement
+
+SOURCE_TITLE = "Treatment Options for Severe Muscle Spasms (treatment summary)"
+SOURCE_CAVEAT = (
+    "This service encodes a treatment summary, not a society guideline. Each statement below was "
+    "checked against FDA labeling and AGS Beers 2023; where the label says more, cards say what "
+    "the label says."
+)
+
+_INTRO = "Treatment Options for Severe Muscle Spasms"
+_FIRST = "First-Line Pharmacological Options"
+_SECOND = "Second-Line Pharmacological Options"
+_ADVANCED = "Advanced Treatment Options for Refractory Cases"
+_NONPHARM = "Non-Pharmacological Approaches"
+_ALGO = "Treatment Algorithm"
+_CAUTIONS = "Important Considerations and Cautions"
+
+_ALL: tuple[Statement, ...] = (
+    Statement(
+        "S1",
+        "Baclofen is the first-line pharmacological treatment for severe muscle spasms, starting at "
+        "10 mg/day with weekly increases of 10 mg/day up to 30 mg/day.",
+        _INTRO,
+        "1",
+        "FDA label (spasticity): 5 mg TID, increased every 3 days; total should not exceed 80 mg/day. "
+        "The 10 → 30 mg/day plan matches the muscle-cramp regimen used in cirrhosis.",
+    ),
+    Statement(
+        "S2",
+        "Baclofen (10-30 mg/day) is the most effective medication for severe muscle spasms, with gradual "
+        "dose titration to minimize side effects.",
+        _FIRST,
+        "1",
+        "Comparative trials have not shown one muscle relaxant to be superior.",
+    ),
+    Statement(
+        "S3",
+        "Cyclobenzaprine is indicated as an adjunct to rest and physical therapy for relief of muscle spasm "
+        "associated with acute, painful musculoskeletal conditions, but should only be used for short "
+        "periods (up to 2-3 weeks).",
+        _FIRST,
+        "2",
+        "FDA label: use only for short periods (up to two or three weeks); not effective in spasticity of "
+        "cerebral or spinal origin.",
+    ),
+    Statement(
+        "S4",
+        "Tizanidine is an alternative first-line agent for spasticity of cerebral origin.",
+        _FIRST,
+        "1",
+        "FDA label: contraindicated with fluvoxamine or ciprofloxacin (potent CYP1A2 inhibitors); "
+        "hypotension, liver injury, sedation.",
+    ),
+    Statement(
+        "S5",
+        "Dantrolene may be considered for severe spastic hemiplegia.",
+        _FIRST,
+        "1, 3",
+        "Boxed warning: hepatotoxicity.",
+    ),
+    Statement(
+        "S6",
+        "Methocarbamol can be used for muscle spasms when first-line agents are ineffective or not tolerated.",
+        _SECOND,
+        "1",
+        "AGS Beers 2023: avoid in adults 65 and older.",
+    ),
+    Statement(
+        "S7",
+        "Orphenadrine may be considered as an alternative muscle relaxant.",
+        _SECOND,
+        "1",
+        "AGS Beers 2023: avoid in adults 65 and older (strongly anticholinergic).",
+    ),
+    Statement(
+        "S8",
+        "Benzodiazepines may be justified for management of muscle spasm, especially when anxiety and muscle "
+        "spasm coexist, but carry a high risk profile in older adults.",
+        _SECOND,
+        "1",
+        "Boxed warning: concomitant opioids (profound sedation, respiratory depression, death); abuse, "
+        "dependence, withdrawal. AGS Beers 2023: avoid in adults 65 and older.",
+    ),
+    Statement(
+        "S9",
+        "Albumin infusion (20-40 g/week) may be beneficial for muscle cramps, particularly in patients with "
+        "liver disease.",
+        _SECOND,
+        "1",
+        "Evidence is from cirrhosis (EASL 2018); none outside liver disease.",
+    ),
+    Statement(
+        "S10",
+        "Intrathecal baclofen via surgically implanted pump is recommended for severe spastic hypertonia that "
+        "does not respond to oral medications.",
+        _ADVANCED,
+        "1, 4, 5",
+    ),
+    Statement(
+        "S11",
+        "Botulinum toxin injections are recommended for localized muscle spasms in upper or lower limbs to "
+        "improve range of motion and function.",
+        _ADVANCED,
+        "1",
+        "The evidence is for focal spasticity.",
+    ),
+    Statement(
+        "S12",
+        "Phenol injections may be used to target specific muscles or muscle groups.",
+        _ADVANCED,
+        "1",
+    ),
+    Statement(
+        "S13",
+        "Physical therapy including range-of-motion exercises should be combined with pharmacological "
+        "treatment.",
+        _NONPHARM,
+        "1",
+    ),
+    Statement(
+        "S14",
+        "Heat, cold, and electrical stimulation may help reduce muscle spasms.",
+        _NONPHARM,
+        "1",
+    ),
+    Statement(
+        "S15",
+        "Splinting may be considered but should be used cautiously as it can potentially worsen symptoms in "
+        "some cases.",
+        _NONPHARM,
+        "1",
+    ),
+    Statement(
+        "S16",
+        "Correction of electrolyte abnormalities (especially hypokalemia and hypomagnesemia) is essential when "
+        "present.",
+        _NONPHARM,
+        "1",
+        "Magnesium must be replaced before hypokalaemia will correct.",
+    ),
+    Statement(
+        "A1",
+        "Start with baclofen 10 mg/day, with weekly increases of 10 mg/day up to 30 mg/day.",
+        _ALGO,
+        "1",
+        "FDA label maximum: 80 mg/day.",
+    ),
+    Statement(
+        "S17",
+        "If inadequate response after 2-3 weeks, add or switch to cyclobenzaprine (for acute musculoskeletal "
+        "spasms) or tizanidine (for spasticity of cerebral origin).",
+        _ALGO,
+        "2, 1",
+        "Baclofen is not indicated for spasm from rheumatic disorders, and cyclobenzaprine is not effective "
+        "in spasticity: choose the agent by the condition. Adding an agent stacks CNS depressants.",
+    ),
+    Statement(
+        "A3",
+        "For localized spasms, consider targeted botulinum toxin injections.",
+        _ALGO,
+        "1",
+    ),
+    Statement(
+        "A4",
+        "For severe, refractory, generalized spasticity, consider intrathecal baclofen therapy.",
+        _ALGO,
+        "4, 5",
+    ),
+    Statement(
+        "A5",
+        "Throughout treatment, incorporate physical therapy and address any underlying electrolyte "
+        "abnormalities.",
+        _ALGO,
+        "1",
+    ),
+    Statement(
+        "S18",
+        "Monitor for common side effects of muscle relaxants including sedation, dizziness, and weakness.",
+        _CAUTIONS,
+        "3",
+    ),
+    Statement(
+        "S19",
+        "Baclofen has a long half-life; allow at least 72 hours between dose increases to assess full effect.",
+        _CAUTIONS,
+        "1",
+        "Baclofen's half-life is in fact short (about 2.5-4 h); the label steps the dose every 3 days, "
+        "consistent with ≥ 72 h between increases.",
+    ),
+    Statement(
+        "S20",
+        "Abrupt discontinuation of baclofen can cause severe withdrawal symptoms and should be avoided.",
+        _CAUTIONS,
+        "5",
+        "Oral label: hallucinations and seizures on abrupt withdrawal; reduce slowly. Intrathecal boxed "
+        "warning: high fever, altered mental status, rebound spasticity, rhabdomyolysis, death.",
+    ),
+    Statement(
+        "S21",
+        "Cyclobenzaprine is structurally similar to tricyclic antidepressants and should be used with caution "
+        "in patients with cardiac conditions.",
+        _CAUTIONS,
+        "1, 2",
+        "FDA label: contraindicated in arrhythmias, heart block or conduction disturbances, congestive heart "
+        "failure, the acute recovery phase of myocardial infarction, hyperthyroidism, and with or within "
+        "14 days of an MAOI.",
+    ),
+    Statement(
+        "S22",
+        "Elderly patients generally require lower doses of muscle relaxants due to increased risk of side "
+        "effects.",
+        _CAUTIONS,
+        "1",
+        "AGS Beers 2023: avoid carisoprodol, chlorzoxazone, cyclobenzaprine, metaxalone, methocarbamol and "
+        "orphenadrine (strong); avoid benzodiazepines; avoid baclofen at eGFR < 60.",
+    ),
+    Statement(
+        "S23",
+        "Always assess for drug interactions, particularly when combining multiple serotonergic medications "
+        "which can lead to serotonin syndrome.",
+        _CAUTIONS,
+        "6",
+        "Cyclobenzaprine label (2013): serotonin syndrome with SSRIs, SNRIs, TCAs, tramadol, bupropion, "
+        "meperidine, verapamil and MAOIs.",
+    ),
+)
+
+STATEMENTS: dict[str, Statement] = {s.id: s for s in _ALL}

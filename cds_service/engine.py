@@ -1,0 +1,97 @@
+"""Runs the rules over one patient's facts and assembles the cards of one response.
+
+A failing rule must not silence the others, and must not look like "all clear": it becomes an
+info card saying which check could not run. Data the edge could not obtain (FHIR server down,
+OperationOutcome in prefetch) becomes one card listing what was not checked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from cds_service.cards import RULES
+from cds_service.cards.base import (
+    GUIDELINE_PATH,
+    SOURCE_LABEL,
+    TOPIC_SYSTEM,
+    CardList,
+    Rule,
+    escape_md,
+)
+from cds_service.facts.model import PatientFacts
+from cds_service.protocol.models import Card, Coding, Source
+
+log = logging.getLogger("cds_service.engine")
+
+DATA_UNAVAILABLE_TOPIC = "data-unavailable"
+RULE_ERROR_TOPIC = "check-failed"
+
+_INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class Evaluation:
+    cards: list[Card] = field(default_factory=list)
+    rule_errors: list[str] = field(default_factory=list)  # topic codes whose rule raised
+
+
+def evaluate(facts: PatientFacts, rules: tuple[Rule, ...] = RULES) -> Evaluation:
+    result = Evaluation()
+    collected = CardList()
+    for rule in rules:
+        if facts.hook not in rule.hooks:
+            continue
+        try:
+            cards = rule.evaluate(facts)
+        except Exception:  # a bug in one rule must not hide the others
+            log.exception("rule failed", extra={"topic": rule.topic, "hook": facts.hook})
+            result.rule_errors.append(rule.topic)
+            continue
+        for card in cards:
+            collected.add(card)
+    cards = sorted(collected.cards, key=lambda c: _INDICATOR_ORDER[c.indicator])
+    if result.rule_errors:
+        cards.append(_rule_error_card(result.rule_errors))
+    if facts.gaps:
+        cards.append(_data_unavailable_card(facts))
+    result.cards = cards
+    return result
+
+
+def _rule_error_card(topics: list[str]) -> Card:
+    names = ", ".join(topics)
+    return Card(
+        summary="Some muscle-spasm checks could not run; review this order manually",
+        detail=(
+            f"An internal error stopped these checks: **{escape_md(names)}**. "
+            "Their absence from this list does not mean the order is safe. The error was logged."
+        ),
+        indicator="warning",
+        source=Source(
+            label=SOURCE_LABEL,
+            url=f"{GUIDELINE_PATH}",
+            topic=Coding(system=TOPIC_SYSTEM, code=RULE_ERROR_TOPIC, display="Checks that could not run"),
+        ),
+    )
+
+
+def _data_unavailable_card(facts: PatientFacts) -> Card:
+    lines = [f"- **{escape_md(g.what)}**: {escape_md(g.reason)}" for g in facts.gaps]
+    whats = sorted({g.what for g in facts.gaps})
+    summary = "Not checked: " + ", ".join(whats) + " could not be retrieved"
+    if len(summary) > 140:
+        summary = "Some patient data could not be retrieved; muscle-spasm checks are incomplete"
+    return Card(
+        summary=summary,
+        detail=(
+            "The checks below ran without this data, so a missing warning here does **not** mean "
+            "there is no problem:\n\n" + "\n".join(lines) + "\n\nReview these items in the chart before signing."
+        ),
+        indicator="warning",
+        source=Source(
+            label=SOURCE_LABEL,
+            url=f"{GUIDELINE_PATH}",
+            topic=Coding(system=TOPIC_SYSTEM, code=DATA_UNAVAILABLE_TOPIC, display="Data that could not be checked"),
+        ),
+    )

@@ -1,0 +1,289 @@
+"""Plain, typed patient facts: the only thing the rules ever read.
+
+The facts layer turns FHIR R4 (as Epic, Oracle Health and the sandbox send it) into these
+frozen dataclasses. Every fact that a card may quote carries a `Provenance` so a reviewer can
+see which resource and which field it came from. Unknown stays unknown: a dose that cannot be
+computed is `DailyDose(mg_per_day=None, unknown_reason=...)`, never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class DrugClass(StrEnum):
+    """Classes a normalized ingredient may belong to (one ingredient, several classes)."""
+
+    MUSCLE_RELAXANT = "muscle-relaxant"  # every skeletal muscle relaxant incl. antispasticity agents
+    ANTISPASTICITY = "antispasticity"  # baclofen, tizanidine, dantrolene
+    ANTISPASMODIC_BEERS = "antispasmodic-beers"  # the six Beers 2023 "avoid" SMRs
+    BENZODIAZEPINE = "benzodiazepine"
+    OPIOID = "opioid"
+    GABAPENTINOID = "gabapentinoid"
+    Z_DRUG = "z-drug"
+    CNS_DEPRESSANT = "cns-depressant"
+    SEROTONERGIC = "serotonergic"
+    SSRI = "ssri"
+    SNRI = "snri"
+    TCA = "tca"
+    TRIPTAN = "triptan"
+    MAOI = "maoi"
+    STRONG_CYP1A2_INHIBITOR = "strong-cyp1a2-inhibitor"
+
+
+class MatchMethod(StrEnum):
+    """How a medication was recognized: by an RxNorm code in our tables, or only by its name."""
+
+    CODE = "code"
+    NAME = "name"
+    NONE = "none"
+
+
+class Route(StrEnum):
+    ORAL = "oral"
+    INTRATHECAL = "intrathecal"
+    INJECTION = "injection"  # IV/IM/SC, not intrathecal
+    TOPICAL = "topical"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class ConditionCategory(StrEnum):
+    CEREBRAL_SPASTICITY = "cerebral-spasticity"  # MS, stroke/hemiplegia, cerebral palsy, TBI
+    SPINAL_SPASTICITY = "spinal-spasticity"  # spinal cord injury, para/quadriplegia
+    ACUTE_MUSCULOSKELETAL = "acute-musculoskeletal"  # muscle spasm, low back pain
+    CARDIAC_ARRHYTHMIA = "cardiac-arrhythmia"
+    CARDIAC_CONDUCTION = "cardiac-conduction"  # heart block / conduction disturbance
+    HEART_FAILURE = "heart-failure"
+    RECENT_MI = "recent-mi"  # acute MI (ICD-10 I21/I22) or onset within 28 days
+    HYPERTHYROIDISM = "hyperthyroidism"
+    LIVER_DISEASE = "liver-disease"
+    RENAL_IMPAIRMENT = "renal-impairment"
+    MUSCLE_CRAMPS = "muscle-cramps"
+
+
+class LabKind(StrEnum):
+    POTASSIUM = "potassium"
+    MAGNESIUM = "magnesium"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a fact came from: `MedicationRequest/abc` and a FHIRPath-like field path."""
+
+    resource: str
+    field: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.resource}.{self.field}" if self.field else self.resource
+
+
+@dataclass(frozen=True, slots=True)
+class DailyDose:
+    """Total daily dose of the medication's main ingredient, in mg.
+
+    `mg_per_day` is None when it cannot be computed; `unknown_reason` then says why.
+    For ranges and PRN orders this is the *maximum* daily amount (safety checks use the high end).
+    `explanation` is human text for card details, e.g. "10 mg × 3 per day (TID)".
+    """
+
+    mg_per_day: float | None
+    explanation: str = ""
+    unknown_reason: str | None = None
+    as_needed: bool = False
+    from_range: bool = False
+    units_per_day: float | None = None  # tablets/capsules/mL per day, when dosed in units
+    unit: str | None = None  # the dose unit as ordered ("mg", "tablet", "mL")
+    source: Provenance | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.mg_per_day is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyDuration:
+    """How many days the order covers, and how that was worked out."""
+
+    days: float | None
+    method: str = ""  # "expectedSupplyDuration", "quantity", "validityPeriod", "boundsDuration", ...
+    explanation: str = ""
+    source: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationFact:
+    """One MedicationRequest (a draft order or one of the patient's existing orders)."""
+
+    reference: str  # "MedicationRequest/abc" (relative; stable key across the response)
+    resource_id: str | None
+    ingredients: tuple[str, ...]  # normalized ingredient names, lower case, e.g. ("baclofen",)
+    classes: frozenset[DrugClass]
+    match: MatchMethod
+    display: str  # what the clinician sees, e.g. "baclofen 10 MG Oral Tablet"
+    rxnorm_code: str | None = None
+    strength_mg: float | None = None  # per tablet/capsule, or per mL for liquids (main ingredient)
+    strength_per_ml: bool = False
+    route: Route = Route.UNKNOWN
+    status: str | None = None  # draft, active, on-hold, completed, stopped, cancelled, ...
+    intent: str | None = None
+    authored_on: datetime | None = None
+    validity_start: datetime | None = None
+    validity_end: datetime | None = None
+    daily_dose: DailyDose = field(default_factory=lambda: DailyDose(None, unknown_reason="no dosage"))
+    supply: SupplyDuration = field(default_factory=lambda: SupplyDuration(None))
+    is_draft: bool = False  # came from context.draftOrders
+    is_selected: bool = False  # order-select: listed in context.selections
+    provenance: Provenance | None = None
+    # The original resource, for building update/delete suggestions only (see facts.orders).
+    # Rules never read it.
+    raw: dict[str, Any] | None = field(default=None, repr=False, compare=False, hash=False)
+
+    def has(self, ingredient: str) -> bool:
+        return ingredient in self.ingredients
+
+    def in_class(self, drug_class: DrugClass) -> bool:
+        return drug_class in self.classes
+
+    @property
+    def start(self) -> datetime | None:
+        return self.validity_start or self.authored_on
+
+    @property
+    def end(self) -> datetime | None:
+        """End of the course: validityPeriod.end, else start + supply days, else None (open)."""
+        if self.validity_end is not None:
+            return self.validity_end
+        if self.start is not None and self.supply.days is not None:
+            from datetime import timedelta
+
+            return self.start + timedelta(days=self.supply.days)
+        return None
+
+    @property
+    def is_active(self) -> bool:
+        """Active or on hold (an existing order), or a draft being placed now."""
+        return self.is_draft or self.status in {"active", "on-hold"}
+
+
+@dataclass(frozen=True, slots=True)
+class LabResult:
+    kind: LabKind
+    value_mmol_l: float  # normalized
+    value: float  # as reported
+    unit: str  # as reported ("mg/dL", "mEq/L", "mmol/L")
+    effective: datetime | None
+    loinc: str | None
+    status: str | None  # final, amended, corrected, preliminary
+    comparator: str | None = None  # "<", ">", "<=", ">=" as reported
+    preliminary: bool = False
+    interpretation: str | None = None  # e.g. "L", "LL" from Observation.interpretation
+    provenance: Provenance | None = None
+
+    def age_days(self, now: datetime) -> float | None:
+        if self.effective is None:
+            return None
+        return (now - self.effective).total_seconds() / 86400
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionFact:
+    categories: frozenset[ConditionCategory]
+    code: str | None
+    system: str | None
+    display: str
+    clinical_status: str | None
+    verification_status: str | None
+    onset: datetime | None = None
+    recorded: date | datetime | None = None
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DoseChange:
+    """One step in a drug's dose history."""
+
+    mg_per_day: float
+    at: datetime
+    source: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DoseHistory:
+    """A drug's daily dose over time from the patient's MedicationRequests (drafts excluded).
+
+    `current` is the dose of the latest active order; `previous` the dose before the last
+    change; `last_change_at` when the current dose started.
+    """
+
+    ingredient: str
+    current_mg_per_day: float | None
+    current_since: datetime | None
+    previous_mg_per_day: float | None
+    last_change_at: datetime | None
+    steps: tuple[DoseChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedResource:
+    """A resource the facts layer could not use; reported in the response, never fatal."""
+
+    where: str  # e.g. "prefetch.medications.entry[3]"
+    resource: str | None  # "MedicationRequest/x" when an id was readable
+    reason: str  # what was wrong (no patient data in here)
+
+
+@dataclass(frozen=True, slots=True)
+class DataGap:
+    """Data the rules need that could not be obtained (FHIR server down, OperationOutcome...)."""
+
+    what: str  # "potassium results", "the patient's active medications"
+    reason: str  # "FHIR server answered 500", "timed out after 2.0 s", "OperationOutcome: ..."
+    prefetch_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    hook: str  # "order-select" | "order-sign" | "patient-view"
+    now: datetime  # the evaluation instant (aware, UTC)
+    patient_id: str | None
+    age_years: int | None = None
+    sex: str | None = None
+    # Orders the hook speaks about: the selected drafts (order-select), all drafts (order-sign),
+    # nothing for patient-view.
+    draft_orders: tuple[MedicationFact, ...] = ()
+    # Drafts that are not the subject of this call (order-select: not selected). They still count
+    # as "would be active" for combination checks.
+    other_drafts: tuple[MedicationFact, ...] = ()
+    # The patient's existing MedicationRequests (all statuses fetched; use .is_active / .end).
+    medications: tuple[MedicationFact, ...] = ()
+    potassium: LabResult | None = None  # latest valid
+    magnesium: LabResult | None = None  # latest valid
+    conditions: tuple[ConditionFact, ...] = ()
+    dose_histories: dict[str, DoseHistory] = field(default_factory=dict)
+    skipped: tuple[SkippedResource, ...] = ()
+    gaps: tuple[DataGap, ...] = ()
+
+    # --- convenience views used by many rules -------------------------------------------------
+    def active_medications(self) -> tuple[MedicationFact, ...]:
+        """Existing orders that are active now (status active/on-hold and course not ended)."""
+        return tuple(
+            m
+            for m in self.medications
+            if m.status in {"active", "on-hold"} and (m.end is None or m.end >= self.now)
+        )
+
+    def would_be_active(self) -> tuple[MedicationFact, ...]:
+        """Drafts plus active existing orders, minus existing orders a draft replaces."""
+        replaced = {m.reference for m in self.draft_orders + self.other_drafts}
+        current = tuple(m for m in self.active_medications() if m.reference not in replaced)
+        return self.draft_orders + self.other_drafts + current
+
+    def has_condition(self, *categories: ConditionCategory) -> bool:
+        return any(c.categories.intersection(categories) for c in self.conditions)
+
+    def conditions_in(self, *categories: ConditionCategory) -> tuple[ConditionFact, ...]:
+        return tuple(c for c in self.conditions if c.categories.intersection(categories))

@@ -1,0 +1,92 @@
+"""FHIR resources for card suggestions, built from facts so that rules never write raw JSON.
+
+An update suggestion returns the draft order as the EHR sent it with only the changed fields
+replaced (dose, supply); the sandbox needs `medicationCodeableConcept` with both `text` and a
+coding to apply a suggestion, so a codeable concept is kept or synthesized from the facts.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from cds_service.facts.model import MedicationFact
+
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC_SYSTEM = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+
+
+def _base_resource(order: MedicationFact) -> dict[str, Any]:
+    resource: dict[str, Any] = copy.deepcopy(order.raw) if order.raw else {"resourceType": "MedicationRequest"}
+    if order.resource_id and "id" not in resource:
+        resource["id"] = order.resource_id
+    if "medicationCodeableConcept" not in resource and "medicationReference" not in resource and order.rxnorm_code:
+        resource["medicationCodeableConcept"] = {
+            "text": order.display,
+            "coding": [{"system": RXNORM_SYSTEM, "code": order.rxnorm_code, "display": order.display}],
+        }
+    return resource
+
+
+def with_daily_dose(order: MedicationFact, mg_per_day: float, doses_per_day: int) -> dict[str, Any]:
+    """The draft order rewritten to `mg_per_day`, split into `doses_per_day` equal doses (mg)."""
+    resource = _base_resource(order)
+    per_dose = mg_per_day / doses_per_day
+    dosage: dict[str, Any] = {
+        "text": f"{_num(per_dose)} mg {_FREQ_TEXT.get(doses_per_day, f'{doses_per_day} times daily')}",
+        "timing": {"repeat": {"frequency": doses_per_day, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": per_dose, "unit": "mg", "system": UCUM, "code": "mg"}}],
+    }
+    old = resource.get("dosageInstruction") or [{}]
+    first = old[0] if isinstance(old, list) and old and isinstance(old[0], dict) else {}
+    for keep in ("route", "asNeededBoolean", "asNeededCodeableConcept", "method", "sequence"):
+        if keep in first:
+            dosage[keep] = first[keep]
+    resource["dosageInstruction"] = [dosage]
+    return resource
+
+
+def with_supply_days(order: MedicationFact, days: int) -> dict[str, Any]:
+    """The draft order with its supply limited to `days` and no refills beyond it."""
+    resource = _base_resource(order)
+    dispense = dict(resource.get("dispenseRequest") or {})
+    dispense["expectedSupplyDuration"] = {"value": days, "unit": "days", "system": UCUM, "code": "d"}
+    dispense.pop("numberOfRepeatsAllowed", None)
+    units = order.daily_dose.units_per_day
+    if units:
+        dispense["quantity"] = {
+            "value": round(units * days),
+            "unit": order.daily_dose.unit or "unit",
+        }
+    else:
+        dispense.pop("quantity", None)
+    resource["dispenseRequest"] = dispense
+    return resource
+
+
+def lab_order(patient_id: str | None, loinc: str, display: str) -> dict[str, Any]:
+    """A draft ServiceRequest for a lab test, coded with LOINC."""
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "category": [
+            {
+                "coding": [
+                    {"system": "http://snomed.info/sct", "code": "108252007", "display": "Laboratory procedure"}
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC_SYSTEM, "code": loinc, "display": display}], "text": display},
+    }
+    if patient_id:
+        resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    return resource
+
+
+_FREQ_TEXT = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
+
+
+def _num(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")

@@ -1,0 +1,1 @@
+"""Feedback endpoint (CDS Hooks 2.0 §feedback). Storage of outcomes is added by the storage layer."""

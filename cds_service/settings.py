@@ -1,0 +1,91 @@
+"""One settings object: environment variables prefixed `CDS_`, then an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments (CLI flags), `CDS_*` environment
+variables, the TOML file named by `CDS_CONFIG_FILE` / `--config`, then the defaults below.
+The defaults are the safe ones: authentication on, only configured FHIR servers called.
+`--dev` flips to the local-demo mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore", toml_file=None)
+
+    # --- serving
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    dev: bool = Field(False, description="Local demo mode: no client auth, open CORS, any fhirServer")
+    public_base_url: str | None = Field(
+        None, description="Public base URL (behind a proxy) used for JWT `aud` and card links"
+    )
+    log_level: str = "INFO"
+
+    # --- trust
+    clients_file: Path | None = Field(None, description="TOML file of trusted CDS clients")
+    auth_discovery: bool = Field(True, description="Require a client JWT on GET /cds-services too")
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["ES384", "RS384"])
+    jwt_clock_skew_seconds: int = 30
+    jwt_max_lifetime_seconds: int = 3600
+    jwks_cache_seconds: int = 3600
+    jwks_min_refresh_seconds: int = 60
+    admin_token: str | None = Field(None, description="Bearer token for /analytics (besides client JWTs)")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed browser origins (dev: any)")
+    topic_code_style: Literal["hyphenated", "epic"] = Field(
+        "hyphenated", description="Default card topic code form; clients may override"
+    )
+
+    # --- FHIR fetching and limits
+    fhir_timeout_seconds: float = 3.0
+    fhir_max_pages: int = 5
+    fhir_max_resources: int = 5000
+    allow_http_fhir_loopback: bool = Field(True, description="Allow http:// FHIR servers on loopback only")
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_json_depth: int = 64
+
+    # --- storage
+    database_url: str = Field("sqlite:///./cds_service.db", description="SQLAlchemy URL (SQLite or PostgreSQL)")
+    patient_hash_secret: str = Field(
+        "change-me", description="HMAC key for the patient pseudonym in the audit trail"
+    )
+    audit_retention_days: int = 365
+    storage_enabled: bool = True
+
+    # --- clinical
+    lab_recent_days: int = Field(30, description="A K/Mg result older than this counts as missing")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("CDS_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; `config_file` (the `--config` flag) names a TOML file of the same keys."""
+    if config_file is not None:
+        os.environ["CDS_CONFIG_FILE"] = str(config_file)
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)
