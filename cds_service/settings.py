@@ -58,9 +58,7 @@ class Settings(BaseSettings):
 
     # --- storage
     database_url: str = Field("sqlite:///./cds_service.db", description="SQLAlchemy URL (SQLite or PostgreSQL)")
-    patient_hash_secret: str = Field(
-        "change-me", description="HMAC key for the patient pseudonym in the audit trail"
-    )
+    patient_hash_secret: str = Field("change-me", description="HMAC key for the patient pseudonym in the audit trail")
     audit_retention_days: int = 365
     storage_enabled: bool = True
 

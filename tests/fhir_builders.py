@@ -151,11 +151,7 @@ def observation(
         "id": oid or f"obs-{uuid.uuid4().hex[:8]}",
         "status": status,
         "category": [
-            {
-                "coding": [
-                    {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
-                ]
-            }
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
         ],
         "code": {"coding": [{"system": LOINC, "code": loinc}]},
         "subject": {"reference": f"Patient/{pid}"},
@@ -188,9 +184,7 @@ def condition(
         "resourceType": "Condition",
         "id": cid or f"cond-{uuid.uuid4().hex[:8]}",
         "clinicalStatus": {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical_status}
-            ]
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical_status}]
         },
         "verificationStatus": {
             "coding": [
@@ -213,7 +207,9 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(resources),
-        "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r, "search": {"mode": "match"}} for r in resources],
+        "entry": [
+            {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r, "search": {"mode": "match"}} for r in resources
+        ],
     }
 
 
@@ -243,9 +239,9 @@ def hook_request(
         entries = [{"resource": d} for d in drafts] + [{"resource": r} for r in draft_extra or []]
         context["draftOrders"] = {"resourceType": "Bundle", "entry": entries}
         if hook == "order-select":
-            context["selections"] = selections or [f"MedicationRequest/{d['id']}" for d in drafts[:1]] or [
-                "MedicationRequest/none"
-            ]
+            context["selections"] = (
+                selections or [f"MedicationRequest/{d['id']}" for d in drafts[:1]] or ["MedicationRequest/none"]
+            )
     prefetch: dict[str, Any] = {
         "patient": patient_resource or patient(pid=pid),
         "medications": searchset(medications or []),

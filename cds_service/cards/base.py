@@ -101,7 +101,9 @@ def cite(statement_ids: Iterable[str]) -> str:
     lines: list[str] = []
     for statement_id in statement_ids:
         statement = STATEMENTS[statement_id]
-        lines.append(f"> **Guideline {statement.id}** ({statement.section}): {statement.text} [{statement.source_refs}]")
+        lines.append(
+            f"> **Guideline {statement.id}** ({statement.section}): {statement.text} [{statement.source_refs}]"
+        )
         if statement.label_note:
             lines.append(f">\n> *Label / Beers check:* {statement.label_note}")
         lines.append("")

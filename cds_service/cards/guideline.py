@@ -122,8 +122,7 @@ _ALL: tuple[Statement, ...] = (
     ),
     Statement(
         "S13",
-        "Physical therapy including range-of-motion exercises should be combined with pharmacological "
-        "treatment.",
+        "Physical therapy including range-of-motion exercises should be combined with pharmacological treatment.",
         _NONPHARM,
         "1",
     ),
@@ -178,8 +177,7 @@ _ALL: tuple[Statement, ...] = (
     ),
     Statement(
         "A5",
-        "Throughout treatment, incorporate physical therapy and address any underlying electrolyte "
-        "abnormalities.",
+        "Throughout treatment, incorporate physical therapy and address any underlying electrolyte abnormalities.",
         _ALGO,
         "1",
     ),
@@ -217,8 +215,7 @@ _ALL: tuple[Statement, ...] = (
     ),
     Statement(
         "S22",
-        "Elderly patients generally require lower doses of muscle relaxants due to increased risk of side "
-        "effects.",
+        "Elderly patients generally require lower doses of muscle relaxants due to increased risk of side effects.",
         _CAUTIONS,
         "1",
         "AGS Beers 2023: avoid carisoprodol, chlorzoxazone, cyclobenzaprine, metaxalone, methocarbamol and "

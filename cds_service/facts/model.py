@@ -271,9 +271,7 @@ class PatientFacts:
     def active_medications(self) -> tuple[MedicationFact, ...]:
         """Existing orders that are active now (status active/on-hold and course not ended)."""
         return tuple(
-            m
-            for m in self.medications
-            if m.status in {"active", "on-hold"} and (m.end is None or m.end >= self.now)
+            m for m in self.medications if m.status in {"active", "on-hold"} and (m.end is None or m.end >= self.now)
         )
 
     def would_be_active(self) -> tuple[MedicationFact, ...]:

@@ -72,11 +72,7 @@ def lab_order(patient_id: str | None, loinc: str, display: str) -> dict[str, Any
         "status": "draft",
         "intent": "proposal",
         "category": [
-            {
-                "coding": [
-                    {"system": "http://snomed.info/sct", "code": "108252007", "display": "Laboratory procedure"}
-                ]
-            }
+            {"coding": [{"system": "http://snomed.info/sct", "code": "108252007", "display": "Laboratory procedure"}]}
         ],
         "code": {"coding": [{"system": LOINC_SYSTEM, "code": loinc, "display": display}], "text": display},
     }

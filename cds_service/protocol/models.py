@@ -205,8 +205,22 @@ class AcceptedSuggestion(_Tolerant):
 
 
 class FeedbackOverrideReason(_Tolerant):
+    """Why a clinician dismissed a card: a Coding the card offered, free text, or both (cds-fb-3).
+
+    Epic sends its own reasons as an `extension` object (`…overrideReason.reasonCategory`,
+    `…reasonDisplay`, `…reasonTitle`) in place of `reason`; the sandbox sends `reason` without
+    `display`.
+    """
+
     reason: Coding | None = None
     userComment: str | None = None
+    extension: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _holds_something(self) -> FeedbackOverrideReason:
+        if self.reason is None and not self.userComment and not self.extension:
+            raise ValueError("overrideReason must hold reason, userComment or both")
+        return self
 
 
 class FeedbackItem(_Tolerant):
@@ -214,8 +228,9 @@ class FeedbackItem(_Tolerant):
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: FeedbackOverrideReason | None = None
-    # Epic sends the plural form; accept either and normalize to the first reason.
-    overrideReasons: list[FeedbackOverrideReason] | None = None
+    # Epic sends the plural key, holding one object (its examples) or, defensively, a list;
+    # accept either and normalize to the first reason.
+    overrideReasons: FeedbackOverrideReason | list[FeedbackOverrideReason] | None = None
     outcomeTimestamp: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -223,7 +238,8 @@ class FeedbackItem(_Tolerant):
         if self.outcome == "accepted" and not self.acceptedSuggestions:
             raise ValueError("an accepted outcome must list acceptedSuggestions")
         if self.overrideReason is None and self.overrideReasons:
-            self.overrideReason = self.overrideReasons[0]
+            plural = self.overrideReasons
+            self.overrideReason = plural[0] if isinstance(plural, list) else plural
         return self
 
 

@@ -30,10 +30,7 @@ def _codes(codes: tuple[str, ...]) -> str:
 PREFETCH_TEMPLATES: dict[str, str] = {
     PATIENT: "Patient/{{context.patientId}}",
     # Active orders plus recently stopped/completed ones: dose history, MAOI washout (14 days).
-    MEDICATIONS: (
-        "MedicationRequest?patient={{context.patientId}}"
-        "&status=active,on-hold,completed,stopped&_count=100"
-    ),
+    MEDICATIONS: ("MedicationRequest?patient={{context.patientId}}&status=active,on-hold,completed,stopped&_count=100"),
     POTASSIUM: f"Observation?patient={{{{context.patientId}}}}&code={_codes(POTASSIUM_LOINC)}&_sort=-date&_count=10",
     MAGNESIUM: f"Observation?patient={{{{context.patientId}}}}&code={_codes(MAGNESIUM_LOINC)}&_sort=-date&_count=10",
     CONDITIONS: "Condition?patient={{context.patientId}}&clinical-status=active,recurrence,relapse&_count=100",

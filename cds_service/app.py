@@ -1,0 +1,140 @@
+"""The FastAPI application: wiring of settings, auth, storage, HTTP client and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+
+from cds_service.auth import Authenticator
+from cds_service.logs import request_id_var
+from cds_service.protocol.errors import install_error_handlers, outcome_response
+from cds_service.protocol.routes import router
+from cds_service.settings import Settings, load_settings
+from cds_service.storage import NullRecorder
+
+log = logging.getLogger("cds_service.app")
+
+DEV_WARNING = (
+    "DEV MODE: client authentication is OFF, CORS is open to any origin and any fhirServer may be "
+    "called. Never expose this instance to real patient data."
+)
+
+
+class LoopBoundHttp:
+    """One pooled httpx client per event loop (TestClient and workers may run several loops)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    def get(self) -> httpx.AsyncClient:
+        loop_id = id(asyncio.get_running_loop())
+        client = self._clients.get(loop_id)
+        if client is None:
+            client = httpx.AsyncClient(
+                follow_redirects=False,  # never follow a FHIR server's redirect to another host
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+                headers={"User-Agent": "cds-service/0.1"},
+            )
+            self._clients[loop_id] = client
+        return client
+
+    async def aclose(self) -> None:
+        client = self._clients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.aclose()
+
+
+def _make_recorder(settings: Settings) -> object:
+    if not settings.storage_enabled:
+        return NullRecorder()
+    try:
+        from cds_service.storage import create_recorder  # type: ignore[attr-defined]
+    except ImportError:
+        return NullRecorder()
+    return create_recorder(settings)
+
+
+def _make_authenticator(settings: Settings, recorder: object) -> Authenticator:
+    replay_cache = getattr(recorder, "replay_cache", None)
+    try:
+        return Authenticator(settings, replay_cache=replay_cache) if replay_cache else Authenticator(settings)
+    except TypeError:
+        return Authenticator(settings)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.dev:
+            log.warning(DEV_WARNING)
+        await app.state.recorder.start()
+        try:
+            yield
+        finally:
+            await app.state.recorder.aclose()
+            await app.state.authenticator.aclose()
+            await app.state.http_pool.aclose()
+
+    app = FastAPI(
+        title="Muscle-spasm CDS Hooks service",
+        version="0.1.0",
+        description="CDS Hooks 2.0 service applying a muscle-spasm treatment summary at ordering time.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.http_pool = LoopBoundHttp()
+    app.state.recorder = _make_recorder(settings)
+    app.state.authenticator = _make_authenticator(settings, app.state.recorder)
+
+    install_error_handlers(app)
+    app.include_router(router)
+    try:
+        from cds_service.protocol.feedback import router as feedback_router  # type: ignore[attr-defined]
+
+        app.include_router(feedback_router)
+    except ImportError:
+        pass
+    try:
+        from cds_service.storage.analytics import router as analytics_router  # type: ignore[attr-defined]
+
+        app.include_router(analytics_router)
+    except ImportError:
+        pass
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Request id for log correlation, the HTTP client for this loop, and no 500 tracebacks."""
+        request_id = uuid.uuid4().hex[:16]
+        token = request_id_var.set(request_id)
+        app.state.http = app.state.http_pool.get()
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
+            response = outcome_response(
+                500, [("internal error; the request id identifies it in the logs", None)], "exception"
+            )
+        finally:
+            request_id_var.reset(token)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    origins = ["*"] if settings.dev else settings.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    return app

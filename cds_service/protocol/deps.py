@@ -1,0 +1,32 @@
+"""FastAPI dependencies shared by the routes: the authenticated CDS client."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+from cds_service.auth import AuthenticatedClient, AuthError
+
+log_name = "cds_service.auth"
+
+
+async def authenticated_client(request: Request) -> AuthenticatedClient:
+    """The verified caller, or 401 with a short reason (never the token)."""
+    import logging
+
+    try:
+        return await request.app.state.authenticator.authenticate(request)
+    except AuthError as exc:
+        logging.getLogger(log_name).warning(
+            "client authentication failed", extra={"reason": exc.reason, "path": request.url.path}
+        )
+        raise HTTPException(
+            status_code=401,
+            detail=f"unauthorized: {exc.reason}",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+
+
+def public_base_url(request: Request) -> str:
+    """The service's public base URL: configured (behind a proxy) or as the request saw it."""
+    configured = request.app.state.settings.public_base_url
+    return (configured or str(request.base_url)).rstrip("/")

@@ -1,0 +1,123 @@
+"""HTTP routes of the CDS Hooks edge: discovery, service calls, health, guideline pages."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from cds_service.auth import AuthenticatedClient
+from cds_service.protocol.deps import authenticated_client, public_base_url
+from cds_service.protocol.errors import ClientError
+from cds_service.protocol.hooks import HookOutcome, handle_hook_call
+from cds_service.protocol.models import DiscoveryResponse
+from cds_service.protocol.pages import guideline_index, guideline_page
+from cds_service.protocol.services import SERVICES
+from cds_service.storage import CardRecord, HookCallRecord
+
+log = logging.getLogger("cds_service.http")
+
+router = APIRouter()
+
+
+def _json(payload: object, status: int = 200) -> Response:
+    return Response(content=orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+async def _discovery_client(request: Request) -> AuthenticatedClient | None:
+    if request.app.state.settings.auth_discovery:
+        return await authenticated_client(request)
+    return None
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery", response_model=DiscoveryResponse)
+async def discovery(_: AuthenticatedClient | None = Depends(_discovery_client)) -> Response:
+    services = DiscoveryResponse(services=[s.definition() for s in SERVICES.values()])
+    return _json(services.model_dump(mode="json", exclude_none=True))
+
+
+@router.post("/cds-services/{service_id}", summary="Call a CDS service (CDS Hooks 2.0)")
+async def call_service(
+    service_id: str, request: Request, client: AuthenticatedClient = Depends(authenticated_client)
+) -> Response:
+    state = request.app.state
+    received_at = datetime.now(UTC)
+    declared = request.headers.get("content-length")
+    limit = state.settings.max_body_bytes
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ClientError(413, [(f"request body is {declared} bytes; the limit is {limit}", None)], "too-costly")
+    body = await request.body()
+    outcome: HookOutcome | None = None
+    try:
+        outcome = await handle_hook_call(
+            service_id,
+            body,
+            client=client,
+            settings=state.settings,
+            http=state.http,
+            base_url=public_base_url(request),
+        )
+    except ClientError as exc:
+        log.info("hook request refused", extra={"status": exc.status, "service": service_id[:60]})
+        raise
+    log.info(
+        "hook call",
+        extra={
+            "service": outcome.service.id,
+            "hook_instance": outcome.request.hookInstance if outcome.request else None,
+            "status": outcome.status,
+            "cards": len(outcome.cards),
+            "topics": [c.topic_code for c in outcome.cards],
+            "fetched": outcome.fetched_keys,
+            "gaps": outcome.gaps,
+            "skipped": outcome.skipped,
+            "latency_ms": outcome.latency_ms,
+        },
+    )
+    if outcome.request is not None:
+        state.recorder.record_hook_call(
+            HookCallRecord(
+                hook_instance=outcome.request.hookInstance,
+                service_id=outcome.service.id,
+                hook=outcome.service.hook,
+                received_at=received_at,
+                latency_ms=outcome.latency_ms,
+                outcome="ok" if outcome.status == 200 else str(outcome.status),
+                patient_id=str(outcome.request.context.get("patientId") or "") or None,
+                client=client.iss,
+                cards=tuple(
+                    CardRecord(
+                        uuid=c.uuid,
+                        topic=c.topic_code,
+                        indicator=c.indicator,
+                        summary=c.summary,
+                        suggestion_uuids=tuple(s.uuid for s in c.suggestions or ()),
+                    )
+                    for c in outcome.cards
+                ),
+            )
+        )
+    if outcome.status == 412:
+        return Response(content=orjson.dumps(outcome.body), status_code=412, media_type="application/fhir+json")
+    return _json(outcome.body)
+
+
+@router.get("/health", summary="Liveness")
+async def health() -> Response:
+    return _json({"status": "ok"})
+
+
+@router.get("/guideline", response_class=HTMLResponse, summary="The guideline statements this service applies")
+async def guideline_home() -> HTMLResponse:
+    return HTMLResponse(guideline_index())
+
+
+@router.get("/guideline/{topic}", response_class=HTMLResponse, summary="One rule and the statements it applies")
+async def guideline_topic(topic: str) -> HTMLResponse:
+    page = guideline_page(topic)
+    if page is None:
+        raise ClientError(404, [(f"no rule with topic '{topic[:60]}'", None)], "not-found")
+    return HTMLResponse(page)
