@@ -91,7 +91,8 @@ def fmt_mg(value: float | None) -> str:
 
 
 def fmt_number(value: float, places: int = 2) -> str:
-    return f"{value:.{places}f}".rstrip("0").rstrip(".")
+    text = f"{value:.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text  # 30 with 0 places stays "30"
 
 
 def cite(statement_ids: Iterable[str]) -> str:
