@@ -42,3 +42,28 @@ MAGNESIUM_LAB_LOINC = ("19123-9", "Magnesium [Mass/volume] in Serum or Plasma")
 
 # --- albumin for cramps in liver disease (guideline S9; EASL 2018) -----------------------------------
 ALBUMIN_G_PER_WEEK = (20, 40)
+
+# --- cyclobenzaprine (cyclobenzaprine-duration, cyclobenzaprine-cardiac)
+# S3; FDA cyclobenzaprine label (Flexeril/Amrix), Indications: "should be used only for short
+# periods (up to two or three weeks)". The upper end, 3 weeks, is the limit a card enforces.
+CYCLOBENZAPRINE_MAX_COURSE_DAYS = 21
+# Service convention (not from the source): orders with less than a week without supply between
+# them are one course, so a chain of renewals is measured from its first order.
+CYCLOBENZAPRINE_COURSE_GAP_DAYS = 7
+
+# --- serotonergic (serotonergic-combination)
+# FDA cyclobenzaprine label, Contraindications: MAOI use "or within 14 days after their
+# discontinuation"; same 14-day washout in SSRI/SNRI labels. S23.
+MAOI_WASHOUT_DAYS = 14
+
+# --- elderly (elderly-caution)
+# AGS Beers Criteria 2023 apply to adults 65 and older; S22.
+ELDERLY_AGE_YEARS = 65
+# AGS Beers 2023 Table 6: avoid baclofen at eGFR < 60 mL/min/1.73 m².
+BEERS_BACLOFEN_MIN_EGFR = 60
+
+# --- sedation (sedation-risk)
+# Issue 4 table / S18: two or more CNS depressants active together.
+SEDATION_MIN_CNS_DEPRESSANTS = 2
+# AGS Beers 2023 drug-drug interactions: avoid a total of three or more CNS-active drugs.
+BEERS_CNS_ACTIVE_AVOID_COUNT = 3

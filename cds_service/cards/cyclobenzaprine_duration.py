@@ -1,0 +1,255 @@
+"""Cyclobenzaprine for 2-3 weeks at most (guideline S3, FDA cyclobenzaprine label).
+
+Order hooks: a draft cyclobenzaprine order fires when the course it makes would exceed 21 days:
+its own supply above 21 days, or the days the current course has already run plus the new
+supply (a renewal). Course length is measured from the first order of a chain of cyclobenzaprine
+orders with less than a week between them. "Already run + new supply" is a lower bound of the
+course (the draft may also start after the current supply runs out), so a card never overstates.
+The suggestion limits the draft's supply to the days left in the 21-day course, or removes the
+draft when none are left. A draft whose supply cannot be computed is not guessed at: it fires only
+when the course has already reached 21 days (any renewal then exceeds it) and says the supply is
+unknown. Patient-view: a warning when the active course has already run past 21 days or its
+current orders plan more than 21 days. Tonmya (sublingual cyclobenzaprine for fibromyalgia) is
+not covered by the short-course limitation and is left out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cds_service.cards._drug_scope import describe_order, fmt_date, is_order_hook, remove_draft_suggestion
+from cds_service.cards.base import (
+    ALL_HOOKS,
+    BENEFIT_OUTWEIGHS_RISK,
+    SPECIALIST_DIRECTED,
+    Rule,
+    escape_md,
+    fmt_number,
+    make_card,
+    suggestion,
+)
+from cds_service.cards.thresholds import CYCLOBENZAPRINE_COURSE_GAP_DAYS, CYCLOBENZAPRINE_MAX_COURSE_DAYS
+from cds_service.facts.model import MedicationFact, PatientFacts
+from cds_service.facts.orders import with_supply_days
+from cds_service.protocol.models import Action, Card, Suggestion
+
+_COURSE_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
+_LABEL_TEXT = (
+    "The cyclobenzaprine label limits use to short periods (up to two or three weeks): adequate "
+    "evidence of effectiveness for longer use is not available."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    """The patient's current (or just ended) cyclobenzaprine course."""
+
+    start: datetime
+    orders: tuple[MedicationFact, ...]
+    active: bool  # at least one order of the course is active now
+    planned_end: datetime | None  # the latest known end of the course's orders
+
+    def days_run(self, now: datetime) -> float:
+        return max(0.0, (now - self.start).total_seconds() / 86400)
+
+
+def _is_short_course_cyclobenzaprine(medication: MedicationFact) -> bool:
+    if not medication.has("cyclobenzaprine"):
+        return False
+    text = medication.display.lower()
+    return "tonmya" not in text and "sublingual" not in text
+
+
+def current_course(facts: PatientFacts) -> Course | None:
+    """Chain existing cyclobenzaprine orders backwards from now, merging gaps of up to a week."""
+    active_refs = {m.reference for m in facts.active_medications()}
+    draft_refs = {m.reference for m in facts.draft_orders + facts.other_drafts}
+    candidates = sorted(
+        (
+            m
+            for m in facts.medications
+            if _is_short_course_cyclobenzaprine(m)
+            and m.status in _COURSE_STATUSES
+            and m.start is not None
+            and m.start <= facts.now
+        ),
+        key=lambda m: m.start or facts.now,
+        reverse=True,
+    )
+    gap = timedelta(days=CYCLOBENZAPRINE_COURSE_GAP_DAYS)
+    frontier = facts.now
+    members: list[MedicationFact] = []
+    for order in candidates:
+        ongoing = order.reference in active_refs or order.reference in draft_refs
+        end = order.end
+        if ongoing or (end is not None and end >= frontier - gap):
+            members.append(order)
+            frontier = min(frontier, order.start or frontier)
+    if not members:
+        return None
+    ends = [m.end for m in members if m.end is not None]
+    return Course(
+        start=frontier,
+        orders=tuple(members),
+        active=any(m.reference in active_refs for m in members),
+        planned_end=max(ends) if ends else None,
+    )
+
+
+def _days_text(days: float) -> str:
+    """Whole days for a summary (base.fmt_number with 0 places strips trailing zeros of integers)."""
+    return str(round(days))
+
+
+def _course_lines(course: Course, now: datetime) -> str:
+    lines = [
+        f"Current course: started **{fmt_date(course.start)}**, "
+        f"**{fmt_number(course.days_run(now), 1)} days** ago, from:",
+    ]
+    lines += [f"- {describe_order(m)}" for m in sorted(course.orders, key=lambda m: m.start or now)]
+    return "\n".join(lines)
+
+
+def _supply_text(order: MedicationFact) -> str:
+    supply = order.supply
+    how = f" — {escape_md(supply.explanation)}" if supply.explanation else ""
+    return f"**{fmt_number(supply.days or 0, 1)} days**{how}"
+
+
+def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | None) -> Card | None:
+    limit = CYCLOBENZAPRINE_MAX_COURSE_DAYS
+    days_run = course.days_run(facts.now) if course else 0.0
+    supply_days = order.supply.days
+    if supply_days is None:
+        if course is None or days_run < limit:
+            return None  # unknown supply and room left in the course: no guess
+        total = None
+    else:
+        total = days_run + supply_days
+        if total <= limit:
+            return None
+    days_left = math.floor(limit - days_run)
+    suggestions: list[Suggestion] = []
+    if days_left >= 1:
+        suggestions.append(
+            suggestion(
+                f"Limit the supply to {days_left} days",
+                Action(
+                    type="update",
+                    description=(
+                        f"Limit the cyclobenzaprine supply to {days_left} days so the course stays within "
+                        f"{limit} days"
+                    ),
+                    resource=with_supply_days(order, days_left),
+                ),
+            )
+        )
+    else:
+        suggestions.append(
+            remove_draft_suggestion(order, f"the cyclobenzaprine course has already run {limit} days or more")
+        )
+
+    detail_lines = [f"Draft order: {describe_order(order)}."]
+    if supply_days is not None:
+        detail_lines.append(f"Supply on this order: {_supply_text(order)}.")
+    else:
+        reason = order.supply.explanation or "no supply duration, quantity or validity period on the order"
+        detail_lines.append(f"Supply on this order: **not known** ({escape_md(reason)}).")
+    if course is not None:
+        detail_lines.append(_course_lines(course, facts.now))
+    if total is not None and course is not None:
+        detail_lines.append(
+            f"Course if signed: at least {fmt_number(days_run, 1)} days already + "
+            f"{fmt_number(supply_days or 0, 1)} days new supply = **{fmt_number(total, 1)} days** "
+            f"(limit {limit} days)."
+        )
+        summary = (
+            f"Cyclobenzaprine renewal would extend the course to {_days_text(total)} days; "
+            f"label limit is 2–3 weeks ({limit} days)"
+        )
+    elif total is not None:
+        summary = (
+            f"Cyclobenzaprine supply of {fmt_number(supply_days or 0, 1)} days exceeds the 2–3 week "
+            f"limit ({limit} days)"
+        )
+    else:
+        summary = (
+            f"Cyclobenzaprine renewal after {_days_text(days_run)} days of use; label limit is 2–3 weeks "
+            f"({limit} days)"
+        )
+    if days_left >= 1:
+        detail_lines.append(f"Days left in a {limit}-day course: **{days_left}**.")
+    else:
+        detail_lines.append(f"The course has already reached {limit} days: no new supply keeps it within.")
+    detail_lines.append(_LABEL_TEXT)
+    return make_card(
+        RULE,
+        summary=summary,
+        indicator="warning",
+        detail="\n\n".join(detail_lines),
+        suggestions=suggestions,
+        overrides=(BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED),
+    )
+
+
+def _patient_view_card(facts: PatientFacts, course: Course) -> Card | None:
+    limit = CYCLOBENZAPRINE_MAX_COURSE_DAYS
+    days_run = course.days_run(facts.now)
+    planned: float | None = None
+    if course.planned_end is not None:
+        planned = (course.planned_end - course.start).total_seconds() / 86400
+    if days_run > limit:
+        summary = f"Cyclobenzaprine taken for {_days_text(days_run)} days; label limits use to 2–3 weeks"
+    elif planned is not None and planned > limit:
+        summary = (
+            f"Cyclobenzaprine course planned for {_days_text(planned)} days; label limits use to 2–3 weeks"
+        )
+    else:
+        return None
+    detail_lines = [_course_lines(course, facts.now)]
+    if planned is not None:
+        detail_lines.append(
+            f"The current orders supply until **{fmt_date(course.planned_end)}**: a course of "
+            f"**{fmt_number(planned, 1)} days** (limit {limit} days)."
+        )
+    detail_lines.append(_LABEL_TEXT + " Reassess the need before renewing.")
+    return make_card(
+        RULE,
+        summary=summary,
+        indicator="warning",
+        detail="\n\n".join(detail_lines),
+        overrides=(BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED),
+    )
+
+
+def evaluate(facts: PatientFacts) -> list[Card]:
+    course = current_course(facts)
+    if not is_order_hook(facts):
+        if course is None or not course.active:
+            return []
+        card = _patient_view_card(facts, course)
+        return [card] if card else []
+    cards: list[Card] = []
+    for order in facts.draft_orders:
+        if not _is_short_course_cyclobenzaprine(order):
+            continue
+        card = _draft_card(facts, order, course)
+        if card is not None:
+            cards.append(card)
+    return cards
+
+
+RULE = Rule(
+    topic="cyclobenzaprine-duration",
+    title="Cyclobenzaprine course longer than 2–3 weeks",
+    statements=("S3",),
+    hooks=ALL_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "Warns when a cyclobenzaprine order supplies more than 21 days, when a renewal would take the "
+        "course past 21 days, or (patient-view) when an active course has run or is planned past 21 days. "
+        "Suggests limiting the draft's supply to the days left in the course."
+    ),
+)

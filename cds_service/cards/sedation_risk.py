@@ -1,0 +1,156 @@
+"""Two or more CNS depressants together (guideline S18, S8; benzodiazepine boxed warning; Beers 2023).
+
+Counts drugs, not orders (a renewal is not a combination), from muscle relaxants, benzodiazepines,
+opioids, gabapentinoids, Z-drugs and other CNS depressants. Order hooks: fires when a CNS
+depressant is among the drafts in scope and two or more would then be active (issue 4 table).
+Patient-view: only combinations that include a muscle relaxant or a benzodiazepine (the
+guideline's drugs); other pairs are for the EHR's general interaction checking.
+
+Indicator, decided: **critical** when the response would *start* a benzodiazepine + opioid
+combination (one of the two is drafted and not already taken): the class boxed warning reports
+profound sedation, respiratory depression, coma and death, and asks to reserve co-prescribing for
+patients without alternatives; starting it is the moment to stop. **Warning** when the patient
+already takes both (a renewal; "already tolerating" is a valid override) and for every other
+combination, where the advice is to monitor sedation, dizziness and weakness (S18). At 65 and
+older with three or more such drugs the card adds Beers 2023 "avoid 3 or more CNS-active drugs".
+"""
+
+from __future__ import annotations
+
+from cds_service.cards._drug_scope import (
+    combination_pool,
+    describe_order,
+    group_by_drug,
+    is_cns_depressant,
+    is_muscle_relaxant,
+    is_order_hook,
+    main_name,
+    remove_draft_suggestion,
+)
+from cds_service.cards.base import (
+    ALL_HOOKS,
+    ALREADY_TOLERATING,
+    BENEFIT_OUTWEIGHS_RISK,
+    SPECIALIST_DIRECTED,
+    WILL_MONITOR,
+    Rule,
+    make_card,
+)
+from cds_service.cards.thresholds import (
+    BEERS_CNS_ACTIVE_AVOID_COUNT,
+    ELDERLY_AGE_YEARS,
+    SEDATION_MIN_CNS_DEPRESSANTS,
+)
+from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
+from cds_service.protocol.models import Card
+
+
+def _is_new(group: list[MedicationFact]) -> bool:
+    """A drug the patient does not take yet: every order of it is a draft."""
+    return all(m.is_draft for m in group)
+
+
+def _in_class(group: list[MedicationFact], drug_class: DrugClass) -> bool:
+    return any(m.in_class(drug_class) for m in group)
+
+
+def evaluate(facts: PatientFacts) -> list[Card]:
+    pool = [m for m in combination_pool(facts) if is_cns_depressant(m)]
+    drafts_in_scope = [m for m in facts.draft_orders if is_cns_depressant(m)] if is_order_hook(facts) else []
+    if is_order_hook(facts) and not drafts_in_scope:
+        return []
+    drugs = group_by_drug(pool)
+    if len(drugs) < SEDATION_MIN_CNS_DEPRESSANTS:
+        return []
+    if not is_order_hook(facts) and not any(
+        is_muscle_relaxant(m) or m.in_class(DrugClass.BENZODIAZEPINE) for m in pool
+    ):
+        return []
+
+    benzos = [g for g in drugs if _in_class(g, DrugClass.BENZODIAZEPINE)]
+    opioids = [g for g in drugs if _in_class(g, DrugClass.OPIOID)]
+    benzo_opioid = bool(benzos and opioids)
+    starts_benzo_opioid = benzo_opioid and (
+        any(_is_new(g) for g in benzos) or any(_is_new(g) for g in opioids)
+    )
+    critical = is_order_hook(facts) and starts_benzo_opioid
+
+    names = [main_name(g[0]) for g in drugs]
+    if benzo_opioid:
+        summary = f"Benzodiazepine + opioid ({' + '.join(names)}): boxed warning — respiratory depression"
+    else:
+        summary = f"Sedation risk: {len(drugs)} CNS depressants together ({', '.join(names)})"
+    if len(summary) > 140:
+        summary = (
+            f"Benzodiazepine + opioid among {len(drugs)} CNS depressants: boxed warning"
+            if benzo_opioid
+            else f"Sedation risk: {len(drugs)} CNS depressants would be taken together"
+        )
+
+    lines = ["CNS depressants that would be taken together:"]
+    for group in drugs:
+        for order in group:
+            lines.append(f"- {describe_order(order)}")
+    advice = [
+        "",
+        "Together they add sedation, dizziness and weakness (falls, impaired driving). Monitor for these "
+        "and use the lowest effective doses.",
+    ]
+    if benzo_opioid:
+        advice.append(
+            "**Boxed warning (benzodiazepines and opioids):** concomitant use may cause profound sedation, "
+            "respiratory depression, coma and death. Reserve co-prescribing for patients without adequate "
+            "alternatives; limit doses and duration; watch breathing and sedation."
+        )
+        if not critical:
+            advice.append("The patient already takes both drugs; this order continues the combination.")
+    if (
+        facts.age_years is not None
+        and facts.age_years >= ELDERLY_AGE_YEARS
+        and len(drugs) >= BEERS_CNS_ACTIVE_AVOID_COUNT
+    ):
+        advice.append(
+            f"The patient is {facts.age_years}: Beers 2023 says avoid a total of "
+            f"{BEERS_CNS_ACTIVE_AVOID_COUNT} or more CNS-active drugs (falls, fractures)."
+        )
+    detail = "\n".join(lines + advice)
+
+    suggestions = (
+        [
+            remove_draft_suggestion(m, "starts a benzodiazepine + opioid combination (boxed warning)")
+            for m in drafts_in_scope
+            if m.in_class(DrugClass.BENZODIAZEPINE) or m.in_class(DrugClass.OPIOID)
+        ]
+        if critical
+        else []
+    )
+    overrides = (
+        (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED, WILL_MONITOR)
+        if critical
+        else (ALREADY_TOLERATING, WILL_MONITOR, BENEFIT_OUTWEIGHS_RISK)
+    )
+    return [
+        make_card(
+            RULE,
+            summary=summary,
+            indicator="critical" if critical else "warning",
+            detail=detail,
+            statements=("S18", "S8") if benzos else ("S18",),
+            suggestions=suggestions,
+            overrides=overrides,
+        )
+    ]
+
+
+RULE = Rule(
+    topic="sedation-risk",
+    title="Several CNS depressants together",
+    statements=("S18", "S8"),
+    hooks=ALL_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "Warns when an order would make two or more CNS depressants active together (muscle relaxants, "
+        "benzodiazepines, opioids, gabapentinoids, Z-drugs): monitor sedation, dizziness, weakness. "
+        "Critical when it starts a benzodiazepine + opioid combination (boxed warning)."
+    ),
+)

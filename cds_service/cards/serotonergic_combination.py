@@ -1,0 +1,189 @@
+"""Serotonergic combinations: serotonin syndrome risk (guideline S23, cyclobenzaprine label 2013).
+
+Drugs are counted, not orders (a renewal is not a combination). The pool is what would be active
+(drafts + active orders) plus MAOIs stopped within the 14-day washout, because the label
+contraindication runs "within 14 days after discontinuation". An MAOI's stop date is its order's
+end (validity end, or start + supply); an MAOI order that ended with no date at all is named in
+the card as "stop date not recorded" and makes it a warning, not critical: we do not guess.
+
+Order hooks: fires when at least one serotonergic drug is among the drafts in scope and two or more
+serotonergic drugs would then be active (issue 4 table). Patient-view: fires only for combinations
+that include cyclobenzaprine (the guideline's serotonergic drug); other long-standing
+antidepressant combinations belong to the EHR's general interaction checking, and repeating them at
+every chart opening would be noise.
+
+Indicator: **critical** when an MAOI (incl. linezolid, methylene blue, selegiline, rasagiline) is
+active, drafted or stopped within 14 days (label contraindication, hyperpyretic crises and deaths);
+otherwise **warning**. One card per response, listing all partners; suggestion: remove the draft(s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cds_service.cards._drug_scope import (
+    combination_pool,
+    describe_order,
+    fmt_date,
+    group_by_drug,
+    is_order_hook,
+    is_serotonergic,
+    main_name,
+    remove_draft_suggestion,
+)
+from cds_service.cards.base import (
+    ALL_HOOKS,
+    ALREADY_TOLERATING,
+    BENEFIT_OUTWEIGHS_RISK,
+    DATA_OUTDATED,
+    SPECIALIST_DIRECTED,
+    WILL_MONITOR,
+    Rule,
+    fmt_number,
+    make_card,
+)
+from cds_service.cards.thresholds import MAOI_WASHOUT_DAYS
+from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
+from cds_service.protocol.models import Card
+
+_ENDED_STATUSES = frozenset({"stopped", "completed", "active", "on-hold"})
+
+
+@dataclass(frozen=True, slots=True)
+class RecentMaoi:
+    order: MedicationFact
+    # Days since the MAOI was stopped; None when the stop date is not recorded. When `upper_bound`
+    # is set, the stop date is unknown but the order started this many days ago, so it was stopped
+    # at most this long ago.
+    days_since_stop: float | None
+    upper_bound: bool = False
+
+
+def recently_stopped_maois(facts: PatientFacts) -> list[RecentMaoi]:
+    """MAOI orders no longer active that may still be within the 14-day washout."""
+    active = {m.reference for m in facts.active_medications()}
+    replaced = {m.reference for m in facts.draft_orders + facts.other_drafts}
+    washout = timedelta(days=MAOI_WASHOUT_DAYS)
+    found: list[RecentMaoi] = []
+    for order in facts.medications:
+        if not order.in_class(DrugClass.MAOI) or order.reference in active or order.reference in replaced:
+            continue
+        if order.status not in _ENDED_STATUSES:
+            continue  # cancelled / entered-in-error / draft: never taken
+        end = order.end
+        if end is not None and end <= facts.now:
+            if facts.now - end <= washout:
+                found.append(RecentMaoi(order, _days(facts.now - end)))
+            continue
+        if order.status not in {"stopped", "completed"}:
+            continue
+        # Ended early or with no end recorded: the stop date is unknown but not before the start.
+        if order.start is not None and order.start <= facts.now and facts.now - order.start <= washout:
+            found.append(RecentMaoi(order, _days(facts.now - order.start), upper_bound=True))
+        elif order.start is None or facts.now - order.start > washout:
+            found.append(RecentMaoi(order, None))
+    return found
+
+
+def _days(delta: timedelta) -> float:
+    return delta.total_seconds() / 86400
+
+
+def evaluate(facts: PatientFacts) -> list[Card]:
+    pool = [m for m in combination_pool(facts) if is_serotonergic(m)]
+    recent = recently_stopped_maois(facts)
+    in_scope = [m for m in facts.draft_orders if is_serotonergic(m)] if is_order_hook(facts) else []
+    if is_order_hook(facts):
+        if not in_scope:
+            return []
+    elif not any(m.has("cyclobenzaprine") for m in pool):
+        return []
+    drugs = group_by_drug(pool + [r.order for r in recent])
+    if len(drugs) < 2:
+        return []
+
+    active_maoi = [m for m in pool if m.in_class(DrugClass.MAOI)]
+    dated_recent = [r for r in recent if r.days_since_stop is not None]
+    critical = bool(active_maoi or dated_recent)
+    names = [main_name(group[0]) for group in drugs]
+
+    if critical:
+        maoi_name = main_name(active_maoi[0] if active_maoi else dated_recent[0].order)
+        others = [n for n in names if n != maoi_name]
+        summary = f"Serotonin syndrome risk: MAOI {maoi_name} with {', '.join(others)} — contraindicated"
+    else:
+        summary = f"Serotonin syndrome risk: {' + '.join(names)}"
+    if len(summary) > 140:
+        summary = f"Serotonin syndrome risk: {len(drugs)} serotonergic drugs together" + (
+            " incl. an MAOI — contraindicated" if critical else ""
+        )
+
+    lines = ["Serotonergic drugs that would be taken together:"]
+    for group in drugs:
+        for order in group:
+            lines.append(f"- {describe_order(order)}")
+    for item in recent:
+        if item.days_since_stop is None:
+            lines.append(
+                f"- MAOI {describe_order(item.order)} ended; **stop date not recorded** — confirm it was "
+                f"stopped more than {MAOI_WASHOUT_DAYS} days ago"
+            )
+        elif item.upper_bound:
+            lines.append(
+                f"- MAOI {describe_order(item.order)} stopped, date not recorded, but started only "
+                f"{fmt_number(item.days_since_stop, 1)} days ago: within the {MAOI_WASHOUT_DAYS}-day washout"
+            )
+        else:
+            lines.append(
+                f"- MAOI {describe_order(item.order)} ended **{fmt_date(item.order.end)}**, "
+                f"{fmt_number(item.days_since_stop, 1)} days ago (washout: {MAOI_WASHOUT_DAYS} days)"
+            )
+    advice = (
+        "Combining serotonergic drugs can cause serotonin syndrome (agitation, hyperthermia, clonus, "
+        "autonomic instability). The cyclobenzaprine label (2013) warns with SSRIs, SNRIs, TCAs, "
+        "tramadol, bupropion, meperidine, verapamil and MAOIs."
+    )
+    if critical:
+        advice += (
+            f" **An MAOI is active or was stopped within {MAOI_WASHOUT_DAYS} days**: cyclobenzaprine and "
+            "other serotonergic drugs are contraindicated with an MAOI and for 14 days after it "
+            "(hyperpyretic crises, severe convulsions and deaths). Do not combine."
+        )
+    else:
+        advice += " If the combination is needed, start low and monitor for serotonin syndrome."
+    detail = "\n".join(lines) + "\n\n" + advice
+
+    suggestions = [
+        remove_draft_suggestion(m, "serotonin syndrome risk with the patient's other serotonergic drugs")
+        for m in in_scope
+    ]
+    overrides = (
+        (DATA_OUTDATED, SPECIALIST_DIRECTED)
+        if critical
+        else (ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK, WILL_MONITOR)
+    )
+    return [
+        make_card(
+            RULE,
+            summary=summary,
+            indicator="critical" if critical else "warning",
+            detail=detail,
+            suggestions=suggestions,
+            overrides=overrides,
+        )
+    ]
+
+
+RULE = Rule(
+    topic="serotonergic-combination",
+    title="Serotonergic drug combination (serotonin syndrome)",
+    statements=("S23",),
+    hooks=ALL_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "Warns when a serotonergic order would make two or more serotonergic drugs active together "
+        "(cyclobenzaprine, SSRIs, SNRIs, TCAs, tramadol, triptans, bupropion, ...); critical with an MAOI "
+        "active or stopped within 14 days. Patient-view: only combinations including cyclobenzaprine."
+    ),
+)
