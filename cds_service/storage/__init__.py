@@ -7,34 +7,54 @@ never costs a clinician a card.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from cds_service.storage.records import (
+    CardRecord,
+    FeedbackEntry,
+    FeedbackProblem,
+    FeedbackResult,
+    HookCallRecord,
+    patient_pseudonym,
+)
+
+if TYPE_CHECKING:
+    from cds_service.settings import Settings
+
+__all__ = [
+    "CardRecord",
+    "FeedbackEntry",
+    "FeedbackProblem",
+    "FeedbackResult",
+    "HookCallRecord",
+    "NullRecorder",
+    "Recorder",
+    "create_recorder",
+    "patient_pseudonym",
+]
+
+log = logging.getLogger("cds_service.storage")
+
+DEFAULT_PATIENT_HASH_SECRET = "change-me"
 
 
-@dataclass(frozen=True, slots=True)
-class CardRecord:
-    uuid: str
-    topic: str | None
-    indicator: str
-    summary: str
-    suggestion_uuids: tuple[str, ...] = ()
+class Recorder(Protocol):
+    dropped: int
 
+    def record_hook_call(self, record: HookCallRecord) -> None: ...
 
-@dataclass(frozen=True, slots=True)
-class HookCallRecord:
-    hook_instance: str
-    service_id: str
-    hook: str
-    received_at: datetime
-    latency_ms: float
-    outcome: str  # "ok" | "412" | "400" | "error"
-    patient_id: str | None  # raw id: the recorder stores only its keyed hash
-    client: str | None  # authenticated client issuer
-    cards: tuple[CardRecord, ...] = field(default_factory=tuple)
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class NullRecorder:
-    """Records nothing (storage disabled)."""
+    """Records nothing (storage disabled): no audit trail, so feedback cannot be checked either."""
+
+    dropped = 0
+    written = 0
 
     def record_hook_call(self, record: HookCallRecord) -> None:
         return None
@@ -44,3 +64,22 @@ class NullRecorder:
 
     async def aclose(self) -> None:
         return None
+
+    async def record_feedback(
+        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
+    ) -> FeedbackResult:
+        raise NotImplementedError("storage disabled")
+
+
+def create_recorder(settings: Settings) -> Recorder:
+    """The recorder the settings ask for; call `await recorder.start()` before use."""
+    if not settings.storage_enabled:
+        return NullRecorder()
+    from cds_service.storage.recorder import SqlRecorder
+
+    if settings.patient_hash_secret == DEFAULT_PATIENT_HASH_SECRET and not settings.dev:
+        log.warning(
+            "CDS_PATIENT_HASH_SECRET is the default: patient pseudonyms in the audit trail can be "
+            "reversed by anyone who guesses patient ids; set a long random secret"
+        )
+    return SqlRecorder(settings.database_url, settings.patient_hash_secret, settings=settings)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the audit/feedback/replay schema, shipped inside the package."""

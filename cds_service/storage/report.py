@@ -1,0 +1,304 @@
+"""Alert-fatigue figures from the audit trail: per topic and service, cards shown, accepted,
+overridden, the reasons clinicians give, and how that moves day by day.
+
+A card counts once (by uuid) with the *latest* outcome a client reported for it: a clinician
+may dismiss a card and later accept its suggestion. Cards without feedback were ignored (the
+spec sends nothing for them). `override_rate` = overridden / shown.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Engine, and_, func, select
+
+from cds_service.storage import schema
+
+NO_REASON = "(no reason given)"
+TOP_REASONS = 3
+
+
+@dataclass
+class ReasonCount:
+    code: str | None
+    display: str
+    count: int
+
+
+@dataclass
+class TopicStats:
+    service_id: str
+    topic: str
+    shown: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    top_reasons: list[ReasonCount] = field(default_factory=list)
+
+    @property
+    def no_feedback(self) -> int:
+        return self.shown - self.accepted - self.overridden
+
+    @property
+    def override_rate(self) -> float:
+        return self.overridden / self.shown if self.shown else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["no_feedback"] = self.no_feedback
+        data["override_rate"] = round(self.override_rate, 4)
+        return data
+
+
+@dataclass
+class DailyCount:
+    day: date
+    service_id: str
+    topic: str
+    shown: int = 0
+    accepted: int = 0
+    overridden: int = 0
+
+
+@dataclass
+class ServiceCalls:
+    service_id: str
+    calls: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    mean_latency_ms: float = 0.0
+
+
+@dataclass
+class Report:
+    since: datetime
+    generated_at: datetime
+    topics: list[TopicStats]
+    daily: list[DailyCount]
+    services: list[ServiceCalls]
+
+    def by_topic(self) -> list[TopicStats]:
+        """The same figures summed over services (one row per topic code)."""
+        return _roll_up(self.topics, key=lambda t: ("(all services)", t.topic))
+
+    def by_service(self) -> list[TopicStats]:
+        """The same figures summed over topics (one row per service)."""
+        return _roll_up(self.topics, key=lambda t: (t.service_id, "(all topics)"))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "since": self.since.isoformat(),
+            "generated_at": self.generated_at.isoformat(),
+            "topics": [t.as_dict() for t in self.topics],
+            "by_service": [t.as_dict() for t in self.by_service()],
+            "daily": [{**asdict(d), "day": d.day.isoformat()} for d in self.daily],
+            "hook_calls": [asdict(s) for s in self.services],
+        }
+
+
+def build_report(engine: Engine, since: datetime, now: datetime | None = None) -> Report:
+    """Figures for cards shown at or after `since` (UTC) and the feedback given on them."""
+    since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    cs, fb, hc = schema.card_shown, schema.feedback, schema.hook_call
+
+    cards = (
+        select(
+            cs.c.service_id,
+            cs.c.card_uuid,
+            func.max(cs.c.topic).label("topic"),
+            func.min(cs.c.shown_at).label("shown_at"),
+        )
+        .where(cs.c.shown_at >= since)
+        .group_by(cs.c.service_id, cs.c.card_uuid)
+        .cte("cards")
+    )
+    ranked = select(
+        fb.c.service_id,
+        fb.c.card_uuid,
+        fb.c.outcome,
+        fb.c.reason_code,
+        fb.c.reason_display,
+        func.row_number()
+        .over(partition_by=(fb.c.service_id, fb.c.card_uuid), order_by=(fb.c.outcome_at.desc(), fb.c.id.desc()))
+        .label("rank"),
+    ).cte("ranked")
+    latest = select(ranked).where(ranked.c.rank == 1).cte("latest")
+    day = func.date(cards.c.shown_at).label("day")
+    grouped = (
+        select(
+            cards.c.service_id,
+            cards.c.topic,
+            day,
+            latest.c.outcome,
+            latest.c.reason_code,
+            latest.c.reason_display,
+            func.count().label("n"),
+        )
+        .select_from(
+            cards.outerjoin(
+                latest,
+                and_(latest.c.service_id == cards.c.service_id, latest.c.card_uuid == cards.c.card_uuid),
+            )
+        )
+        .group_by(
+            cards.c.service_id,
+            cards.c.topic,
+            day,
+            latest.c.outcome,
+            latest.c.reason_code,
+            latest.c.reason_display,
+        )
+    )
+    calls = (
+        select(hc.c.service_id, hc.c.outcome, func.count().label("n"), func.avg(hc.c.latency_ms).label("mean"))
+        .where(hc.c.received_at >= since)
+        .group_by(hc.c.service_id, hc.c.outcome)
+    )
+    with engine.connect() as conn:
+        grouped_rows = conn.execute(grouped).all()
+        call_rows = conn.execute(calls).all()
+
+    topics: dict[tuple[str, str], TopicStats] = {}
+    daily: dict[tuple[date, str, str], DailyCount] = {}
+    reasons: dict[tuple[str, str], Counter[tuple[str | None, str]]] = defaultdict(Counter)
+    for service_id, topic, day_value, outcome, reason_code, reason_display, n in grouped_rows:
+        topic = topic or "(no topic)"
+        key = (service_id, topic)
+        stats = topics.setdefault(key, TopicStats(service_id, topic))
+        bucket = daily.setdefault((_as_date(day_value), service_id, topic), DailyCount(_as_date(day_value), *key))
+        stats.shown += n
+        bucket.shown += n
+        if outcome == "accepted":
+            stats.accepted += n
+            bucket.accepted += n
+        elif outcome == "overridden":
+            stats.overridden += n
+            bucket.overridden += n
+            label = reason_display or reason_code or NO_REASON
+            reasons[key][(reason_code, label)] += n
+    for key, counter in reasons.items():
+        ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0][1]))
+        topics[key].top_reasons = [ReasonCount(code, label, n) for (code, label), n in ordered[:TOP_REASONS]]
+
+    services: dict[str, ServiceCalls] = {}
+    latency_sum: dict[str, float] = defaultdict(float)
+    for service_id, outcome, n, mean in call_rows:
+        entry = services.setdefault(service_id, ServiceCalls(service_id))
+        entry.calls += n
+        entry.by_outcome[outcome] = n
+        latency_sum[service_id] += float(mean or 0.0) * n
+    for service_id, entry in services.items():
+        entry.mean_latency_ms = round(latency_sum[service_id] / entry.calls, 1) if entry.calls else 0.0
+
+    return Report(
+        since=since,
+        generated_at=now,
+        topics=sorted(topics.values(), key=lambda t: (-t.shown, t.service_id, t.topic)),
+        daily=sorted(daily.values(), key=lambda d: (d.day, d.service_id, d.topic)),
+        services=sorted(services.values(), key=lambda s: s.service_id),
+    )
+
+
+def default_since(days: int = 30, now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    return (now - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _roll_up(rows: list[TopicStats], key) -> list[TopicStats]:  # type: ignore[no-untyped-def]
+    totals: dict[tuple[str, str], TopicStats] = {}
+    reason_totals: dict[tuple[str, str], Counter[tuple[str | None, str]]] = defaultdict(Counter)
+    for row in rows:
+        k = key(row)
+        total = totals.setdefault(k, TopicStats(*k))
+        total.shown += row.shown
+        total.accepted += row.accepted
+        total.overridden += row.overridden
+        for reason in row.top_reasons:
+            reason_totals[k][(reason.code, reason.display)] += reason.count
+    for k, counter in reason_totals.items():
+        ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0][1]))
+        totals[k].top_reasons = [ReasonCount(code, label, n) for (code, label), n in ordered[:TOP_REASONS]]
+    return sorted(totals.values(), key=lambda t: (-t.shown, t.service_id, t.topic))
+
+
+# ---------------------------------------------------------------------------- output formats
+
+CSV_COLUMNS = (
+    "service_id",
+    "topic",
+    "shown",
+    "accepted",
+    "overridden",
+    "no_feedback",
+    "override_rate",
+    "top_override_reasons",
+)
+
+
+def _reasons_text(stats: TopicStats) -> str:
+    return "; ".join(f"{r.display} ({r.count})" for r in stats.top_reasons)
+
+
+def format_json(report: Report) -> str:
+    return json.dumps(report.as_dict(), indent=2, sort_keys=False)
+
+
+def format_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for t in report.topics:
+        writer.writerow(
+            [
+                t.service_id,
+                t.topic,
+                t.shown,
+                t.accepted,
+                t.overridden,
+                t.no_feedback,
+                f"{t.override_rate:.4f}",
+                _reasons_text(t),
+            ]
+        )
+    return out.getvalue()
+
+
+def format_table(report: Report) -> str:
+    header = ("service", "topic", "shown", "accepted", "overridden", "override %", "top override reasons")
+    rows = [
+        (
+            t.service_id,
+            t.topic,
+            str(t.shown),
+            str(t.accepted),
+            str(t.overridden),
+            f"{100 * t.override_rate:.0f}%",
+            _reasons_text(t) or "-",
+        )
+        for t in [*report.topics, *report.by_service()]
+    ]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    lines = [f"Cards shown since {report.since.date().isoformat()} (UTC), feedback on them:", ""]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    lines.append("  ".join("-" * w for w in widths))
+    if not rows:
+        lines.append("(no cards shown in this period)")
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    if report.services:
+        lines += ["", "Hook calls:"]
+        for s in report.services:
+            outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(s.by_outcome.items()))
+            lines.append(f"  {s.service_id}: {s.calls} calls ({outcomes}); mean latency {s.mean_latency_ms} ms")
+    return "\n".join(lines) + "\n"
