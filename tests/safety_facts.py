@@ -99,7 +99,9 @@ def drug(
         authored_on=NOW if draft and start is None else start,
         validity_end=end,
         daily_dose=DailyDose(30.0, explanation="10 mg × 3 per day", units_per_day=units_per_day, unit="tablet"),
-        supply=SupplyDuration(supply_days, method="expectedSupplyDuration" if supply_days else "", explanation=explanation),
+        supply=SupplyDuration(
+            supply_days, method="expectedSupplyDuration" if supply_days else "", explanation=explanation
+        ),
         is_draft=draft,
         is_selected=draft,
         raw=raw,

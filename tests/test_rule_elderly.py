@@ -1,0 +1,83 @@
+"""elderly-caution (S22, S8; AGS Beers 2023) on typed facts, at the 64/65 edge."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.cards.elderly_caution import RULE, evaluate
+from tests.safety_facts import actions, ago, drug, facts, only_card
+
+
+def test_age_64_is_quiet() -> None:
+    assert evaluate(facts(age=64, drafts=[drug("cyclobenzaprine", draft=True)])) == []
+
+
+def test_unknown_age_is_quiet() -> None:
+    assert evaluate(facts(age=None, drafts=[drug("cyclobenzaprine", draft=True)])) == []
+
+
+@pytest.mark.parametrize("ingredient", ["cyclobenzaprine", "methocarbamol", "carisoprodol", "lorazepam", "diazepam"])
+def test_age_65_with_beers_avoid_drug_warns_and_offers_removal(ingredient: str) -> None:
+    card = only_card(evaluate(facts(age=65, drafts=[drug(ingredient, draft=True)])))
+    assert card.indicator == "warning"
+    assert card.topic_code == "elderly-caution"
+    assert card.summary.startswith("Age 65: Beers 2023 says avoid") and ingredient in card.summary
+    assert "**65 years old**" in card.detail
+    [action] = actions(card)
+    assert action.type == "delete" and action.resourceId == [f"MedicationRequest/draft-{ingredient}"]
+
+
+def test_benzodiazepine_card_cites_s8_and_the_boxed_warning() -> None:
+    card = only_card(evaluate(facts(age=80, drafts=[drug("lorazepam", draft=True)])))
+    assert "Guideline S8" in card.detail and "Guideline S22" in card.detail
+    assert "Boxed warning" in card.detail
+
+
+def test_cyclobenzaprine_card_gives_the_label_start_dose_and_amrix_note() -> None:
+    card = only_card(evaluate(facts(age=72, drafts=[drug("cyclobenzaprine", draft=True)])))
+    assert "start with 5 mg" in card.detail and "Amrix" in card.detail
+    assert "Guideline S8" not in card.detail
+
+
+def test_baclofen_at_65_asks_for_lower_start_and_renal_check_not_beers_avoid() -> None:
+    card = only_card(evaluate(facts(age=70, drafts=[drug("baclofen", draft=True)])))
+    assert card.indicator == "warning"
+    assert "avoid baclofen" not in card.summary and "start low" in card.summary
+    assert "check renal function" in card.detail and "eGFR < 60" in card.detail
+    assert not card.suggestions  # no one-click removal for a drug Beers does not say to avoid
+
+
+def test_tizanidine_at_65_asks_for_lower_start() -> None:
+    card = only_card(evaluate(facts(age=66, drafts=[drug("tizanidine", draft=True)])))
+    assert "tizanidine" in card.summary and "hypotension" in card.detail
+
+
+def test_mixed_drafts_make_one_card_with_advice_for_each() -> None:
+    drafts = [drug("cyclobenzaprine", draft=True), drug("baclofen", draft=True)]
+    card = only_card(evaluate(facts(age=68, drafts=drafts)))
+    assert "avoid cyclobenzaprine" in card.summary and "start baclofen low" in card.summary
+    assert [a.resourceId for a in actions(card)] == [["MedicationRequest/draft-cyclobenzaprine"]]
+
+
+def test_unrelated_drug_at_90_is_quiet() -> None:
+    assert evaluate(facts(age=90, drafts=[drug("lisinopril", draft=True), drug("sertraline", draft=True)])) == []
+
+
+def test_order_hooks_do_not_repeat_existing_medications() -> None:
+    assert (
+        evaluate(facts(age=80, drafts=[drug("lisinopril", draft=True)], meds=[drug("lorazepam", start=ago(99))])) == []
+    )
+
+
+def test_patient_view_of_an_elderly_patient_on_methocarbamol_warns_without_suggestion() -> None:
+    card = only_card(evaluate(facts("patient-view", age=77, meds=[drug("methocarbamol", start=ago(10))])))
+    assert "methocarbamol" in card.summary and not card.suggestions
+
+
+def test_patient_view_ignores_a_completed_order() -> None:
+    done = drug("methocarbamol", status="completed", start=ago(40), end=ago(20))
+    assert evaluate(facts("patient-view", age=77, meds=[done])) == []
+
+
+def test_rule_metadata() -> None:
+    assert RULE.statements == ("S22", "S8")

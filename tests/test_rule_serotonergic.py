@@ -1,0 +1,147 @@
+"""serotonergic-combination (S23; cyclobenzaprine label 2013, MAOI 14-day washout) on typed facts."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.cards.serotonergic_combination import RULE, evaluate
+from tests.safety_facts import actions, ago, drug, facts, only_card
+
+
+@pytest.mark.parametrize("partner", ["sertraline", "duloxetine", "tramadol", "sumatriptan", "trazodone"])
+def test_cyclobenzaprine_draft_with_active_serotonergic_drug_warns(partner: str) -> None:
+    card = only_card(evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[drug(partner, start=ago(90))])))
+    assert card.indicator == "warning"
+    assert card.topic_code == "serotonergic-combination"
+    assert "cyclobenzaprine" in card.summary and partner in card.summary
+    assert f"MedicationRequest/{partner}-1" in card.detail
+    assert "Guideline S23" in card.detail
+    [action] = actions(card)
+    assert action.type == "delete" and action.resourceId == ["MedicationRequest/draft-cyclobenzaprine"]
+    assert {o.code for o in card.overrideReasons or []} == {
+        "already-tolerating",
+        "benefit-outweighs-risk",
+        "will-monitor",
+    }
+
+
+def test_cyclobenzaprine_recognized_by_ingredient_without_serotonergic_class() -> None:
+    bare = drug("cyclobenzaprine", draft=True, classes=frozenset())
+    assert only_card(evaluate(facts(drafts=[bare], meds=[drug("sertraline", start=ago(9))]))).indicator == "warning"
+
+
+def test_serotonergic_order_for_a_patient_on_cyclobenzaprine_warns() -> None:
+    card = only_card(
+        evaluate(facts(drafts=[drug("sertraline", draft=True)], meds=[drug("cyclobenzaprine", start=ago(3))]))
+    )
+    assert actions(card)[0].resourceId == ["MedicationRequest/draft-sertraline"]
+
+
+def test_two_serotonergic_drugs_without_cyclobenzaprine_warn_at_order_time() -> None:
+    card = only_card(evaluate(facts(drafts=[drug("tramadol", draft=True)], meds=[drug("sertraline", start=ago(9))])))
+    assert "tramadol" in card.summary and "sertraline" in card.summary
+
+
+def test_all_partners_listed_on_one_card() -> None:
+    meds = [drug("sertraline", start=ago(90)), drug("tramadol", start=ago(4)), drug("trazodone", start=ago(40))]
+    card = only_card(evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=meds)))
+    for name in ("cyclobenzaprine", "sertraline", "tramadol", "trazodone"):
+        assert name in card.summary
+
+
+def test_renewal_of_the_same_drug_is_not_a_combination() -> None:
+    current = drug("cyclobenzaprine", start=ago(5))
+    assert evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[current])) == []
+
+
+def test_single_serotonergic_drug_is_quiet() -> None:
+    assert evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[drug("lisinopril")])) == []
+
+
+def test_unrelated_draft_is_quiet_even_if_patient_takes_a_combination() -> None:
+    meds = [drug("cyclobenzaprine", start=ago(5)), drug("sertraline", start=ago(90))]
+    assert evaluate(facts(drafts=[drug("ibuprofen", draft=True)], meds=meds)) == []
+
+
+def test_completed_serotonergic_order_is_not_a_partner() -> None:
+    done = drug("sertraline", status="completed", start=ago(120), end=ago(30))
+    assert evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[done])) == []
+
+
+def test_active_maoi_makes_it_critical() -> None:
+    card = only_card(
+        evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[drug("phenelzine", start=ago(200))]))
+    )
+    assert card.indicator == "critical"
+    assert "MAOI phenelzine" in card.summary and "contraindicated" in card.summary
+    assert {o.code for o in card.overrideReasons or []} == {"data-outdated", "specialist-directed"}
+
+
+@pytest.mark.parametrize(("days_ago", "indicator"), [(13, "critical"), (14, "critical")])
+def test_maoi_stopped_within_14_days_is_critical(days_ago: int, indicator: str) -> None:
+    maoi = drug("linezolid", status="stopped", start=ago(days_ago + 10), end=ago(days_ago))
+    card = only_card(evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[maoi])))
+    assert card.indicator == indicator
+    assert f"{days_ago} days ago" in card.detail
+    assert "linezolid" in card.summary
+
+
+def test_maoi_stopped_15_days_ago_is_past_the_washout() -> None:
+    maoi = drug("linezolid", status="stopped", start=ago(25), end=ago(15))
+    assert evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[maoi])) == []
+
+
+def test_maoi_stopped_15_days_ago_still_listed_if_other_partners_fire_but_not_critical() -> None:
+    maoi = drug("selegiline", status="completed", start=ago(60), end=ago(15))
+    card = only_card(
+        evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[maoi, drug("sertraline", start=ago(9))]))
+    )
+    assert card.indicator == "warning"
+    assert "selegiline" not in card.detail
+
+
+def test_maoi_stopped_early_within_14_days_of_its_start_is_critical() -> None:
+    # Stopped before its planned end (validity end in the future): the stop date is not recorded,
+    # but it cannot be earlier than the start 5 days ago.
+    maoi = drug("linezolid", status="stopped", start=ago(5), end=ago(-5))
+    card = only_card(evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[maoi])))
+    assert card.indicator == "critical"
+    assert "date not recorded" in card.detail
+
+
+def test_maoi_stopped_with_no_date_is_a_warning_asking_to_confirm() -> None:
+    maoi = drug("phenelzine", status="stopped", start=None)
+    card = only_card(evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[maoi])))
+    assert card.indicator == "warning"
+    assert "stop date not recorded" in card.detail
+
+
+def test_cancelled_maoi_is_ignored() -> None:
+    maoi = drug("phenelzine", status="cancelled", start=ago(3))
+    assert evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[maoi])) == []
+
+
+def test_patient_view_cyclobenzaprine_with_ssri_warns_without_suggestion() -> None:
+    meds = [drug("cyclobenzaprine", start=ago(5)), drug("sertraline", start=ago(90))]
+    card = only_card(evaluate(facts("patient-view", meds=meds)))
+    assert card.indicator == "warning" and not card.suggestions
+
+
+def test_patient_view_antidepressant_pair_without_cyclobenzaprine_is_quiet() -> None:
+    meds = [drug("sertraline", start=ago(300)), drug("trazodone", start=ago(300))]
+    assert evaluate(facts("patient-view", meds=meds)) == []
+
+
+def test_order_select_unselected_draft_still_counts_as_partner_but_not_as_subject() -> None:
+    selected = drug("cyclobenzaprine", draft=True)
+    unselected = drug("tramadol", draft=True)
+    card = only_card(evaluate(facts("order-select", drafts=[selected], other_drafts=[unselected])))
+    assert [a.resourceId for a in actions(card)] == [["MedicationRequest/draft-cyclobenzaprine"]]
+    assert (
+        evaluate(facts("order-select", drafts=[drug("lisinopril", draft=True)], other_drafts=[selected, unselected]))
+        == []
+    )
+
+
+def test_rule_metadata() -> None:
+    assert RULE.statements == ("S23",)
