@@ -7,7 +7,6 @@ must be shared (a database table); a single process can use `InMemoryReplayCache
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -32,25 +31,28 @@ def _utcnow() -> datetime:
 
 
 class InMemoryReplayCache:
-    """Per-process replay cache; correct only with one worker and one instance."""
+    """Per-process replay cache; correct only with one worker and one instance.
+
+    `check_and_store` never awaits between the lookup and the insert, so it is atomic under
+    asyncio without a lock (and usable from several event loops, as TestClient does).
+    When full it forgets the entries that expire soonest: bounded memory beats an outage.
+    """
 
     def __init__(self, clock: Callable[[], datetime] = _utcnow, max_entries: int = 100_000) -> None:
         self._clock = clock
         self._max_entries = max_entries
         self._seen: dict[tuple[str, str], datetime] = {}
-        self._lock = asyncio.Lock()
 
     async def check_and_store(self, jti: str, issuer: str, expires_at: datetime) -> bool:
-        async with self._lock:
-            now = self._clock()
-            key = (issuer, jti)
-            known_until = self._seen.get(key)
-            if known_until is not None and known_until > now:
-                return False
-            if len(self._seen) >= self._max_entries:
-                self._purge(now)
-            self._seen[key] = expires_at
-            return True
+        now = self._clock()
+        key = (issuer, jti)
+        known_until = self._seen.get(key)
+        if known_until is not None and known_until > now:
+            return False
+        if len(self._seen) >= self._max_entries:
+            self._purge(now)
+        self._seen[key] = expires_at
+        return True
 
     def _purge(self, now: datetime) -> None:
         """Drop expired entries; if still full, drop the soonest-expiring (they are least useful)."""

@@ -1,0 +1,15 @@
+"""Authentication errors shared by every part of `cds_service.auth`."""
+
+from __future__ import annotations
+
+
+class AuthError(Exception):
+    """Authentication failed; `reason` is short, safe to return and log (never the token)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ClientsConfigError(ValueError):
+    """The trusted-clients file is unusable; raised at startup so a typo never weakens trust."""
