@@ -139,9 +139,9 @@ def _assess(facts: PatientFacts, draft: MedicationFact, current: Regimen, after:
             f"{fmt_mg(BACLOFEN_LABEL_MAX_MG_PER_DAY)}/day.",
         )
 
-    lines = _computation_lines(facts, draft, current, after, changed_at)
+    lines = _computation_lines(current, after, changed_at)
     if not findings.phrases:
-        return _compliant_card(facts, draft, current, total, changed_at, starts_at, lines)
+        return _compliant_card(current, total, changed_at, starts_at, lines)
 
     change = f"start {fmt_mg(total)}/day" if is_start else _change_text(current, total)
     summary = f"Baclofen {change}: " + "; ".join(findings.phrases)
@@ -237,8 +237,6 @@ def _change_text(current: Regimen, total: float) -> str:
 
 
 def _computation_lines(
-    facts: PatientFacts,
-    draft: MedicationFact,
     current: Regimen,
     after: Regimen,
     changed_at: datetime | None,
@@ -267,18 +265,14 @@ def _computation_lines(
 
 
 def _compliant_card(
-    facts: PatientFacts,
-    draft: MedicationFact,
     current: Regimen,
     total: float,
     changed_at: datetime | None,
     starts_at: datetime,
     lines: list[str],
 ) -> Card:
-    if current.empty or (current.total is not None and total > current.total + _EPSILON):
-        since = starts_at  # this order is the new step
-    else:
-        since = changed_at
+    is_new_step = current.empty or (current.total is not None and total > current.total + _EPSILON)
+    since = starts_at if is_new_step else changed_at
     due = next_step_due(since, total)
     position = plan_position(total)
     change = "start" if current.empty else _change_text(current, total)

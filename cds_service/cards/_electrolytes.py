@@ -1,0 +1,111 @@
+"""What the electrolyte rules share: when a patient is in scope, and how a lab result is shown.
+
+Scope (quiet by default): the guideline's electrolyte statements (S16, A5) are about muscle
+spasm and cramps, so a potassium or magnesium card appears only for a patient this guideline is
+about. Order hooks: a muscle relaxant is being ordered (a draft in scope; a stop order does not
+count). Patient-view: the patient is on a muscle relaxant, or has an active spasm, spasticity or
+cramp condition. Anyone else gets no electrolyte card from this service.
+Not a rule module (leading underscore: skipped by the registry).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cds_service.cards._baclofen import is_stopping
+from cds_service.cards._drug_scope import is_current_condition, is_muscle_relaxant, main_name
+from cds_service.cards.base import ORDER_HOOKS, escape_md, fmt_number
+from cds_service.facts.model import ConditionCategory, LabKind, LabResult, MedicationFact, PatientFacts
+
+SPASM_CONDITIONS = (
+    ConditionCategory.CEREBRAL_SPASTICITY,
+    ConditionCategory.SPINAL_SPASTICITY,
+    ConditionCategory.ACUTE_MUSCULOSKELETAL,
+    ConditionCategory.MUSCLE_CRAMPS,
+)
+_LAB_NAMES = {LabKind.POTASSIUM: "potassium", LabKind.MAGNESIUM: "magnesium"}
+
+
+def relaxant_drafts(facts: PatientFacts) -> tuple[MedicationFact, ...]:
+    """Muscle-relaxant drafts this hook speaks about (stop orders excluded)."""
+    return tuple(m for m in facts.draft_orders if is_muscle_relaxant(m) and not is_stopping(m))
+
+
+def active_relaxants(facts: PatientFacts) -> tuple[MedicationFact, ...]:
+    return tuple(m for m in facts.active_medications() if is_muscle_relaxant(m))
+
+
+def why_in_scope(facts: PatientFacts, *, conditions_count: bool = True) -> str | None:
+    """Why the electrolyte rules speak about this patient, as escaped markdown; None: stay quiet."""
+    if facts.hook in ORDER_HOOKS:
+        drafts = relaxant_drafts(facts)
+        if drafts:
+            names = ", ".join(sorted({main_name(m) for m in drafts}))
+            return f"a muscle relaxant is being ordered ({escape_md(names)})"
+        return None
+    active = active_relaxants(facts)
+    if active:
+        names = ", ".join(sorted({main_name(m) for m in active}))
+        return f"the patient is on a muscle relaxant ({escape_md(names)})"
+    if conditions_count:
+        conditions = [c for c in facts.conditions_in(*SPASM_CONDITIONS) if is_current_condition(c)]
+        if conditions:
+            return f"the patient has {escape_md(conditions[0].display)}"
+    return None
+
+
+def describe_result(result: LabResult, now: datetime) -> str:
+    """'3.2 mEq/L (3.2 mmol/L) on 2026-11-20, 5 days ago — preliminary result', escaped."""
+    comparator = result.comparator or ""
+    value = f"{escape_md(comparator)}{fmt_number(result.value)} {escape_md(result.unit)}"
+    if result.unit.lower().replace(" ", "") != "mmol/l":
+        value += f" ({escape_md(comparator)}{fmt_number(result.value_mmol_l)} mmol/L)"
+    text = f"**{value}**"
+    if result.effective is not None:
+        age = result.age_days(now) or 0.0
+        text += f" on {result.effective.date().isoformat()} ({_age_text(age)})"
+    else:
+        text += " (date not recorded)"
+    if result.preliminary or (result.status or "").lower() == "preliminary":
+        text += " — **preliminary result**, not yet final"
+    if result.interpretation:
+        text += f"; lab flag {escape_md(result.interpretation)}"
+    return text
+
+
+def short_value(result: LabResult) -> str:
+    """'K 3.2 mEq/L' style, for summaries (units as reported, comparator kept)."""
+    name = "K" if result.kind is LabKind.POTASSIUM else "Mg"
+    flag = " (prelim.)" if is_preliminary(result) else ""
+    return f"{name} {result.comparator or ''}{fmt_number(result.value)} {result.unit}{flag}"
+
+
+def is_preliminary(result: LabResult) -> bool:
+    return result.preliminary or (result.status or "").lower() == "preliminary"
+
+
+def is_below(value: float, comparator: str | None, threshold: float) -> bool:
+    """Whether the true value is certainly below `threshold`, honouring a reported comparator.
+
+    "<2.5" means the value is under 2.5, so it is below 2.5; ">3.0" says nothing about "< 3.5".
+    """
+    match comparator:
+        case None | "" | "=":
+            return value < threshold
+        case "<":
+            return value <= threshold
+        case "<=":
+            return value < threshold
+        case _:  # ">" / ">=": only a lower bound is known
+            return False
+
+
+def _age_text(days: float) -> str:
+    if days < 1:
+        return "less than a day ago" if days >= 0 else "dated in the future"
+    whole = int(days)
+    return f"{whole} day{'s' if whole != 1 else ''} ago"
+
+
+def lab_name(kind: LabKind) -> str:
+    return _LAB_NAMES[kind]

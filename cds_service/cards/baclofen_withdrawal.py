@@ -1,0 +1,188 @@
+"""Do not stop baclofen abruptly: taper (guideline S20; oral label; intrathecal boxed warning).
+
+Order hooks only, and only when a draft in scope concerns baclofen. Oral: the daily dose that
+would be active once signed is compared with the active dose; a stop (a draft with status
+stopped/cancelled/completed, or a regimen that falls to zero) or a cut larger than one titration
+step (10 mg/day) is a warning. The suggestion, where the draft carries a dose, rewrites it to the
+first taper step (one step below the current dose). A dose that cannot be computed on either side
+is not guessed at: only an explicit stop fires then. Intrathecal baclofen (dosed in micrograms
+through a pump) fires when a draft stops an active intrathecal order, with the boxed-warning
+wording; intrathecal dose changes are the pump team's and are not judged here.
+"""
+
+from __future__ import annotations
+
+from cds_service.cards._baclofen import (
+    Regimen,
+    current_oral,
+    describe_dose,
+    doses_per_day,
+    is_baclofen,
+    is_intrathecal,
+    is_oral_baclofen,
+    is_stopping,
+    would_be_oral,
+)
+from cds_service.cards._drug_scope import describe_order
+from cds_service.cards.base import (
+    ORDER_HOOKS,
+    SPECIALIST_DIRECTED,
+    Override,
+    Rule,
+    fmt_mg,
+    fmt_number,
+    make_card,
+    suggestion,
+)
+from cds_service.cards.thresholds import BACLOFEN_MAX_CUT_MG_PER_DAY
+from cds_service.facts.model import MedicationFact, PatientFacts
+from cds_service.facts.orders import with_daily_dose
+from cds_service.protocol.models import Action, Card
+
+STOPPING_FOR_ADVERSE_EFFECT = Override(
+    "stopping-for-adverse-effect", "Stopping for a serious adverse effect; patient monitored for withdrawal"
+)
+_EPSILON = 1e-9
+_ORAL_LABEL = (
+    "Oral baclofen label: hallucinations and seizures have occurred on abrupt withdrawal; except for "
+    "serious adverse reactions, reduce the dose slowly when stopping."
+)
+_ITB_BOXED = (
+    "**Boxed warning (intrathecal baclofen):** abrupt discontinuation, regardless of the cause, has "
+    "resulted in high fever, altered mental status, exaggerated rebound spasticity and muscle rigidity, "
+    "that in rare cases advanced to rhabdomyolysis, multiple-organ-system failure and death. Attend to "
+    "pump programming, refill scheduling and alarms."
+)
+
+
+def evaluate(facts: PatientFacts) -> list[Card]:
+    touched = [m for m in facts.draft_orders if is_baclofen(m)]
+    if not touched:
+        return []
+    cards: list[Card] = []
+    oral_card = _oral(facts, [m for m in touched if not is_intrathecal(m)])
+    if oral_card is not None:
+        cards.append(oral_card)
+    cards.extend(_intrathecal_stops(facts, [m for m in touched if is_stopping(m)]))
+    return cards
+
+
+def _oral(facts: PatientFacts, touched: list[MedicationFact]) -> Card | None:
+    if not touched:
+        return None
+    current = current_oral(facts)
+    if current.empty:
+        return None
+    after = would_be_oral(facts)
+    stopping = after.empty
+    if not stopping:
+        if not (current.complete and after.complete):
+            return None
+        cut = (current.total or 0.0) - (after.total or 0.0)
+        if cut <= BACLOFEN_MAX_CUT_MG_PER_DAY + _EPSILON:
+            return None
+    return _oral_card(facts, current, after, touched, stopping)
+
+
+def _oral_card(
+    facts: PatientFacts, current: Regimen, after: Regimen, touched: list[MedicationFact], stopping: bool
+) -> Card:
+    now_text = fmt_mg(current.total) + "/day" if current.total is not None else "an unknown dose"
+    if stopping:
+        summary = f"Baclofen {now_text} stopped abruptly: taper to avoid withdrawal (seizures, hallucinations)"
+        what = f"These orders **stop** oral baclofen, currently **{now_text}**."
+    else:
+        cut = (current.total or 0.0) - (after.total or 0.0)
+        summary = (
+            f"Baclofen cut {fmt_number(current.total or 0)} → {fmt_number(after.total or 0)} mg/day "
+            f"(−{fmt_number(cut)}) in one step: taper to avoid withdrawal"
+        )
+        what = (
+            f"These orders cut oral baclofen by **{fmt_mg(cut)}/day** at once "
+            f"({now_text} → {fmt_mg(after.total)}/day), more than one titration step "
+            f"({fmt_mg(BACLOFEN_MAX_CUT_MG_PER_DAY)}/day)."
+        )
+    first_step = max((current.total or 0.0) - BACLOFEN_MAX_CUT_MG_PER_DAY, 0.0)
+    plan = (
+        f"Taper by no more than {fmt_mg(BACLOFEN_MAX_CUT_MG_PER_DAY)}/day per step (the titration plan in "
+        f"reverse), e.g. next **{fmt_mg(first_step)}/day**. The label gives no fixed schedule; it says to "
+        "reduce slowly."
+    )
+    lines = [what, "", "Active now:", current.describe()]
+    if not after.empty:
+        lines += ["", "Once signed:", after.describe()]
+    stops = [m for m in touched if is_stopping(m)]
+    if stops:
+        lines += ["", "Stopping order(s):", *(f"- {describe_dose(m)}" for m in stops)]
+    lines += ["", plan, "", _ORAL_LABEL]
+    suggestions = []
+    dosed = [m for m in facts.draft_orders if is_oral_baclofen(m) and not is_stopping(m)]
+    if len(dosed) == 1 and first_step > 0 and after.complete:
+        draft = dosed[0]
+        others = (after.total or 0.0) - (draft.daily_dose.mg_per_day or 0.0)
+        draft_dose = first_step - others
+        if draft_dose > _EPSILON:
+            count = doses_per_day(draft_dose)
+            label = f"Taper: change to {fmt_mg(draft_dose)}/day ({fmt_mg(draft_dose / count)} {count}× daily)"
+            suggestions.append(
+                suggestion(
+                    label,
+                    Action(
+                        type="update",
+                        description=f"{label} on the draft baclofen order",
+                        resource=with_daily_dose(draft, draft_dose, count),
+                    ),
+                )
+            )
+    return make_card(
+        RULE,
+        summary=summary,
+        indicator="warning",
+        detail="\n".join(lines),
+        suggestions=suggestions,
+        overrides=(STOPPING_FOR_ADVERSE_EFFECT, SPECIALIST_DIRECTED),
+    )
+
+
+def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list[Card]:
+    active_itb = {m.reference: m for m in facts.active_medications() if is_baclofen(m) and is_intrathecal(m)}
+    cards = []
+    for stop in stops:
+        stopped = active_itb.get(stop.reference)
+        if stopped is None and is_intrathecal(stop) and active_itb:
+            stopped = next(iter(active_itb.values()))
+        if stopped is None:
+            continue
+        cards.append(
+            make_card(
+                RULE,
+                summary="Intrathecal baclofen stopped: abrupt withdrawal can be fatal; taper, do not interrupt",
+                indicator="warning",
+                detail="\n".join(
+                    [
+                        f"This order stops {describe_order(stopped)}.",
+                        "",
+                        _ITB_BOXED,
+                        "",
+                        "Reduce the intrathecal dose gradually under the pump team; if it must stop, cover "
+                        "with oral baclofen and watch for withdrawal signs.",
+                    ]
+                ),
+                statements=("S20", "S10"),
+                overrides=(STOPPING_FOR_ADVERSE_EFFECT, SPECIALIST_DIRECTED),
+            )
+        )
+    return cards
+
+
+RULE = Rule(
+    topic="baclofen-withdrawal",
+    title="Baclofen withdrawal",
+    statements=("S20", "S10"),
+    hooks=ORDER_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "Warns when draft orders stop oral or intrathecal baclofen, or cut oral baclofen by more than one "
+        "10 mg/day step; suggests the first taper step on the draft."
+    ),
+)

@@ -1,0 +1,98 @@
+"""No recent potassium or magnesium for a patient on, or being ordered, a muscle relaxant (S16, A5).
+
+"Address any underlying electrolyte abnormalities" needs a result to address. Order hooks: a
+muscle-relaxant draft in scope; patient-view: an active muscle relaxant (a condition alone does
+not trigger a lab order suggestion). A result is missing when there is none, it has no date, or
+it is older than 30 days (thresholds.LAB_RECENT_DAYS, the default of Settings.lab_recent_days).
+Info card with one **create** suggestion per missing lab (a draft ServiceRequest coded with
+LOINC). A lab the service could not retrieve (a data gap) is not "missing": the data-unavailable
+card covers it, and no test is suggested for it.
+"""
+
+from __future__ import annotations
+
+from cds_service.cards._drug_scope import main_name
+from cds_service.cards._electrolytes import active_relaxants, describe_result, relaxant_drafts
+from cds_service.cards.base import ALL_HOOKS, NOT_APPLICABLE, ORDER_HOOKS, Rule, escape_md, make_card, suggestion
+from cds_service.cards.thresholds import LAB_RECENT_DAYS, MAGNESIUM_LAB_LOINC, POTASSIUM_LAB_LOINC
+from cds_service.facts.model import LabKind, LabResult, PatientFacts
+from cds_service.facts.orders import lab_order
+from cds_service.protocol.models import Action, Card, Suggestion
+
+_LABS = (
+    (LabKind.POTASSIUM, "potassium", POTASSIUM_LAB_LOINC),
+    (LabKind.MAGNESIUM, "magnesium", MAGNESIUM_LAB_LOINC),
+)
+
+
+def _result(facts: PatientFacts, kind: LabKind) -> LabResult | None:
+    return facts.potassium if kind is LabKind.POTASSIUM else facts.magnesium
+
+
+def _not_retrieved(facts: PatientFacts, name: str) -> bool:
+    return any(g.prefetch_key == name or name in g.what.lower() for g in facts.gaps)
+
+
+def _is_recent(result: LabResult | None, facts: PatientFacts) -> bool:
+    if result is None:
+        return False
+    age = result.age_days(facts.now)
+    return age is not None and age <= LAB_RECENT_DAYS
+
+
+def evaluate(facts: PatientFacts) -> list[Card]:
+    relaxants = relaxant_drafts(facts) if facts.hook in ORDER_HOOKS else active_relaxants(facts)
+    if not relaxants:
+        return []
+    missing: list[tuple[str, tuple[str, str], LabResult | None]] = []
+    for kind, name, loinc in _LABS:
+        result = _result(facts, kind)
+        if _is_recent(result, facts) or (result is None and _not_retrieved(facts, name)):
+            continue
+        missing.append((name, loinc, result))
+    if not missing:
+        return []
+    names = " and ".join(name for name, _, _ in missing)
+    drugs = ", ".join(sorted({main_name(m) for m in relaxants}))
+    lines = [f"No {names} result in the last {LAB_RECENT_DAYS} days for this patient on {escape_md(drugs)}."]
+    for name, _, result in missing:
+        if result is None:
+            lines.append(f"- {name.capitalize()}: no result on file.")
+        else:
+            lines.append(f"- {name.capitalize()}: latest {describe_result(result, facts.now)}.")
+    lines += [
+        "",
+        "Low potassium or magnesium causes cramps and weakness that no muscle relaxant treats; the "
+        "guideline asks to correct them when present.",
+    ]
+    suggestions: list[Suggestion] = []
+    for name, (code, display), _ in missing:
+        label = f"Order serum {name} (LOINC {code})"
+        suggestions.append(
+            suggestion(
+                label, Action(type="create", description=label, resource=lab_order(facts.patient_id, code, display))
+            )
+        )
+    return [
+        make_card(
+            RULE,
+            summary=f"No {names} result in {LAB_RECENT_DAYS} days: check before treating spasm with {drugs}"[:140],
+            indicator="info",
+            detail="\n".join(lines),
+            suggestions=suggestions,
+            overrides=(NOT_APPLICABLE,),
+        )
+    ]
+
+
+RULE = Rule(
+    topic="electrolyte-monitoring",
+    title="Potassium and magnesium monitoring",
+    statements=("S16", "A5"),
+    hooks=ALL_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "A muscle-relaxant order (or a patient on one) with no potassium or magnesium result in the last "
+        "30 days: info with a one-click lab order (ServiceRequest, LOINC 2823-3 / 19123-9) per missing test."
+    ),
+)

@@ -1,0 +1,78 @@
+"""Low potassium in a patient this guideline is about (guideline S16, A5; StatPearls NBK482465).
+
+Fires on the latest valid potassium below 3.5 mmol/L (= mEq/L): warning; below 2.5 mmol/L, or
+flagged critical-low (LL) by the lab, critical. Scope is the electrolyte family's (see
+`cards._electrolytes`): order hooks when a muscle relaxant is being ordered; patient-view when
+the patient is on a muscle relaxant or has a spasm/spasticity/cramp condition. Everyone else gets
+no card, however low their potassium: other services own general lab alerting. The value is
+shown as reported and in mmol/L with its date; a preliminary result says so; a reported ">x"
+value is never read as low. An old result still fires (with its age) - a low value that was never
+rechecked matters - and the monitoring rule offers the repeat test when it is older than 30 days.
+"""
+
+from __future__ import annotations
+
+from cds_service.cards._electrolytes import describe_result, is_below, is_preliminary, short_value, why_in_scope
+from cds_service.cards.base import ALL_HOOKS, DATA_OUTDATED, WILL_MONITOR, Rule, make_card
+from cds_service.cards.thresholds import POTASSIUM_CRITICAL_MMOL_L, POTASSIUM_LOW_MMOL_L
+from cds_service.facts.model import PatientFacts
+from cds_service.protocol.models import Card
+
+_ADVICE = (
+    "Correct before attributing cramps or weakness to the spasm itself (general guidance, not an order): "
+    "oral potassium chloride 20-40 mEq/day in divided doses (about 20 mEq per dose) for mild to moderate "
+    "hypokalaemia; IV replacement in a monitored setting when K ≤ 2.5 mmol/L, symptomatic or with ECG "
+    "changes (typically ≤ 10 mEq/h peripherally). Recheck 24-48 h after oral and 4-6 h after IV "
+    "replacement. **Check magnesium too: hypokalaemia does not correct until magnesium is replaced.**"
+)
+
+
+def evaluate(facts: PatientFacts) -> list[Card]:
+    result = facts.potassium
+    if result is None:
+        return []
+    if not is_below(result.value_mmol_l, result.comparator, POTASSIUM_LOW_MMOL_L):
+        return []
+    reason = why_in_scope(facts)
+    if reason is None:
+        return []
+    critical = is_below(result.value_mmol_l, result.comparator, POTASSIUM_CRITICAL_MMOL_L) or (
+        (result.interpretation or "").upper() == "LL"
+    )
+    band = "severe hypokalaemia" if critical else "hypokalaemia"
+    summary = f"Low potassium ({short_value(result)}): correct {band} in this muscle-spasm patient"
+    threshold = POTASSIUM_CRITICAL_MMOL_L if critical else POTASSIUM_LOW_MMOL_L
+    detail = "\n".join(
+        [
+            f"Latest potassium: {describe_result(result, facts.now)}.",
+            "",
+            f"This is **below {threshold:g} mmol/L** ({band}). Shown because {reason}: low potassium "
+            "causes cramps and muscle weakness, and the guideline asks to correct it.",
+            "",
+            _ADVICE,
+        ]
+    )
+    if is_preliminary(result):
+        detail += "\n\nThe result is preliminary: confirm it before acting."
+    return [
+        make_card(
+            RULE,
+            summary=summary,
+            indicator="critical" if critical else "warning",
+            detail=detail,
+            overrides=(WILL_MONITOR, DATA_OUTDATED),
+        )
+    ]
+
+
+RULE = Rule(
+    topic="electrolyte-potassium",
+    title="Low potassium",
+    statements=("S16", "A5"),
+    hooks=ALL_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "Latest potassium below 3.5 mmol/L (warning) or 2.5 mmol/L (critical) in a patient being ordered, "
+        "or on, a muscle relaxant, or with a spasm/spasticity/cramp condition; correction advice."
+    ),
+)
