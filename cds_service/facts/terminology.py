@@ -1,0 +1,205 @@
+"""Terminology lookups over the generated tables in `facts/data/` (see scripts/build_terminology.py).
+
+Loaded once per process (module-level cache). Lookups are dictionary hits; the name fallback is
+one precompiled regular expression, memoized per text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+from cds_service.facts.model import ConditionCategory, DrugClass, LabKind, Route
+
+RXNORM_SYSTEMS = frozenset(
+    {
+        "http://www.nlm.nih.gov/research/umls/rxnorm",
+        "urn:oid:2.16.840.1.113883.6.88",
+        "rxnorm",
+    }
+)
+LOINC_SYSTEMS = frozenset({"http://loinc.org", "urn:oid:2.16.840.1.113883.6.1"})
+SNOMED_SYSTEMS = frozenset({"http://snomed.info/sct", "urn:oid:2.16.840.1.113883.6.96"})
+ICD10_SYSTEMS = frozenset(
+    {
+        "http://hl7.org/fhir/sid/icd-10-cm",
+        "urn:oid:2.16.840.1.113883.6.90",
+        "http://hl7.org/fhir/sid/icd-10",
+        "urn:oid:2.16.840.1.113883.6.3",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngredientStrength:
+    ingredient: str
+    strength_mg: float | None  # per unit (tablet/capsule) or per mL when per_ml
+    per_ml: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """An RxNorm clinical or branded drug (or pack/component) that contains a rule ingredient."""
+
+    rxcui: str
+    name: str
+    ingredients: tuple[IngredientStrength, ...]
+    component_count: int  # all components, including ingredients the rules ignore
+    form: str | None
+    route: Route
+    brand: str | None
+
+    @property
+    def ingredient_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.ingredient for i in self.ingredients))
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads(resources.files("cds_service.facts").joinpath("data", name).read_text("utf-8"))
+
+
+@cache
+def _products() -> dict[str, Product]:
+    raw = _load("rxnorm_products.json")["products"]
+    out: dict[str, Product] = {}
+    for rxcui, p in raw.items():
+        out[rxcui] = Product(
+            rxcui=rxcui,
+            name=p["name"],
+            ingredients=tuple(
+                IngredientStrength(i["ingredient"], i["strength_mg"], bool(i["per_ml"])) for i in p["ingredients"]
+            ),
+            component_count=int(p["components"]),
+            form=p["form"],
+            route=Route(p["route"]),
+            brand=p["brand"],
+        )
+    return out
+
+
+@cache
+def _ingredient_codes() -> dict[str, str]:
+    return {code: v["ingredient"] for code, v in _load("rxnorm_products.json")["ingredient_codes"].items()}
+
+
+@cache
+def _brands() -> dict[str, tuple[str, ...]]:
+    return {b.lower(): tuple(v) for b, v in _load("rxnorm_products.json")["brands"].items()}
+
+
+@cache
+def _classes() -> dict[str, frozenset[DrugClass]]:
+    return {k: frozenset(DrugClass(c) for c in v) for k, v in _load("drug_classes.json")["classes"].items()}
+
+
+@cache
+def _name_pattern() -> re.Pattern[str]:
+    words = set(_classes()) | set(_brands())
+    alternatives = sorted(words, key=len, reverse=True)
+    body = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in alternatives)
+    return re.compile(r"(?<![\w-])(" + body + r")(?![\w-])", re.IGNORECASE)
+
+
+@cache
+def _conditions() -> tuple[dict[str, frozenset[ConditionCategory]], dict[str, frozenset[ConditionCategory]]]:
+    prefixes: dict[str, set[ConditionCategory]] = {}
+    snomed: dict[str, set[ConditionCategory]] = {}
+    for category, entry in _load("conditions.json")["categories"].items():
+        for prefix in entry["icd10_prefixes"]:
+            prefixes.setdefault(prefix, set()).add(ConditionCategory(category))
+        for code in entry["snomed"]:
+            snomed.setdefault(code, set()).add(ConditionCategory(category))
+    return (
+        {k: frozenset(v) for k, v in prefixes.items()},
+        {k: frozenset(v) for k, v in snomed.items()},
+    )
+
+
+@cache
+def _labs() -> dict[str, LabKind]:
+    data = _load("labs.json")
+    out = {code: LabKind.POTASSIUM for code in data["potassium"]["codes"]}
+    out.update({code: LabKind.MAGNESIUM for code in data["magnesium"]["codes"]})
+    return out
+
+
+@cache
+def _potassium_mass_codes() -> frozenset[str]:
+    return frozenset(_load("labs.json")["potassium"]["mass_codes"])
+
+
+def table_meta() -> dict[str, Any]:
+    """Sources and generation date of the product table (for /about pages and audits)."""
+    return _load("rxnorm_products.json")["meta"]
+
+
+# --- public lookups ----------------------------------------------------------------------------
+
+
+def product(rxcui: str) -> Product | None:
+    return _products().get(rxcui.strip())
+
+
+def ingredient_for_code(rxcui: str) -> str | None:
+    """An ingredient RxCUI (IN/PIN) from codes.json; some of these are marked unverified there."""
+    return _ingredient_codes().get(rxcui.strip())
+
+
+def classes_for(ingredients: Iterable[str]) -> frozenset[DrugClass]:
+    table = _classes()
+    out: set[DrugClass] = set()
+    for ingredient in ingredients:
+        out |= table.get(ingredient, frozenset())
+    return frozenset(out)
+
+
+def known_ingredients() -> frozenset[str]:
+    return frozenset(_classes())
+
+
+def brand_names() -> dict[str, tuple[str, ...]]:
+    return dict(_brands())
+
+
+@lru_cache(maxsize=4096)
+def ingredients_in_text(text: str) -> tuple[str, ...]:
+    """Rule ingredients named in free text, by ingredient or brand name (case-insensitive words)."""
+    found: list[str] = []
+    classes = _classes()
+    brands = _brands()
+    for match in _name_pattern().finditer(text):
+        word = re.sub(r"\s+", " ", match.group(1).lower())
+        if word in classes:
+            found.append(word)
+        else:
+            found.extend(brands.get(word, ()))
+    return tuple(dict.fromkeys(found))
+
+
+def condition_categories(system: str | None, code: str | None) -> frozenset[ConditionCategory]:
+    if not code:
+        return frozenset()
+    prefixes, snomed = _conditions()
+    system = (system or "").strip()
+    if system in SNOMED_SYSTEMS:
+        return snomed.get(code.strip(), frozenset())
+    if system in ICD10_SYSTEMS:
+        normalized = code.replace(".", "").strip().upper()
+        out: set[ConditionCategory] = set()
+        for length in range(3, len(normalized) + 1):
+            out |= prefixes.get(normalized[:length], frozenset())
+        return frozenset(out)
+    return frozenset()
+
+
+def lab_kind(loinc: str | None) -> LabKind | None:
+    return _labs().get((loinc or "").strip())
+
+
+def is_potassium_mass_code(loinc: str | None) -> bool:
+    return (loinc or "").strip() in _potassium_mass_codes()
