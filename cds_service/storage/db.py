@@ -33,7 +33,10 @@ def make_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {"hide_parameters": True, "future": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # reported as an unavailable database when first used
+                log.error("cannot create the directory of the SQLite database: %s", exc.strerror)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -120,10 +120,11 @@ class SqlRecorder:
     def _lose(self, count: int, why: str) -> None:
         with self._lock:
             self.dropped += count
-            self._pending -= count
             total = self.dropped
-            self._idle.notify_all()
         log.error("audit trail lost %d hook-call record(s) (%d lost since start): %s", count, total, why)
+        with self._lock:  # only now may flush() return: the loss is both counted and logged
+            self._pending -= count
+            self._idle.notify_all()
 
     def _done(self, count: int) -> None:
         with self._lock:
@@ -292,8 +293,8 @@ class SqlRecorder:
             with self.engine.begin() as conn:
                 insert = _insert_ignoring_duplicates(conn.dialect.name)
                 for row in rows:
-                    result = conn.execute(insert.values(**row))
-                    stored += max(result.rowcount, 0)
+                    # RETURNING yields a row only when the item was new (rowcount is unreliable here).
+                    stored += len(conn.execute(insert.values(**row).returning(schema.feedback.c.id)).all())
         except SQLAlchemyError as exc:
             log.error("feedback write failed: %s", describe_db_error(exc))
             raise StorageUnavailable("feedback store unavailable") from exc
