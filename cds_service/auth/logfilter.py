@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 import traceback
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -108,8 +109,12 @@ def _exception_summary(exc_info: Any) -> str:
     return "\n--- caused by/during ---\n".join(reversed(parts))
 
 
-def sanitized_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """What may leave the process for `record`: the allowlist applied, secrets redacted."""
+def sanitized_fields(record: logging.LogRecord, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What may leave the process for `record`: the allowlist applied, secrets redacted.
+
+    `context` adds per-request fields (e.g. a request id from a contextvar); they pass the
+    same allowlist as `extra` fields.
+    """
     try:
         message = record.getMessage()
     except Exception:  # a bad format string must not lose the line, nor leak its args
@@ -120,8 +125,8 @@ def sanitized_fields(record: logging.LogRecord) -> dict[str, Any]:
         "logger": record.name,
         "msg": redact_secrets(message)[: MAX_FIELD_CHARS * 4],
     }
-    for key, value in record.__dict__.items():
-        if key in ALLOWED_LOG_FIELDS and key not in _STANDARD_RECORD_FIELDS:
+    for key, value in [*(context or {}).items(), *record.__dict__.items()]:
+        if key in ALLOWED_LOG_FIELDS and key not in _STANDARD_RECORD_FIELDS and value is not None:
             fields[key] = _safe_value(value)
     if record.exc_info:
         fields["exc"] = _exception_summary(record.exc_info)
@@ -131,8 +136,13 @@ def sanitized_fields(record: logging.LogRecord) -> dict[str, Any]:
 class PrivacyJsonFormatter(logging.Formatter):
     """One JSON object per line, built only from `sanitized_fields`."""
 
+    def __init__(self, context: Callable[[], Mapping[str, Any]] | None = None) -> None:
+        super().__init__()
+        self._context = context
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(sanitized_fields(record), ensure_ascii=False, default=str)
+        context = self._context() if self._context is not None else None
+        return json.dumps(sanitized_fields(record, context), ensure_ascii=False, default=str)
 
 
 class QuietUrlLoggersFilter(logging.Filter):
@@ -144,18 +154,23 @@ class QuietUrlLoggersFilter(logging.Filter):
         return not any(record.name == lib or record.name.startswith(lib + ".") for lib in _URL_LOGGING_LIBRARIES)
 
 
-def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> logging.Handler:
+def configure_logging(
+    level: str | int = "INFO",
+    stream: TextIO | None = None,
+    context: Callable[[], Mapping[str, Any]] | None = None,
+) -> logging.Handler:
     """Route every logger (uvicorn's included) through one privacy-enforcing JSON handler.
 
     Idempotent: a handler installed by an earlier call is replaced. Run uvicorn with
     `log_config=None` (or call this after it configured logging) so its loggers propagate here.
+    `context` supplies per-request fields such as `{"request_id": request_id_var.get()}`.
     """
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_cds_privacy_handler", False):
             root.removeHandler(existing)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(PrivacyJsonFormatter())
+    handler.setFormatter(PrivacyJsonFormatter(context))
     handler.addFilter(QuietUrlLoggersFilter())
     handler._cds_privacy_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
@@ -82,6 +82,8 @@ def is_under_base_url(url: str, base: str) -> bool:
     root = normalize_base_url(base)
     if parts is None or root is None or parts.username is not None or parts.password is not None:
         return False
+    if any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
+        return False  # `base/../elsewhere` would leave the base once the server resolves it
     here = normalize_base_url(f"{parts.scheme}://{parts.netloc}{parts.path}")
     return here is not None and (here == root or here.startswith(root + "/"))
 
