@@ -1,0 +1,60 @@
+"""Albumin for muscle cramps in liver disease (guideline S9; EASL 2018 decompensated cirrhosis).
+
+The evidence (Angeli 1996; EASL 2018) is for cramps in cirrhosis only, so the card needs both an
+active muscle-cramp condition and an active liver-disease condition. Patient-view: whenever both
+are on the problem list. Order hooks: when a muscle relaxant is being ordered for such a patient
+(the moment a cramp treatment is chosen). Quiet when albumin is already among the active orders.
+Info only: albumin is an infusion planned by the hepatology team, not a one-click order.
+"""
+
+from __future__ import annotations
+
+from cds_service.cards._drug_scope import describe_condition, is_current_condition
+from cds_service.cards._electrolytes import relaxant_drafts
+from cds_service.cards.base import ALL_HOOKS, NOT_APPLICABLE, ORDER_HOOKS, Rule, make_card
+from cds_service.cards.thresholds import ALBUMIN_G_PER_WEEK
+from cds_service.facts.model import ConditionCategory, PatientFacts
+from cds_service.protocol.models import Card
+
+
+def _on_albumin(facts: PatientFacts) -> bool:
+    return any(
+        "albumin" in m.display.lower() or any("albumin" in i for i in m.ingredients) for m in facts.would_be_active()
+    )
+
+
+def evaluate(facts: PatientFacts) -> list[Card]:
+    if facts.hook in ORDER_HOOKS and not relaxant_drafts(facts):
+        return []
+    cramps = [c for c in facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS) if is_current_condition(c)]
+    liver = [c for c in facts.conditions_in(ConditionCategory.LIVER_DISEASE) if is_current_condition(c)]
+    if not cramps or not liver or _on_albumin(facts):
+        return []
+    low, high = ALBUMIN_G_PER_WEEK
+    return [
+        make_card(
+            RULE,
+            summary=f"Muscle cramps with liver disease: albumin {low}-{high} g/week may reduce cramps",
+            indicator="info",
+            detail="\n".join(
+                [
+                    f"This patient has {describe_condition(cramps[0])} and {describe_condition(liver[0])}.",
+                    "",
+                    f"Weekly albumin infusion ({low}-{high} g/week) may reduce muscle cramps in cirrhosis "
+                    "(EASL 2018). The evidence is from cirrhosis only. Correct potassium and magnesium as well; "
+                    "baclofen 10-30 mg/day is the source's drug option for these cramps.",
+                ]
+            ),
+            overrides=(NOT_APPLICABLE,),
+        )
+    ]
+
+
+RULE = Rule(
+    topic="albumin-liver-cramps",
+    title="Albumin for cramps in liver disease",
+    statements=("S9",),
+    hooks=ALL_HOOKS,
+    evaluate=evaluate,
+    description="Muscle cramps with liver disease: albumin 20-40 g/week may help (info).",
+)

@@ -1,0 +1,45 @@
+"""albumin-liver-cramps from typed facts: cramps and liver disease both needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.cards.albumin_liver_cramps import evaluate
+from cds_service.facts.model import ConditionCategory
+from tests.rule_facts import cond, facts, med, only
+
+CRAMPS = cond(ConditionCategory.MUSCLE_CRAMPS, "Cramp and spasm", "R25.2")
+CIRRHOSIS = cond(ConditionCategory.LIVER_DISEASE, "Alcoholic cirrhosis of liver", "K70.30")
+
+
+def test_patient_view_with_cramps_and_cirrhosis() -> None:
+    card = only(evaluate(facts("patient-view", conditions=(CRAMPS, CIRRHOSIS))))
+    assert card.indicator == "info"
+    assert card.topic_code == "albumin-liver-cramps"
+    assert "albumin 20-40 g/week" in card.summary
+    assert "Alcoholic cirrhosis of liver" in card.detail
+    assert "Guideline S9" in card.detail
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_order_hooks_fire_when_a_relaxant_is_ordered(hook: str) -> None:
+    assert only(evaluate(facts(hook, draft_orders=(med(mg_per_day=10, draft=True),), conditions=(CRAMPS, CIRRHOSIS))))
+    unrelated = med("lisinopril", 10, draft=True)
+    assert evaluate(facts(hook, draft_orders=(unrelated,), conditions=(CRAMPS, CIRRHOSIS))) == []
+
+
+@pytest.mark.parametrize("conditions", [(CRAMPS,), (CIRRHOSIS,), ()], ids=["cramps-only", "liver-only", "none"])
+def test_quiet_without_both_conditions(conditions) -> None:
+    assert evaluate(facts("patient-view", conditions=conditions)) == []
+
+
+def test_quiet_when_already_on_albumin() -> None:
+    albumin = med("albumin human", None, display="Albumin Human 25 % Injectable Solution")
+    assert evaluate(facts("patient-view", conditions=(CRAMPS, CIRRHOSIS), medications=(albumin,))) == []
+
+
+def test_resolved_cramps_do_not_count() -> None:
+    from dataclasses import replace
+
+    resolved = replace(CRAMPS, clinical_status="resolved")
+    assert evaluate(facts("patient-view", conditions=(resolved, CIRRHOSIS))) == []
