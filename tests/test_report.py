@@ -123,7 +123,7 @@ def test_report_rolls_up_per_topic_and_per_service_and_per_day(known_events: Sql
 
 
 def test_report_since_excludes_earlier_cards(known_events: SqlRecorder) -> None:
-    everything = build_report(known_events.engine, since=START1 - timedelta(days=3))
+    everything = build_report(known_events.engine, since=START1 - timedelta(days=10))
     assert _by_key(everything)[(SIGN, "baclofen-titration")].shown == 5
     only_d2 = build_report(known_events.engine, since=START2)
     assert _by_key(only_d2)[(SIGN, "baclofen-titration")].shown == 2
