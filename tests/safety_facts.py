@@ -157,3 +157,35 @@ def only_card(cards: list[Card]) -> Card:
 
 def actions(card: Card) -> list[Any]:
     return [a for s in card.suggestions or [] for a in s.actions]
+
+
+# --- end-to-end helpers (FHIR through HTTP; the service evaluates at the real clock) -----------
+
+
+def days_ago(days: int) -> str:
+    """A FHIR date `days` before today (real clock), for end-to-end requests."""
+    return (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
+
+
+def years_ago(years: int, extra_days: int = 0) -> str:
+    """A birth date making the patient `years` old today (`extra_days` > 0: a little older)."""
+    today = datetime.now(UTC).date()
+    try:
+        birthday = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        birthday = today.replace(year=today.year - years, day=28)
+    return (birthday - timedelta(days=extra_days)).isoformat()
+
+
+def cards_of(body: dict[str, Any], topic: str) -> list[dict[str, Any]]:
+    return [c for c in body["cards"] if c["source"]["topic"]["code"] == topic]
+
+
+def one_card(body: dict[str, Any], topic: str) -> dict[str, Any]:
+    found = cards_of(body, topic)
+    assert len(found) == 1, [(c["source"]["topic"]["code"], c["summary"]) for c in body["cards"]]
+    return found[0]
+
+
+def delete_targets(card: dict[str, Any]) -> list[list[str]]:
+    return [a["resourceId"] for s in card.get("suggestions", []) for a in s["actions"] if a["type"] == "delete"]

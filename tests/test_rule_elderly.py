@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from cds_service.cards.elderly_caution import RULE, evaluate
-from tests.safety_facts import actions, ago, drug, facts, only_card
+from tests import fhir_builders as fb
+from tests.conftest import post_hook
+from tests.safety_facts import (
+    actions,
+    ago,
+    cards_of,
+    days_ago,
+    delete_targets,
+    drug,
+    facts,
+    one_card,
+    only_card,
+    years_ago,
+)
 
 
 def test_age_64_is_quiet() -> None:
@@ -81,3 +96,69 @@ def test_patient_view_ignores_a_completed_order() -> None:
 
 def test_rule_metadata() -> None:
     assert RULE.statements == ("S22", "S8")
+
+
+# --------------------------------------------------------------------- end to end (FHIR → HTTP)
+
+CYCLO_10 = ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
+METHOCARBAMOL_750 = ("197944", "methocarbamol 750 MG Oral Tablet")
+LORAZEPAM_1 = ("197901", "lorazepam 1 MG Oral Tablet")
+BACLOFEN_10 = ("197391", "baclofen 10 MG Oral Tablet")
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_e2e_cyclobenzaprine_order_at_age_65_cites_beers(client, hook: str) -> None:
+    order = fb.draft(*CYCLO_10, dose=5, frequency=3, supply_days=7)
+    body = post_hook(client, fb.hook_request(hook, drafts=[order], patient_resource=fb.patient(years_ago(65))))
+    card = one_card(body, "elderly-caution")
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Age 65: Beers 2023 says avoid cyclobenzaprine")
+    assert delete_targets(card) == [["MedicationRequest/draft-1"]]
+
+
+def test_e2e_cyclobenzaprine_order_one_day_short_of_65_is_quiet(client) -> None:
+    order = fb.draft(*CYCLO_10, dose=5, frequency=3, supply_days=7)
+    birth = (datetime.fromisoformat(years_ago(65)) + timedelta(days=1)).date().isoformat()
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[order], patient_resource=fb.patient(birth)))
+    assert cards_of(body, "elderly-caution") == []
+
+
+def test_e2e_lorazepam_and_baclofen_at_80_in_one_card(client) -> None:
+    drafts = [
+        fb.draft(*LORAZEPAM_1, rid="d-lora", dose=1, frequency=2),
+        fb.draft(*BACLOFEN_10, rid="d-bac", dose=5, frequency=2),
+    ]
+    body = post_hook(
+        client, fb.hook_request("order-sign", drafts=drafts, patient_resource=fb.patient(years_ago(80, 30)))
+    )
+    card = one_card(body, "elderly-caution")
+    assert "avoid lorazepam" in card["summary"] and "baclofen" in card["summary"]
+    assert "check renal function" in card["detail"]
+    assert delete_targets(card) == [["MedicationRequest/d-lora"]]
+
+
+def test_e2e_patient_view_methocarbamol_via_contained_medication_at_72(client) -> None:
+    order = fb.medication_request(
+        None,
+        "methocarbamol (ROBAXIN) 750 mg tablet",
+        authored_on=days_ago(5),
+        medication_reference="#m1",
+        contained=[fb.medication("m1", *METHOCARBAMOL_750)],
+        dose=750,
+        frequency=3,
+        supply_days=10,
+    )
+    body = post_hook(
+        client, fb.hook_request("patient-view", medications=[order], patient_resource=fb.patient(years_ago(72, 10)))
+    )
+    card = one_card(body, "elderly-caution")
+    assert "methocarbamol" in card["summary"] and "suggestions" not in card
+
+
+def test_e2e_young_patient_and_unrelated_drug_are_quiet(client) -> None:
+    order = fb.draft(*CYCLO_10, dose=5, frequency=3, supply_days=7)
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[order], patient_resource=fb.patient(years_ago(40))))
+    assert cards_of(body, "elderly-caution") == []
+    other = fb.draft("314076", "lisinopril 10 MG Oral Tablet", dose=10, frequency=1)
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[other], patient_resource=fb.patient(years_ago(85))))
+    assert cards_of(body, "elderly-caution") == []

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cds_service.cards.sedation_risk import RULE, evaluate
-from tests.safety_facts import actions, ago, drug, facts, only_card
+from tests import fhir_builders as fb
+from tests.conftest import post_hook
+from tests.safety_facts import actions, ago, cards_of, days_ago, delete_targets, drug, facts, one_card, only_card
 
 
 def test_muscle_relaxant_draft_with_active_gabapentinoid_warns_to_monitor() -> None:
@@ -78,3 +82,54 @@ def test_patient_view_opioid_plus_gabapentinoid_without_guideline_drug_is_quiet(
 
 def test_rule_metadata() -> None:
     assert RULE.statements == ("S18", "S8")
+
+
+# --------------------------------------------------------------------- end to end (FHIR → HTTP)
+
+OXYCODONE_5 = ("1049621", "oxycodone hydrochloride 5 MG Oral Tablet")
+DIAZEPAM_5 = ("197591", "diazepam 5 MG Oral Tablet")
+GABAPENTIN_300 = ("310431", "gabapentin 300 MG Oral Capsule")
+BACLOFEN_10 = ("197391", "baclofen 10 MG Oral Tablet")
+CYCLO_10 = ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_e2e_diazepam_order_for_patient_on_oxycodone_is_critical(client, hook: str) -> None:
+    oxycodone = fb.medication_request(*OXYCODONE_5, rid="oxy", authored_on=days_ago(20), dose=5, frequency=4)
+    diazepam = fb.draft(*DIAZEPAM_5, dose=5, frequency=2, supply_days=7)
+    body = post_hook(client, fb.hook_request(hook, drafts=[diazepam], medications=[oxycodone]))
+    card = one_card(body, "sedation-risk")
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith("Benzodiazepine + opioid")
+    assert "MedicationRequest/oxy" in card["detail"]
+    assert delete_targets(card) == [["MedicationRequest/draft-1"]]
+
+
+def test_e2e_baclofen_order_with_gabapentin_warns(client) -> None:
+    gabapentin = fb.medication_request(*GABAPENTIN_300, authored_on=days_ago(90), dose=300, frequency=3)
+    baclofen = fb.draft(*BACLOFEN_10, dose=5, frequency=2)
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[baclofen], medications=[gabapentin]))
+    card = one_card(body, "sedation-risk")
+    assert card["indicator"] == "warning"
+    assert "baclofen" in card["summary"] and "gabapentin" in card["summary"]
+
+
+def test_e2e_patient_view_cyclobenzaprine_and_oxycodone_warns(client) -> None:
+    meds = [
+        fb.medication_request(*CYCLO_10, authored_on=days_ago(3), dose=10, frequency=3, supply_days=10),
+        fb.medication_request(*OXYCODONE_5, authored_on=days_ago(3), dose=5, frequency=4, supply_days=5),
+    ]
+    card = one_card(post_hook(client, fb.hook_request("patient-view", medications=meds)), "sedation-risk")
+    assert card["indicator"] == "warning" and "suggestions" not in card
+
+
+def test_e2e_single_depressant_and_unrelated_order_are_quiet(client) -> None:
+    baclofen = fb.draft(*BACLOFEN_10, dose=5, frequency=2)
+    assert cards_of(post_hook(client, fb.hook_request("order-sign", drafts=[baclofen])), "sedation-risk") == []
+    meds = [
+        fb.medication_request(*BACLOFEN_10, authored_on=days_ago(30), dose=10, frequency=3),
+        fb.medication_request(*GABAPENTIN_300, authored_on=days_ago(90), dose=300, frequency=3),
+    ]
+    other = fb.draft("314076", "lisinopril 10 MG Oral Tablet", dose=10, frequency=1)
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[other], medications=meds))
+    assert cards_of(body, "sedation-risk") == []

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cds_service.cards.serotonergic_combination import RULE, evaluate
-from tests.safety_facts import actions, ago, drug, facts, only_card
+from tests import fhir_builders as fb
+from tests.conftest import post_hook
+from tests.safety_facts import actions, ago, cards_of, days_ago, delete_targets, drug, facts, one_card, only_card
 
 
 @pytest.mark.parametrize("partner", ["sertraline", "duloxetine", "tramadol", "sumatriptan", "trazodone"])
@@ -145,3 +147,85 @@ def test_order_select_unselected_draft_still_counts_as_partner_but_not_as_subjec
 
 def test_rule_metadata() -> None:
     assert RULE.statements == ("S23",)
+
+
+# --------------------------------------------------------------------- end to end (FHIR → HTTP)
+
+CYCLO_10 = ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
+SERTRALINE_50 = ("312941", "sertraline 50 MG Oral Tablet")
+TRAMADOL_50 = ("835603", "tramadol hydrochloride 50 MG Oral Tablet")
+PHENELZINE_15 = ("312347", "phenelzine 15 MG Oral Tablet")
+LINEZOLID_600 = ("311347", "linezolid 600 MG Oral Tablet")
+
+
+def _cyclo_draft() -> dict:
+    return fb.draft(*CYCLO_10, dose=5, frequency=3, supply_days=7)
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_e2e_cyclobenzaprine_draft_with_active_sertraline_warns(client, hook: str) -> None:
+    sertraline = fb.medication_request(*SERTRALINE_50, rid="sert", authored_on=days_ago(120), dose=50, frequency=1)
+    body = post_hook(client, fb.hook_request(hook, drafts=[_cyclo_draft()], medications=[sertraline]))
+    card = one_card(body, "serotonergic-combination")
+    assert card["indicator"] == "warning"
+    assert "cyclobenzaprine" in card["summary"] and "sertraline" in card["summary"]
+    assert "MedicationRequest/sert" in card["detail"]
+    assert delete_targets(card) == [["MedicationRequest/draft-1"]]
+
+
+def test_e2e_tramadol_order_for_patient_on_cyclobenzaprine_via_contained_medication(client) -> None:
+    cyclo = fb.medication_request(
+        None,
+        "cyclobenzaprine (FLEXERIL) 10 mg tablet",
+        rid="cyclo",
+        authored_on=days_ago(4),
+        medication_reference="#m1",
+        contained=[fb.medication("m1", *CYCLO_10)],
+        dose=10,
+        frequency=3,
+        supply_days=14,
+    )
+    tramadol = fb.draft(*TRAMADOL_50, dose=50, frequency=4, as_needed=True, supply_days=5)
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[tramadol], medications=[cyclo]))
+    card = one_card(body, "serotonergic-combination")
+    assert "tramadol" in card["summary"]
+    assert delete_targets(card) == [["MedicationRequest/draft-1"]]
+
+
+def test_e2e_linezolid_stopped_10_days_ago_is_critical(client) -> None:
+    # Authored 20 days ago for 10 days: ended 10 days ago, inside the 14-day washout.
+    linezolid = fb.medication_request(
+        *LINEZOLID_600, status="completed", authored_on=days_ago(20), dose=600, frequency=2, supply_days=10
+    )
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[_cyclo_draft()], medications=[linezolid]))
+    card = one_card(body, "serotonergic-combination")
+    assert card["indicator"] == "critical"
+    assert "linezolid" in card["summary"]
+    assert days_ago(10) in card["detail"]
+
+
+def test_e2e_linezolid_stopped_30_days_ago_is_quiet(client) -> None:
+    linezolid = fb.medication_request(
+        *LINEZOLID_600, status="completed", authored_on=days_ago(40), dose=600, frequency=2, supply_days=10
+    )
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[_cyclo_draft()], medications=[linezolid]))
+    assert cards_of(body, "serotonergic-combination") == []
+
+
+def test_e2e_patient_view_active_phenelzine_and_cyclobenzaprine_is_critical(client) -> None:
+    meds = [
+        fb.medication_request(*PHENELZINE_15, authored_on=days_ago(200), dose=15, frequency=3),
+        fb.medication_request(*CYCLO_10, authored_on=days_ago(2), dose=10, frequency=3, supply_days=10),
+    ]
+    card = one_card(post_hook(client, fb.hook_request("patient-view", medications=meds)), "serotonergic-combination")
+    assert card["indicator"] == "critical" and "phenelzine" in card["summary"]
+    assert "suggestions" not in card
+
+
+def test_e2e_quiet_for_unrelated_order_and_single_serotonergic_drug(client) -> None:
+    sertraline = fb.medication_request(*SERTRALINE_50, authored_on=days_ago(120), dose=50, frequency=1)
+    lisinopril = fb.draft("314076", "lisinopril 10 MG Oral Tablet", dose=10, frequency=1)
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[lisinopril], medications=[sertraline]))
+    assert cards_of(body, "serotonergic-combination") == []
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[_cyclo_draft()]))
+    assert cards_of(body, "serotonergic-combination") == []

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cds_service.cards.tizanidine_interaction import RULE, evaluate
-from tests.safety_facts import actions, ago, drug, facts, only_card
+from tests import fhir_builders as fb
+from tests.conftest import post_hook
+from tests.safety_facts import actions, ago, cards_of, days_ago, delete_targets, drug, facts, one_card, only_card
 
 
 @pytest.mark.parametrize("inhibitor", ["fluvoxamine", "ciprofloxacin"])
@@ -66,3 +68,45 @@ def test_patient_view_with_both_active_is_critical() -> None:
 
 def test_rule_metadata() -> None:
     assert RULE.statements == ("S4",)
+
+
+# --------------------------------------------------------------------- end to end (FHIR → HTTP)
+
+TIZANIDINE_2 = ("313412", "tizanidine 2 MG Oral Tablet")
+CIPRO_250 = ("197511", "ciprofloxacin 250 MG Oral Tablet")
+FLUVOXAMINE_25 = ("903887", "fluvoxamine maleate 25 MG Oral Tablet")
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_e2e_ciprofloxacin_order_for_patient_on_tizanidine_is_critical(client, hook: str) -> None:
+    tizanidine = fb.medication_request(*TIZANIDINE_2, rid="tiz", authored_on=days_ago(60), dose=2, frequency=3)
+    cipro = fb.draft(*CIPRO_250, dose=250, frequency=2, supply_days=7)
+    body = post_hook(client, fb.hook_request(hook, drafts=[cipro], medications=[tizanidine]))
+    card = one_card(body, "tizanidine-interaction")
+    assert card["indicator"] == "critical"
+    assert "ciprofloxacin" in card["summary"].lower()
+    assert "MedicationRequest/tiz" in card["detail"]
+    assert delete_targets(card) == [["MedicationRequest/draft-1"]]
+
+
+def test_e2e_zanaflex_by_name_with_fluvoxamine(client) -> None:
+    fluvoxamine = fb.medication_request(*FLUVOXAMINE_25, authored_on=days_ago(30), dose=50, frequency=1)
+    zanaflex = fb.draft(None, "Zanaflex 4 mg tablet", dose=4, frequency=3)
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[zanaflex], medications=[fluvoxamine]))
+    card = one_card(body, "tizanidine-interaction")
+    assert "fluvoxamine" in card["summary"].lower()
+
+
+def test_e2e_patient_view_both_active_is_critical(client) -> None:
+    meds = [
+        fb.medication_request(*TIZANIDINE_2, authored_on=days_ago(60), dose=2, frequency=3),
+        fb.medication_request(*CIPRO_250, authored_on=days_ago(1), dose=250, frequency=2, supply_days=7),
+    ]
+    card = one_card(post_hook(client, fb.hook_request("patient-view", medications=meds)), "tizanidine-interaction")
+    assert card["indicator"] == "critical" and "suggestions" not in card
+
+
+def test_e2e_tizanidine_without_inhibitor_is_quiet(client) -> None:
+    tizanidine = fb.draft(*TIZANIDINE_2, dose=2, frequency=3)
+    body = post_hook(client, fb.hook_request("order-sign", drafts=[tizanidine]))
+    assert cards_of(body, "tizanidine-interaction") == []

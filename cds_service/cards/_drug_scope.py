@@ -95,9 +95,7 @@ def is_current_condition(condition: ConditionFact) -> bool:
     """Not resolved/inactive and not refuted or entered in error (unknown status counts as current)."""
     if condition.clinical_status and condition.clinical_status.lower() in _ENDED_CLINICAL_STATUSES:
         return False
-    return not (
-        condition.verification_status and condition.verification_status.lower() in _NOT_TRUE_VERIFICATION
-    )
+    return not (condition.verification_status and condition.verification_status.lower() in _NOT_TRUE_VERIFICATION)
 
 
 _SYSTEM_NAMES = {

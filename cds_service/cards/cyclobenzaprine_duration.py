@@ -139,8 +139,7 @@ def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | Non
                 Action(
                     type="update",
                     description=(
-                        f"Limit the cyclobenzaprine supply to {days_left} days so the course stays within "
-                        f"{limit} days"
+                        f"Limit the cyclobenzaprine supply to {days_left} days so the course stays within {limit} days"
                     ),
                     resource=with_supply_days(order, days_left),
                 ),
@@ -176,8 +175,7 @@ def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | Non
         )
     else:
         summary = (
-            f"Cyclobenzaprine renewal after {_days_text(days_run)} days of use; label limit is 2–3 weeks "
-            f"({limit} days)"
+            f"Cyclobenzaprine renewal after {_days_text(days_run)} days of use; label limit is 2–3 weeks ({limit} days)"
         )
     if days_left >= 1:
         detail_lines.append(f"Days left in a {limit}-day course: **{days_left}**.")
@@ -203,9 +201,7 @@ def _patient_view_card(facts: PatientFacts, course: Course) -> Card | None:
     if days_run > limit:
         summary = f"Cyclobenzaprine taken for {_days_text(days_run)} days; label limits use to 2–3 weeks"
     elif planned is not None and planned > limit:
-        summary = (
-            f"Cyclobenzaprine course planned for {_days_text(planned)} days; label limits use to 2–3 weeks"
-        )
+        summary = f"Cyclobenzaprine course planned for {_days_text(planned)} days; label limits use to 2–3 weeks"
     else:
         return None
     detail_lines = [_course_lines(course, facts.now)]

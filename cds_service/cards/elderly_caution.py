@@ -89,19 +89,13 @@ def evaluate(facts: PatientFacts) -> list[Card]:
     avoid = [m for m in medications if beers_avoid(m)]
     avoid_names = [n for n in names if any(main_name(m) == n for m in avoid)]
     if avoid:
-        summary = (
-            f"Age {facts.age_years}: Beers 2023 says avoid {', '.join(avoid_names)} — sedation and fall risk"
-        )
+        summary = f"Age {facts.age_years}: Beers 2023 says avoid {', '.join(avoid_names)} — sedation and fall risk"
         if len(avoid_names) < len(names):
             summary += f"; start {', '.join(n for n in names if n not in avoid_names)} low"
     else:
-        summary = (
-            f"Age {facts.age_years}: {', '.join(names)} — start low, titrate slowly; sedation and fall risk"
-        )
+        summary = f"Age {facts.age_years}: {', '.join(names)} — start low, titrate slowly; sedation and fall risk"
     if len(summary) > 140:
-        summary = (
-            f"Age {facts.age_years}: {len(names)} muscle relaxants/benzodiazepines — sedation and fall risk"
-        )
+        summary = f"Age {facts.age_years}: {len(names)} muscle relaxants/benzodiazepines — sedation and fall risk"
 
     lines = [f"The patient is **{facts.age_years} years old** (Beers 2023 applies from {ELDERLY_AGE_YEARS})."]
     for m in medications:
@@ -122,9 +116,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
             summary=summary,
             indicator="warning",
             detail="\n".join(lines),
-            statements=("S22", "S8")
-            if any(m.in_class(DrugClass.BENZODIAZEPINE) for m in medications)
-            else ("S22",),
+            statements=("S22", "S8") if any(m.in_class(DrugClass.BENZODIAZEPINE) for m in medications) else ("S22",),
             suggestions=suggestions,
             overrides=(BENEFIT_OUTWEIGHS_RISK, ALREADY_TOLERATING, WILL_MONITOR),
         )

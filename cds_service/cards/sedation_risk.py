@@ -70,9 +70,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
     benzos = [g for g in drugs if _in_class(g, DrugClass.BENZODIAZEPINE)]
     opioids = [g for g in drugs if _in_class(g, DrugClass.OPIOID)]
     benzo_opioid = bool(benzos and opioids)
-    starts_benzo_opioid = benzo_opioid and (
-        any(_is_new(g) for g in benzos) or any(_is_new(g) for g in opioids)
-    )
+    starts_benzo_opioid = benzo_opioid and (any(_is_new(g) for g in benzos) or any(_is_new(g) for g in opioids))
     critical = is_order_hook(facts) and starts_benzo_opioid
 
     names = [main_name(g[0]) for g in drugs]

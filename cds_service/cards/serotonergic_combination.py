@@ -159,9 +159,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         for m in in_scope
     ]
     overrides = (
-        (DATA_OUTDATED, SPECIALIST_DIRECTED)
-        if critical
-        else (ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK, WILL_MONITOR)
+        (DATA_OUTDATED, SPECIALIST_DIRECTED) if critical else (ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK, WILL_MONITOR)
     )
     return [
         make_card(

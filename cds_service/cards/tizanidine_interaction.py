@@ -53,9 +53,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         if not drafts_in_scope:
             return []
     inhibitor_names = [main_name(g[0]) for g in group_by_drug(inhibitors)]
-    summary = (
-        f"Tizanidine with {' and '.join(inhibitor_names)} is contraindicated (CYP1A2: hypotension, sedation)"
-    )
+    summary = f"Tizanidine with {' and '.join(inhibitor_names)} is contraindicated (CYP1A2: hypotension, sedation)"
     lines = ["Orders involved:"]
     lines += [f"- {describe_order(m)}" for m in involved]
     lines.append(
