@@ -229,3 +229,16 @@ def test_e2e_quiet_for_unrelated_order_and_single_serotonergic_drug(client) -> N
     assert cards_of(body, "serotonergic-combination") == []
     body = post_hook(client, fb.hook_request("order-sign", drafts=[_cyclo_draft()]))
     assert cards_of(body, "serotonergic-combination") == []
+
+
+def test_recently_stopped_maoi_is_listed_once_with_its_stop_date() -> None:
+    maoi = drug("linezolid", status="completed", start=ago(20), end=ago(10))
+    card = only_card(evaluate(facts(drafts=[drug("cyclobenzaprine", draft=True)], meds=[maoi])))
+    assert card.detail.count("MedicationRequest/linezolid-1") == 1
+    assert "ended **2026-11-15**, 10 days ago" in card.detail
+
+
+def test_maoi_draft_for_a_patient_on_an_ssri_is_critical_and_offers_removing_the_maoi() -> None:
+    card = only_card(evaluate(facts(drafts=[drug("selegiline", draft=True)], meds=[drug("sertraline", start=ago(90))])))
+    assert card.indicator == "critical"
+    assert [a.resourceId for a in actions(card)] == [["MedicationRequest/draft-selegiline"]]

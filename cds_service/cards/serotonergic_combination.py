@@ -120,9 +120,11 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         )
 
     lines = ["Serotonergic drugs that would be taken together:"]
+    recent_refs = {r.order.reference for r in recent}
     for group in drugs:
         for order in group:
-            lines.append(f"- {describe_order(order)}")
+            if order.reference not in recent_refs:  # listed below with their stop dates
+                lines.append(f"- {describe_order(order)}")
     for item in recent:
         if item.days_since_stop is None:
             lines.append(
