@@ -127,3 +127,23 @@ def write_clients(directory: Path, *entries: dict[str, Any]) -> Path:
 def write_jwks(directory: Path, name: str, document: dict[str, Any]) -> str:
     (directory / name).write_text(json.dumps(document), encoding="utf-8")
     return name
+
+
+PUBLIC_BASE = "https://cds.example.org"
+APP_ISS = "https://ehr.example.org"
+
+
+def app_clients_file(directory: Path, fhir_servers: list[str]) -> Path:
+    """One trusted EHR with a pinned ES384 key (no key server needed) and the given FHIR bases."""
+    keys = write_jwks(directory, "ehr-jwks.json", ec_key("app-ehr").jwks())
+    return write_clients(directory, {"iss": APP_ISS, "jwks_file": keys, "fhir_servers": fhir_servers})
+
+
+def app_token(path: str, **extra: Any) -> str:
+    """A fresh token for a call to `path` on the app under test (real clock: the app's)."""
+    payload = claims(iss=APP_ISS, aud=PUBLIC_BASE + path, now=datetime.now(UTC), **extra)
+    return mint(ec_key("app-ehr"), payload)
+
+
+def auth_header(path: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {app_token(path)}"}

@@ -61,9 +61,9 @@ async def test_recorded_sandbox_token_verifies_offline(monkeypatch: pytest.Monke
     auth = _authenticator(monkeypatch, _at(record["t"] + 5))
     with respx.mock(assert_all_called=False) as network:
         client = await auth.authenticate(_request(record))
+        assert network.calls.call_count == 0  # pinned JWKS: the sandbox's jku is never fetched
     assert client.iss == "https://sandbox.cds-hooks.org"
     assert client.may_call("http://127.0.0.1:8103")  # the recording's fhirServer, listed in sandbox.toml
-    assert network.calls.call_count == 0  # pinned JWKS: the sandbox's jku is never fetched
 
 
 async def test_recorded_tokens_are_rejected_once_expired(monkeypatch: pytest.MonkeyPatch) -> None:
