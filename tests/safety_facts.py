@@ -19,6 +19,7 @@ from cds_service.facts.model import (
     MatchMethod,
     MedicationFact,
     PatientFacts,
+    Route,
     SupplyDuration,
 )
 from cds_service.protocol.models import Card
@@ -72,6 +73,7 @@ def drug(
     classes: frozenset[DrugClass] | None = None,
     match: MatchMethod = MatchMethod.CODE,
     units_per_day: float | None = None,
+    route: Route = Route.ORAL,
 ) -> MedicationFact:
     """One MedicationRequest: a draft being placed now, or an existing order (active by default)."""
     reference = ref or (f"MedicationRequest/draft-{ingredient}" if draft else f"MedicationRequest/{ingredient}-1")
@@ -102,6 +104,7 @@ def drug(
         supply=SupplyDuration(
             supply_days, method="expectedSupplyDuration" if supply_days else "", explanation=explanation
         ),
+        route=route,
         is_draft=draft,
         is_selected=draft,
         raw=raw,

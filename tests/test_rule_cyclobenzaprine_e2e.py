@@ -184,3 +184,13 @@ def test_e2e_young_patient_short_cyclobenzaprine_course_is_completely_quiet(clie
         "tizanidine-interaction",
     }
     assert mine.isdisjoint(topics(body))
+
+
+def test_e2e_order_select_speaks_only_about_the_selected_draft(client: TestClient) -> None:
+    cyclo = draft(*CYCLO_10_SCD, rid="d-cyclo", dose=10, frequency=3, supply_days=30)
+    other = draft("314076", "lisinopril 10 MG Oral Tablet", rid="d-lis", dose=10, frequency=1)
+    request = hook_request("order-select", drafts=[cyclo, other], selections=["MedicationRequest/d-lis"])
+    assert cards_of(post_hook(client, request), "cyclobenzaprine-duration") == []
+    request = hook_request("order-select", drafts=[cyclo, other], selections=["MedicationRequest/d-cyclo"])
+    card = one_card(post_hook(client, request), "cyclobenzaprine-duration")
+    assert card["suggestions"][0]["actions"][0]["resource"]["id"] == "d-cyclo"

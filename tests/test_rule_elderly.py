@@ -162,3 +162,9 @@ def test_e2e_young_patient_and_unrelated_drug_are_quiet(client) -> None:
     other = fb.draft("314076", "lisinopril 10 MG Oral Tablet", dose=10, frequency=1)
     body = post_hook(client, fb.hook_request("order-sign", drafts=[other], patient_resource=fb.patient(years_ago(85))))
     assert cards_of(body, "elderly-caution") == []
+
+
+def test_intrathecal_baclofen_pump_refill_at_80_is_quiet() -> None:
+    from cds_service.facts.model import Route
+
+    assert evaluate(facts(age=80, drafts=[drug("baclofen", draft=True, route=Route.INTRATHECAL)])) == []

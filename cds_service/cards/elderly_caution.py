@@ -8,6 +8,7 @@ slow titration, and for baclofen a renal-function check (Beers: avoid at eGFR < 
 has no eGFR fact, so it cannot say whether that applies). One warning card lists every drug in
 scope with the advice for each; suggestions remove drafts of the Beers "avoid" drugs.
 Order hooks: drafts in scope. Patient-view: active medications. Age unknown: no card (no guess).
+Intrathecal baclofen is left out: pump doses are set by the pump team, not "started low".
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from cds_service.cards.base import (
     make_card,
 )
 from cds_service.cards.thresholds import BEERS_BACLOFEN_MIN_EGFR, ELDERLY_AGE_YEARS
-from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
+from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts, Route
 from cds_service.protocol.models import Card
 
 _BEERS_SMR = (
@@ -78,7 +79,8 @@ def evaluate(facts: PatientFacts) -> list[Card]:
     medications = [
         m
         for m in subject_medications(facts)
-        if is_muscle_relaxant(m) or m.in_class(DrugClass.BENZODIAZEPINE) or m.has("baclofen")
+        if (is_muscle_relaxant(m) or m.in_class(DrugClass.BENZODIAZEPINE) or m.has("baclofen"))
+        and m.route != Route.INTRATHECAL  # pump refills are dosed by the pump team, not started low
     ]
     if not medications:
         return []
