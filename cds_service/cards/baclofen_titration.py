@@ -100,7 +100,7 @@ def _assess(facts: PatientFacts, draft: MedicationFact, current: Regimen, after:
     starts_at = planned_start(facts, draft)
     findings = _Findings()
     is_start = current.empty
-    increase = current.total is not None and total > current.total + _EPSILON
+    increase = not is_start and current.total is not None and total > current.total + _EPSILON
 
     if is_start and total > BACLOFEN_START_MAX_MG_PER_DAY + _EPSILON:
         findings.add(
