@@ -15,7 +15,7 @@ import hmac
 import html
 import io
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from string import Template
 from typing import Annotated
@@ -168,6 +168,7 @@ def _svg(figure) -> str:  # type: ignore[no-untyped-def]
 def topic_chart_svg(rows: list[TopicStats]) -> str:
     """Horizontal stacked bars: accepted / overridden / no feedback per topic code."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     rows = rows[:20]
     height = max(2.2, 0.45 * len(rows) + 1.2)
@@ -191,14 +192,17 @@ def topic_chart_svg(rows: list[TopicStats]) -> str:
         label="no feedback",
     )
     axes.set_xlabel("cards shown")
-    axes.legend(loc="lower right", frameon=False)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     return _svg(figure)
 
 
 def daily_chart_svg(report: Report) -> str:
     """Lines per UTC day: cards shown, accepted, overridden (all services and topics)."""
+    from matplotlib.dates import DateFormatter
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     totals: dict[date, list[int]] = {}
     for d in report.daily:
@@ -212,13 +216,20 @@ def daily_chart_svg(report: Report) -> str:
         axes.text(0.5, 0.5, "No cards shown in this period", ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
         return _svg(figure)
-    days = sorted(totals)
-    axes.plot(days, [totals[d][0] for d in days], marker="o", color=SHOWN_COLOR, label="shown")
-    axes.plot(days, [totals[d][1] for d in days], marker="o", color=ACCEPTED_COLOR, label="accepted")
-    axes.plot(days, [totals[d][2] for d in days], marker="o", color=OVERRIDDEN_COLOR, label="overridden")
+    # Every day of the period, zeros included: a quiet day is information too.
+    first, last = min(report.since.date(), *totals), max(report.generated_at.date(), *totals)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    for day in days:
+        totals.setdefault(day, [0, 0, 0])
+    axes.plot(days, [totals[d][0] for d in days], marker=".", color=SHOWN_COLOR, label="shown")
+    axes.plot(days, [totals[d][1] for d in days], marker=".", color=ACCEPTED_COLOR, label="accepted")
+    axes.plot(days, [totals[d][2] for d in days], marker=".", color=OVERRIDDEN_COLOR, label="overridden")
     axes.set_ylabel("cards per day")
     axes.set_ylim(bottom=0)
-    axes.legend(loc="upper left", frameon=False)
+    axes.set_xlim(days[0], days[-1])
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     figure.autofmt_xdate()
     return _svg(figure)
