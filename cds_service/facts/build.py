@@ -386,6 +386,7 @@ class _Builder:
             validity_end=validity_end,
             dosages=dosages if isinstance(dosages, list) else None,
             reference=reference,
+            strength=strength,
         )
         route = _dosage_route(dosages)
         if route in (Route.UNKNOWN, Route.OTHER) and product is not None and product.route is not Route.UNKNOWN:

@@ -37,6 +37,9 @@ MASS_TO_MG = {
 }
 _TABLET_WORDS = {
     "{tbl}",
+    "tab(s)",
+    "cap(s)",
+    "{tab(s)}",
     "tbl",
     "tab",
     "tabs",
@@ -56,13 +59,6 @@ _TABLET_WORDS = {
     "caps",
     "capsule",
     "capsules",
-    "{each}",
-    "each",
-    "ea",
-    "{unit}",
-    "unit",
-    "units",
-    "{dose}",
 }
 _ML_WORDS = {"ml", "milliliter", "milliliters", "millilitre", "cm3"}
 
@@ -211,6 +207,10 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
+def _plural(label: str) -> str:
+    return label if label == "mL" else f"{label}s"
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -258,7 +258,7 @@ def frequency_from_code(code: str) -> Frequency | None:
 def frequency_from_timing(timing: Mapping[str, Any] | None) -> tuple[Frequency | None, str | None]:
     """Doses per day (the maximum when a range is given) and, if unknown, why."""
     if not isinstance(timing, Mapping):
-        return None, "no timing"
+        return None, "no frequency: no timing given"
     repeat = timing.get("repeat")
     if isinstance(repeat, Mapping) and repeat:
         freq = _number(repeat.get("frequencyMax")) or _number(repeat.get("frequency"))
@@ -373,11 +373,11 @@ def _to_mg(
         mg = value * kind[1]
         return mg, f"{_fmt(value)} {label}", label, None
     if strength is None:
-        return None, "", label, f"dose in {label}s but the product strength is unknown"
+        return None, "", label, f"dose in {_plural(label)} but the product strength is unknown"
     if kind[0] == "ml" and not strength.per_ml:
         return None, "", label, "dose in mL but the product strength is per tablet/capsule"
     if kind[0] == "unit" and strength.per_ml:
-        return None, "", label, f"dose in {label}s but the product strength is per mL"
+        return None, "", label, f"dose in {_plural(label)} but the product strength is per mL"
     mg = value * strength.mg
     per = "mL" if strength.per_ml else label
     plural = "" if value == 1 or label == "mL" else "s"
@@ -521,6 +521,7 @@ def supply_duration(
     validity_end: datetime | None,
     dosages: Sequence[Any] | None,
     reference: str,
+    strength: Strength | None = None,
 ) -> SupplyDuration:
     """Days the order covers, in the order: expectedSupplyDuration (× fills), quantity ÷ daily use,
     validityPeriod, timing bounds."""
@@ -549,17 +550,27 @@ def supply_duration(
                 dose_is_ml = (dose.unit or "").lower() == "ml"
                 if (kind[0] == "ml") == dose_is_ml:
                     per_day = dose.units_per_day
-                    what = f"{_fmt(dose.units_per_day)} {dose.unit}/day"
+                    what = f"{_fmt(dose.units_per_day)} {_plural(dose.unit or 'unit')}/day"
+            elif kind[0] in ("unit", "ml") and dose.mg_per_day and strength and strength.mg > 0:
+                if strength.per_ml == (kind[0] == "ml"):
+                    per_day = dose.mg_per_day / strength.mg
+                    shown = "mL" if strength.per_ml else _plural(unit_label(quantity))
+                    what = (
+                        f"{_fmt(per_day)} {shown}/day ({_fmt(dose.mg_per_day)} mg/day ÷ "
+                        f"{_fmt(strength.mg)} mg/{'mL' if strength.per_ml else unit_label(quantity)})"
+                    )
             elif kind[0] == "mass" and dose.mg_per_day:
                 amount *= kind[1]
                 per_day = dose.mg_per_day
                 what = f"{_fmt(dose.mg_per_day)} mg/day"
         if per_day:
+            has_unit = bool(quantity.get("unit") or quantity.get("code"))
+            quantity_unit = "mg" if kind[0] == "mass" else (_plural(unit_label(quantity)) if has_unit else "units")
             days = amount * fills / per_day
             return SupplyDuration(
                 days,
                 "quantity",
-                f"{_fmt(amount)}{fills_text} ÷ {what} = {_fmt(days)} days",
+                f"{_fmt(amount)} {quantity_unit}{fills_text} ÷ {what} = {_fmt(days)} days",
                 Provenance(reference, "dispenseRequest.quantity"),
             )
     if validity_start is not None and validity_end is not None and validity_end > validity_start:
