@@ -59,6 +59,18 @@ def test_stop_order_with_a_new_id_stops_oral_baclofen() -> None:
     assert "stopped abruptly" in only(evaluate(facts(draft_orders=(stop,), medications=(active,)))).summary
 
 
+def test_stop_order_whose_active_version_is_not_listed_stands_for_it() -> None:
+    """The facts layer keeps only the draft when it has the active order's id: its dose is what stops."""
+    stop = med(mg_per_day=30, draft=True, status="stopped", ref="MedicationRequest/bac-1")
+    card = only(evaluate(facts(draft_orders=(stop,))))
+    assert "Baclofen 30 mg/day stopped abruptly" in card.summary
+
+
+def test_intrathecal_stop_without_the_pump_order_listed_still_warns() -> None:
+    stop = med(mg_per_day=None, draft=True, status="stopped", ref="MedicationRequest/itb", route=Route.INTRATHECAL)
+    assert "Intrathecal baclofen stopped" in only(evaluate(facts(draft_orders=(stop,)))).summary
+
+
 def test_intrathecal_stop_carries_the_boxed_warning() -> None:
     pump = med(mg_per_day=0.4, ref="MedicationRequest/itb", route=Route.INTRATHECAL, display="Gablofen 500 MCG/ML")
     stop = med(
@@ -92,9 +104,8 @@ def test_intrathecal_dose_is_not_added_to_the_oral_total() -> None:
         ((med(mg_per_day=10, draft=True),), ()),  # a start, nothing to withdraw
         ((med(mg_per_day=40, draft=True),), (med(mg_per_day=30),)),  # an increase
         ((med(mg_per_day=None, draft=True),), (med(mg_per_day=30),)),  # unknown new dose: not guessed
-        ((med(mg_per_day=30, draft=True, status="stopped"),), ()),  # stop of nothing active
     ],
-    ids=["unrelated", "start", "increase", "unknown-dose", "stop-without-active"],
+    ids=["unrelated", "start", "increase", "unknown-dose"],
 )
 def test_quiet(drafts, medications) -> None:
     assert evaluate(facts(draft_orders=drafts, medications=medications)) == []

@@ -106,8 +106,23 @@ def fmt_day(moment: datetime | None) -> str:
 
 
 def current_oral(facts: PatientFacts) -> Regimen:
-    """The patient's active oral baclofen before anything in this request is signed."""
-    return Regimen(tuple(m for m in facts.active_medications() if is_oral_baclofen(m)))
+    """The patient's active oral baclofen before anything in this request is signed.
+
+    A stop order that carries the id of the order it stops is the only trace of that order when
+    the facts layer keeps the draft in its place; with no other active oral baclofen, such stop
+    orders stand in for the regimen being stopped (their dosage is the dose being stopped).
+    """
+    active = tuple(m for m in facts.active_medications() if is_oral_baclofen(m))
+    if active:
+        return Regimen(active)
+    known = {m.reference for m in facts.medications}
+    return Regimen(
+        tuple(
+            m
+            for m in facts.draft_orders + facts.other_drafts
+            if is_stopping(m) and is_oral_baclofen(m) and m.reference not in known
+        )
+    )
 
 
 def would_be_oral(facts: PatientFacts) -> Regimen:

@@ -284,7 +284,8 @@ def _compliant_card(
         next_text = "next step date unknown (no start date recorded)"
     reduction = current.total is not None and total < current.total - _EPSILON
     if reduction:
-        next_text = "dose reduction within one step"
+        cut = (current.total or 0.0) - total
+        next_text = f"reduced by {fmt_mg(cut)}/day; taper by at most 10 mg/day per step"
     summary = f"Baclofen {fmt_mg(total)}/day ({change}, {position} of 10 → 20 → 30): {next_text}"
     if len(summary) > 140:
         summary = f"Baclofen {fmt_mg(total)}/day, {position}: {next_text}"

@@ -5,9 +5,11 @@ would be active once signed is compared with the active dose; a stop (a draft wi
 stopped/cancelled/completed, or a regimen that falls to zero) or a cut larger than one titration
 step (10 mg/day) is a warning. The suggestion, where the draft carries a dose, rewrites it to the
 first taper step (one step below the current dose). A dose that cannot be computed on either side
-is not guessed at: only an explicit stop fires then. Intrathecal baclofen (dosed in micrograms
-through a pump) fires when a draft stops an active intrathecal order, with the boxed-warning
-wording; intrathecal dose changes are the pump team's and are not judged here.
+is not guessed at: only an explicit stop fires then. A stop order is taken to mean the patient
+has the order it stops, even when that order is not in the medication list (an order the facts
+layer replaced by its draft). Intrathecal baclofen (dosed in micrograms through a pump) fires
+when a draft stops an intrathecal order, with the boxed-warning wording;
+intrathecal dose changes are the pump team's and are not judged here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cds_service.cards.base import (
     SPECIALIST_DIRECTED,
     Override,
     Rule,
+    escape_md,
     fmt_mg,
     fmt_number,
     make_card,
@@ -148,10 +151,13 @@ def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list
     active_itb = {m.reference: m for m in facts.active_medications() if is_baclofen(m) and is_intrathecal(m)}
     cards = []
     for stop in stops:
-        stopped = active_itb.get(stop.reference)
-        if stopped is None and is_intrathecal(stop) and active_itb:
-            stopped = next(iter(active_itb.values()))
-        if stopped is None:
+        if stop.reference in active_itb:
+            what = describe_order(active_itb[stop.reference])
+        elif is_intrathecal(stop):
+            # The stop order stands for the pump order it ends (same id, or the only one on file).
+            pumps = [describe_order(m) for m in active_itb.values()]
+            what = pumps[0] if len(pumps) == 1 else f"**{escape_md(stop.display)}** ({escape_md(stop.reference)})"
+        else:
             continue
         cards.append(
             make_card(
@@ -160,7 +166,7 @@ def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list
                 indicator="warning",
                 detail="\n".join(
                     [
-                        f"This order stops {describe_order(stopped)}.",
+                        f"This order stops {what}.",
                         "",
                         _ITB_BOXED,
                         "",
