@@ -115,17 +115,17 @@ def _entries(bundle: Mapping[str, Any], where: str, index: _Index) -> Iterator[t
         return
     for i, entry in enumerate(entries):
         here = f"{where}.entry[{i}]"
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             index.skipped.append(SkippedResource(here, None, "entry is not an object"))
             continue
         search = entry.get("search")
-        if isinstance(search, Mapping) and search.get("mode") == "outcome":
+        if isinstance(search, dict) and search.get("mode") == "outcome":
             continue  # an OperationOutcome about the search, not patient data
         resource = entry.get("resource")
-        if not isinstance(resource, Mapping):
+        if not isinstance(resource, dict):
             index.skipped.append(SkippedResource(here, None, "entry has no resource object"))
             continue
-        yield here, dict(resource), entry.get("fullUrl")
+        yield here, resource, entry.get("fullUrl")
 
 
 def _index_prefetch(prefetch: Mapping[str, Any | None], index: _Index) -> None:
@@ -133,7 +133,7 @@ def _index_prefetch(prefetch: Mapping[str, Any | None], index: _Index) -> None:
         if value is None:
             continue
         where = f"prefetch.{key}"
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             index.skipped.append(SkippedResource(where, None, "prefetch value is not a FHIR resource"))
             continue
         if value.get("resourceType") == "Bundle":
@@ -166,10 +166,10 @@ class _Recognized:
 def _concept_parts(concept: Any) -> tuple[list[tuple[str | None, str]], list[str]]:
     codings: list[tuple[str | None, str]] = []
     texts: list[str] = []
-    if not isinstance(concept, Mapping):
+    if not isinstance(concept, dict):
         return codings, texts
     for coding in concept.get("coding") or []:
-        if not isinstance(coding, Mapping):
+        if not isinstance(coding, dict):
             continue
         code = coding.get("code")
         system = coding.get("system")
@@ -187,11 +187,11 @@ def _medication_concept(
 ) -> tuple[list[tuple[str | None, str]], list[str], dict[str, Any] | None, str | None]:
     """Codings, texts, the resolved Medication (if any) and why it could not be resolved."""
     concept = request.get("medicationCodeableConcept")
-    if isinstance(concept, Mapping):
+    if isinstance(concept, dict):
         codings, texts = _concept_parts(concept)
         return codings, texts, None, None
     reference = request.get("medicationReference")
-    if not isinstance(reference, Mapping):
+    if not isinstance(reference, dict):
         return [], [], None, "no medication"
     texts = [reference["display"]] if isinstance(reference.get("display"), str) else []
     target = reference.get("reference")
@@ -200,7 +200,7 @@ def _medication_concept(
     if isinstance(target, str) and target.startswith("#"):
         for contained in request.get("contained") or []:
             if (
-                isinstance(contained, Mapping)
+                isinstance(contained, dict)
                 and contained.get("resourceType") == "Medication"
                 and contained.get("id") == target[1:]
             ):
@@ -219,7 +219,7 @@ def _medication_concept(
         codings, med_texts = _concept_parts(medication.get("code"))
         texts = med_texts + texts
         for ingredient in medication.get("ingredient") or []:
-            if isinstance(ingredient, Mapping):
+            if isinstance(ingredient, dict):
                 more_codings, more_texts = _concept_parts(ingredient.get("itemCodeableConcept"))
                 codings += more_codings
                 texts += more_texts
@@ -276,14 +276,14 @@ def _medication_strength(medication: Mapping[str, Any] | None, ingredient: str) 
     """Strength from Medication.ingredient.strength (a Ratio: mg per 1 tablet or per mL)."""
     if not medication:
         return None
-    items = [i for i in medication.get("ingredient") or [] if isinstance(i, Mapping)]
+    items = [i for i in medication.get("ingredient") or [] if isinstance(i, dict)]
     for item in items:
         _, texts = _concept_parts(item.get("itemCodeableConcept"))
         named = any(ingredient in terminology.ingredients_in_text(t) for t in texts)
         if not named and len(items) != 1:
             continue
         ratio = item.get("strength")
-        if not isinstance(ratio, Mapping):
+        if not isinstance(ratio, dict):
             continue
         from cds_service.facts.dose import MASS_TO_MG, unit_kind
 
@@ -308,7 +308,7 @@ def _dosage_route(dosages: Any) -> Route:
     if not isinstance(dosages, list):
         return Route.UNKNOWN
     for dosage in dosages:
-        if not isinstance(dosage, Mapping) or not isinstance(dosage.get("route"), Mapping):
+        if not isinstance(dosage, dict) or not isinstance(dosage.get("route"), dict):
             continue
         codings, texts = _concept_parts(dosage["route"])
         for _, code in codings:
@@ -375,8 +375,8 @@ class _Builder:
                 combination=combination,
                 source=Provenance(reference, "dosageInstruction"),
             )
-        dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), Mapping) else {}
-        validity = dispense.get("validityPeriod") if isinstance(dispense.get("validityPeriod"), Mapping) else {}
+        dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), dict) else {}
+        validity = dispense.get("validityPeriod") if isinstance(dispense.get("validityPeriod"), dict) else {}
         validity_start = parse_datetime(validity.get("start"))
         validity_end = parse_datetime(validity.get("end"))
         supply = supply_duration(
@@ -473,7 +473,7 @@ def _observation_time(resource: Mapping[str, Any]) -> datetime | None:
     for value in (
         resource.get("effectiveDateTime"),
         resource.get("effectiveInstant"),
-        period.get("start") if isinstance(period, Mapping) else None,
+        period.get("start") if isinstance(period, dict) else None,
         resource.get("issued"),
     ):
         parsed = parse_datetime(value)
@@ -507,7 +507,7 @@ def _latest_lab(kind: LabKind, index: _Index, skipped: list[SkippedResource]) ->
             skipped.append(SkippedResource(where, _ref_of(raw), str(exc)[:200]))
             continue
         quantity = resource.get("valueQuantity")
-        if not isinstance(quantity, Mapping) or quantity.get("value") is None:
+        if not isinstance(quantity, dict) or quantity.get("value") is None:
             skipped.append(SkippedResource(where, _ref_of(raw), "no numeric valueQuantity"))
             continue
         value = float(quantity["value"])
@@ -585,7 +585,7 @@ def _conditions(now: datetime, index: _Index, skipped: list[SkippedResource]) ->
             continue
         period = resource.get("onsetPeriod")
         onset = parse_datetime(resource.get("onsetDateTime")) or (
-            parse_datetime(period.get("start")) if isinstance(period, Mapping) else None
+            parse_datetime(period.get("start")) if isinstance(period, dict) else None
         )
         if ConditionCategory.RECENT_MI in categories:
             is_icd = any(
@@ -667,7 +667,7 @@ def _draft_bundle_entries(context: Mapping[str, Any], index: _Index) -> list[tup
     """MedicationRequests of context.draftOrders; their Medications go into the index."""
     bundle = context.get("draftOrders")
     drafts: list[tuple[str, dict[str, Any]]] = []
-    if not isinstance(bundle, Mapping):
+    if not isinstance(bundle, dict):
         return drafts
     for where, resource, full_url in _entries(bundle, "context.draftOrders", index):
         resource_type = resource.get("resourceType")
@@ -701,7 +701,7 @@ def unresolved_medication_references(context: Mapping[str, Any], prefetch: Mappi
     out: list[str] = []
     for _, request in requests:
         reference = request.get("medicationReference")
-        if not isinstance(reference, Mapping):
+        if not isinstance(reference, dict):
             continue
         target = reference.get("reference")
         if not isinstance(target, str) or not target or target.startswith("#"):
@@ -725,9 +725,9 @@ def build_facts(
     index = _Index()
     _index_prefetch(prefetch, index)
     for i, extra in enumerate(extra_resources):
-        if isinstance(extra, Mapping) and extra.get("resourceType") == "Medication":
+        if isinstance(extra, dict) and extra.get("resourceType") == "Medication":
             index.add_medication(dict(extra), None)
-        elif isinstance(extra, Mapping) and extra.get("resourceType") == "Bundle":
+        elif isinstance(extra, dict) and extra.get("resourceType") == "Bundle":
             for _, resource, full_url in _entries(extra, f"extra[{i}]", index):
                 if resource.get("resourceType") == "Medication":
                     index.add_medication(resource, full_url)
