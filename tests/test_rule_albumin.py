@@ -6,6 +6,8 @@ import pytest
 
 from cds_service.cards.albumin_liver_cramps import evaluate
 from cds_service.facts.model import ConditionCategory
+from tests.conftest import post_hook, topics
+from tests.fhir_builders import condition, draft, hook_request
 from tests.rule_facts import cond, facts, med, only
 
 CRAMPS = cond(ConditionCategory.MUSCLE_CRAMPS, "Cramp and spasm", "R25.2")
@@ -43,3 +45,18 @@ def test_resolved_cramps_do_not_count() -> None:
 
     resolved = replace(CRAMPS, clinical_status="resolved")
     assert evaluate(facts("patient-view", conditions=(resolved, CIRRHOSIS))) == []
+
+
+# --------------------------------------------------------------------------- FHIR through HTTP
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "patient-view"])
+def test_e2e_cramps_with_cirrhosis(client, hook: str) -> None:
+
+    conditions = [condition("R25.2", "Cramp and spasm"), condition("K70.30", "Alcoholic cirrhosis of liver")]
+    drafts = [draft("197391", "baclofen 10 MG Oral Tablet", dose=5, frequency=2)] if hook != "patient-view" else None
+    body = post_hook(client, hook_request(hook, drafts=drafts, conditions=conditions))
+    assert topics(body).count("albumin-liver-cramps") == 1
+    # Cramps without liver disease: quiet.
+    quiet = post_hook(client, hook_request(hook, drafts=drafts, conditions=conditions[:1]))
+    assert "albumin-liver-cramps" not in topics(quiet)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from cds_service.cards.treatment_escalation import RULE, evaluate
 from cds_service.facts.model import ConditionCategory, DoseChange, DoseHistory, Route
+from tests.conftest import post_hook, topics
+from tests.fhir_builders import condition, draft, hook_request, medication_request
 from tests.rule_facts import ago, cond, facts, history, med, only
 
 
@@ -80,3 +84,38 @@ def test_quiet_without_baclofen_or_with_unknown_dose() -> None:
     assert evaluate(facts("patient-view")) == []
     unknown = med(mg_per_day=None, start=ago(40))
     assert evaluate(facts("patient-view", medications=(unknown,))) == []
+
+
+# --------------------------------------------------------------------------- FHIR through HTTP
+
+
+def _days_ago(days: float) -> str:
+
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "patient-view"])
+def test_e2e_baclofen_30_mg_for_three_weeks_with_multiple_sclerosis(client, hook: str) -> None:
+
+    active = medication_request(
+        "197391", "baclofen 10 MG Oral Tablet", dose=1, dose_unit="tablet", timing_code="TID", authored_on=_days_ago(21)
+    )
+    drafts = [draft("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=3)] if hook != "patient-view" else None
+    body = post_hook(
+        client,
+        hook_request(hook, drafts=drafts, medications=[active], conditions=[condition("G35", "Multiple sclerosis")]),
+    )
+    card = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "treatment-escalation")
+    assert card["indicator"] == "info"
+    assert "30 mg/day for 21 days" in card["summary"]
+    assert "tizanidine" in card["detail"]
+
+
+def test_e2e_quiet_below_the_ceiling_or_for_an_unrelated_order(client) -> None:
+
+    low = medication_request("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=2, authored_on=_days_ago(60))
+    assert "treatment-escalation" not in topics(post_hook(client, hook_request("patient-view", medications=[low])))
+    high = medication_request("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=3, authored_on=_days_ago(60))
+    unrelated = draft("314076", "lisinopril 10 MG Oral Tablet", dose=10, frequency=1)
+    request = hook_request("order-sign", drafts=[unrelated], medications=[high])
+    assert "treatment-escalation" not in topics(post_hook(client, request))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from cds_service.cards.spasm_treatment_summary import RULE, evaluate
 from cds_service.facts.model import ConditionCategory, Route
+from tests.conftest import post_hook, topics
+from tests.fhir_builders import draft, hook_request, medication, medication_request
+from tests.fhir_builders import magnesium as fhir_magnesium
+from tests.fhir_builders import potassium as fhir_potassium
 from tests.rule_facts import ago, cond, facts, history, magnesium, med, only, potassium
 
 
@@ -54,3 +60,48 @@ def test_intrathecal_pump_is_listed_without_a_titration_step() -> None:
 def test_quiet_for_unrelated_patients_and_order_hooks() -> None:
     assert evaluate(facts("patient-view", medications=(med("lisinopril", 10),), potassium=potassium(2.0))) == []
     assert RULE.hooks == {"patient-view"}
+
+
+# --------------------------------------------------------------------------- FHIR through HTTP
+
+
+def test_e2e_patient_view_summary_from_fhir(client) -> None:
+
+    def days_ago(days: float) -> str:
+        return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    contained = medication("m1", "197392", "baclofen 20 MG Oral Tablet")
+    baclofen = medication_request(
+        None,
+        "baclofen 20 MG Oral Tablet",
+        medication_reference="#m1",
+        contained=[contained],
+        dose=1,
+        dose_unit="tablet",
+        timing_code="QD",
+        authored_on=days_ago(3),
+    )
+    body = post_hook(
+        client,
+        hook_request(
+            "patient-view",
+            medications=[baclofen],
+            potassium_results=[fhir_potassium(4.4, days_ago(2))],
+            magnesium_results=[fhir_magnesium(0.8, days_ago(2), unit="mmol/L")],
+        ),
+    )
+    cards = [c for c in body["cards"] if c["source"]["topic"]["code"] == "spasm-treatment-summary"]
+    assert len(cards) == 1
+    card = cards[0]
+    assert "baclofen 20 mg/day" in card["summary"]
+    due = (datetime.now(UTC) - timedelta(days=3) + timedelta(days=7)).date().isoformat()
+    assert f"next step {due}" in card["summary"]
+    assert "K 4.4 mmol/L" in card["summary"] and "Mg 0.8 mmol/L" in card["summary"]
+
+
+def test_e2e_quiet_for_an_unrelated_patient_and_on_order_hooks(client) -> None:
+
+    lisinopril = medication_request("314076", "lisinopril 10 MG Oral Tablet", dose=10, frequency=1)
+    assert topics(post_hook(client, hook_request("patient-view", medications=[lisinopril]))) == []
+    baclofen = draft("197391", "baclofen 10 MG Oral Tablet", dose=5, frequency=2)
+    assert "spasm-treatment-summary" not in topics(post_hook(client, hook_request("order-sign", drafts=[baclofen])))
