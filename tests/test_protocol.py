@@ -142,11 +142,11 @@ def test_bad_input_is_a_clear_4xx(client: TestClient, name: str, body: Any, stat
 
 
 def test_oversize_body_is_413(dev_settings: Any) -> None:
-    settings = dev_settings.model_copy(update={"max_body_bytes": 2000})
+    settings = dev_settings.model_copy(update={"max_body_bytes": 500})
     with TestClient(create_app(settings)) as small:
         response = small.post("/cds-services/muscle-spasm-order-select", json=_valid_select())
     assert response.status_code == 413
-    assert "limit is 2000" in response.json()["issue"][0]["diagnostics"]
+    assert "limit is 500" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_error_bodies_do_not_echo_patient_values(client: TestClient) -> None:
