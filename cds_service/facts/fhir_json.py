@@ -16,7 +16,6 @@ An error inside a field the rules read makes the resource unusable: the caller r
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -199,7 +198,3 @@ def _missing_field(error: Mapping[str, Any]) -> str | None:
         if match:
             return match.group(1)
     return None
-
-
-def copy_resource(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(dict(resource))
