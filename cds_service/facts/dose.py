@@ -500,11 +500,11 @@ def daily_dose(
     if len(groups) > 1:
         text = f"largest of {len(groups)} sequential instructions: {text}"
     return DailyDose(
-        mg_per_day=round(mg, 6),
+        mg_per_day=round(mg, 9),
         explanation=f"{text} = {_fmt(mg)} mg/day",
         as_needed=as_needed,
         from_range=from_range,
-        units_per_day=round(units, 6) if units is not None else None,
+        units_per_day=round(units, 9) if units is not None else None,
         unit=label,
         source=source,
     )
