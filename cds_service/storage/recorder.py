@@ -237,7 +237,7 @@ class SqlRecorder:
             cards = self._cards_shown(service_id, wanted)
             if wanted - cards.keys() and self.pending:
                 # The card may still sit in the audit queue (feedback right after the hook call).
-                self.flush(timeout=2.0)
+                self.flush(timeout=5.0)
                 cards = self._cards_shown(service_id, wanted)
         except SQLAlchemyError as exc:
             log.error("feedback look-up failed: %s", describe_db_error(exc))
