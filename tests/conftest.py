@@ -7,10 +7,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from cds_service.app import create_app
 from cds_service.settings import load_settings
 from tests.fhir_builders import SERVICE_IDS
+
+# Properties check arithmetic, not speed: no per-example deadline (CI machines are shared).
+hypothesis_settings.register_profile("cds", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("cds")
 
 
 @pytest.fixture

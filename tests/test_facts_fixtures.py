@@ -184,7 +184,11 @@ def test_bare_id_selection_and_draft_replaces_existing_order() -> None:
     request["prefetch"]["medications"]["entry"].append({"resource": existing})
     facts = build_facts("order-select", request["context"], request["prefetch"], NOW)
     assert [m.resource_id for m in facts.draft_orders] == ["request-123"]
-    assert "request-123" not in [m.resource_id for m in facts.medications]
+    # The stored version the draft changes stays visible (rules need the step from it), but it is
+    # replaced by the draft in what would be active once signed.
+    stored = [m for m in facts.medications if m.resource_id == "request-123"]
+    assert [m.status for m in stored] == ["active"]
+    assert [m.is_draft for m in facts.would_be_active() if m.resource_id == "request-123"] == [True]
 
 
 def test_medication_reference_to_prefetch_and_fetched_medication() -> None:

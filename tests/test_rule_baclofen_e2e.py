@@ -166,3 +166,21 @@ def test_order_select_speaks_only_about_the_selected_draft(client: TestClient) -
     other = draft(*LISINOPRIL, rid="lis-draft", dose=10, frequency=1)
     request = hook_request("order-select", drafts=[baclofen, other], selections=["MedicationRequest/lis-draft"])
     assert "baclofen-titration" not in topics(post_hook(client, request))
+
+
+@pytest.mark.parametrize("hook", ORDER_HOOKS)
+def test_dose_change_draft_with_the_stored_order_id_is_judged_as_a_step(client: TestClient, hook: str) -> None:
+    """EHRs modify an order by sending a draft with the stored order's id: that is a step, not a start."""
+    stored = active_baclofen(10, 1, days=10, rid="bac-1")
+    step_ok = draft(*BAC_10, rid="bac-1", dose=10, frequency=2, authored_on=days_ago(0))
+    body = post_hook(client, hook_request(hook, drafts=[step_ok], medications=[stored]))
+    card = one(body, "baclofen-titration")
+    assert card["indicator"] == "info", card["summary"]
+    assert "start" not in card["summary"].lower()
+
+    too_big = draft(*BAC_10, rid="bac-1", dose=10, frequency=4, authored_on=days_ago(0))
+    body = post_hook(client, hook_request(hook, drafts=[too_big], medications=[stored]))
+    card = one(body, "baclofen-titration")
+    assert card["indicator"] == "warning"
+    assert "40 mg/day" in card["summary"] + card["detail"]
+    assert "10 mg/day" in card["detail"]

@@ -758,7 +758,9 @@ def build_facts(
     seen: set[str] = set()
     for where, raw in index.by_type.get("MedicationRequest", []):
         rid = _str(raw.get("id"))
-        if rid and (rid in draft_ids or rid in seen):
+        # A stored order with a draft's id is the version the draft changes (a dose change or a
+        # stop): keep it so rules see the step. Only a copy of the draft itself is dropped.
+        if rid and ((rid in draft_ids and raw.get("status") == "draft") or rid in seen):
             continue
         if rid:
             seen.add(rid)
