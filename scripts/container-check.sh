@@ -9,9 +9,9 @@
 # (no registry reachable) one assembled from Debian bookworm packages with debootstrap;
 # 2. `buildah build --isolation=chroot` of ./Dockerfile; 3. `buildah run --isolation=chroot` of
 # the image as its non-root user: start `cds-service serve --dev` in the background and, from
-# inside the same container, require GET /health, GET /cds-services (three services), a
-# patient-view call answering 200 with `cards`, the image's HEALTHCHECK command, and the SQLite
-# file written under /data. Exits non-zero on the first failure. Slow (a minute or more): not in CI.
+# inside the same container, require GET /health, GET /cds-services (three services), an
+# order-sign call answering 200 with the baclofen-titration card, the image's HEALTHCHECK
+# command, and the SQLite file written under /data. Exits non-zero on the first failure. Slow (a minute or more): not in CI.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -59,7 +59,7 @@ assemble_debian_base() {
   buildah config --env LANG=C.UTF-8 --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --cmd python3 --label org.opencontainers.image.description="Debian bookworm minbase + python3 (debootstrap)" \
     --label org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ctr"
-  buildah commit --rm --format docker "$ctr" "$DEBIAN_BASE" >/dev/null
+  buildah commit --quiet --rm --format docker "$ctr" "$DEBIAN_BASE" >/dev/null
   say "base assembled in $(elapsed "$started"): $(buildah images --format '{{.Size}}' "$DEBIAN_BASE" | head -1)"
 }
 
@@ -86,8 +86,11 @@ build_args=(--isolation=chroot --format docker --layers=false --build-arg "BASE_
 if [[ -r /etc/ssl/certs/ca-certificates.crt ]]; then
   build_args+=(-v /etc/ssl/certs/ca-certificates.crt:/run/build-ca.crt:ro --build-arg BUILD_CA_BUNDLE=/run/build-ca.crt)
 fi
+previous=$(buildah images --quiet "$IMAGE" 2>/dev/null || true)
 started=$(now)
 buildah build "${build_args[@]}" . >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log"; fail "buildah build failed"; }
+current=$(buildah images --quiet "$IMAGE")
+if [[ -n "$previous" && "$previous" != "$current" ]]; then buildah rmi "$previous" >/dev/null 2>&1 || true; fi
 say "image built in $(elapsed "$started"): $IMAGE, $(buildah images --format '{{.Size}}' "$IMAGE" | head -1)"
 
 user=$(buildah inspect --type image --format '{{.Docker.Config.User}}' "$IMAGE")
@@ -124,10 +127,22 @@ with urllib.request.urlopen(base + "/cds-services", timeout=10) as r:
 hooks = sorted(s["hook"] for s in services)
 print("GET /cds-services ->", r.status, [s["id"] for s in services])
 assert hooks == ["order-select", "order-sign", "patient-view"], hooks
+# order-sign for a first baclofen order at 30 mg/day: the titration rule must answer, which also
+# proves the terminology data files were installed with the package (not only the code).
+order = {
+    "resourceType": "MedicationRequest", "id": "draft-1", "status": "draft", "intent": "order",
+    "subject": {"reference": "Patient/pat1"},
+    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                              "code": "197391", "display": "baclofen 10 MG Oral Tablet"}]},
+    "dosageInstruction": [{"timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+                           "doseAndRate": [{"doseQuantity": {"value": 10, "unit": "mg",
+                                                             "system": "http://unitsofmeasure.org", "code": "mg"}}]}],
+}
 request = {
     "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-    "hook": "patient-view",
-    "context": {"userId": "Practitioner/example", "patientId": "pat1"},
+    "hook": "order-sign",
+    "context": {"userId": "Practitioner/example", "patientId": "pat1",
+                "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}},
     "prefetch": {
         "patient": {"resourceType": "Patient", "id": "pat1", "birthDate": "1970-05-01"},
         "medications": {"resourceType": "Bundle", "type": "searchset", "entry": []},
@@ -137,13 +152,14 @@ request = {
     },
 }
 call = urllib.request.Request(
-    base + "/cds-services/" + next(s["id"] for s in services if s["hook"] == "patient-view"),
+    base + "/cds-services/" + next(s["id"] for s in services if s["hook"] == "order-sign"),
     data=json.dumps(request).encode(), headers={"Content-Type": "application/json"}, method="POST",
 )
 with urllib.request.urlopen(call, timeout=10) as r:
     body = json.load(r)
-print("POST patient-view ->", r.status, f"{len(body['cards'])} card(s)")
-assert r.status == 200 and isinstance(body["cards"], list), body
+topics = [card["source"]["topic"]["code"] for card in body["cards"]]
+print("POST order-sign (baclofen 30 mg/day start) ->", r.status, topics)
+assert r.status == 200 and "baclofen-titration" in topics, body
 PY
 )
 set +e
@@ -170,4 +186,4 @@ rc=${PIPESTATUS[0]}
 set -e
 [[ $rc -eq 0 ]] || fail "container run failed (exit $rc)"
 say "run and probe in $(elapsed "$started")"
-say "OK: $IMAGE builds and answers /health, /cds-services and a patient-view call as user $user"
+say "OK: $IMAGE builds and answers /health, /cds-services and an order-sign call as user $user"
