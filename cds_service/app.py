@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from cds_service.auth import Authenticator
+from cds_service.auth.ssrf import fhir_http_client_options
 from cds_service.logs import request_id_var
 from cds_service.protocol.errors import install_error_handlers, outcome_response
 from cds_service.protocol.routes import router
@@ -28,20 +29,20 @@ DEV_WARNING = (
 
 
 class LoopBoundHttp:
-    """One pooled httpx client per event loop (TestClient and workers may run several loops)."""
+    """One pooled FHIR client per event loop (TestClient and workers may run several loops).
 
-    def __init__(self) -> None:
+    Its options (no redirects, bounded timeouts and pool) come from `auth.ssrf`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._clients: dict[int, httpx.AsyncClient] = {}
 
     def get(self) -> httpx.AsyncClient:
         loop_id = id(asyncio.get_running_loop())
         client = self._clients.get(loop_id)
         if client is None:
-            client = httpx.AsyncClient(
-                follow_redirects=False,  # never follow a FHIR server's redirect to another host
-                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-                headers={"User-Agent": "cds-service/0.1"},
-            )
+            client = httpx.AsyncClient(**fhir_http_client_options(self.settings))
             self._clients[loop_id] = client
         return client
 
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.http_pool = LoopBoundHttp()
+    app.state.http_pool = LoopBoundHttp(settings)
     app.state.recorder = _make_recorder(settings)
     app.state.authenticator = _make_authenticator(settings, app.state.recorder)
 

@@ -62,9 +62,6 @@ class Settings(BaseSettings):
     audit_retention_days: int = 365
     storage_enabled: bool = True
 
-    # --- clinical
-    lab_recent_days: int = Field(30, description="A K/Mg result older than this counts as missing")
-
     @classmethod
     def settings_customise_sources(
         cls,

@@ -59,6 +59,18 @@ ALLOWED_LOG_FIELDS: frozenset[str] = frozenset(
         "pages",
         "resources",
         "limit",
+        # the edge's operational fields
+        "service",
+        "fetched",
+        "gaps",
+        "skipped",
+        "latency_ms",
+        "where",
+        "dropped",
+        "queue",
+        "workers",
+        "host",
+        "port",
     }
 )
 

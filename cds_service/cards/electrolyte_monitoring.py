@@ -3,7 +3,7 @@
 "Address any underlying electrolyte abnormalities" needs a result to address. Order hooks: a
 muscle-relaxant draft in scope; patient-view: an active muscle relaxant (a condition alone does
 not trigger a lab order suggestion). A result is missing when there is none, it has no date, or
-it is older than 30 days (thresholds.LAB_RECENT_DAYS, the default of Settings.lab_recent_days).
+it is older than 30 days (thresholds.LAB_RECENT_DAYS).
 Info card with one **create** suggestion per missing lab (a draft ServiceRequest coded with
 LOINC). A lab the service could not retrieve (a data gap) is not "missing": the data-unavailable
 card covers it, and no test is suggested for it.

@@ -35,7 +35,7 @@ POTASSIUM_CRITICAL_MMOL_L = 2.5  # severe: < 2.5 mmol/L (many labs' critical val
 # (1.7 mg/dL x 0.4114 = 0.6994 mmol/L would otherwise fall below 0.70 by rounding alone).
 MAGNESIUM_LOW = {"mmol/l": 0.70, "mg/dl": 1.7, "meq/l": 1.4}  # hypomagnesaemia
 MAGNESIUM_CRITICAL = {"mmol/l": 0.5, "mg/dl": 1.2, "meq/l": 1.0}  # severe / symptomatic band
-# A result older than this counts as missing (Settings.lab_recent_days defaults to the same 30).
+# A result older than this counts as missing (a service convention; no guideline sets it).
 LAB_RECENT_DAYS = 30
 POTASSIUM_LAB_LOINC = ("2823-3", "Potassium [Moles/volume] in Serum or Plasma")
 MAGNESIUM_LAB_LOINC = ("19123-9", "Magnesium [Mass/volume] in Serum or Plasma")

@@ -17,6 +17,7 @@ from urllib.parse import quote, urljoin
 
 import httpx
 
+from cds_service.auth.ssrf import is_under_base_url
 from cds_service.facts.build import unresolved_medication_references
 from cds_service.facts.model import DataGap
 from cds_service.protocol.models import HookRequest
@@ -98,7 +99,8 @@ class FhirFetcher:
         self.resources_fetched = 0
 
     def owns(self, url: str) -> bool:
-        return url.startswith(self.base_url)
+        """Only URLs under this server's base (no dot segments) are ever requested."""
+        return is_under_base_url(url, self.base_url)
 
     async def get_json(self, url: str) -> dict[str, Any] | None:
         """GET one URL on this server; None for 404/410; FetchError otherwise."""

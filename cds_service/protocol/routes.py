@@ -95,6 +95,7 @@ async def call_service(
                         indicator=c.indicator,
                         summary=c.summary,
                         suggestion_uuids=tuple(s.uuid for s in c.suggestions or ()),
+                        override_reasons=tuple((r.code, r.display or r.code) for r in c.overrideReasons or ()),
                     )
                     for c in outcome.cards
                 ),
