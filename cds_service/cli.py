@@ -46,8 +46,11 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
     from cds_service.auth import DEV_CLIENT
+    from cds_service.logs import configure_logging
     from cds_service.protocol.errors import ClientError, operation_outcome
     from cds_service.protocol.hooks import handle_hook_call
+
+    configure_logging(settings.log_level)
 
     path = Path(args.request)
     try:
