@@ -14,8 +14,9 @@ from datetime import datetime
 
 from cds_service.cards._baclofen import is_stopping
 from cds_service.cards._drug_scope import is_current_condition, is_muscle_relaxant, main_name
-from cds_service.cards.base import ORDER_HOOKS, escape_md, fmt_number
+from cds_service.cards.base import DATA_OUTDATED, ORDER_HOOKS, WILL_MONITOR, Rule, escape_md, fmt_number, make_card
 from cds_service.facts.model import ConditionCategory, LabKind, LabResult, MedicationFact, PatientFacts
+from cds_service.protocol.models import Card
 
 SPASM_CONDITIONS = (
     ConditionCategory.CEREBRAL_SPASTICITY,
@@ -109,3 +110,38 @@ def _age_text(days: float) -> str:
 
 def lab_name(kind: LabKind) -> str:
     return _LAB_NAMES[kind]
+
+
+def low_lab_card(
+    rule: Rule,
+    facts: PatientFacts,
+    result: LabResult,
+    *,
+    critical: bool,
+    band: str,
+    below: str,
+    why_it_matters: str,
+    advice: str,
+    reason: str,
+    cutoff_note: str = "",
+) -> Card:
+    """The card of a low K or Mg result: value as reported and normalized, the cut-off, advice."""
+    name = lab_name(result.kind)
+    detail = "\n".join(
+        [
+            f"Latest {name}: {describe_result(result, facts.now)}.",
+            "",
+            f"This is **below {below}** ({band}{cutoff_note}). Shown because {reason}: {why_it_matters}",
+            "",
+            advice,
+        ]
+    )
+    if is_preliminary(result):
+        detail += "\n\nThe result is preliminary: confirm it before acting."
+    return make_card(
+        rule,
+        summary=f"Low {name} ({short_value(result)}): correct {band} in this muscle-spasm patient",
+        indicator="critical" if critical else "warning",
+        detail=detail,
+        overrides=(WILL_MONITOR, DATA_OUTDATED),
+    )

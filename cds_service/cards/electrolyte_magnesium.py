@@ -10,8 +10,8 @@ a muscle relaxant or with a spasm/spasticity/cramp condition. A lab flag LL make
 
 from __future__ import annotations
 
-from cds_service.cards._electrolytes import describe_result, is_below, is_preliminary, short_value, why_in_scope
-from cds_service.cards.base import ALL_HOOKS, DATA_OUTDATED, WILL_MONITOR, Rule, make_card
+from cds_service.cards._electrolytes import is_below, low_lab_card, why_in_scope
+from cds_service.cards.base import ALL_HOOKS, Rule
 from cds_service.cards.thresholds import MAGNESIUM_CRITICAL, MAGNESIUM_LOW
 from cds_service.facts.model import LabResult, PatientFacts
 from cds_service.protocol.models import Card
@@ -49,27 +49,18 @@ def evaluate(facts: PatientFacts) -> list[Card]:
     critical = is_below(value, result.comparator, severe) or (result.interpretation or "").upper() == "LL"
     band = "severe hypomagnesaemia" if critical else "hypomagnesaemia"
     threshold = severe if critical else low
-    summary = f"Low magnesium ({short_value(result)}): correct {band} in this muscle-spasm patient"
-    detail = "\n".join(
-        [
-            f"Latest magnesium: {describe_result(result, facts.now)}.",
-            "",
-            f"This is **below {threshold:g} {unit}** ({band}; the cut-offs are 0.70 mmol/L = 1.7 mg/dL "
-            f"= 1.4 mEq/L, and 0.5 mmol/L for the severe band). Shown because {reason}: low magnesium "
-            "causes cramps and keeps potassium low, and the guideline asks to correct it.",
-            "",
-            _ADVICE,
-        ]
-    )
-    if is_preliminary(result):
-        detail += "\n\nThe result is preliminary: confirm it before acting."
     return [
-        make_card(
+        low_lab_card(
             RULE,
-            summary=summary,
-            indicator="critical" if critical else "warning",
-            detail=detail,
-            overrides=(WILL_MONITOR, DATA_OUTDATED),
+            facts,
+            result,
+            critical=critical,
+            band=band,
+            below=f"{threshold:g} {unit}",
+            cutoff_note="; the cut-offs are 0.70 mmol/L = 1.7 mg/dL = 1.4 mEq/L, and 0.5 mmol/L for the severe band",
+            why_it_matters="low magnesium causes cramps and keeps potassium low, and the guideline asks to correct it.",
+            advice=_ADVICE,
+            reason=reason,
         )
     ]
 

@@ -12,8 +12,8 @@ rechecked matters - and the monitoring rule offers the repeat test when it is ol
 
 from __future__ import annotations
 
-from cds_service.cards._electrolytes import describe_result, is_below, is_preliminary, short_value, why_in_scope
-from cds_service.cards.base import ALL_HOOKS, DATA_OUTDATED, WILL_MONITOR, Rule, make_card
+from cds_service.cards._electrolytes import is_below, low_lab_card, why_in_scope
+from cds_service.cards.base import ALL_HOOKS, Rule
 from cds_service.cards.thresholds import POTASSIUM_CRITICAL_MMOL_L, POTASSIUM_LOW_MMOL_L
 from cds_service.facts.model import PatientFacts
 from cds_service.protocol.models import Card
@@ -40,27 +40,18 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         (result.interpretation or "").upper() == "LL"
     )
     band = "severe hypokalaemia" if critical else "hypokalaemia"
-    summary = f"Low potassium ({short_value(result)}): correct {band} in this muscle-spasm patient"
     threshold = POTASSIUM_CRITICAL_MMOL_L if critical else POTASSIUM_LOW_MMOL_L
-    detail = "\n".join(
-        [
-            f"Latest potassium: {describe_result(result, facts.now)}.",
-            "",
-            f"This is **below {threshold:g} mmol/L** ({band}). Shown because {reason}: low potassium "
-            "causes cramps and muscle weakness, and the guideline asks to correct it.",
-            "",
-            _ADVICE,
-        ]
-    )
-    if is_preliminary(result):
-        detail += "\n\nThe result is preliminary: confirm it before acting."
     return [
-        make_card(
+        low_lab_card(
             RULE,
-            summary=summary,
-            indicator="critical" if critical else "warning",
-            detail=detail,
-            overrides=(WILL_MONITOR, DATA_OUTDATED),
+            facts,
+            result,
+            critical=critical,
+            band=band,
+            below=f"{threshold:g} mmol/L",
+            why_it_matters="low potassium causes cramps and muscle weakness, and the guideline asks to correct it.",
+            advice=_ADVICE,
+            reason=reason,
         )
     ]
 
