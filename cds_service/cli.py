@@ -19,12 +19,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(settings.log_level)
     if settings.workers > 1:
-        # Workers import the app factory themselves and read settings from the environment.
+        # Workers build the app from the factory and read settings from the environment: hand
+        # them every resolved setting (file, environment and flags already merged here).
+        import json
         import os
 
-        for key, value in settings.model_dump(exclude_none=True).items():
-            if key in {"dev", "clients_file", "public_base_url", "database_url", "storage_enabled"}:
-                os.environ[f"CDS_{key.upper()}"] = str(value)
+        for key, value in settings.model_dump(mode="json", exclude_none=True).items():
+            os.environ[f"CDS_{key.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
         uvicorn.run(
             "cds_service.app:create_app",
             factory=True,

@@ -72,15 +72,21 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("CDS_CONFIG_FILE")
+        config_file = _config_file_override or os.environ.get("CDS_CONFIG_FILE")
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
 
+_config_file_override: str | None = None
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build settings; `config_file` (the `--config` flag) names a TOML file of the same keys."""
-    if config_file is not None:
-        os.environ["CDS_CONFIG_FILE"] = str(config_file)
+    global _config_file_override
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)
+    _config_file_override = str(config_file) if config_file is not None else None
+    try:
+        return Settings(**clean)
+    finally:
+        _config_file_override = None
