@@ -116,7 +116,7 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, 
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    latencies = {p: _ms(v) for p, v in re.findall(r"^\s+(50|99)\.000%\s+([\d.]+\w+)", out, re.M)}
+    latencies = {p: _ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": rps,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -70,6 +72,28 @@ def _make_authenticator(settings: Settings, recorder: object) -> Authenticator:
         return Authenticator(settings)
 
 
+def _warm_up() -> None:
+    """Load terminology tables and FHIR model classes before the first clinician waits for them,
+    then move these long-lived objects out of the cyclic GC's reach (`gc.freeze`), so that full
+    collections during requests do not walk them again and again."""
+    from cds_service.facts.build import build_facts
+
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "warm-up",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                  "code": "197391"}]},
+        "dosageInstruction": [{"timing": {"code": {"text": "TID"}}, "doseAndRate": [{"doseQuantity": {
+            "value": 10, "unit": "mg"}}]}],
+    }  # fmt: skip
+    context = {"patientId": "warm-up", "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]}}
+    build_facts("order-sign", context, {}, datetime.now(UTC))
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
@@ -78,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.dev:
             log.warning(DEV_WARNING)
         await app.state.recorder.start()
+        _warm_up()
         try:
             yield
         finally:

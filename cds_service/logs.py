@@ -7,6 +7,7 @@ The privacy rules (field allowlist, token redaction, no exception messages) live
 from __future__ import annotations
 
 import contextvars
+import logging
 from typing import Any
 
 from cds_service.auth.logfilter import configure_logging as _configure_privacy_logging
@@ -21,3 +22,4 @@ def _request_context() -> dict[str, Any]:
 
 def configure_logging(level: str = "INFO") -> None:
     _configure_privacy_logging(level, context=_request_context)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration plugin otherwise

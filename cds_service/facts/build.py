@@ -49,6 +49,26 @@ CONDITION_EXCLUDED_VERIFICATION = {"refuted", "entered-in-error"}
 RECENT_MI_DAYS = 28
 HISTORY_INGREDIENTS_ORAL = ("baclofen",)
 
+# A finished order (completed, stopped, cancelled...) whose every date lies further back than this
+# can change no card: dose steps look back weeks, MAOI washout 14 days, course chains weeks. Such
+# orders are not parsed at all, which keeps years of history cheap.
+HISTORY_HORIZON_DAYS = 400
+_LIVE_STATUSES = {"active", "on-hold", "draft", "unknown", None}
+
+
+def _ended_long_ago(raw: Mapping[str, Any], cutoff_date: str) -> bool:
+    """True for a finished order with no date on or after `cutoff_date` (ISO text comparison)."""
+    if raw.get("status") in _LIVE_STATUSES:
+        return False
+    dispense = raw.get("dispenseRequest")
+    validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
+    dates = [raw.get("authoredOn")]
+    if isinstance(validity, dict):
+        dates += [validity.get("start"), validity.get("end")]
+    texts = [d for d in dates if isinstance(d, str) and d]
+    # No readable date: keep it (unknown is not old).
+    return bool(texts) and max(t[:10] for t in texts) < cutoff_date
+
 # SNOMED CT route codes (Dosage.route) and words in route text.
 _ROUTE_CODES = {
     "26643006": Route.ORAL,
@@ -461,10 +481,19 @@ def to_mmol_per_l(kind: LabKind, value: float, unit: str, *, mass_code: bool = F
 
 
 def _observation_loinc(resource: Mapping[str, Any]) -> str | None:
-    codings, _ = _concept_parts(resource.get("code"))
-    for system, code in codings:
-        if system in terminology.LOINC_SYSTEMS and terminology.lab_kind(code) is not None:
-            return code
+    """The K/Mg LOINC code of an Observation, or None (hot path: thousands per patient)."""
+    concept = resource.get("code")
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding")
+    if not isinstance(codings, list):
+        return None
+    for coding in codings:
+        if not isinstance(coding, dict) or coding.get("system") not in terminology.LOINC_SYSTEMS:
+            continue
+        code = coding.get("code")
+        if isinstance(code, str) and terminology.lab_kind(code) is not None:
+            return code.strip()
     return None
 
 
@@ -482,12 +511,32 @@ def _observation_time(resource: Mapping[str, Any]) -> datetime | None:
     return None
 
 
-def _latest_lab(kind: LabKind, index: _Index, skipped: list[SkippedResource]) -> LabResult | None:
-    candidates: list[tuple[datetime | None, str, dict[str, Any], str]] = []
+def _raw_time_text(resource: Mapping[str, Any]) -> str:
+    """The effective time as written, for a cheap first ordering (ISO 8601 sorts by text)."""
+    period = resource.get("effectivePeriod")
+    for value in (
+        resource.get("effectiveDateTime"),
+        resource.get("effectiveInstant"),
+        period.get("start") if isinstance(period, dict) else None,
+        resource.get("issued"),
+    ):
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _lab_candidates(index: _Index) -> dict[LabKind, list[tuple[str, str, dict[str, Any], str]]]:
+    """One pass over the Observations: K and Mg results that may be used, newest text first.
+
+    Years of history hold thousands of Observations; only their code, status and time text are
+    read here, and nothing is validated.
+    """
+    by_kind: dict[LabKind, list[tuple[str, str, dict[str, Any], str]]] = {k: [] for k in LabKind}
     seen: set[str] = set()
     for where, resource in index.by_type.get("Observation", []):
         loinc = _observation_loinc(resource)
-        if loinc is None or terminology.lab_kind(loinc) is not kind:
+        kind = terminology.lab_kind(loinc) if loinc is not None else None
+        if kind is None:
             continue
         status = resource.get("status")
         if status not in LAB_OK_STATUSES and status != "preliminary":
@@ -497,10 +546,46 @@ def _latest_lab(kind: LabKind, index: _Index, skipped: list[SkippedResource]) ->
             if ref in seen:
                 continue
             seen.add(ref)
-        candidates.append((_observation_time(resource), where, resource, loinc))
+        by_kind[kind].append((_raw_time_text(resource), where, resource, loinc))  # type: ignore[arg-type]
+    for candidates in by_kind.values():
+        candidates.sort(key=lambda c: c[0], reverse=True)
+    return by_kind
+
+
+# Text order can differ from time order only through UTC offsets (at most ±14 h): parse every
+# candidate within this window of the newest before trusting the order.
+_TIME_TEXT_WINDOW = timedelta(days=2)
+
+
+def _newest_first(
+    candidates: list[tuple[str, str, dict[str, Any], str]],
+) -> Iterator[tuple[datetime | None, str, dict[str, Any], str]]:
+    """Candidates in true time order, parsing only those near the top by text order first."""
     floor = datetime.min.replace(tzinfo=UTC)
-    candidates.sort(key=lambda c: c[0] or floor, reverse=True)
-    for effective, where, raw, loinc in candidates:
+    top: list[tuple[datetime | None, str, dict[str, Any], str]] = []
+    newest: datetime | None = None
+    rest_from = len(candidates)
+    for i, (_, where, resource, loinc) in enumerate(candidates):
+        effective = _observation_time(resource)
+        if newest is not None and effective is not None and effective < newest - _TIME_TEXT_WINDOW:
+            rest_from = i
+            break
+        if effective is not None and (newest is None or effective > newest):
+            newest = effective
+        top.append((effective, where, resource, loinc))
+    top.sort(key=lambda c: c[0] or floor, reverse=True)
+    yield from top
+    # Reached only when nothing near the top was usable.
+    rest = [(_observation_time(r), where, r, loinc) for _, where, r, loinc in candidates[rest_from:]]
+    rest.sort(key=lambda c: c[0] or floor, reverse=True)
+    yield from rest
+
+
+def _latest_lab(
+    kind: LabKind, candidates: list[tuple[str, str, dict[str, Any], str]], skipped: list[SkippedResource]
+) -> LabResult | None:
+    ordered = _newest_first(candidates)
+    for effective, where, raw, loinc in ordered:
         try:
             resource = validate(raw)
         except UnusableResource as exc:
@@ -693,13 +778,25 @@ def _selected_ids(context: Mapping[str, Any]) -> set[str]:
 
 def unresolved_medication_references(context: Mapping[str, Any], prefetch: Mapping[str, Any | None]) -> list[str]:
     """`medicationReference.reference` values (as written) the edge must fetch: not contained, not a
-    draftOrders entry and not in any prefetch Bundle."""
+    draftOrders entry and not in any prefetch Bundle. Reads only MedicationRequests and Medications."""
     index = _Index()
-    _index_prefetch(prefetch, index)
-    drafts = _draft_bundle_entries(context, index)
-    requests = drafts + index.by_type.get("MedicationRequest", [])
+    requests: list[dict[str, Any]] = []
+    for value in prefetch.values():
+        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+            continue
+        entries = value.get("entry")
+        for entry in entries if isinstance(entries, list) else ():
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            resource_type = resource.get("resourceType")
+            if resource_type == "MedicationRequest":
+                requests.append(resource)
+            elif resource_type == "Medication":
+                index.add_medication(resource, entry.get("fullUrl"))
+    drafts = [request for _, request in _draft_bundle_entries(context, index)]
     out: list[str] = []
-    for _, request in requests:
+    for request in drafts + requests:
         reference = request.get("medicationReference")
         if not isinstance(reference, dict):
             continue
@@ -756,6 +853,7 @@ def build_facts(
 
     medications: list[MedicationFact] = []
     seen: set[str] = set()
+    history_cutoff = (now - timedelta(days=HISTORY_HORIZON_DAYS)).date().isoformat()
     for where, raw in index.by_type.get("MedicationRequest", []):
         rid = _str(raw.get("id"))
         # A stored order with a draft's id is the version the draft changes (a dose change or a
@@ -764,6 +862,8 @@ def build_facts(
             continue
         if rid:
             seen.add(rid)
+        if _ended_long_ago(raw, history_cutoff):
+            continue
         fact = builder.medication_fact(where, raw, is_draft=False)
         if fact is not None:
             medications.append(fact)
@@ -788,6 +888,7 @@ def build_facts(
         histories[ingredient] = dose_history(ingredient, medications, oral_only=True)
 
     patient_id = _str(context.get("patientId"))
+    labs = _lab_candidates(index)
     return PatientFacts(
         hook=hook,
         now=now,
@@ -797,8 +898,8 @@ def build_facts(
         draft_orders=tuple(draft_orders),
         other_drafts=tuple(other_drafts),
         medications=tuple(medications),
-        potassium=_latest_lab(LabKind.POTASSIUM, index, skipped),
-        magnesium=_latest_lab(LabKind.MAGNESIUM, index, skipped),
+        potassium=_latest_lab(LabKind.POTASSIUM, labs[LabKind.POTASSIUM], skipped),
+        magnesium=_latest_lab(LabKind.MAGNESIUM, labs[LabKind.MAGNESIUM], skipped),
         conditions=_conditions(now, index, skipped),
         dose_histories=histories,
         skipped=tuple(skipped),

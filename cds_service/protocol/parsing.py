@@ -6,6 +6,7 @@ by the CDS Hooks models: the envelope, then the hook-specific context.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import orjson
@@ -22,14 +23,31 @@ def parse_json_body(body: bytes, *, max_bytes: int, max_depth: int) -> Any:
     if not body.strip():
         raise ClientError(400, [("request body is empty; a JSON object is required", None)])
     try:
-        data = orjson.loads(body)
+        data = _loads_without_gc(body)
     except orjson.JSONDecodeError as exc:
         message = f"request body is not valid JSON: {exc.args[0].split(':')[0]} at {exc.pos}"
         raise ClientError(400, [(message, None)]) from None
-    depth = _depth(data, max_depth)
+    # The nesting cap guards what we walk or echo back (the envelope, context, draft orders). Prefetch
+    # resources are only read field by field and are bounded by the parser's own 1,024-level limit;
+    # walking years of history node by node here would cost more than the whole evaluation.
+    envelope = {k: v for k, v in data.items() if k != "prefetch"} if isinstance(data, dict) else data
+    depth = _depth(envelope, max_depth)
     if depth > max_depth:
         raise ClientError(400, [(f"JSON nesting deeper than {max_depth} levels", None)])
     return data
+
+
+def _loads_without_gc(body: bytes) -> Any:
+    """Parse with the cyclic GC paused: a JSON tree has no cycles, and a patient's years of history
+    are ~10^5 new objects whose allocation would otherwise trigger full collections (measured: half
+    of the parse time of a 3 MB prefetch)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return orjson.loads(body)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _depth(value: Any, limit: int) -> int:
