@@ -100,12 +100,18 @@ def worker_rss_mb(proc: subprocess.Popen[bytes]) -> float:
     return round(total / 1024, 1)
 
 
-def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
-    script = body_file.with_suffix(".lua")
+def wrk(url: str, body_file: Path | list[Path], connections: int, seconds: int) -> dict[str, float]:
+    """POST one body, or (a list) a body picked at random per request: distinct patients."""
+    files = body_file if isinstance(body_file, list) else [body_file]
+    script = files[0].with_suffix(".many.lua" if len(files) > 1 else ".lua")
+    loads = "".join(
+        f'do local f = io.open("{f}", "rb"); bodies[#bodies + 1] = f:read("*a"); f:close() end\n' for f in files
+    )
     script.write_text(
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
-        f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+        f"bodies = {{}}\n{loads}"
+        "request = function() return wrk.format(nil, nil, nil, bodies[math.random(#bodies)]) end\n"
     )
     threads = min(connections, 2)
     out = subprocess.run(
@@ -157,6 +163,11 @@ def main() -> int:
     typical = tmp / "typical.json"
     heavy = tmp / "heavy.json"
     typical.write_text(json.dumps(build("typical")))
+    distinct = []
+    for seed in range(64):  # different patients: nothing learnt from one request helps the next
+        path = tmp / f"typical-{seed}.json"
+        path.write_text(json.dumps(build("typical", seed=1000 + seed)))
+        distinct.append(path)
     heavy.write_text(json.dumps(build("heavy")))
     service_env = {"CDS_DEV": "true", "CDS_DATABASE_URL": f"sqlite:///{tmp}/bench.db", "CDS_LOG_LEVEL": "WARNING"}
     results: dict[str, Any] = {
@@ -173,6 +184,7 @@ def main() -> int:
         results["cards_in_typical_response"] = len(sample.json()["cards"])
         results["rss_start_mb"] = worker_rss_mb(proc)
         results["ours_1w"] = {f"c{c}": wrk(url, typical, c, args.seconds) for c in (1, 16)}
+        results["ours_1w"]["c16_distinct"] = wrk(url, distinct, 16, args.seconds)
         results["heavy_single"] = single_latencies(url, heavy.read_bytes(), 20)
         if args.soak:
             results["soak"] = wrk(url, typical, 16, args.soak)
@@ -180,6 +192,7 @@ def main() -> int:
 
     with server("bench.bare_app:app", env={"BENCH_RESPONSE_FILE": str(tmp / "response.json")}) as (base, _):
         results["bare_1w"] = {f"c{c}": wrk(base + SERVICE, typical, c, args.seconds) for c in (1, 16)}
+        results["bare_1w"]["c16_distinct"] = wrk(base + SERVICE, distinct, 16, args.seconds)
 
     with server("cds_service.app:create_app", workers=args.workers, env=service_env, factory=True) as (base, _):
         results[f"ours_{args.workers}w"] = {"c16": wrk(base + SERVICE, typical, 16, args.seconds)}
@@ -226,6 +239,7 @@ def report(r: dict[str, Any], workers: int) -> None:
     rows = [
         ("1 worker, 1 conn", "ours_1w", "bare_1w", "c1"),
         ("1 worker, 16 conns", "ours_1w", "bare_1w", "c16"),
+        ("1 worker, 16, 64 patients", "ours_1w", "bare_1w", "c16_distinct"),
         (f"{workers} workers, 16 conns", f"ours_{workers}w", f"bare_{workers}w", "c16"),
     ]
     for label, ours_key, bare_key, conns in rows:

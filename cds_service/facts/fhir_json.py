@@ -17,10 +17,12 @@ An error inside a field the rules read makes the resource unusable: the caller r
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 # Top-level fields each resource type is read for; errors elsewhere are dropped, not fatal.
@@ -144,13 +146,48 @@ def normalize(resource: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Validation is a pure function of the fields read, and order-select fires again and again for the
+# same patient while an order is edited: remember recent outcomes, keyed by those fields' bytes.
+# Bounded, in-process only; the values are what the request itself carried.
+_MEMO_SIZE = 8192
+_memo: OrderedDict[bytes, dict[str, Any] | UnusableResource] = OrderedDict()
+
+
 def validate(resource: Mapping[str, Any]) -> dict[str, Any]:
-    """The resource, normalized and validated with fhir.resources R4B; raises UnusableResource."""
+    """The resource, normalized and validated with fhir.resources R4B; raises UnusableResource.
+
+    The returned dict is shared with later calls for identical input: read it, never change it.
+    """
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or resource_type not in READ_FIELDS:
         raise UnusableResource(f"unexpected resourceType {resource_type!r}"[:80])
     read = READ_FIELDS[resource_type]
-    candidate = normalize(resource)
+    # Validate only what the rules read (plus the subject, required by R4B): real EHR resources
+    # carry narrative, identifiers and extensions that cost validation time and are never used.
+    candidate = {k: v for k, v in normalize(resource).items() if k in read or k == "subject"}
+    try:
+        key = orjson.dumps(candidate, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return _validate(resource_type, read, candidate)
+    known = _memo.get(key)
+    if known is not None:
+        _memo.move_to_end(key)
+        if isinstance(known, UnusableResource):
+            raise UnusableResource(str(known))
+        return known
+    try:
+        outcome: dict[str, Any] | UnusableResource = _validate(resource_type, read, candidate)
+    except UnusableResource as exc:
+        outcome = UnusableResource(str(exc))  # without its traceback: it is kept
+    _memo[key] = outcome
+    if len(_memo) > _MEMO_SIZE:
+        _memo.popitem(last=False)
+    if isinstance(outcome, UnusableResource):
+        raise UnusableResource(str(outcome))
+    return outcome
+
+
+def _validate(resource_type: str, read: frozenset[str], candidate: dict[str, Any]) -> dict[str, Any]:
     placeholders: list[str] = []
     for _attempt in range(8):
         try:

@@ -1,0 +1,37 @@
+"""The validation memo must never change an outcome: same input, same result or same refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.facts import fhir_json
+from cds_service.facts.fhir_json import UnusableResource, validate
+from tests.fhir_builders import medication_request
+
+
+def test_repeated_validation_gives_the_same_normalized_resource() -> None:
+    order = medication_request("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=3)
+    order["text"] = {"status": "generated", "div": "<div>narrative the rules never read</div>"}
+    first = validate(order)
+    second = validate(dict(order))
+    assert first == second
+    assert "text" not in first  # only the fields the rules read are kept
+    assert first["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 10
+
+
+def test_a_refused_resource_is_refused_again_with_the_same_reason() -> None:
+    order = medication_request("197391", "baclofen 10 MG Oral Tablet")
+    order["dosageInstruction"] = "take as directed"
+    with pytest.raises(UnusableResource) as first:
+        validate(order)
+    with pytest.raises(UnusableResource) as second:
+        validate(order)
+    assert str(first.value) == str(second.value)
+    assert "dosageInstruction" in str(first.value)
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fhir_json, "_MEMO_SIZE", 5)
+    for i in range(20):
+        validate(medication_request("197391", "baclofen 10 MG Oral Tablet", rid=f"bounded-{i}"))
+    assert len(fhir_json._memo) <= 5
