@@ -180,7 +180,7 @@ def validate(resource: Mapping[str, Any]) -> dict[str, Any]:
     except UnusableResource as exc:
         outcome = UnusableResource(str(exc))  # without its traceback: it is kept
     _memo[key] = outcome
-    if len(_memo) > _MEMO_SIZE:
+    while len(_memo) > _MEMO_SIZE:
         _memo.popitem(last=False)
     if isinstance(outcome, UnusableResource):
         raise UnusableResource(str(outcome))
