@@ -36,6 +36,7 @@ log = logging.getLogger("cds_service.storage")
 
 DEFAULT_QUEUE_SIZE = 10_000
 BATCH_SIZE = 200
+LOSS_LOG_INTERVAL_SECONDS = 10.0
 _STOP = object()
 
 
@@ -64,6 +65,8 @@ class SqlRecorder:
         self._pending = 0  # enqueued but not yet written or dropped
         self.written = 0
         self.dropped = 0
+        self._unlogged_losses = 0
+        self._last_loss_log = float("-inf")
         self.schema_ready = False
         self._last_migration_attempt = 0.0
         self._thread: threading.Thread | None = None
@@ -121,7 +124,13 @@ class SqlRecorder:
         with self._lock:
             self.dropped += count
             total = self.dropped
-        log.error("audit trail lost %d hook-call record(s) (%d lost since start): %s", count, total, why)
+            self._unlogged_losses += count
+            now = time.monotonic()
+            due = now - self._last_loss_log >= LOSS_LOG_INTERVAL_SECONDS
+            if due:
+                logged, self._unlogged_losses, self._last_loss_log = self._unlogged_losses, 0, now
+        if due:  # at most one line per interval: an outage must not flood the logs
+            log.error("audit trail lost %d hook-call record(s) (%d lost since start): %s", logged, total, why)
         with self._lock:  # only now may flush() return: the loss is both counted and logged
             self._pending -= count
             self._idle.notify_all()
@@ -158,46 +167,53 @@ class SqlRecorder:
             return
         try:
             with self.engine.begin() as conn:
-                for record in batch:
-                    self._insert_hook_call(conn, record)
+                self._insert_hook_calls(conn, batch)
         except Exception as exc:  # log and count; the writer thread must survive
             self._lose(len(batch), describe_db_error(exc))
             return
         self._done(len(batch))
 
-    def _insert_hook_call(self, conn, record: HookCallRecord) -> None:  # type: ignore[no-untyped-def]
-        received_at = utc(record.received_at)
-        result = conn.execute(
-            schema.hook_call.insert().values(
-                hook_instance=record.hook_instance[:200],
-                service_id=record.service_id[:200],
-                hook=record.hook[:100],
-                client=(record.client or None) and record.client[:500],
-                patient_hash=patient_pseudonym(record.patient_id, self._secret),
-                received_at=received_at,
-                latency_ms=float(record.latency_ms),
-                outcome=record.outcome[:16],
-            )
+    def _insert_hook_calls(self, conn, batch: Sequence[HookCallRecord]) -> None:  # type: ignore[no-untyped-def]
+        """A whole batch in two statements (calls, then their cards).
+
+        Statement count matters more than rows: each statement releases and re-takes the GIL, and
+        under load the request thread holds it for its whole switch interval, so a per-row writer
+        falls behind (measured: ~150 records/s at 300 hook calls/s; batched, it keeps up).
+        """
+        rows = [
+            {
+                "hook_instance": record.hook_instance[:200],
+                "service_id": record.service_id[:200],
+                "hook": record.hook[:100],
+                "client": (record.client or None) and record.client[:500],
+                "patient_hash": patient_pseudonym(record.patient_id, self._secret),
+                "received_at": utc(record.received_at),
+                "latency_ms": float(record.latency_ms),
+                "outcome": record.outcome[:16],
+            }
+            for record in batch
+        ]
+        inserted = conn.execute(
+            schema.hook_call.insert().returning(schema.hook_call.c.id, sort_by_parameter_order=True), rows
         )
-        call_id = result.inserted_primary_key[0]
-        if record.cards:
-            conn.execute(
-                schema.card_shown.insert(),
-                [
-                    {
-                        "hook_call_id": call_id,
-                        "service_id": record.service_id[:200],
-                        "card_uuid": card.uuid[:200],
-                        "topic": card.topic,
-                        "indicator": card.indicator,
-                        "summary": card.summary[:300],
-                        "suggestion_uuids": " ".join(card.suggestion_uuids),
-                        "override_reasons": json.dumps([list(r) for r in card.override_reasons]),
-                        "shown_at": received_at,
-                    }
-                    for card in record.cards
-                ],
-            )
+        ids = [row[0] for row in inserted]
+        cards = [
+            {
+                "hook_call_id": call_id,
+                "service_id": record.service_id[:200],
+                "card_uuid": card.uuid[:200],
+                "topic": card.topic,
+                "indicator": card.indicator,
+                "summary": card.summary[:300],
+                "suggestion_uuids": " ".join(card.suggestion_uuids),
+                "override_reasons": json.dumps([list(r) for r in card.override_reasons]),
+                "shown_at": utc(record.received_at),
+            }
+            for call_id, record in zip(ids, batch, strict=True)
+            for card in record.cards
+        ]
+        if cards:
+            conn.execute(schema.card_shown.insert(), cards)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until every queued record is written or dropped (tests, feedback look-ups)."""
