@@ -294,3 +294,17 @@ def test_full_queue_drops_and_counts_instead_of_blocking() -> None:
     for _ in range(5):
         rec.record_hook_call(hook_call(card()))
     assert rec.dropped == 3 and rec.pending == 2
+
+
+def test_health_reports_the_audit_counters(tmp_path: Path) -> None:
+    """Operations see lost audit records without reading logs."""
+    from fastapi.testclient import TestClient
+
+    from cds_service.app import create_app
+    from cds_service.settings import load_settings
+
+    settings = load_settings(dev=True, database_url=f"sqlite:///{tmp_path}/health.db")
+    with TestClient(create_app(settings)) as client:
+        audit = client.get("/health").json()["audit"]
+    assert set(audit) == {"pending", "written", "dropped"}
+    assert audit["dropped"] == 0

@@ -106,9 +106,13 @@ async def call_service(
     return _json(outcome.body)
 
 
-@router.get("/health", summary="Liveness")
-async def health() -> Response:
-    return _json({"status": "ok"})
+@router.get("/health", summary="Liveness, and the audit trail's counters (written, pending, lost)")
+async def health(request: Request) -> Response:
+    body: dict[str, object] = {"status": "ok"}
+    stats = getattr(request.app.state.recorder, "stats", None)
+    if callable(stats):
+        body["audit"] = stats()
+    return _json(body)
 
 
 @router.get("/guideline", response_class=HTMLResponse, summary="The guideline statements this service applies")
