@@ -497,14 +497,19 @@ def _observation_loinc(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _observation_time(resource: Mapping[str, Any]) -> datetime | None:
+def _time_values(resource: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An Observation's time fields in order of preference."""
     period = resource.get("effectivePeriod")
-    for value in (
+    return (
         resource.get("effectiveDateTime"),
         resource.get("effectiveInstant"),
         period.get("start") if isinstance(period, dict) else None,
         resource.get("issued"),
-    ):
+    )
+
+
+def _observation_time(resource: Mapping[str, Any]) -> datetime | None:
+    for value in _time_values(resource):
         parsed = parse_datetime(value)
         if parsed is not None:
             return parsed
@@ -513,16 +518,7 @@ def _observation_time(resource: Mapping[str, Any]) -> datetime | None:
 
 def _raw_time_text(resource: Mapping[str, Any]) -> str:
     """The effective time as written, for a cheap first ordering (ISO 8601 sorts by text)."""
-    period = resource.get("effectivePeriod")
-    for value in (
-        resource.get("effectiveDateTime"),
-        resource.get("effectiveInstant"),
-        period.get("start") if isinstance(period, dict) else None,
-        resource.get("issued"),
-    ):
-        if isinstance(value, str) and value:
-            return value
-    return ""
+    return next((v for v in _time_values(resource) if isinstance(v, str) and v), "")
 
 
 def _lab_candidates(index: _Index) -> dict[LabKind, list[tuple[str, str, dict[str, Any], str]]]:

@@ -213,7 +213,9 @@ class SqlRecorder:
             for card in record.cards
         ]
         if cards:
-            conn.execute(schema.card_shown.insert(), cards)
+            # RETURNING makes SQLAlchemy send multi-row VALUES statements ("insertmanyvalues")
+            # instead of the driver's executemany, which would release the GIL once per row.
+            conn.execute(schema.card_shown.insert().returning(schema.card_shown.c.id), cards).all()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Block until every queued record is written or dropped (tests, feedback look-ups)."""
