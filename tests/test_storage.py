@@ -309,3 +309,35 @@ def test_health_reports_the_audit_counters(tmp_path: Path) -> None:
         audit = client.get("/health").json()["audit"]
     assert set(audit) == {"pending", "written", "dropped"}
     assert audit["dropped"] == 0
+
+
+def test_a_batch_of_calls_is_written_in_a_few_statements_with_cards_linked_to_their_call(
+    recorder: SqlRecorder,
+) -> None:
+    """Each statement gives up the GIL; a per-row writer starves under load and loses records."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    event.listen(recorder.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    import dataclasses
+
+    calls = [hook_call(card("baclofen-titration"), card("electrolyte-potassium")) for _ in range(150)]
+    # a client retry repeats a hookInstance inside the batch: its cards must still link to its own row
+    calls.insert(75, dataclasses.replace(calls[10], cards=(card("sedation-risk"),)))
+    recorder._write_batch(calls)  # one batch, as the writer thread forms it
+    writes = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert 2 <= len(writes) <= 10, len(writes)
+    with recorder.engine.connect() as conn:
+        rows = conn.execute(
+            select(tables.card_shown.c.card_uuid, tables.hook_call.c.hook_instance).join(
+                tables.hook_call, tables.card_shown.c.hook_call_id == tables.hook_call.c.id
+            )
+        ).all()
+    linked = {(card_uuid, instance) for card_uuid, instance in rows}
+    expected = {(c.uuid, call.hook_instance) for call in calls for c in call.cards}
+    assert linked == expected and len(rows) == 301
+    with recorder.engine.connect() as conn:
+        per_call = conn.execute(
+            select(tables.card_shown.c.hook_call_id).group_by(tables.card_shown.c.hook_call_id)
+        ).all()
+    assert len(per_call) == 151  # the retry has its own audit row

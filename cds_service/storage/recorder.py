@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
@@ -38,6 +38,20 @@ DEFAULT_QUEUE_SIZE = 10_000
 BATCH_SIZE = 200
 LOSS_LOG_INTERVAL_SECONDS = 10.0
 _STOP = object()
+
+
+def _unique_instance_chunks(rows: list[dict[str, object]]) -> Iterator[list[dict[str, object]]]:
+    """Consecutive runs of rows in which no hookInstance repeats (a retried call may repeat it)."""
+    chunk: list[dict[str, object]] = []
+    seen: set[object] = set()
+    for row in rows:
+        if row["hook_instance"] in seen:
+            yield chunk
+            chunk, seen = [], set()
+        chunk.append(row)
+        seen.add(row["hook_instance"])
+    if chunk:
+        yield chunk
 
 
 class StorageUnavailable(Exception):
@@ -193,10 +207,15 @@ class SqlRecorder:
             }
             for record in batch
         ]
-        inserted = conn.execute(
-            schema.hook_call.insert().returning(schema.hook_call.c.id, sort_by_parameter_order=True), rows
-        )
-        ids = [row[0] for row in inserted]
+        # RETURNING in batch order would need a sentinel column SQLite lacks (SQLAlchemy then sends
+        # one statement per row); chunks with unique hookInstances are matched by hookInstance.
+        ids: list[int] = []
+        for chunk in _unique_instance_chunks(rows):
+            inserted = conn.execute(
+                schema.hook_call.insert().returning(schema.hook_call.c.id, schema.hook_call.c.hook_instance), chunk
+            ).all()
+            by_instance = {instance: call_id for call_id, instance in inserted}
+            ids.extend(by_instance[row["hook_instance"]] for row in chunk)
         cards = [
             {
                 "hook_call_id": call_id,
