@@ -187,7 +187,9 @@ def main() -> int:
         results["ours_1w"]["c16_distinct"] = wrk(url, distinct, 16, args.seconds)
         results["heavy_single"] = single_latencies(url, heavy.read_bytes(), 20)
         if args.soak:
-            results["soak"] = wrk(url, typical, 16, args.soak)
+            results["rss_before_soak_mb"] = worker_rss_mb(proc)
+            results["soak"] = {"seconds": args.soak, **wrk(url, distinct, 16, args.soak)}
+            results["audit_after_soak"] = httpx.get(base + "/health", timeout=10).json().get("audit")
         results["rss_end_mb"] = worker_rss_mb(proc)
 
     with server("bench.bare_app:app", env={"BENCH_RESPONSE_FILE": str(tmp / "response.json")}) as (base, _):
@@ -259,10 +261,15 @@ def report(r: dict[str, Any], workers: int) -> None:
         f"scaling: {workers} workers give {r[f'ours_{workers}w']['c16']['rps'] / r['ours_1w']['c16']['rps']:.2f}× "
         f"the 1-worker throughput"
     )
-    print(
-        f"worker RSS: {r['rss_start_mb']} MB at start, {r['rss_end_mb']} MB at end"
-        + (f" (after a {r['soak']} soak)" if "soak" in r else "")
-    )
+    line = f"worker RSS: {r['rss_start_mb']} MB at start, {r['rss_end_mb']} MB at end"
+    if "soak" in r:
+        soak = r["soak"]
+        line += (
+            f"; {r['rss_before_soak_mb']} MB before and {r['rss_end_mb']} MB after a {soak['seconds']} s soak "
+            f"over 64 patients ({soak['rps']:.0f} rps, p99 {soak['p99_ms']:.1f} ms, non-2xx {soak['non_2xx']}); "
+            f"audit trail {r.get('audit_after_soak')}"
+        )
+    print(line)
 
 
 if __name__ == "__main__":
