@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,7 +189,13 @@ def main() -> int:
         results["heavy_single"] = single_latencies(url, heavy.read_bytes(), 20)
         if args.soak:
             results["rss_before_soak_mb"] = worker_rss_mb(proc)
-            results["soak"] = {"seconds": args.soak, **wrk(url, distinct, 16, args.soak)}
+            samples: list[float] = []
+            with ThreadPoolExecutor(1) as pool:
+                running = pool.submit(wrk, url, distinct, 16, args.soak)
+                while not running.done():
+                    samples.append(worker_rss_mb(proc))
+                    time.sleep(min(30, max(1, args.soak / 20)))
+                results["soak"] = {"seconds": args.soak, **running.result(), "rss_samples_mb": samples}
             results["audit_after_soak"] = httpx.get(base + "/health", timeout=10).json().get("audit")
         results["rss_end_mb"] = worker_rss_mb(proc)
 
@@ -267,7 +274,7 @@ def report(r: dict[str, Any], workers: int) -> None:
         line += (
             f"; {r['rss_before_soak_mb']} MB before and {r['rss_end_mb']} MB after a {soak['seconds']} s soak "
             f"over 64 patients ({soak['rps']:.0f} rps, p99 {soak['p99_ms']:.1f} ms, non-2xx {soak['non_2xx']}); "
-            f"audit trail {r.get('audit_after_soak')}"
+            f"audit trail {r.get('audit_after_soak')}; RSS during the soak: {soak['rss_samples_mb']}"
         )
     print(line)
 
