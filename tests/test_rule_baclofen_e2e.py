@@ -184,3 +184,19 @@ def test_dose_change_draft_with_the_stored_order_id_is_judged_as_a_step(client: 
     assert card["indicator"] == "warning"
     assert "40 mg/day" in card["summary"] + card["detail"]
     assert "10 mg/day" in card["detail"]
+
+
+def test_suggested_dose_comes_with_a_tablet_that_can_give_it(client: TestClient) -> None:
+    """5 mg doses cannot be given from 20 mg tablets: the update orders the 5 mg tablet instead."""
+    order = draft(*BAC_20, dose=1, dose_unit="{pill}", dose_code="{pill}", frequency=3, authored_on=days_ago(0))
+    card = one(post_hook(client, hook_request("order-select", drafts=[order])), "baclofen-titration")
+    resource = card["suggestions"][0]["actions"][0]["resource"]
+    assert resource["id"] == order["id"]
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == BAC_5[0]
+    assert per_dose_and_frequency(resource) == (5, 2)
+
+    # from 10 mg tablets a 5 mg dose is half a tablet: the ordered product is kept
+    order = draft(*BAC_10, dose=1, dose_unit="{pill}", dose_code="{pill}", frequency=3, authored_on=days_ago(0))
+    card = one(post_hook(client, hook_request("order-select", drafts=[order])), "baclofen-titration")
+    resource = card["suggestions"][0]["actions"][0]["resource"]
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == BAC_10[0]

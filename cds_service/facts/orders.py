@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from cds_service.facts import terminology
 from cds_service.facts.model import MedicationFact
 
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -33,6 +34,7 @@ def with_daily_dose(order: MedicationFact, mg_per_day: float, doses_per_day: int
     """The draft order rewritten to `mg_per_day`, split into `doses_per_day` equal doses (mg)."""
     resource = _base_resource(order)
     per_dose = mg_per_day / doses_per_day
+    _fit_strength(resource, order, per_dose)
     dosage: dict[str, Any] = {
         "text": f"{_num(per_dose)} mg {_FREQ_TEXT.get(doses_per_day, f'{doses_per_day} times daily')}",
         "timing": {"repeat": {"frequency": doses_per_day, "period": 1, "periodUnit": "d"}},
@@ -45,6 +47,30 @@ def with_daily_dose(order: MedicationFact, mg_per_day: float, doses_per_day: int
             dosage[keep] = first[keep]
     resource["dosageInstruction"] = [dosage]
     return resource
+
+
+def _fit_strength(resource: dict[str, Any], order: MedicationFact, per_dose_mg: float) -> None:
+    """Switch to a tablet strength that gives `per_dose_mg` when the ordered one cannot (e.g. 5 mg
+    from 20 mg tablets); the sandbox applies the drug of a suggestion, Epic shows its text."""
+    strength = order.strength_mg
+    if not strength or order.strength_per_ml or not order.ingredients:
+        return
+    halves = per_dose_mg / strength * 2
+    if abs(halves - round(halves)) < 1e-6 and round(halves) >= 1:
+        return  # whole or half tablets of the ordered strength
+    product = terminology.generic_product_for_dose(order.ingredients[0], per_dose_mg, _form_of(order))
+    if product is None:
+        return
+    resource.pop("medicationReference", None)
+    resource["medicationCodeableConcept"] = {
+        "text": product.name,
+        "coding": [{"system": RXNORM_SYSTEM, "code": product.rxcui, "display": product.name}],
+    }
+
+
+def _form_of(order: MedicationFact) -> str | None:
+    product = terminology.product(order.rxnorm_code) if order.rxnorm_code else None
+    return product.form if product is not None else None
 
 
 def with_supply_days(order: MedicationFact, days: int) -> dict[str, Any]:
