@@ -1,24 +1,22 @@
-"""FastAPI dependencies shared by the routes: the authenticated CDS client."""
+"""FastAPI dependencies shared by the routes: the authenticated CDS client, the public base URL."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import HTTPException, Request
 
 from cds_service.auth import AuthenticatedClient, AuthError
 
-log_name = "cds_service.auth"
+log = logging.getLogger("cds_service.auth")
 
 
 async def authenticated_client(request: Request) -> AuthenticatedClient:
     """The verified caller, or 401 with a short reason (never the token)."""
-    import logging
-
     try:
         return await request.app.state.authenticator.authenticate(request)
     except AuthError as exc:
-        logging.getLogger(log_name).warning(
-            "client authentication failed", extra={"reason": exc.reason, "path": request.url.path}
-        )
+        log.warning("client authentication failed", extra={"reason": exc.reason, "path": request.url.path})
         raise HTTPException(
             status_code=401,
             detail=f"unauthorized: {exc.reason}",
