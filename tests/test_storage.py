@@ -341,3 +341,16 @@ def test_a_batch_of_calls_is_written_in_a_few_statements_with_cards_linked_to_th
             select(tables.card_shown.c.hook_call_id).group_by(tables.card_shown.c.hook_call_id)
         ).all()
     assert len(per_call) == 151  # the retry has its own audit row
+
+
+def test_feedback_on_another_clients_card_is_refused_as_unknown(recorder: SqlRecorder) -> None:
+    """One hospital's client cannot record outcomes on cards shown to another's clinicians."""
+    shown = card()
+    recorder.record_hook_call(hook_call(shown))  # issued to https://ehr.example.org
+    assert recorder.flush()
+    other = asyncio.run(
+        recorder.record_feedback("muscle-spasm-order-sign", [feedback(shown.uuid)], "https://other-ehr.example.org")
+    )
+    assert other.stored == 0 and other.problems[0].not_found
+    assert "was not issued" in other.problems[0].message
+    assert store(recorder, [feedback(shown.uuid)]).stored == 1  # the client it was shown to may

@@ -285,6 +285,8 @@ class SqlRecorder:
         now = datetime.now(UTC)
         for entry in entries:
             card = cards.get(entry.card_uuid)
+            if card is not None and card[2] is not None and client is not None and card[2] != client:
+                card = None  # another client's card: answered as unknown, so its existence is not revealed
             if card is None:
                 problems.append(
                     FeedbackProblem(
@@ -295,7 +297,7 @@ class SqlRecorder:
                     )
                 )
                 continue
-            suggestion_uuids, offered_reasons = card
+            suggestion_uuids, offered_reasons, _ = card
             for n, suggestion in enumerate(entry.accepted_suggestions):
                 if suggestion not in suggestion_uuids:
                     problems.append(
@@ -337,22 +339,29 @@ class SqlRecorder:
             raise StorageUnavailable("feedback store unavailable") from exc
         return FeedbackResult(stored=stored, duplicates=len(rows) - stored)
 
-    def _cards_shown(self, service_id: str, card_uuids: set[str]) -> dict[str, tuple[frozenset[str], dict[str, str]]]:
+    def _cards_shown(
+        self, service_id: str, card_uuids: set[str]
+    ) -> dict[str, tuple[frozenset[str], dict[str, str], str | None]]:
         if not card_uuids:
             return {}
-        query = select(
-            schema.card_shown.c.card_uuid,
-            schema.card_shown.c.suggestion_uuids,
-            schema.card_shown.c.override_reasons,
-        ).where(
-            schema.card_shown.c.service_id == service_id,
-            schema.card_shown.c.card_uuid.in_(sorted(card_uuids)),
+        query = (
+            select(
+                schema.card_shown.c.card_uuid,
+                schema.card_shown.c.suggestion_uuids,
+                schema.card_shown.c.override_reasons,
+                schema.hook_call.c.client,
+            )
+            .join(schema.hook_call, schema.card_shown.c.hook_call_id == schema.hook_call.c.id)
+            .where(
+                schema.card_shown.c.service_id == service_id,
+                schema.card_shown.c.card_uuid.in_(sorted(card_uuids)),
+            )
         )
-        found: dict[str, tuple[frozenset[str], dict[str, str]]] = {}
+        found: dict[str, tuple[frozenset[str], dict[str, str], str | None]] = {}
         with self.engine.connect() as conn:
-            for card_uuid, suggestions, reasons in conn.execute(query):
+            for card_uuid, suggestions, reasons, issued_to in conn.execute(query):
                 offered = {code: display for code, display in json.loads(reasons or "[]")}
-                found[card_uuid] = (frozenset((suggestions or "").split()), offered)
+                found[card_uuid] = (frozenset((suggestions or "").split()), offered, issued_to)
         return found
 
     # ------------------------------------------------------------------ retention
