@@ -54,7 +54,8 @@ def known_events(database_url: str) -> Iterator[SqlRecorder]:  # noqa: F811
     assert rec.flush()
 
     def store(service: str, *entries: FeedbackEntry) -> None:
-        result = asyncio.run(rec.record_feedback(service, list(entries), "ehr"))
+        # feedback comes from the client the cards were shown to
+        result = asyncio.run(rec.record_feedback(service, list(entries), "https://ehr.example.org"))
         assert not result.problems, result.problems
 
     store(SIGN, _fb(t1.uuid, "accepted", D1, accepted_suggestions=("s1",)))
