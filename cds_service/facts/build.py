@@ -69,6 +69,7 @@ def _ended_long_ago(raw: Mapping[str, Any], cutoff_date: str) -> bool:
     # No readable date: keep it (unknown is not old).
     return bool(texts) and max(t[:10] for t in texts) < cutoff_date
 
+
 # SNOMED CT route codes (Dosage.route) and words in route text.
 _ROUTE_CODES = {
     "26643006": Route.ORAL,
@@ -181,6 +182,7 @@ class _Recognized:
     display: str
     name_strength: Strength | None = None
     name_route: Route = Route.UNKNOWN
+    name_conflict: tuple[str, ...] = ()
 
 
 def _concept_parts(concept: Any) -> tuple[list[tuple[str | None, str]], list[str]]:
@@ -264,6 +266,21 @@ def _route_from_text(text: str) -> Route:
     return Route.UNKNOWN
 
 
+def _names_not_coded(texts: Sequence[str], coded: tuple[str, ...]) -> tuple[str, ...]:
+    """Ingredients the order's name or display names when none of them is what its code says.
+
+    The code decides the checks; a disagreement (a display saying baclofen on a carisoprodol code)
+    is reported, never silently resolved either way.
+    """
+    named: list[str] = []
+    for text in texts:
+        named.extend(terminology.ingredients_in_text(text))
+    unique = tuple(dict.fromkeys(named))
+    if not unique or set(unique) & set(coded):
+        return ()
+    return unique
+
+
 def recognize(codings: Sequence[tuple[str | None, str]], texts: Sequence[str]) -> _Recognized:
     """Ingredients by RxNorm product code, then ingredient code, then ingredient/brand name."""
     display = next((t for t in texts if t.strip()), "")
@@ -271,11 +288,22 @@ def recognize(codings: Sequence[tuple[str | None, str]], texts: Sequence[str]) -
     for code in rxnorm:
         product = terminology.product(code)
         if product is not None:
-            return _Recognized(product.ingredient_names, MatchMethod.CODE, code, product, display or product.name)
+            conflict = _names_not_coded(texts, product.ingredient_names)
+            return _Recognized(
+                product.ingredient_names,
+                MatchMethod.CODE,
+                code,
+                product,
+                display or product.name,
+                name_conflict=conflict,
+            )
     for code in rxnorm:
         ingredient = terminology.ingredient_for_code(code)
         if ingredient is not None:
-            return _Recognized((ingredient,), MatchMethod.CODE, code, None, display or ingredient)
+            conflict = _names_not_coded(texts, (ingredient,))
+            return _Recognized(
+                (ingredient,), MatchMethod.CODE, code, None, display or ingredient, name_conflict=conflict
+            )
     found: list[str] = []
     for text in texts:
         found.extend(terminology.ingredients_in_text(text))
@@ -437,6 +465,7 @@ class _Builder:
             is_draft=is_draft,
             is_selected=is_selected,
             provenance=provenance,
+            name_conflict=recognized.name_conflict,
             raw=raw,
         )
 

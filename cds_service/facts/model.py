@@ -138,6 +138,9 @@ class MedicationFact:
     is_draft: bool = False  # came from context.draftOrders
     is_selected: bool = False  # order-select: listed in context.selections
     provenance: Provenance | None = None
+    # Ingredients the order's name/display names when its RxNorm code says something else: the code
+    # decided the facts above; a rule reports the disagreement.
+    name_conflict: tuple[str, ...] = ()
     # The original resource, for building update/delete suggestions only (see facts.orders).
     # Rules never read it.
     raw: dict[str, Any] | None = field(default=None, repr=False, compare=False, hash=False)

@@ -1,0 +1,54 @@
+"""An order whose RxNorm code and name disagree (guideline S23: assess for interactions).
+
+Every check of this service reads the drug from the order's RxNorm code. When the code names one
+drug and the order's text or display another (seen in the sandbox's own test data: code 197446,
+carisoprodol, displayed as "Baclofen 10 MG Oral Tablet"), the clinician sees one drug and the
+checks judge another; neither can be trusted until the order is corrected. Warning on order hooks
+for the orders in scope, and on patient-view for active orders. Only drugs this service knows
+are compared, so an unrelated drug with a free-text note never fires.
+"""
+
+from __future__ import annotations
+
+from cds_service.cards._drug_scope import describe_order, subject_medications
+from cds_service.cards.base import ALL_HOOKS, NOT_APPLICABLE, Rule, escape_md, make_card
+from cds_service.facts.model import PatientFacts
+from cds_service.protocol.models import Card
+
+
+def evaluate(facts: PatientFacts) -> list[Card]:
+    cards: list[Card] = []
+    for order in subject_medications(facts):
+        if not order.name_conflict:
+            continue
+        coded = "/".join(order.ingredients)
+        named = "/".join(order.name_conflict)
+        summary = f"Order named {named} is coded as {coded} (RxNorm {order.rxnorm_code}): verify the drug"
+        detail = "\n".join(
+            [
+                describe_order(order),
+                "",
+                f"Its RxNorm code **{escape_md(order.rxnorm_code or '')}** is **{escape_md(coded)}**, but its name "
+                f"says **{escape_md(named)}**. The checks of this service used the code ({escape_md(coded)}); "
+                f"any check that applies to {escape_md(named)} did **not** run.",
+                "",
+                "Correct the order (or the EHR's medication record) so that the code and the name agree.",
+            ]
+        )
+        cards.append(
+            make_card(RULE, summary=summary, indicator="warning", detail=detail, overrides=(NOT_APPLICABLE,))
+        )
+    return cards
+
+
+RULE = Rule(
+    topic="medication-code-mismatch",
+    title="Order coded as another drug",
+    statements=("S23",),
+    hooks=ALL_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "An order whose RxNorm code names one drug and whose text or display names another: the checks "
+        "follow the code, so the clinician is told which drug was checked and which was not."
+    ),
+)
