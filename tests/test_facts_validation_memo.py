@@ -35,3 +35,19 @@ def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(20):
         validate(medication_request("197391", "baclofen 10 MG Oral Tablet", rid=f"bounded-{i}"))
     assert len(fhir_json._memo) <= 5
+
+
+def test_dose_and_rate_as_a_single_object_is_read_as_r4_list() -> None:
+    """The CDS Hooks library's own order-select example sends doseAndRate as an object."""
+    from datetime import UTC, datetime
+
+    from cds_service.facts.build import build_facts
+    from tests.fhir_builders import draft, hook_request
+
+    order = draft("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=3)
+    dosage = order["dosageInstruction"][0]
+    dosage["doseAndRate"] = dosage["doseAndRate"][0]
+    request = hook_request("order-sign", drafts=[order])
+    facts = build_facts("order-sign", request["context"], request["prefetch"], datetime.now(UTC))
+    assert facts.skipped == ()
+    assert facts.draft_orders[0].daily_dose.mg_per_day == 30

@@ -192,3 +192,11 @@ def test_spec_patient_view_example_fetches_our_keys(client: TestClient, fhir: Fa
     post_hook(client, request)
     assert len(fhir.calls) == 5
     assert all(c.headers["Authorization"] == "Bearer some-opaque-fhir-access-token" for c in fhir.calls)
+
+
+def test_an_unrelated_order_reads_nothing_from_the_fhir_server(client: TestClient, fhir: FakeFhir) -> None:
+    """Most orders in a hospital have nothing to do with muscle spasm: no query, no card."""
+    order = draft("314076", "lisinopril 10 MG Oral Tablet", dose=10, frequency=1)
+    request = _with_server(hook_request("order-sign", drafts=[order], omit=tuple(PREFETCH_TEMPLATES)))
+    assert post_hook(client, request) == {"cards": []}
+    assert fhir.calls == []

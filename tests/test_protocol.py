@@ -174,8 +174,21 @@ def test_spec_example_requests_with_our_prefetch(client: TestClient, name: str) 
     assert body["cards"] == []
 
 
-def test_spec_example_without_prefetch_or_server_is_412(client: TestClient) -> None:
+def test_spec_example_unrelated_order_is_answered_without_patient_data(client: TestClient) -> None:
+    """Amoxicillin and a diet: nothing to check, so no prefetch and no FHIR server are needed (no 412)."""
     request = json.loads((SPEC_EXAMPLES / "order-select-r4.json").read_text())
+    response = client.post("/cds-services/muscle-spasm-order-select", json=request)
+    assert response.status_code == 200
+    assert response.json() == {"cards": []}
+
+
+def test_relevant_order_without_prefetch_or_server_is_412(client: TestClient) -> None:
+    request = json.loads((SPEC_EXAMPLES / "order-select-r4.json").read_text())
+    order = request["context"]["draftOrders"]["entry"][1]["resource"]
+    order["medicationCodeableConcept"] = {
+        "text": "baclofen 10 MG Oral Tablet",
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197391"}],
+    }
     response = client.post("/cds-services/muscle-spasm-order-select", json=request)
     assert response.status_code == 412
     assert response.json()["resourceType"] == "OperationOutcome"

@@ -833,6 +833,25 @@ def unresolved_medication_references(context: Mapping[str, Any], prefetch: Mappi
     return out
 
 
+def orders_need_patient_data(hook: str, context: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the patient's record must be read to answer this call.
+
+    Order hooks speak about the orders in scope (the selected drafts, or all at signing). When none
+    of them is a drug this service checks, there is nothing to say whatever the record holds, so
+    the edge can answer at once, with no FHIR query and no "could not check" card. Anything that
+    cannot be decided from the drafts alone (a Medication still to be fetched, a malformed draft)
+    means yes.
+    """
+    if hook not in ("order-select", "order-sign"):
+        return True
+    if unresolved_medication_references(context, {}):
+        return True
+    drafts = build_facts(hook, context, {}, now)
+    if drafts.skipped:
+        return True
+    return any(order.ingredients or order.classes or order.name_conflict for order in drafts.draft_orders)
+
+
 def build_facts(
     hook: str,
     context: Mapping[str, Any],
@@ -932,4 +951,11 @@ def build_facts(
     )
 
 
-__all__ = ["build_facts", "dose_history", "recognize", "to_mmol_per_l", "unresolved_medication_references"]
+__all__ = [
+    "build_facts",
+    "dose_history",
+    "orders_need_patient_data",
+    "recognize",
+    "to_mmol_per_l",
+    "unresolved_medication_references",
+]

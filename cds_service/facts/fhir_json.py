@@ -120,6 +120,9 @@ def _normalize_dosages(resource: dict[str, Any]) -> None:
         return
     fixed: list[Any] = []
     for dosage in dosages:
+        if isinstance(dosage, Mapping) and isinstance(dosage.get("doseAndRate"), Mapping):
+            # a single object where R4 has a list (the CDS Hooks library's own order-select example)
+            dosage = {**dosage, "doseAndRate": [dosage["doseAndRate"]]}
         if isinstance(dosage, Mapping) and any(k in dosage for k in _DOSAGE_ROOT_FIELDS):
             dosage = dict(dosage)
             moved = {k: dosage.pop(k) for k in _DOSAGE_ROOT_FIELDS if k in dosage}

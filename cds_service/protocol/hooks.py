@@ -17,7 +17,7 @@ import httpx
 
 from cds_service.auth import AuthenticatedClient
 from cds_service.engine import evaluate
-from cds_service.facts.build import build_facts
+from cds_service.facts.build import build_facts, orders_need_patient_data
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.models import Card, HookRequest, HookResponse
 from cds_service.protocol.parsing import parse_hook_request, parse_json_body
@@ -94,6 +94,10 @@ async def handle_hook_call(
     service = find_service(service_id)
     data = parse_json_body(body, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     request = parse_hook_request(data, service)
+    now = now or datetime.now(UTC)
+    if not orders_need_patient_data(service.hook, request.context, now):
+        # e.g. an antibiotic being ordered: no rule of this guideline applies, so no record is read
+        return HookOutcome(200, {"cards": []}, service, request, latency_ms=_ms(started))
 
     refusal = fhir_server_refusal(request, client, settings)
     fetcher = None
@@ -127,7 +131,7 @@ async def handle_hook_call(
         service.hook,
         request.context,
         resolved.prefetch,
-        now or datetime.now(UTC),
+        now,
         extra_resources=resolved.extra_resources,
         gaps=resolved.gaps,
     )
