@@ -6,13 +6,14 @@ import asyncio
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.auth import Authenticator
 from cds_service.auth.ssrf import fhir_http_client_options
@@ -52,6 +53,44 @@ class LoopBoundHttp:
         client = self._clients.pop(id(asyncio.get_running_loop()), None)
         if client is not None:
             await client.aclose()
+
+
+class RequestContextMiddleware:
+    """Request id for log correlation (and the X-Request-ID header), and no 500 tracebacks.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex[:16]
+        token = request_id_var.set(request_id)
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope.get("path"), "method": scope.get("method")})
+            if response_started:
+                raise
+            response = outcome_response(
+                500, [("internal error; the request id identifies it in the logs", None)], "exception"
+            )
+            await response(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
 
 
 def _make_recorder(settings: Settings) -> object:
@@ -136,23 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     except ImportError:
         pass
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Request id for log correlation, the HTTP client for this loop, and no 500 tracebacks."""
-        request_id = uuid.uuid4().hex[:16]
-        token = request_id_var.set(request_id)
-        app.state.http = app.state.http_pool.get()
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
-            response = outcome_response(
-                500, [("internal error; the request id identifies it in the logs", None)], "exception"
-            )
-        finally:
-            request_id_var.reset(token)
-        response.headers["X-Request-ID"] = request_id
-        return response
+    app.add_middleware(RequestContextMiddleware)
 
     origins = ["*"] if settings.dev else settings.cors_origins
     if origins:

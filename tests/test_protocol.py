@@ -267,3 +267,34 @@ def test_production_mode_without_clients_refuses_calls() -> None:
         response = prod.post("/cds-services/muscle-spasm-patient-view", json=hook_request("patient-view"))
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_an_internal_error_is_a_500_outcome_with_a_request_id_not_a_traceback(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("SENTINEL secret detail")
+
+    monkeypatch.setattr("cds_service.protocol.routes.handle_hook_call", broken)
+    response = client.post("/cds-services/muscle-spasm-order-select", json=_valid_select())
+    assert response.status_code == 500
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert response.headers["X-Request-ID"]
+    assert "SENTINEL" not in response.text and "Traceback" not in response.text
+
+
+def test_a_failing_rule_becomes_a_card_not_silence(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from cds_service import engine
+    from cds_service.cards import RULES
+
+    def explode(facts: Any) -> Any:
+        raise ValueError("bug")
+
+    broken = tuple(dataclasses.replace(r, evaluate=explode) if r.topic == "baclofen-titration" else r for r in RULES)
+    monkeypatch.setattr(engine, "RULES", broken)
+    monkeypatch.setattr(engine.evaluate, "__defaults__", (broken,))
+    body = post_hook(client, _valid_select())
+    card = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "check-failed")
+    assert "baclofen-titration" in card["detail"] and card["indicator"] == "warning"

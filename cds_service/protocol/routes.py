@@ -57,7 +57,7 @@ async def call_service(
             body,
             client=client,
             settings=state.settings,
-            http=state.http,
+            http=state.http_pool.get(),
             base_url=public_base_url(request),
         )
     except ClientError as exc:
