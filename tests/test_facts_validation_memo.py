@@ -51,3 +51,20 @@ def test_dose_and_rate_as_a_single_object_is_read_as_r4_list() -> None:
     facts = build_facts("order-sign", request["context"], request["prefetch"], datetime.now(UTC))
     assert facts.skipped == ()
     assert facts.draft_orders[0].daily_dose.mg_per_day == 30
+
+
+def test_remembered_order_facts_follow_the_medication_the_reference_points_to() -> None:
+    """The same stored order read twice, its Medication changed in between: the facts follow it."""
+    from datetime import UTC, datetime
+
+    from cds_service.facts.build import build_facts
+    from tests.fhir_builders import hook_request, medication, medication_request
+
+    order = medication_request(None, "BACLOFEN TABS", rid="mr-ref", medication_reference="Medication/m-1", dose=1,
+                               dose_unit="tablet", dose_code="{tbl}", frequency=3)  # fmt: skip
+    facts = []
+    for rxcui, name in (("197391", "baclofen 10 MG Oral Tablet"), ("197392", "baclofen 20 MG Oral Tablet")):
+        request = hook_request("patient-view", medications=[order, medication("m-1", rxcui, name)])
+        facts.append(build_facts("patient-view", request["context"], request["prefetch"], datetime.now(UTC)))
+    doses = [f.medications[0].daily_dose.mg_per_day for f in facts]
+    assert doses == [30, 60]

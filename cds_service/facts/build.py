@@ -9,10 +9,13 @@ reported as a `SkippedResource` and everything else survives.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from cds_service.facts import terminology
 from cds_service.facts.dates import age_in_years, parse_datetime
@@ -374,6 +377,20 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# The facts of a stored (non-draft) order depend only on the order and its Medication, and
+# order-select sends the same history again for every edit of an order: remember them. Bounded,
+# in-process; the values are what the requests themselves carried.
+_STORED_ORDER_MEMO_SIZE = 8192
+_STORED_ORDER_FACTS: OrderedDict[bytes, MedicationFact] = OrderedDict()
+
+
+def _stored_order_key(raw: Mapping[str, Any], medication: Mapping[str, Any] | None, reference: str) -> bytes | None:
+    try:
+        return orjson.dumps([raw, medication, reference], option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
 @dataclass
 class _Builder:
     now: datetime
@@ -391,6 +408,31 @@ class _Builder:
     ) -> MedicationFact | None:
         reference = _ref_of(raw) or fallback_reference or where
         codings, texts, medication, unresolved = _medication_concept(raw, self.index)
+        memo_key = None if is_draft else _stored_order_key(raw, medication, reference)
+        if memo_key is not None and (known := _STORED_ORDER_FACTS.get(memo_key)) is not None:
+            _STORED_ORDER_FACTS.move_to_end(memo_key)
+            return known
+        fact = self._medication_fact(where, raw, reference, codings, texts, medication, unresolved,
+                                     is_draft=is_draft, is_selected=is_selected)  # fmt: skip
+        if memo_key is not None and fact is not None:
+            _STORED_ORDER_FACTS[memo_key] = fact
+            while len(_STORED_ORDER_FACTS) > _STORED_ORDER_MEMO_SIZE:
+                _STORED_ORDER_FACTS.popitem(last=False)
+        return fact
+
+    def _medication_fact(
+        self,
+        where: str,
+        raw: dict[str, Any],
+        reference: str,
+        codings: list[tuple[str | None, str]],
+        texts: list[str],
+        medication: dict[str, Any] | None,
+        unresolved: str | None,
+        *,
+        is_draft: bool,
+        is_selected: bool,
+    ) -> MedicationFact | None:
         recognized = recognize(codings, texts)
         if not is_draft and recognized.match is MatchMethod.NONE:
             return self._unrecognized(raw, reference, recognized, unresolved)
