@@ -47,6 +47,9 @@ def free_port() -> int:
 @contextmanager
 def server(app: str, *, workers: int = 1, env: dict[str, str] | None = None, factory: bool = False) -> Any:
     port = free_port()
+    env = dict(env or {})
+    if "CDS_DEV" in env:  # our service: a fresh audit database per start, so runs do not inherit each other's rows
+        env.setdefault("CDS_DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='cds-bench-db-')}/audit.db")
     cmd = [
         PY,
         "-m",
@@ -170,7 +173,7 @@ def main() -> int:
         path.write_text(json.dumps(build("typical", seed=1000 + seed)))
         distinct.append(path)
     heavy.write_text(json.dumps(build("heavy")))
-    service_env = {"CDS_DEV": "true", "CDS_DATABASE_URL": f"sqlite:///{tmp}/bench.db", "CDS_LOG_LEVEL": "WARNING"}
+    service_env = {"CDS_DEV": "true", "CDS_LOG_LEVEL": "WARNING"}  # each start gets a fresh SQLite file
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
