@@ -18,10 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cds_service.auth import Authenticator
 from cds_service.auth.ssrf import fhir_http_client_options
 from cds_service.logs import request_id_var
+from cds_service.protocol.analytics import router as analytics_router
 from cds_service.protocol.errors import install_error_handlers, outcome_response
+from cds_service.protocol.feedback import router as feedback_router
 from cds_service.protocol.routes import router
 from cds_service.settings import Settings, load_settings
-from cds_service.storage import NullRecorder
+from cds_service.storage import Recorder, create_recorder
 
 log = logging.getLogger("cds_service.app")
 
@@ -93,22 +95,9 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-def _make_recorder(settings: Settings) -> object:
-    if not settings.storage_enabled:
-        return NullRecorder()
-    try:
-        from cds_service.storage import create_recorder  # type: ignore[attr-defined]
-    except ImportError:
-        return NullRecorder()
-    return create_recorder(settings)
-
-
-def _make_authenticator(settings: Settings, recorder: object) -> Authenticator:
-    replay_cache = getattr(recorder, "replay_cache", None)
-    try:
-        return Authenticator(settings, replay_cache=replay_cache) if replay_cache else Authenticator(settings)
-    except TypeError:
-        return Authenticator(settings)
+def _make_authenticator(settings: Settings, recorder: Recorder) -> Authenticator:
+    """JWT replay checks go to the recorder's shared store when it has one (several instances)."""
+    return Authenticator(settings, replay_cache=recorder.replay_cache)
 
 
 def _warm_up() -> None:
@@ -157,23 +146,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.http_pool = LoopBoundHttp(settings)
-    app.state.recorder = _make_recorder(settings)
+    app.state.recorder = create_recorder(settings)
     app.state.authenticator = _make_authenticator(settings, app.state.recorder)
 
     install_error_handlers(app)
     app.include_router(router)
-    try:
-        from cds_service.protocol.feedback import router as feedback_router  # type: ignore[attr-defined]
-
-        app.include_router(feedback_router)
-    except ImportError:
-        pass
-    try:
-        from cds_service.storage.analytics import router as analytics_router  # type: ignore[attr-defined]
-
-        app.include_router(analytics_router)
-    except ImportError:
-        pass
+    app.include_router(feedback_router)
+    app.include_router(analytics_router)
 
     app.add_middleware(RequestContextMiddleware)
 

@@ -19,8 +19,8 @@ from cds_service.cards.base import (
     Rule,
     escape_md,
 )
+from cds_service.cdshooks import Card, Coding, Source
 from cds_service.facts.model import PatientFacts
-from cds_service.protocol.models import Card, Coding, Source
 
 log = logging.getLogger("cds_service.engine")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cds_service.cdshooks import Card
 from cds_service.facts.model import (
     ConditionCategory,
     ConditionFact,
@@ -21,7 +22,6 @@ from cds_service.facts.model import (
     PatientFacts,
     Route,
 )
-from cds_service.protocol.models import Card
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

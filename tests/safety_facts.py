@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cds_service.cdshooks import Card
 from cds_service.facts.model import (
     ConditionCategory,
     ConditionFact,
@@ -22,7 +23,6 @@ from cds_service.facts.model import (
     Route,
     SupplyDuration,
 )
-from cds_service.protocol.models import Card
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"

@@ -1,6 +1,6 @@
 """No patient data and no token in any log line or error body.
 
-The formatter (`cds_service.auth.logfilter`) is unit-tested first; then every endpoint is
+The formatter (`cds_service.logs`) is unit-tested first; then every endpoint is
 driven with sentinel values (name, identifier, birth date, resource ids, the EHR's access
 token, the client JWTs) through success, FHIR-fetch, 400, 401, 404 and feedback paths, at
 DEBUG level, and the captured output is searched for each sentinel.
@@ -22,7 +22,7 @@ import respx
 from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
-from cds_service.auth.logfilter import (
+from cds_service.logs import (
     ALLOWED_LOG_FIELDS,
     PrivacyJsonFormatter,
     configure_logging,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from cds_service.cards.base import ORDER_HOOKS, escape_md, suggestion
+from cds_service.cards.base import escape_md, suggestion
+from cds_service.cdshooks import ORDER_HOOKS, Action, Suggestion
 from cds_service.facts.model import ConditionFact, DrugClass, MatchMethod, MedicationFact, PatientFacts
-from cds_service.protocol.models import Action, Suggestion
 
 SEROTONERGIC_CLASSES = frozenset(
     {DrugClass.SEROTONERGIC, DrugClass.SSRI, DrugClass.SNRI, DrugClass.TCA, DrugClass.TRIPTAN, DrugClass.MAOI}

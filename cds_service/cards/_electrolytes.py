@@ -14,9 +14,9 @@ from datetime import datetime
 
 from cds_service.cards._baclofen import is_stopping
 from cds_service.cards._drug_scope import is_current_condition, is_muscle_relaxant, main_name
-from cds_service.cards.base import DATA_OUTDATED, ORDER_HOOKS, WILL_MONITOR, Rule, escape_md, fmt_number, make_card
+from cds_service.cards.base import DATA_OUTDATED, WILL_MONITOR, Rule, escape_md, fmt_number, make_card
+from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.model import ConditionCategory, LabKind, LabResult, MedicationFact, PatientFacts
-from cds_service.protocol.models import Card
 
 SPASM_CONDITIONS = (
     ConditionCategory.CEREBRAL_SPASTICITY,

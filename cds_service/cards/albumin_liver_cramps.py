@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from cds_service.cards._drug_scope import describe_condition, is_current_condition
 from cds_service.cards._electrolytes import relaxant_drafts
-from cds_service.cards.base import ALL_HOOKS, NOT_APPLICABLE, ORDER_HOOKS, Rule, make_card
+from cds_service.cards.base import NOT_APPLICABLE, Rule, make_card
 from cds_service.cards.thresholds import ALBUMIN_G_PER_WEEK
+from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Card
 from cds_service.facts.model import ConditionCategory, PatientFacts
-from cds_service.protocol.models import Card
 
 
 def _on_albumin(facts: PatientFacts) -> bool:

@@ -39,7 +39,6 @@ from cds_service.cards._drug_scope import describe_condition, is_current_conditi
 from cds_service.cards.base import (
     ALREADY_TOLERATING,
     BENEFIT_OUTWEIGHS_RISK,
-    ORDER_HOOKS,
     SPECIALIST_DIRECTED,
     Rule,
     escape_md,
@@ -56,9 +55,9 @@ from cds_service.cards.thresholds import (
     BACLOFEN_STEP_INTERVAL_DAYS,
     BACLOFEN_STEP_MAX_MG_PER_DAY,
 )
+from cds_service.cdshooks import ORDER_HOOKS, Action, Card, Indicator, Suggestion
 from cds_service.facts.model import ConditionCategory, MedicationFact, PatientFacts
 from cds_service.facts.orders import with_daily_dose
-from cds_service.protocol.models import Action, Card, Indicator, Suggestion
 
 _SPASTICITY = (ConditionCategory.CEREBRAL_SPASTICITY, ConditionCategory.SPINAL_SPASTICITY)
 _EPSILON = 1e-9

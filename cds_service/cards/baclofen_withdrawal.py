@@ -27,7 +27,6 @@ from cds_service.cards._baclofen import (
 )
 from cds_service.cards._drug_scope import describe_order
 from cds_service.cards.base import (
-    ORDER_HOOKS,
     SPECIALIST_DIRECTED,
     Override,
     Rule,
@@ -38,9 +37,9 @@ from cds_service.cards.base import (
     suggestion,
 )
 from cds_service.cards.thresholds import BACLOFEN_MAX_CUT_MG_PER_DAY
+from cds_service.cdshooks import ORDER_HOOKS, Action, Card
 from cds_service.facts.model import MedicationFact, PatientFacts
 from cds_service.facts.orders import with_daily_dose
-from cds_service.protocol.models import Action, Card
 
 STOPPING_FOR_ADVERSE_EFFECT = Override(
     "stopping-for-adverse-effect", "Stopping for a serious adverse effect; patient monitored for withdrawal"

@@ -8,11 +8,11 @@ it absolute with the service's public base URL.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cds_service.facts.model import PatientFacts
-from cds_service.protocol.models import (
+from cds_service.cards.guideline import cite
+from cds_service.cdshooks import (
     Action,
     Card,
     Coding,
@@ -21,25 +21,12 @@ from cds_service.protocol.models import (
     Source,
     Suggestion,
 )
+from cds_service.facts.model import PatientFacts
 
 TOPIC_SYSTEM = "https://cds.example.org/muscle-spasm/topics"
 OVERRIDE_REASON_SYSTEM = "https://cds.example.org/muscle-spasm/override-reasons"
 GUIDELINE_PATH = "/guideline"
 SOURCE_LABEL = "Muscle-spasm treatment summary (checked against FDA labels, Beers 2023)"
-
-ALL_HOOKS = frozenset({"order-select", "order-sign", "patient-view"})
-ORDER_HOOKS = frozenset({"order-select", "order-sign"})
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """One statement of the source guideline, with what the labels say beside it."""
-
-    id: str  # "S1" ... (numbering of shared/reference/clinical-facts.md §1.2)
-    text: str  # the guideline's words, verbatim
-    section: str  # the guideline section it sits in
-    source_refs: str  # the guideline's own reference numbers, e.g. "1" or "2, 1"
-    label_note: str = ""  # what the drug label / Beers says where the summary says less
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,22 +80,6 @@ def fmt_mg(value: float | None) -> str:
 def fmt_number(value: float, places: int = 2) -> str:
     text = f"{value:.{places}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text  # 30 with 0 places stays "30"
-
-
-def cite(statement_ids: Iterable[str]) -> str:
-    """Markdown block quoting the guideline statement(s) a card applies, with label notes."""
-    from cds_service.cards.guideline import STATEMENTS
-
-    lines: list[str] = []
-    for statement_id in statement_ids:
-        statement = STATEMENTS[statement_id]
-        lines.append(
-            f"> **Guideline {statement.id}** ({statement.section}): {statement.text} [{statement.source_refs}]"
-        )
-        if statement.label_note:
-            lines.append(f">\n> *Label / Beers check:* {statement.label_note}")
-        lines.append("")
-    return "\n".join(lines).rstrip()
 
 
 def make_card(

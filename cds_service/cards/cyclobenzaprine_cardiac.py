@@ -20,16 +20,9 @@ from cds_service.cards._drug_scope import (
     remove_draft_suggestion,
     subject_medications,
 )
-from cds_service.cards.base import (
-    ALL_HOOKS,
-    BENEFIT_OUTWEIGHS_RISK,
-    DATA_OUTDATED,
-    SPECIALIST_DIRECTED,
-    Rule,
-    make_card,
-)
+from cds_service.cards.base import BENEFIT_OUTWEIGHS_RISK, DATA_OUTDATED, SPECIALIST_DIRECTED, Rule, make_card
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import ConditionCategory, PatientFacts
-from cds_service.protocol.models import Card
 
 # What the label calls each category, in the order a card lists them.
 LABEL_CONTRAINDICATIONS: dict[ConditionCategory, str] = {

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 
 from cds_service.cards._drug_scope import describe_order, fmt_date, is_order_hook, remove_draft_suggestion
 from cds_service.cards.base import (
-    ALL_HOOKS,
     BENEFIT_OUTWEIGHS_RISK,
     SPECIALIST_DIRECTED,
     Rule,
@@ -31,9 +30,9 @@ from cds_service.cards.base import (
     suggestion,
 )
 from cds_service.cards.thresholds import CYCLOBENZAPRINE_COURSE_GAP_DAYS, CYCLOBENZAPRINE_MAX_COURSE_DAYS
+from cds_service.cdshooks import ALL_HOOKS, Action, Card, Suggestion
 from cds_service.facts.model import MedicationFact, PatientFacts
 from cds_service.facts.orders import with_supply_days
-from cds_service.protocol.models import Action, Card, Suggestion
 
 _COURSE_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
 _LABEL_TEXT = (

@@ -21,17 +21,10 @@ from cds_service.cards._drug_scope import (
     remove_draft_suggestion,
     subject_medications,
 )
-from cds_service.cards.base import (
-    ALL_HOOKS,
-    ALREADY_TOLERATING,
-    BENEFIT_OUTWEIGHS_RISK,
-    WILL_MONITOR,
-    Rule,
-    make_card,
-)
+from cds_service.cards.base import ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK, WILL_MONITOR, Rule, make_card
 from cds_service.cards.thresholds import BEERS_BACLOFEN_MIN_EGFR, ELDERLY_AGE_YEARS
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts, Route
-from cds_service.protocol.models import Card
 
 _BEERS_SMR = (
     "Beers 2023: **avoid** (poorly tolerated: anticholinergic effects, sedation, falls and fractures; "

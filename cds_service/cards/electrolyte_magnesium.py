@@ -11,10 +11,10 @@ a muscle relaxant or with a spasm/spasticity/cramp condition. A lab flag LL make
 from __future__ import annotations
 
 from cds_service.cards._electrolytes import is_below, low_lab_card, why_in_scope
-from cds_service.cards.base import ALL_HOOKS, Rule
+from cds_service.cards.base import Rule
 from cds_service.cards.thresholds import MAGNESIUM_CRITICAL, MAGNESIUM_LOW
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import LabResult, PatientFacts
-from cds_service.protocol.models import Card
 
 _ADVICE = (
     "Replace magnesium (general guidance, not an order): oral magnesium oxide for mild deficits; IV "

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from cds_service.cards._drug_scope import main_name
 from cds_service.cards._electrolytes import active_relaxants, describe_result, relaxant_drafts
-from cds_service.cards.base import ALL_HOOKS, NOT_APPLICABLE, ORDER_HOOKS, Rule, escape_md, make_card, suggestion
+from cds_service.cards.base import NOT_APPLICABLE, Rule, escape_md, make_card, suggestion
 from cds_service.cards.thresholds import LAB_RECENT_DAYS, MAGNESIUM_LAB_LOINC, POTASSIUM_LAB_LOINC
+from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Action, Card, Suggestion
 from cds_service.facts.model import LabKind, LabResult, PatientFacts
 from cds_service.facts.orders import lab_order
-from cds_service.protocol.models import Action, Card, Suggestion
 
 _LABS = (
     (LabKind.POTASSIUM, "potassium", POTASSIUM_LAB_LOINC),

@@ -13,10 +13,10 @@ rechecked matters - and the monitoring rule offers the repeat test when it is ol
 from __future__ import annotations
 
 from cds_service.cards._electrolytes import is_below, low_lab_card, why_in_scope
-from cds_service.cards.base import ALL_HOOKS, Rule
+from cds_service.cards.base import Rule
 from cds_service.cards.thresholds import POTASSIUM_CRITICAL_MMOL_L, POTASSIUM_LOW_MMOL_L
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import PatientFacts
-from cds_service.protocol.models import Card
 
 _ADVICE = (
     "Correct before attributing cramps or weakness to the spasm itself (general guidance, not an order): "

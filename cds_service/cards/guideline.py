@@ -8,7 +8,20 @@ service serves each at `/guideline/<topic>`.
 
 from __future__ import annotations
 
-from cds_service.cards.base import Statement
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of the source guideline, with what the labels say beside it."""
+
+    id: str  # "S1" ... (numbering of shared/reference/clinical-facts.md §1.2)
+    text: str  # the guideline's words, verbatim
+    section: str  # the guideline section it sits in
+    source_refs: str  # the guideline's own reference numbers, e.g. "1" or "2, 1"
+    label_note: str = ""  # what the drug label / Beers says where the summary says less
+
 
 SOURCE_TITLE = "Treatment Options for Severe Muscle Spasms (treatment summary)"
 SOURCE_CAVEAT = (
@@ -233,3 +246,17 @@ _ALL: tuple[Statement, ...] = (
 )
 
 STATEMENTS: dict[str, Statement] = {s.id: s for s in _ALL}
+
+
+def cite(statement_ids: Iterable[str]) -> str:
+    """Markdown block quoting the guideline statement(s) a card applies, with label notes."""
+    lines: list[str] = []
+    for statement_id in statement_ids:
+        statement = STATEMENTS[statement_id]
+        lines.append(
+            f"> **Guideline {statement.id}** ({statement.section}): {statement.text} [{statement.source_refs}]"
+        )
+        if statement.label_note:
+            lines.append(f">\n> *Label / Beers check:* {statement.label_note}")
+        lines.append("")
+    return "\n".join(lines).rstrip()

@@ -11,9 +11,9 @@ are compared, so an unrelated drug with a free-text note never fires.
 from __future__ import annotations
 
 from cds_service.cards._drug_scope import describe_order, subject_medications
-from cds_service.cards.base import ALL_HOOKS, NOT_APPLICABLE, Rule, escape_md, make_card
+from cds_service.cards.base import NOT_APPLICABLE, Rule, escape_md, make_card
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import PatientFacts
-from cds_service.protocol.models import Card
 
 
 def evaluate(facts: PatientFacts) -> list[Card]:
@@ -35,9 +35,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
                 "Correct the order (or the EHR's medication record) so that the code and the name agree.",
             ]
         )
-        cards.append(
-            make_card(RULE, summary=summary, indicator="warning", detail=detail, overrides=(NOT_APPLICABLE,))
-        )
+        cards.append(make_card(RULE, summary=summary, indicator="warning", detail=detail, overrides=(NOT_APPLICABLE,)))
     return cards
 
 

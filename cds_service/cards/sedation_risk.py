@@ -28,7 +28,6 @@ from cds_service.cards._drug_scope import (
     remove_draft_suggestion,
 )
 from cds_service.cards.base import (
-    ALL_HOOKS,
     ALREADY_TOLERATING,
     BENEFIT_OUTWEIGHS_RISK,
     SPECIALIST_DIRECTED,
@@ -41,8 +40,8 @@ from cds_service.cards.thresholds import (
     ELDERLY_AGE_YEARS,
     SEDATION_MIN_CNS_DEPRESSANTS,
 )
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
-from cds_service.protocol.models import Card
 
 
 def _is_new(group: list[MedicationFact]) -> bool:

@@ -33,7 +33,6 @@ from cds_service.cards._drug_scope import (
     remove_draft_suggestion,
 )
 from cds_service.cards.base import (
-    ALL_HOOKS,
     ALREADY_TOLERATING,
     BENEFIT_OUTWEIGHS_RISK,
     DATA_OUTDATED,
@@ -44,8 +43,8 @@ from cds_service.cards.base import (
     make_card,
 )
 from cds_service.cards.thresholds import MAOI_WASHOUT_DAYS
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
-from cds_service.protocol.models import Card
 
 _ENDED_STATUSES = frozenset({"stopped", "completed", "active", "on-hold"})
 

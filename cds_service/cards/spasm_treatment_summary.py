@@ -24,8 +24,8 @@ from cds_service.cards._drug_scope import describe_condition, is_current_conditi
 from cds_service.cards._electrolytes import SPASM_CONDITIONS, describe_result, short_value
 from cds_service.cards.base import Rule, fmt_mg, make_card
 from cds_service.cards.thresholds import LAB_RECENT_DAYS
+from cds_service.cdshooks import Card
 from cds_service.facts.model import LabResult, MedicationFact, PatientFacts
-from cds_service.protocol.models import Card
 
 
 def _lab_line(name: str, result: LabResult | None, facts: PatientFacts) -> tuple[str, str]:

@@ -18,16 +18,9 @@ from cds_service.cards._drug_scope import (
     main_name,
     remove_draft_suggestion,
 )
-from cds_service.cards.base import (
-    ALL_HOOKS,
-    BENEFIT_OUTWEIGHS_RISK,
-    DATA_OUTDATED,
-    SPECIALIST_DIRECTED,
-    Rule,
-    make_card,
-)
+from cds_service.cards.base import BENEFIT_OUTWEIGHS_RISK, DATA_OUTDATED, SPECIALIST_DIRECTED, Rule, make_card
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
-from cds_service.protocol.models import Card
 
 # FDA tizanidine label, Contraindications (codes.json strong_cyp1a2_inhibitors_tizanidine_contraindicated).
 LABEL_CONTRAINDICATED_INHIBITORS = frozenset({"fluvoxamine", "ciprofloxacin"})

@@ -27,10 +27,10 @@ from cds_service.cards._baclofen import (
     would_be_oral,
 )
 from cds_service.cards._drug_scope import is_current_condition
-from cds_service.cards.base import ALL_HOOKS, ORDER_HOOKS, Override, Rule, escape_md, fmt_mg, make_card
+from cds_service.cards.base import Override, Rule, escape_md, fmt_mg, make_card
 from cds_service.cards.thresholds import BACLOFEN_PLAN_CEILING_MG_PER_DAY, ESCALATION_MIN_DAYS_AT_CEILING
+from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Card
 from cds_service.facts.model import ConditionCategory, PatientFacts
-from cds_service.protocol.models import Card
 
 RESPONSE_ADEQUATE = Override("response-adequate", "Spasm is controlled on the current treatment")
 _NEXT_STEP_INGREDIENTS = frozenset({"tizanidine", "cyclobenzaprine"})

@@ -21,12 +21,12 @@ from pydantic import ValidationError
 
 from cds_service.auth import AuthenticatedClient
 from cds_service.cards import base as card_base
+from cds_service.cdshooks import FeedbackItem, FeedbackRequest
 from cds_service.protocol.deps import authenticated_client
 from cds_service.protocol.errors import ClientError, validation_issues
-from cds_service.protocol.models import FeedbackItem, FeedbackRequest
 from cds_service.protocol.parsing import parse_json_body
 from cds_service.protocol.services import SERVICES
-from cds_service.storage import FeedbackEntry, FeedbackResult
+from cds_service.storage import FeedbackEntry, FeedbackResult, StorageDisabled, StorageUnavailable
 
 log = logging.getLogger("cds_service.feedback")
 
@@ -58,11 +58,9 @@ async def receive_feedback(
     entries = [to_entry(index, item) for index, item in enumerate(parsed.feedback)]
 
     recorder = request.app.state.recorder
-    from cds_service.storage.recorder import StorageUnavailable
-
     try:
         result: FeedbackResult = await recorder.record_feedback(service_id, entries, client.iss)
-    except NotImplementedError:
+    except StorageDisabled:
         raise ClientError(
             404, [("feedback is not collected: storage is disabled on this service", None)], "not-supported"
         ) from None

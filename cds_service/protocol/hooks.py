@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 
 from cds_service.auth import AuthenticatedClient
+from cds_service.cdshooks import Card, HookRequest, HookResponse
 from cds_service.engine import evaluate
 from cds_service.facts.build import build_facts, orders_need_patient_data
 from cds_service.protocol.errors import ClientError
-from cds_service.protocol.models import Card, HookRequest, HookResponse
 from cds_service.protocol.parsing import parse_hook_request, parse_json_body
 from cds_service.protocol.prefetch import FhirFetcher, resolve_prefetch
 from cds_service.protocol.services import SERVICES, Service

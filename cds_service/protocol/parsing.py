@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from cds_service.cdshooks import CONTEXT_MODELS, HookRequest
 from cds_service.protocol.errors import ClientError, validation_issues
-from cds_service.protocol.models import CONTEXT_MODELS, HookRequest
 from cds_service.protocol.services import Service
 
 

@@ -18,9 +18,9 @@ from urllib.parse import quote, urljoin
 import httpx
 
 from cds_service.auth.ssrf import is_under_base_url
+from cds_service.cdshooks import HookRequest
 from cds_service.facts.build import unresolved_medication_references
 from cds_service.facts.model import DataGap
-from cds_service.protocol.models import HookRequest
 from cds_service.protocol.services import PREFETCH_MEANING, PREFETCH_TEMPLATES
 
 log = logging.getLogger("cds_service.prefetch")

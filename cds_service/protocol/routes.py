@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cds_service.auth import AuthenticatedClient
+from cds_service.cdshooks import DiscoveryResponse
 from cds_service.protocol.deps import authenticated_client, public_base_url
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.hooks import HookOutcome, handle_hook_call
-from cds_service.protocol.models import DiscoveryResponse
 from cds_service.protocol.pages import guideline_index, guideline_page
 from cds_service.protocol.services import SERVICES
 from cds_service.storage import CardRecord, HookCallRecord
@@ -109,9 +109,9 @@ async def call_service(
 @router.get("/health", summary="Liveness, and the audit trail's counters (written, pending, lost)")
 async def health(request: Request) -> Response:
     body: dict[str, object] = {"status": "ok"}
-    stats = getattr(request.app.state.recorder, "stats", None)
-    if callable(stats):
-        body["audit"] = stats()
+    audit = request.app.state.recorder.stats()
+    if audit is not None:
+        body["audit"] = audit
     return _json(body)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.protocol.models import ServiceDefinition
+from cds_service.cdshooks import ServiceDefinition
 
 # Keys the facts layer reads. Fixed: rules and tests rely on them.
 PATIENT = "patient"

@@ -17,10 +17,13 @@ from cds_service.storage.records import (
     FeedbackProblem,
     FeedbackResult,
     HookCallRecord,
+    StorageDisabled,
+    StorageUnavailable,
     patient_pseudonym,
 )
 
 if TYPE_CHECKING:
+    from cds_service.auth.replay import ReplayCache
     from cds_service.settings import Settings
 
 __all__ = [
@@ -31,6 +34,8 @@ __all__ = [
     "HookCallRecord",
     "NullRecorder",
     "Recorder",
+    "StorageDisabled",
+    "StorageUnavailable",
     "create_recorder",
     "patient_pseudonym",
 ]
@@ -41,9 +46,23 @@ DEFAULT_PATIENT_HASH_SECRET = "change-me"
 
 
 class Recorder(Protocol):
-    dropped: int
+    """What the edge needs from storage: audit, feedback, counters and the shared replay store."""
 
-    def record_hook_call(self, record: HookCallRecord) -> None: ...
+    replay_cache: ReplayCache | None  # a store shared by instances, or None (the authenticator's own)
+
+    def record_hook_call(self, record: HookCallRecord) -> None:
+        """Queue an audit record and return at once (written off the request path)."""
+        ...
+
+    async def record_feedback(
+        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
+    ) -> FeedbackResult:
+        """Store feedback about cards issued to `client`; raises StorageUnavailable or StorageDisabled."""
+        ...
+
+    def stats(self) -> dict[str, int] | None:
+        """Audit counters for /health (pending, written, dropped); None when nothing is recorded."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -53,10 +72,17 @@ class Recorder(Protocol):
 class NullRecorder:
     """Records nothing (storage disabled): no audit trail, so feedback cannot be checked either."""
 
-    dropped = 0
-    written = 0
+    replay_cache: ReplayCache | None = None
 
     def record_hook_call(self, record: HookCallRecord) -> None:
+        return None
+
+    async def record_feedback(
+        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
+    ) -> FeedbackResult:
+        raise StorageDisabled
+
+    def stats(self) -> dict[str, int] | None:
         return None
 
     async def start(self) -> None:
@@ -64,11 +90,6 @@ class NullRecorder:
 
     async def aclose(self) -> None:
         return None
-
-    async def record_feedback(
-        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
-    ) -> FeedbackResult:
-        raise NotImplementedError("storage disabled")
 
 
 def create_recorder(settings: Settings) -> Recorder:

@@ -28,6 +28,7 @@ from cds_service.storage.records import (
     FeedbackProblem,
     FeedbackResult,
     HookCallRecord,
+    StorageUnavailable,
     patient_pseudonym,
 )
 from cds_service.storage.replay import SqlReplayCache
@@ -52,10 +53,6 @@ def _unique_instance_chunks(rows: list[dict[str, object]]) -> Iterator[list[dict
         seen.add(row["hook_instance"])
     if chunk:
         yield chunk
-
-
-class StorageUnavailable(Exception):
-    """The database could not be reached for a request that needs it (feedback, analytics)."""
 
 
 class SqlRecorder:

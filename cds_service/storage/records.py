@@ -85,3 +85,11 @@ def patient_pseudonym(patient_id: str | None, secret: str) -> str | None:
     if not patient_id:
         return None
     return hmac.new(secret.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
+
+
+class StorageUnavailable(Exception):
+    """The database could not be reached for a request that needs it (feedback, analytics)."""
+
+
+class StorageDisabled(Exception):
+    """Storage is turned off (`CDS_STORAGE_ENABLED=false`): there is no audit trail to consult."""

@@ -9,11 +9,13 @@ them, so serialize with `exclude_none=True`.
 from __future__ import annotations
 
 import uuid as uuid_module
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 HookName = Literal["order-select", "order-sign", "patient-view"]
+ALL_HOOKS: frozenset[str] = frozenset(get_args(HookName))
+ORDER_HOOKS: frozenset[str] = frozenset({"order-select", "order-sign"})
 Indicator = Literal["info", "warning", "critical"]
 
 CARD_SUMMARY_MAX = 140
