@@ -19,7 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fhir_builders import (  # noqa: E402
+from tests.support.fhir import (  # noqa: E402
     condition,
     draft,
     hook_request,
@@ -128,7 +128,7 @@ def build(size: str, seed: int = 7, *, hook: str = "order-select") -> dict[str, 
         hook,
         drafts=drafts if hook != "patient-view" else None,
         patient_resource=patient(birth_date="1958-02-11"),
-        medications=meds,
+        meds=meds,
         potassium_results=k_obs,
         magnesium_results=mg_obs,
         conditions=conditions,

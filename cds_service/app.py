@@ -117,7 +117,7 @@ def _warm_up() -> None:
             "value": 10, "unit": "mg"}}]}],
     }  # fmt: skip
     context = {"patientId": "warm-up", "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]}}
-    build_facts("order-sign", context, {}, datetime.now(UTC))
+    build_facts("order-sign", context, {}, datetime.now(UTC))  # reads the drafts and their Medication
     gc.collect()
     gc.freeze()
 

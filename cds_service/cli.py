@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from cds_service.settings import Settings, load_settings
+from cds_service.storage import cli as storage_cli
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,12 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--fhir-server", help="FHIR base URL to fetch what the request's prefetch lacks")
     evaluate.add_argument("--service", help="service id (default: muscle-spasm-<hook>)")
 
-    try:
-        from cds_service.storage import cli as storage_cli  # type: ignore[attr-defined]
-
-        storage_cli.register(sub)
-    except (ImportError, AttributeError):
-        pass
+    storage_cli.register(sub)
     return parser
 
 
@@ -135,8 +131,6 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, settings)
     if args.command == "evaluate":
         return _evaluate(args, settings)
-    from cds_service.storage import cli as storage_cli  # type: ignore[attr-defined]
-
     return int(storage_cli.run(args, settings) or 0)
 
 

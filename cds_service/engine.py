@@ -11,15 +11,10 @@ import logging
 from dataclasses import dataclass, field
 
 from cds_service.cards import RULES
-from cds_service.cards.base import (
-    GUIDELINE_PATH,
-    SOURCE_LABEL,
-    TOPIC_SYSTEM,
-    CardList,
-    Rule,
-    escape_md,
-)
-from cds_service.cdshooks import Card, Coding, Source
+from cds_service.cards.base import GUIDELINE_PATH, SOURCE_LABEL, TOPIC_SYSTEM, CardList, Rule
+from cds_service.cards.text import escape_md
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from cds_service.cdshooks import CARD_SUMMARY_MAX, Card, Coding, Source
 from cds_service.facts.model import PatientFacts
 
 log = logging.getLogger("cds_service.engine")
@@ -36,14 +31,18 @@ class Evaluation:
     rule_errors: list[str] = field(default_factory=list)  # topic codes whose rule raised
 
 
-def evaluate(facts: PatientFacts, rules: tuple[Rule, ...] = RULES) -> Evaluation:
+def evaluate(
+    facts: PatientFacts, rules: tuple[Rule, ...] | None = None, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> Evaluation:
+    """The cards of one call: every rule for this hook, critical first, then what could not run."""
+    rules = RULES if rules is None else rules
     result = Evaluation()
     collected = CardList()
     for rule in rules:
         if facts.hook not in rule.hooks:
             continue
         try:
-            cards = rule.evaluate(facts)
+            cards = rule.evaluate(facts, thresholds)
         except Exception:  # a bug in one rule must not hide the others
             log.exception("rule failed", extra={"topic": rule.topic, "hook": facts.hook})
             result.rule_errors.append(rule.topic)
@@ -80,7 +79,7 @@ def _data_unavailable_card(facts: PatientFacts) -> Card:
     lines = [f"- **{escape_md(g.what)}**: {escape_md(g.reason)}" for g in facts.gaps]
     whats = sorted({g.what for g in facts.gaps})
     summary = "Not checked: " + ", ".join(whats) + " could not be retrieved"
-    if len(summary) > 140:
+    if len(summary) > CARD_SUMMARY_MAX:
         summary = "Some patient data could not be retrieved; muscle-spasm checks are incomplete"
     return Card(
         summary=summary,

@@ -23,34 +23,13 @@ if str(ROOT) not in sys.path:
 
 from cds_service.cards import RULES  # noqa: E402
 from cds_service.cards.guideline import SOURCE_TITLE, STATEMENTS  # noqa: E402
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS  # noqa: E402
 
 DOC = ROOT / "docs" / "scenario-matrix.md"
 TESTS = ROOT / "tests"
 
-# Statements no rule covers, and why. A statement listed here must not also be a rule's statement.
-OUT_OF_SCOPE: dict[str, str] = {
-    "S5": (
-        "A treatment option (dantrolene for spastic hemiplegia), not a check on an order. Its boxed "
-        "hepatotoxicity warning would need liver-function results, which the service does not fetch."
-    ),
-    "S6": (
-        "A treatment option (methocarbamol when first-line agents fail); whether they failed is not in "
-        "structured data. Its Beers 2023 'avoid at 65+' caveat is applied by elderly-caution."
-    ),
-    "S7": (
-        "A treatment option (orphenadrine as an alternative); nothing to check at ordering. Its Beers 2023 "
-        "'avoid at 65+' caveat is applied by elderly-caution."
-    ),
-    "S12": (
-        "Phenol injections are procedures; the service reads medication orders, labs and conditions, "
-        "not procedure orders."
-    ),
-    "S14": "Heat, cold and electrical stimulation are non-drug measures with nothing to check at ordering.",
-    "S15": (
-        "Splinting is not ordered as a medication, and the 'may worsen symptoms' claim has no source "
-        "behind it (clinical-facts §1.2); the service stays silent rather than repeat it."
-    ),
-}
+# Statements no rule covers, and why: declared next to each statement in cards/guideline.py.
+OUT_OF_SCOPE: dict[str, str] = {s.id: s.out_of_scope for s in STATEMENTS.values() if s.out_of_scope}
 ALIASES = {"A2": "S17"}  # the algorithm's second line is S17 verbatim
 
 
@@ -117,16 +96,16 @@ class _Names:
         return found
 
 
-NOT_CLINICAL_TESTS = ("test_storage", "test_feedback", "test_report", "test_analytics", "test_auth", "test_log_privacy")
+# Clinical tests: rule modules at their edges (tests/cards) and FHIR through HTTP (tests/e2e). Elsewhere
+# topic codes appear as labels (audit rows, feedback), not as clinical proof.
+CLINICAL_TEST_DIRS = (TESTS / "cards", TESTS / "e2e")
 
 
-def index_tests(tests_dir: Path = TESTS) -> TestIndex:
+def index_tests(tests_dirs: tuple[Path, ...] = CLINICAL_TEST_DIRS) -> TestIndex:
     topics = {rule.topic for rule in RULES}
     module_topics = _module_topics()
     index = TestIndex()
-    for path in sorted(tests_dir.glob("test_*.py")):
-        if path.stem.startswith(NOT_CLINICAL_TESTS):
-            continue  # topic codes appear there as labels (audit rows, feedback), not as clinical proof
+    for path in sorted(p for d in tests_dirs for p in d.rglob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         rule_names = _rule_names(tree, module_topics)
         constants = _string_constants(tree)
@@ -188,7 +167,7 @@ def render(index: TestIndex) -> str:
             "",
             f"Statements: {', '.join(rule.statements)}. Hooks: {hooks}.",
             "",
-            rule.description,
+            rule.describe(DEFAULT_THRESHOLDS),
             "",
             f"Tests ({len(tests)}):",
             "",

@@ -1,7 +1,8 @@
 """Clinical rules: one module per rule, each exposing `RULE` (a `cards.base.Rule`).
 
 The registry is discovered from the modules of this package so that adding a rule is adding a
-module; `RULES` is sorted by topic code for a stable order.
+module; `RULES` is sorted by topic code for a stable order. Modules without a `RULE` are the
+shared machinery (base, guideline, thresholds, text, scope) and family helpers (`_baclofen`...).
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ import pkgutil
 
 from cds_service.cards.base import Rule
 
-_NOT_RULES = {"base", "guideline", "thresholds", "text"}
-
 
 def _discover() -> tuple[Rule, ...]:
     rules: list[Rule] = []
     for module_info in pkgutil.iter_modules(__path__):
-        if module_info.name in _NOT_RULES or module_info.name.startswith("_"):
+        if module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         rule = getattr(module, "RULE", None)

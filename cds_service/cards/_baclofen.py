@@ -1,11 +1,11 @@
-"""Baclofen facts the baclofen rules share: which orders are oral, the daily dose before and after.
+"""What the baclofen rules share: the oral regimen before and after the drafts, and the source plan.
 
-The titration, withdrawal, escalation and summary rules must agree on what "the current dose" is,
-so it is worked out once here. The daily dose of a regimen is the sum over its oral baclofen
-orders (a patient may have a morning and an evening order); an order whose dose is unknown makes
-the total unknown, and the rules then say so instead of guessing. Intrathecal baclofen is dosed
-in micrograms through a pump: it is never added to the oral total.
-Not a rule module (leading underscore: skipped by the registry).
+The titration, withdrawal, escalation and summary rules must agree on what "the current dose" is, so
+it is worked out once here. The daily dose of a regimen is the sum over its oral baclofen orders (a
+patient may have a morning and an evening order); an order whose dose is unknown makes the total
+unknown, and the rules then say so instead of guessing. Intrathecal baclofen is dosed in micrograms
+through a pump: it is never added to the oral total. Not a rule module (leading underscore: a family
+helper).
 """
 
 from __future__ import annotations
@@ -13,39 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cds_service.cards.base import escape_md, fmt_mg
-from cds_service.cards.thresholds import (
-    BACLOFEN_PLAN_CEILING_MG_PER_DAY,
-    BACLOFEN_PLAN_STEPS_MG_PER_DAY,
-    BACLOFEN_STEP_INTERVAL_DAYS,
-    BACLOFEN_TABLET_MG,
-)
-from cds_service.facts.model import MedicationFact, PatientFacts, Route
+from cds_service.cards.text import escape_md, fmt_date, fmt_mg, fmt_number
+from cds_service.cards.thresholds import BACLOFEN_TABLET_MG, Thresholds
+from cds_service.facts.model import MedicationFact, PatientFacts, Route, same_dose
 
 BACLOFEN = "baclofen"
-# A draft with one of these statuses ends the order it names (a discontinuation), it adds nothing.
-STOPPING_STATUSES = frozenset({"stopped", "cancelled", "completed", "revoked", "entered-in-error"})
-_DOSE_TOLERANCE_MG = 0.01
 
 
 def is_baclofen(medication: MedicationFact) -> bool:
     return medication.has(BACLOFEN)
 
 
-def is_intrathecal(medication: MedicationFact) -> bool:
-    """Intrathecal by route, or by the product name when the route is missing (pump refills)."""
-    if medication.route in (Route.INTRATHECAL, Route.INJECTION):
-        return True
-    return "intrathecal" in medication.display.lower()
-
-
 def is_oral_baclofen(medication: MedicationFact) -> bool:
-    return is_baclofen(medication) and not is_intrathecal(medication)
+    return is_baclofen(medication) and medication.is_oral
 
 
-def is_stopping(medication: MedicationFact) -> bool:
-    """A draft that discontinues an order rather than adding one."""
-    return medication.is_draft and (medication.status or "").lower() in STOPPING_STATUSES
+def is_intrathecal_baclofen(medication: MedicationFact) -> bool:
+    return is_baclofen(medication) and medication.route is Route.INTRATHECAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +79,10 @@ def describe_dose(medication: MedicationFact) -> str:
         if dose.from_range:
             amount += ", a dose range: the high end is counted"
     if medication.is_draft:
-        state = "this order" if not is_stopping(medication) else f"this order, status {medication.status}"
+        state = "this order" if not medication.is_stop else f"this order, status {medication.status}"
     else:
-        state = f"existing order since {fmt_day(medication.start)}"
+        state = f"existing order since {fmt_date(medication.start)}"
     return f"{escape_md(medication.display)}: {amount} — {state}"
-
-
-def fmt_day(moment: datetime | None) -> str:
-    return moment.date().isoformat() if moment is not None else "an unrecorded date"
 
 
 def current_oral(facts: PatientFacts) -> Regimen:
@@ -119,8 +99,8 @@ def current_oral(facts: PatientFacts) -> Regimen:
     return Regimen(
         tuple(
             m
-            for m in facts.draft_orders + facts.other_drafts
-            if is_stopping(m) and is_oral_baclofen(m) and m.reference not in known
+            for m in facts.drafts_in_scope + facts.other_drafts
+            if m.is_stop and is_oral_baclofen(m) and m.reference not in known
         )
     )
 
@@ -134,12 +114,13 @@ def would_be_oral(facts: PatientFacts) -> Regimen:
     titration card names the active orders this assumes replaced. Without an oral baclofen draft,
     stopping drafts end the order they name (same id), or all oral baclofen when they name none.
     """
-    drafts = tuple(m for m in facts.draft_orders + facts.other_drafts if is_oral_baclofen(m) and not is_stopping(m))
-    if drafts:
-        return Regimen(drafts)
-    stops = [m for m in facts.draft_orders + facts.other_drafts if is_stopping(m) and is_baclofen(m)]
+    drafts = facts.drafts_in_scope + facts.other_drafts
+    dosed = tuple(m for m in drafts if is_oral_baclofen(m) and not m.is_stop)
+    if dosed:
+        return Regimen(dosed)
+    stops = [m for m in drafts if m.is_stop and is_baclofen(m)]
     active_refs = {m.reference for m in facts.active_medications()}
-    if any(s.reference not in active_refs and not is_intrathecal(s) for s in stops):
+    if any(s.reference not in active_refs and s.is_oral for s in stops):
         return Regimen(())
     stopped = {s.reference for s in stops}
     return Regimen(tuple(m for m in current_oral(facts).orders if m.reference not in stopped))
@@ -153,7 +134,7 @@ def last_change_at(facts: PatientFacts, current: Regimen) -> datetime | None:
         history is not None
         and total is not None
         and history.current_mg_per_day is not None
-        and abs(history.current_mg_per_day - total) < _DOSE_TOLERANCE_MG
+        and same_dose(history.current_mg_per_day, total)
     ):
         changed = history.last_change_at or history.current_since
         if changed is not None:
@@ -169,35 +150,48 @@ def planned_start(facts: PatientFacts, draft: MedicationFact) -> datetime:
     return facts.now
 
 
-def plan_position(total: float) -> str:
-    """Where a daily dose sits on the source's 10 → 20 → 30 mg/day plan."""
-    steps = BACLOFEN_PLAN_STEPS_MG_PER_DAY
+def plan_text(t: Thresholds) -> str:
+    """'10 → 20 → 30' for the plan in force."""
+    return " → ".join(fmt_number(step) for step in t.baclofen_plan_steps())
+
+
+def plan_position(total: float, t: Thresholds) -> str:
+    """Where a daily dose sits on the source's plan (by default 10 → 20 → 30 mg/day)."""
+    steps = t.baclofen_plan_steps()
     for index, step in enumerate(steps, start=1):
-        if abs(total - step) < _DOSE_TOLERANCE_MG:
+        if same_dose(total, step):
             return f"step {index} of {len(steps)}"
-    if total > BACLOFEN_PLAN_CEILING_MG_PER_DAY:
-        return "above the plan's 30 mg/day ceiling"
+    if total > t.baclofen_plan_ceiling_mg_per_day:
+        return f"above the plan's {fmt_mg(t.baclofen_plan_ceiling_mg_per_day)}/day ceiling"
     if total < steps[0]:
-        return "below the plan's 10 mg/day start"
+        return f"below the plan's {fmt_mg(steps[0])}/day start"
     return "between plan steps"
 
 
-def next_step_due(changed_at: datetime | None, total: float) -> datetime | None:
-    """The date the next weekly step may be taken, or None at/above the plan's ceiling."""
-    if changed_at is None or total >= BACLOFEN_PLAN_CEILING_MG_PER_DAY - _DOSE_TOLERANCE_MG:
+def at_or_above_ceiling(total: float, t: Thresholds) -> bool:
+    return total > t.baclofen_plan_ceiling_mg_per_day or same_dose(total, t.baclofen_plan_ceiling_mg_per_day)
+
+
+def next_step_due(changed_at: datetime | None, total: float, t: Thresholds) -> datetime | None:
+    """The date the next step may be taken, or None at/above the plan's ceiling."""
+    if changed_at is None or at_or_above_ceiling(total, t):
         return None
-    return changed_at + timedelta(days=BACLOFEN_STEP_INTERVAL_DAYS)
+    return changed_at + timedelta(days=t.baclofen_step_interval_days)
 
 
-PLAN_TEXT = (
-    "Plan in the source summary: **10 → 20 → 30 mg/day**, one step of 10 mg/day a week, at least "
-    "72 h between increases. The FDA label (spasticity) starts at 5 mg three times a day, steps every "
-    "3 days and allows up to 80 mg/day."
-)
+def plan_summary(t: Thresholds) -> str:
+    """The source plan beside the label's, for card details."""
+    return (
+        f"Plan in the source summary: **{plan_text(t)} mg/day**, one step of "
+        f"{fmt_mg(t.baclofen_step_max_mg_per_day)}/day every {t.baclofen_step_interval_days} days, at least "
+        f"{fmt_number(t.baclofen_min_hours_between_increases)} h between increases. The FDA label (spasticity) "
+        f"starts at 5 mg three times a day, steps every 3 days and allows up to "
+        f"{fmt_mg(t.baclofen_label_max_mg_per_day)}/day."
+    )
 
 
 def doses_per_day(mg_per_day: float) -> int:
-    """Split a daily dose into equal doses of whole or half 5 mg tablets; three a day when possible."""
+    """Split a daily dose into equal doses of whole or half tablets; three a day when possible."""
     for count in (3, 2, 4, 1):
         per_dose = mg_per_day / count
         half_tablets = per_dose / (BACLOFEN_TABLET_MG / 2)

@@ -1,35 +1,31 @@
 """What the electrolyte rules share: when a patient is in scope, and how a lab result is shown.
 
-Scope (quiet by default): the guideline's electrolyte statements (S16, A5) are about muscle
-spasm and cramps, so a potassium or magnesium card appears only for a patient this guideline is
-about. Order hooks: a muscle relaxant is being ordered (a draft in scope; a stop order does not
-count). Patient-view: the patient is on a muscle relaxant, or has an active spasm, spasticity or
-cramp condition. Anyone else gets no electrolyte card from this service.
-Not a rule module (leading underscore: skipped by the registry).
+Scope (quiet by default): the guideline's electrolyte statements (S16, A5) are about muscle spasm
+and cramps, so a potassium or magnesium card appears only for a patient this guideline is about.
+Order hooks: a muscle relaxant is being ordered (a draft in scope; a stop order does not count).
+Patient-view: the patient is on a muscle relaxant, or has an active spasm, spasticity or cramp
+condition. Anyone else gets no electrolyte card from this service. Not a rule module (leading
+underscore: skipped by the registry).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from cds_service.cards._baclofen import is_stopping
-from cds_service.cards._drug_scope import is_current_condition, is_muscle_relaxant, main_name
-from cds_service.cards.base import DATA_OUTDATED, WILL_MONITOR, Rule, escape_md, fmt_number, make_card
+from cds_service.cards.base import DATA_OUTDATED, WILL_MONITOR, Rule, make_card
+from cds_service.cards.scope import is_muscle_relaxant
+from cds_service.cards.text import escape_md, fmt_number, main_name
 from cds_service.cdshooks import ORDER_HOOKS, Card
-from cds_service.facts.model import ConditionCategory, LabKind, LabResult, MedicationFact, PatientFacts
+from cds_service.facts.labs import from_mmol_per_l
+from cds_service.facts.model import SPASM_CONDITIONS, LabKind, LabResult, MedicationFact, PatientFacts
 
-SPASM_CONDITIONS = (
-    ConditionCategory.CEREBRAL_SPASTICITY,
-    ConditionCategory.SPINAL_SPASTICITY,
-    ConditionCategory.ACUTE_MUSCULOSKELETAL,
-    ConditionCategory.MUSCLE_CRAMPS,
-)
+LOW_LAB_OVERRIDES = (WILL_MONITOR, DATA_OUTDATED)
 _LAB_NAMES = {LabKind.POTASSIUM: "potassium", LabKind.MAGNESIUM: "magnesium"}
 
 
 def relaxant_drafts(facts: PatientFacts) -> tuple[MedicationFact, ...]:
     """Muscle-relaxant drafts this hook speaks about (stop orders excluded)."""
-    return tuple(m for m in facts.draft_orders if is_muscle_relaxant(m) and not is_stopping(m))
+    return tuple(m for m in facts.drafts_in_scope if is_muscle_relaxant(m) and not m.is_stop)
 
 
 def active_relaxants(facts: PatientFacts) -> tuple[MedicationFact, ...]:
@@ -49,7 +45,7 @@ def why_in_scope(facts: PatientFacts, *, conditions_count: bool = True) -> str |
         names = ", ".join(sorted({main_name(m) for m in active}))
         return f"the patient is on a muscle relaxant ({escape_md(names)})"
     if conditions_count:
-        conditions = [c for c in facts.conditions_in(*SPASM_CONDITIONS) if is_current_condition(c)]
+        conditions = facts.conditions_in(*SPASM_CONDITIONS)
         if conditions:
             return f"the patient has {escape_md(conditions[0].display)}"
     return None
@@ -83,6 +79,18 @@ def short_value(result: LabResult) -> str:
 
 def is_preliminary(result: LabResult) -> bool:
     return result.preliminary or (result.status or "").lower() == "preliminary"
+
+
+def cutoff_in_reported_unit(result: LabResult, mmol_per_l: float) -> tuple[float, float, str]:
+    """(value, cut-off, unit) in the unit the lab reported, at its usual precision, when convertible.
+
+    A result reported exactly at the cut-off (1.7 mg/dL against 0.70 mmol/L) is then not called
+    low by a conversion's rounding (1.7 × 0.4114 = 0.6994).
+    """
+    converted = from_mmol_per_l(result.kind, mmol_per_l, result.unit)
+    if converted is None or result.unit.lower().replace(" ", "") in ("mmol/l", "mmol/liter"):
+        return result.value_mmol_l, mmol_per_l, "mmol/L"
+    return result.value, round(converted, 1), result.unit
 
 
 def is_below(value: float, comparator: str | None, threshold: float) -> bool:
@@ -143,5 +151,5 @@ def low_lab_card(
         summary=f"Low {name} ({short_value(result)}): correct {band} in this muscle-spasm patient",
         indicator="critical" if critical else "warning",
         detail=detail,
-        overrides=(WILL_MONITOR, DATA_OUTDATED),
+        overrides=LOW_LAB_OVERRIDES,
     )

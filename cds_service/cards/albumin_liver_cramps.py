@@ -1,20 +1,22 @@
 """Albumin for muscle cramps in liver disease (guideline S9; EASL 2018 decompensated cirrhosis).
 
 The evidence (Angeli 1996; EASL 2018) is for cramps in cirrhosis only, so the card needs both an
-active muscle-cramp condition and an active liver-disease condition. Patient-view: whenever both
-are on the problem list. Order hooks: when a muscle relaxant is being ordered for such a patient
-(the moment a cramp treatment is chosen). Quiet when albumin is already among the active orders.
-Info only: albumin is an infusion planned by the hepatology team, not a one-click order.
+active muscle-cramp condition and an active liver-disease condition. Patient-view: whenever both are
+on the problem list. Order hooks: when a muscle relaxant is being ordered for such a patient (the
+moment a cramp treatment is chosen). Quiet when albumin is already among the active orders. Info
+only: albumin is an infusion planned by the hepatology team, not a one-click order.
 """
 
 from __future__ import annotations
 
-from cds_service.cards._drug_scope import describe_condition, is_current_condition
 from cds_service.cards._electrolytes import relaxant_drafts
 from cds_service.cards.base import NOT_APPLICABLE, Rule, make_card
-from cds_service.cards.thresholds import ALBUMIN_G_PER_WEEK
+from cds_service.cards.text import describe_condition, fmt_mg
+from cds_service.cards.thresholds import ALBUMIN_G_PER_WEEK, DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Card
 from cds_service.facts.model import ConditionCategory, PatientFacts
+
+_OVERRIDES = (NOT_APPLICABLE,)
 
 
 def _on_albumin(facts: PatientFacts) -> bool:
@@ -23,11 +25,11 @@ def _on_albumin(facts: PatientFacts) -> bool:
     )
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     if facts.hook in ORDER_HOOKS and not relaxant_drafts(facts):
         return []
-    cramps = [c for c in facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS) if is_current_condition(c)]
-    liver = [c for c in facts.conditions_in(ConditionCategory.LIVER_DISEASE) if is_current_condition(c)]
+    cramps = facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS)
+    liver = facts.conditions_in(ConditionCategory.LIVER_DISEASE)
     if not cramps or not liver or _on_albumin(facts):
         return []
     low, high = ALBUMIN_G_PER_WEEK
@@ -42,10 +44,11 @@ def evaluate(facts: PatientFacts) -> list[Card]:
                     "",
                     f"Weekly albumin infusion ({low}-{high} g/week) may reduce muscle cramps in cirrhosis "
                     "(EASL 2018). The evidence is from cirrhosis only. Correct potassium and magnesium as well; "
-                    "baclofen 10-30 mg/day is the source's drug option for these cramps.",
+                    f"baclofen {fmt_mg(t.baclofen_start_max_mg_per_day)}-"
+                    f"{fmt_mg(t.baclofen_plan_ceiling_mg_per_day)}/day is the source's drug option for these cramps.",
                 ]
             ),
-            overrides=(NOT_APPLICABLE,),
+            overrides=_OVERRIDES,
         )
     ]
 
@@ -56,5 +59,10 @@ RULE = Rule(
     statements=("S9",),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
-    description="Muscle cramps with liver disease: albumin 20-40 g/week may help (info).",
+    description=(
+        f"Muscle cramps with liver disease: albumin {ALBUMIN_G_PER_WEEK[0]}-{ALBUMIN_G_PER_WEEK[1]} g/week may "
+        "help (info)."
+    ),
+    overrides=_OVERRIDES,
+    thresholds=("baclofen_start_max_mg_per_day", "baclofen_plan_ceiling_mg_per_day"),
 )

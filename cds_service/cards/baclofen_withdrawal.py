@@ -1,14 +1,14 @@
 """Do not stop baclofen abruptly: taper (guideline S20; oral label; intrathecal boxed warning).
 
-Order hooks only, and only when a draft in scope concerns baclofen. Oral: the daily dose that
-would be active once signed is compared with the active dose; a stop (a draft with status
-stopped/cancelled/completed, or a regimen that falls to zero) or a cut larger than one titration
-step (10 mg/day) is a warning. The suggestion, where the draft carries a dose, rewrites it to the
-first taper step (one step below the current dose). A dose that cannot be computed on either side
-is not guessed at: only an explicit stop fires then. A stop order is taken to mean the patient
-has the order it stops, even when that order is not in the medication list (an order the facts
-layer replaced by its draft). Intrathecal baclofen (dosed in micrograms through a pump) fires
-when a draft stops an intrathecal order, with the boxed-warning wording;
+Order hooks only, and only when a draft in scope concerns baclofen. Oral: the daily dose that would
+be active once signed is compared with the active dose; a stop (a draft with status
+stopped/cancelled/completed, or a regimen that falls to zero) or a cut larger than one taper step
+(`Thresholds.baclofen_taper_step_max_mg_per_day`) is a warning. The suggestion, where the draft
+carries a dose, rewrites it to the first taper step (one step below the current dose). A dose that
+cannot be computed on either side is not guessed at: only an explicit stop fires then. A stop order
+is taken to mean the patient has the order it stops, even when that order is not in the medication
+list (an order the facts layer replaced by its draft). Intrathecal baclofen (dosed in micrograms
+through a pump) fires when a draft stops an intrathecal order, with the boxed-warning wording;
 intrathecal dose changes are the pump team's and are not judged here.
 """
 
@@ -20,31 +20,20 @@ from cds_service.cards._baclofen import (
     describe_dose,
     doses_per_day,
     is_baclofen,
-    is_intrathecal,
+    is_intrathecal_baclofen,
     is_oral_baclofen,
-    is_stopping,
     would_be_oral,
 )
-from cds_service.cards._drug_scope import describe_order
-from cds_service.cards.base import (
-    SPECIALIST_DIRECTED,
-    Override,
-    Rule,
-    escape_md,
-    fmt_mg,
-    fmt_number,
-    make_card,
-    suggestion,
-)
-from cds_service.cards.thresholds import BACLOFEN_MAX_CUT_MG_PER_DAY
+from cds_service.cards.base import SPECIALIST_DIRECTED, Override, Rule, make_card, suggestion
+from cds_service.cards.text import describe_order, escape_md, fmt_mg, fmt_number
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card
-from cds_service.facts.model import MedicationFact, PatientFacts
+from cds_service.facts.model import MedicationFact, PatientFacts, above
 from cds_service.facts.orders import with_daily_dose
 
 STOPPING_FOR_ADVERSE_EFFECT = Override(
     "stopping-for-adverse-effect", "Stopping for a serious adverse effect; patient monitored for withdrawal"
 )
-_EPSILON = 1e-9
 _ORAL_LABEL = (
     "Oral baclofen label: hallucinations and seizures have occurred on abrupt withdrawal; except for "
     "serious adverse reactions, reduce the dose slowly when stopping."
@@ -57,19 +46,22 @@ _ITB_BOXED = (
 )
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
-    touched = [m for m in facts.draft_orders if is_baclofen(m)]
+_OVERRIDES = (STOPPING_FOR_ADVERSE_EFFECT, SPECIALIST_DIRECTED)
+
+
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    touched = [m for m in facts.drafts_in_scope if is_baclofen(m)]
     if not touched:
         return []
     cards: list[Card] = []
-    oral_card = _oral(facts, [m for m in touched if not is_intrathecal(m)])
+    oral_card = _oral(facts, [m for m in touched if m.is_oral], t)
     if oral_card is not None:
         cards.append(oral_card)
-    cards.extend(_intrathecal_stops(facts, [m for m in touched if is_stopping(m)]))
+    cards.extend(_intrathecal_stops(facts, [m for m in touched if m.is_stop]))
     return cards
 
 
-def _oral(facts: PatientFacts, touched: list[MedicationFact]) -> Card | None:
+def _oral(facts: PatientFacts, touched: list[MedicationFact], t: Thresholds) -> Card | None:
     if not touched:
         return None
     current = current_oral(facts)
@@ -81,14 +73,20 @@ def _oral(facts: PatientFacts, touched: list[MedicationFact]) -> Card | None:
         if not (current.complete and after.complete):
             return None
         cut = (current.total or 0.0) - (after.total or 0.0)
-        if cut <= BACLOFEN_MAX_CUT_MG_PER_DAY + _EPSILON:
+        if not above(cut, t.baclofen_taper_step_max_mg_per_day):
             return None
-    return _oral_card(facts, current, after, touched, stopping)
+    return _oral_card(facts, current, after, touched, stopping, t)
 
 
 def _oral_card(
-    facts: PatientFacts, current: Regimen, after: Regimen, touched: list[MedicationFact], stopping: bool
+    facts: PatientFacts,
+    current: Regimen,
+    after: Regimen,
+    touched: list[MedicationFact],
+    stopping: bool,
+    t: Thresholds,
 ) -> Card:
+    taper_step = t.baclofen_taper_step_max_mg_per_day
     now_text = fmt_mg(current.total) + "/day" if current.total is not None else "an unknown dose"
     if stopping:
         summary = f"Baclofen {now_text} stopped abruptly: taper to avoid withdrawal (seizures, hallucinations)"
@@ -102,28 +100,28 @@ def _oral_card(
         what = (
             f"These orders cut oral baclofen by **{fmt_mg(cut)}/day** at once "
             f"({now_text} → {fmt_mg(after.total)}/day), more than one titration step "
-            f"({fmt_mg(BACLOFEN_MAX_CUT_MG_PER_DAY)}/day)."
+            f"({fmt_mg(taper_step)}/day)."
         )
-    first_step = max((current.total or 0.0) - BACLOFEN_MAX_CUT_MG_PER_DAY, 0.0)
+    first_step = max((current.total or 0.0) - taper_step, 0.0)
     plan = (
-        f"Taper by no more than {fmt_mg(BACLOFEN_MAX_CUT_MG_PER_DAY)}/day per step (the titration plan in "
+        f"Taper by no more than {fmt_mg(taper_step)}/day per step (the titration plan in "
         f"reverse), e.g. next **{fmt_mg(first_step)}/day**. The label gives no fixed schedule; it says to "
         "reduce slowly."
     )
     lines = [what, "", "Active now:", current.describe()]
     if not after.empty:
         lines += ["", "Once signed:", after.describe()]
-    stops = [m for m in touched if is_stopping(m)]
+    stops = [m for m in touched if m.is_stop]
     if stops:
         lines += ["", "Stopping order(s):", *(f"- {describe_dose(m)}" for m in stops)]
     lines += ["", plan, "", _ORAL_LABEL]
     suggestions = []
-    dosed = [m for m in facts.draft_orders if is_oral_baclofen(m) and not is_stopping(m)]
+    dosed = [m for m in facts.drafts_in_scope if is_oral_baclofen(m) and not m.is_stop]
     if len(dosed) == 1 and first_step > 0 and after.complete:
         draft = dosed[0]
         others = (after.total or 0.0) - (draft.daily_dose.mg_per_day or 0.0)
         draft_dose = first_step - others
-        if draft_dose > _EPSILON:
+        if above(draft_dose, 0.0):
             count = doses_per_day(draft_dose)
             label = f"Taper: change to {fmt_mg(draft_dose)}/day ({fmt_mg(draft_dose / count)} {count}× daily)"
             suggestions.append(
@@ -142,17 +140,17 @@ def _oral_card(
         indicator="warning",
         detail="\n".join(lines),
         suggestions=suggestions,
-        overrides=(STOPPING_FOR_ADVERSE_EFFECT, SPECIALIST_DIRECTED),
+        overrides=_OVERRIDES,
     )
 
 
 def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list[Card]:
-    active_itb = {m.reference: m for m in facts.active_medications() if is_baclofen(m) and is_intrathecal(m)}
+    active_itb = {m.reference: m for m in facts.active_medications() if is_intrathecal_baclofen(m)}
     cards = []
     for stop in stops:
         if stop.reference in active_itb:
             what = describe_order(active_itb[stop.reference])
-        elif is_intrathecal(stop):
+        elif is_intrathecal_baclofen(stop):
             # The stop order stands for the pump order it ends (same id, or the only one on file).
             pumps = [describe_order(m) for m in active_itb.values()]
             what = pumps[0] if len(pumps) == 1 else f"**{escape_md(stop.display)}** ({escape_md(stop.reference)})"
@@ -174,7 +172,7 @@ def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list
                     ]
                 ),
                 statements=("S20", "S10"),
-                overrides=(STOPPING_FOR_ADVERSE_EFFECT, SPECIALIST_DIRECTED),
+                overrides=_OVERRIDES,
             )
         )
     return cards
@@ -188,6 +186,8 @@ RULE = Rule(
     evaluate=evaluate,
     description=(
         "Warns when draft orders stop oral or intrathecal baclofen, or cut oral baclofen by more than one "
-        "10 mg/day step; suggests the first taper step on the draft."
+        "{baclofen_taper_step_max_mg_per_day} mg/day step; suggests the first taper step on the draft."
     ),
+    overrides=_OVERRIDES,
+    thresholds=("baclofen_taper_step_max_mg_per_day",),
 )

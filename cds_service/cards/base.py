@@ -1,18 +1,23 @@
-"""What every rule shares: the Rule record, card building, citations and markdown escaping.
+"""What every rule shares: the `Rule` record with all its metadata, and how a card is built.
 
-A rule is a small pure function `evaluate(facts) -> list[Card]`. It never touches HTTP or raw
-FHIR JSON. Cards carry `source.url` as a *path* (`/guideline/<topic>`); the protocol edge makes
-it absolute with the service's public base URL.
+A rule is a small pure function `evaluate(facts, thresholds) -> list[Card]`. It never touches HTTP
+or raw FHIR JSON. Cards carry `source.url` as a *path* (`/guideline/<topic>`); the protocol edge
+makes it absolute with the service's public base URL. Everything a reader of the registry needs
+(feedback, the `/guideline` pages, the scenario matrix, site configuration) is on the `Rule`.
 """
 
 from __future__ import annotations
 
-import re
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cds_service.cards.guideline import cite
+from cds_service.cards.guideline import STATEMENTS, cite
+from cds_service.cards.text import fmt_number, main_name
+from cds_service.cards.thresholds import THRESHOLD_NAMES, Thresholds
 from cds_service.cdshooks import (
+    ALL_HOOKS,
+    CARD_SUMMARY_MAX,
     Action,
     Card,
     Coding,
@@ -21,7 +26,7 @@ from cds_service.cdshooks import (
     Source,
     Suggestion,
 )
-from cds_service.facts.model import PatientFacts
+from cds_service.facts.model import MedicationFact, PatientFacts
 
 TOPIC_SYSTEM = "https://cds.example.org/muscle-spasm/topics"
 OVERRIDE_REASON_SYSTEM = "https://cds.example.org/muscle-spasm/override-reasons"
@@ -30,17 +35,9 @@ SOURCE_LABEL = "Muscle-spasm treatment summary (checked against FDA labels, Beer
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
-    topic: str  # source.topic.code, e.g. "baclofen-titration"
-    title: str
-    statements: tuple[str, ...]  # Statement ids this rule applies
-    hooks: frozenset[str]
-    evaluate: Callable[[PatientFacts], list[Card]]
-    description: str = ""  # one paragraph for the guideline page and the scenario matrix
-
-
-@dataclass(frozen=True, slots=True)
 class Override:
+    """An override reason a card offers (CDS Hooks `overrideReasons`)."""
+
     code: str
     display: str
 
@@ -52,34 +49,41 @@ SPECIALIST_DIRECTED = Override("specialist-directed", "Directed by specialist / 
 NOT_APPLICABLE = Override("not-applicable", "Information not applicable to this patient")
 DATA_OUTDATED = Override("data-outdated", "Patient data shown is outdated or wrong")
 
+Evaluate = Callable[[PatientFacts, Thresholds], list[Card]]
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
 
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One clinical rule and everything known about it.
 
-def escape_md(text: object) -> str:
-    """Escape patient- or EHR-derived text for a markdown detail that clients render with raw HTML.
-
-    HTML metacharacters become entities (the sandbox renders raw HTML); markdown punctuation is
-    backslash-escaped so a drug name cannot turn into a link, image or table.
+    `description` is a template: `{threshold_name}` placeholders are filled from the thresholds in
+    force (`describe`), so the guideline page never states a number the rule does not check.
     """
-    value = str(text)
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    value = value.replace('"', "&quot;")
-    value = _MD_SPECIAL.sub(r"\\\1", value)
-    return value.replace("\n", " ").replace("\r", " ")
 
+    topic: str  # source.topic.code, e.g. "baclofen-titration"
+    title: str
+    statements: tuple[str, ...]  # Statement ids this rule applies (cards cite a subset)
+    hooks: frozenset[str]
+    evaluate: Evaluate
+    description: str
+    overrides: tuple[Override, ...] = ()  # every override reason its cards may offer
+    thresholds: tuple[str, ...] = ()  # names of the `Thresholds` fields it reads
+    _placeholders: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
-def fmt_mg(value: float | None) -> str:
-    """10.0 -> '10 mg', 7.5 -> '7.5 mg'."""
-    if value is None:
-        return "unknown"
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return f"{text} mg"
+    def __post_init__(self) -> None:
+        problems = [f"unknown statement {s}" for s in self.statements if s not in STATEMENTS]
+        problems += [f"unknown hook {h}" for h in self.hooks - ALL_HOOKS]
+        problems += [f"unknown threshold {t}" for t in self.thresholds if t not in THRESHOLD_NAMES]
+        placeholders = {name for _, name, _, _ in string.Formatter().parse(self.description) if name}
+        problems += [f"description names {p}, not in thresholds" for p in sorted(placeholders - set(self.thresholds))]
+        if problems:
+            raise ValueError(f"rule {self.topic}: " + "; ".join(problems))
+        object.__setattr__(self, "_placeholders", frozenset(placeholders))
 
-
-def fmt_number(value: float, places: int = 2) -> str:
-    text = f"{value:.{places}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text  # 30 with 0 places stays "30"
+    def describe(self, thresholds: Thresholds) -> str:
+        """The description with the numbers in force (`{x}` formatted as a plain number)."""
+        values = {name: fmt_number(getattr(thresholds, name)) for name in self._placeholders}
+        return self.description.format(**values)
 
 
 def make_card(
@@ -92,11 +96,18 @@ def make_card(
     suggestions: Sequence[Suggestion] = (),
     overrides: Sequence[Override] = (),
 ) -> Card:
-    """Build a card with the rule's topic, the guideline citation appended to the detail."""
+    """A card with the rule's topic and the guideline citation appended to the detail.
+
+    The one place a summary is shortened (the spec's 140 characters). A card may cite only the
+    rule's statements and offer only the rule's override reasons, so the registry knows them all.
+    """
     used = tuple(statements) if statements is not None else rule.statements
+    undeclared = [s for s in used if s not in rule.statements] + [o.code for o in overrides if o not in rule.overrides]
+    if undeclared:
+        raise ValueError(f"rule {rule.topic} uses undeclared statements/overrides: {undeclared}")
     full_detail = detail.rstrip() + "\n\n" + cite(used) if used else detail
-    if len(summary) > 140:
-        summary = summary[:139] + "…"
+    if len(summary) > CARD_SUMMARY_MAX:
+        summary = summary[: CARD_SUMMARY_MAX - 1] + "…"
     return Card(
         summary=summary,
         detail=full_detail,
@@ -118,6 +129,16 @@ def make_card(
 def suggestion(label: str, action: Action, *, recommended: bool = True) -> Suggestion:
     """One action per suggestion: Epic supports no more."""
     return Suggestion(label=label, isRecommended=recommended, actions=[action])
+
+
+def remove_draft_suggestion(order: MedicationFact, reason: str, *, recommended: bool = True) -> Suggestion:
+    """One-click removal of a draft order (CDS Hooks 2.0 delete with resourceId list)."""
+    label = f"Remove the draft {main_name(order)} order"
+    return suggestion(
+        label,
+        Action(type="delete", description=f"{label}: {reason}", resourceId=[order.reference]),
+        recommended=recommended,
+    )
 
 
 @dataclass

@@ -4,23 +4,25 @@ The source says "use with caution"; the label says more: cyclobenzaprine is cont
 arrhythmias, heart block or conduction disturbances, congestive heart failure, the acute recovery
 phase of myocardial infarction, and hyperthyroidism. Every category this rule matches is one of
 those label contraindications, so the card is always **critical** (never less than the label).
-"Recent MI" is what the facts layer classifies as acute (ICD-10 I21/I22, or onset within 28 days);
-an old MI (I25.2) is not a contraindication by itself. One card lists every matching condition.
-Resolved, inactive, refuted or entered-in-error conditions do not count.
-Order hooks: a draft cyclobenzaprine order (suggestion: remove it). Patient-view: an active one.
+"Recent MI" is what the facts layer classifies as acute (ICD-10 I21/I22, or a recent onset); an old
+MI (I25.2) is not a contraindication by itself. One card lists every matching condition. Resolved,
+inactive, refuted or entered-in-error conditions do not count. Order hooks: a draft cyclobenzaprine
+order (suggestion: remove it). Patient-view: an active one.
 """
 
 from __future__ import annotations
 
-from cds_service.cards._drug_scope import (
-    describe_condition,
-    describe_order,
-    is_current_condition,
-    is_order_hook,
+from cds_service.cards.base import (
+    BENEFIT_OUTWEIGHS_RISK,
+    DATA_OUTDATED,
+    SPECIALIST_DIRECTED,
+    Rule,
+    make_card,
     remove_draft_suggestion,
-    subject_medications,
 )
-from cds_service.cards.base import BENEFIT_OUTWEIGHS_RISK, DATA_OUTDATED, SPECIALIST_DIRECTED, Rule, make_card
+from cds_service.cards.scope import is_order_hook, subject_medications
+from cds_service.cards.text import describe_condition, describe_order
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import ConditionCategory, PatientFacts
 
@@ -34,14 +36,16 @@ LABEL_CONTRAINDICATIONS: dict[ConditionCategory, str] = {
 }
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+_OVERRIDES = (DATA_OUTDATED, SPECIALIST_DIRECTED, BENEFIT_OUTWEIGHS_RISK)
+
+
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     orders = [m for m in subject_medications(facts) if m.has("cyclobenzaprine")]
     if not orders:
         return []
     matches = [
         (condition, [name for c, name in LABEL_CONTRAINDICATIONS.items() if c in condition.categories])
         for condition in facts.conditions_in(*LABEL_CONTRAINDICATIONS)
-        if is_current_condition(condition)
     ]
     if not matches:
         return []
@@ -49,8 +53,6 @@ def evaluate(facts: PatientFacts) -> list[Card]:
     for _, names in matches:
         problems += [n for n in names if n not in problems]
     summary = f"Cyclobenzaprine is contraindicated with {_join(problems)}"
-    if len(summary) > 140:
-        summary = "Cyclobenzaprine is contraindicated with this patient's cardiac/thyroid conditions"
     condition_lines = "\n".join(f"- {describe_condition(c)}: {', '.join(names)}" for c, names in matches)
     order_lines = "\n".join(f"- {describe_order(m)}" for m in orders)
     detail = (
@@ -79,7 +81,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
             indicator="critical",
             detail=detail,
             suggestions=suggestions,
-            overrides=(DATA_OUTDATED, SPECIALIST_DIRECTED, BENEFIT_OUTWEIGHS_RISK),
+            overrides=_OVERRIDES,
         )
     ]
 
@@ -101,4 +103,5 @@ RULE = Rule(
         "arrhythmia, heart block or conduction disturbance, heart failure, an acute/recent myocardial "
         'infarction or hyperthyroidism: label contraindications, stronger than the source\'s "caution".'
     ),
+    overrides=_OVERRIDES,
 )

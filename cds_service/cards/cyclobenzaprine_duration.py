@@ -1,16 +1,16 @@
 """Cyclobenzaprine for 2-3 weeks at most (guideline S3, FDA cyclobenzaprine label).
 
-Order hooks: a draft cyclobenzaprine order fires when the course it makes would exceed 21 days:
-its own supply above 21 days, or the days the current course has already run plus the new
-supply (a renewal). Course length is measured from the first order of a chain of cyclobenzaprine
-orders with less than a week between them. "Already run + new supply" is a lower bound of the
-course (the draft may also start after the current supply runs out), so a card never overstates.
-The suggestion limits the draft's supply to the days left in the 21-day course, or removes the
-draft when none are left. A draft whose supply cannot be computed is not guessed at: it fires only
-when the course has already reached 21 days (any renewal then exceeds it) and says the supply is
-unknown. Patient-view: a warning when the active course has already run past 21 days or its
-current orders plan more than 21 days. Tonmya (sublingual cyclobenzaprine for fibromyalgia) is
-not covered by the short-course limitation and is left out.
+Order hooks: a draft cyclobenzaprine order fires when the course it makes would exceed
+`Thresholds.cyclobenzaprine_max_course_days`: its own supply above it, or the days the current
+course has already run plus the new supply (a renewal). Course length is measured from the first
+order of a chain of cyclobenzaprine orders with less than `cyclobenzaprine_course_gap_days` between
+them. "Already run + new supply" is a lower bound of the course (the draft may also start after the
+current supply runs out), so a card never overstates. The suggestion limits the draft's supply to
+the days left in the course, or removes the draft when none are left. A draft whose supply cannot be
+computed is not guessed at: it fires only when the course has already reached the limit (any renewal
+then exceeds it) and says the supply is unknown. Patient-view: a warning when the active course has
+already run past the limit or its current orders plan more. Tonmya (sublingual cyclobenzaprine for
+fibromyalgia) is not covered by the short-course limitation and is left out.
 """
 
 from __future__ import annotations
@@ -19,22 +19,23 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cds_service.cards._drug_scope import describe_order, fmt_date, is_order_hook, remove_draft_suggestion
 from cds_service.cards.base import (
     BENEFIT_OUTWEIGHS_RISK,
     SPECIALIST_DIRECTED,
     Rule,
-    escape_md,
-    fmt_number,
     make_card,
+    remove_draft_suggestion,
     suggestion,
 )
-from cds_service.cards.thresholds import CYCLOBENZAPRINE_COURSE_GAP_DAYS, CYCLOBENZAPRINE_MAX_COURSE_DAYS
+from cds_service.cards.scope import is_order_hook
+from cds_service.cards.text import describe_order, escape_md, fmt_date, fmt_number
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Action, Card, Suggestion
 from cds_service.facts.model import MedicationFact, PatientFacts
 from cds_service.facts.orders import with_supply_days
 
 _COURSE_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
+_OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED)
 _LABEL_TEXT = (
     "The cyclobenzaprine label limits use to short periods (up to two or three weeks): adequate "
     "evidence of effectiveness for longer use is not available."
@@ -61,10 +62,10 @@ def _is_short_course_cyclobenzaprine(medication: MedicationFact) -> bool:
     return "tonmya" not in text and "sublingual" not in text
 
 
-def current_course(facts: PatientFacts) -> Course | None:
-    """Chain existing cyclobenzaprine orders backwards from now, merging gaps of up to a week."""
+def current_course(facts: PatientFacts, t: Thresholds) -> Course | None:
+    """Chain existing cyclobenzaprine orders backwards from now, merging short gaps."""
     active_refs = {m.reference for m in facts.active_medications()}
-    draft_refs = {m.reference for m in facts.draft_orders + facts.other_drafts}
+    draft_refs = {m.reference for m in facts.drafts_in_scope + facts.other_drafts}
     candidates = sorted(
         (
             m
@@ -77,7 +78,7 @@ def current_course(facts: PatientFacts) -> Course | None:
         key=lambda m: m.start or facts.now,
         reverse=True,
     )
-    gap = timedelta(days=CYCLOBENZAPRINE_COURSE_GAP_DAYS)
+    gap = timedelta(days=t.cyclobenzaprine_course_gap_days)
     frontier = facts.now
     members: list[MedicationFact] = []
     for order in candidates:
@@ -117,8 +118,8 @@ def _supply_text(order: MedicationFact) -> str:
     return f"**{fmt_number(supply.days or 0, 1)} days**{how}"
 
 
-def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | None) -> Card | None:
-    limit = CYCLOBENZAPRINE_MAX_COURSE_DAYS
+def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | None, t: Thresholds) -> Card | None:
+    limit = t.cyclobenzaprine_max_course_days
     days_run = course.days_run(facts.now) if course else 0.0
     supply_days = order.supply.days
     if supply_days is None:
@@ -187,12 +188,12 @@ def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | Non
         indicator="warning",
         detail="\n\n".join(detail_lines),
         suggestions=suggestions,
-        overrides=(BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED),
+        overrides=_OVERRIDES,
     )
 
 
-def _patient_view_card(facts: PatientFacts, course: Course) -> Card | None:
-    limit = CYCLOBENZAPRINE_MAX_COURSE_DAYS
+def _patient_view_card(facts: PatientFacts, course: Course, t: Thresholds) -> Card | None:
+    limit = t.cyclobenzaprine_max_course_days
     days_run = course.days_run(facts.now)
     planned: float | None = None
     if course.planned_end is not None:
@@ -215,22 +216,22 @@ def _patient_view_card(facts: PatientFacts, course: Course) -> Card | None:
         summary=summary,
         indicator="warning",
         detail="\n\n".join(detail_lines),
-        overrides=(BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED),
+        overrides=_OVERRIDES,
     )
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
-    course = current_course(facts)
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    course = current_course(facts, t)
     if not is_order_hook(facts):
         if course is None or not course.active:
             return []
-        card = _patient_view_card(facts, course)
+        card = _patient_view_card(facts, course, t)
         return [card] if card else []
     cards: list[Card] = []
-    for order in facts.draft_orders:
+    for order in facts.drafts_in_scope:
         if not _is_short_course_cyclobenzaprine(order):
             continue
-        card = _draft_card(facts, order, course)
+        card = _draft_card(facts, order, course, t)
         if card is not None:
             cards.append(card)
     return cards
@@ -243,8 +244,12 @@ RULE = Rule(
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
-        "Warns when a cyclobenzaprine order supplies more than 21 days, when a renewal would take the "
-        "course past 21 days, or (patient-view) when an active course has run or is planned past 21 days. "
-        "Suggests limiting the draft's supply to the days left in the course."
+        "Warns when a cyclobenzaprine order supplies more than {cyclobenzaprine_max_course_days} days, when a "
+        "renewal would take the course past {cyclobenzaprine_max_course_days} days (orders less than "
+        "{cyclobenzaprine_course_gap_days} days apart are one course), or (patient-view) when an active course has "
+        "run or is planned past {cyclobenzaprine_max_course_days} days. Suggests limiting the draft's supply to the "
+        "days left in the course."
     ),
+    overrides=_OVERRIDES,
+    thresholds=("cyclobenzaprine_max_course_days", "cyclobenzaprine_course_gap_days"),
 )

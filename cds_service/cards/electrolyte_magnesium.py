@@ -1,20 +1,28 @@
 """Low magnesium in a patient this guideline is about (guideline S16, A5).
 
-Fires on the latest valid magnesium below 0.70 mmol/L (warning) or 0.5 mmol/L (critical, the
-symptomatic band), judged in the unit the lab reported: 1.7 / 1.2 mg/dL, 1.4 / 1.0 mEq/L, so a
-result reported exactly at the cut-off (1.7 mg/dL) is not called low by a conversion's rounding.
-A unit outside these is judged on the normalized mmol/L value. Scope as for potassium (see
-`cards._electrolytes`): order hooks when a muscle relaxant is being ordered; patient-view when on
-a muscle relaxant or with a spasm/spasticity/cramp condition. A lab flag LL makes it critical.
+Fires on the latest valid magnesium below `Thresholds.magnesium_low_mmol_per_l` (warning) or
+`magnesium_critical_mmol_per_l` (critical, the symptomatic band), judged in the unit the lab
+reported with the cut-off converted at the lab's precision (0.70 mmol/L = 1.7 mg/dL = 1.4 mEq/L), so
+a result reported exactly at the cut-off is not called low by a conversion's rounding. Scope as for
+potassium (see `cards._electrolytes`): order hooks when a muscle relaxant is being ordered;
+patient-view when on a muscle relaxant or with a spasm/spasticity/cramp condition. A lab flag LL
+makes it critical.
 """
 
 from __future__ import annotations
 
-from cds_service.cards._electrolytes import is_below, low_lab_card, why_in_scope
+from cds_service.cards._electrolytes import (
+    LOW_LAB_OVERRIDES,
+    cutoff_in_reported_unit,
+    is_below,
+    low_lab_card,
+    why_in_scope,
+)
 from cds_service.cards.base import Rule
-from cds_service.cards.thresholds import MAGNESIUM_CRITICAL, MAGNESIUM_LOW
+from cds_service.cards.text import fmt_number
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
-from cds_service.facts.model import LabResult, PatientFacts
+from cds_service.facts.model import PatientFacts
 
 _ADVICE = (
     "Replace magnesium (general guidance, not an order): oral magnesium oxide for mild deficits; IV "
@@ -24,23 +32,12 @@ _ADVICE = (
 )
 
 
-def _unit_key(unit: str) -> str:
-    return unit.lower().replace(" ", "")
-
-
-def _thresholds(result: LabResult) -> tuple[float, float, float, str]:
-    """(value, low, critical, unit) in the reported unit when known, otherwise in mmol/L."""
-    key = _unit_key(result.unit)
-    if key in MAGNESIUM_LOW:
-        return result.value, MAGNESIUM_LOW[key], MAGNESIUM_CRITICAL[key], result.unit
-    return result.value_mmol_l, MAGNESIUM_LOW["mmol/l"], MAGNESIUM_CRITICAL["mmol/l"], "mmol/L"
-
-
-def evaluate(facts: PatientFacts) -> list[Card]:
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     result = facts.magnesium
     if result is None:
         return []
-    value, low, severe, unit = _thresholds(result)
+    value, low, unit = cutoff_in_reported_unit(result, t.magnesium_low_mmol_per_l)
+    _, severe, _ = cutoff_in_reported_unit(result, t.magnesium_critical_mmol_per_l)
     if not is_below(value, result.comparator, low):
         return []
     reason = why_in_scope(facts)
@@ -56,8 +53,11 @@ def evaluate(facts: PatientFacts) -> list[Card]:
             result,
             critical=critical,
             band=band,
-            below=f"{threshold:g} {unit}",
-            cutoff_note="; the cut-offs are 0.70 mmol/L = 1.7 mg/dL = 1.4 mEq/L, and 0.5 mmol/L for the severe band",
+            below=f"{fmt_number(threshold)} {unit}",
+            cutoff_note=(
+                f"; the cut-offs are {fmt_number(t.magnesium_low_mmol_per_l)} mmol/L, and "
+                f"{fmt_number(t.magnesium_critical_mmol_per_l)} mmol/L for the severe band"
+            ),
             why_it_matters="low magnesium causes cramps and keeps potassium low, and the guideline asks to correct it.",
             advice=_ADVICE,
             reason=reason,
@@ -72,7 +72,10 @@ RULE = Rule(
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
-        "Latest magnesium below 0.70 mmol/L / 1.7 mg/dL (warning) or 0.5 mmol/L (critical) in a patient "
-        "being ordered, or on, a muscle relaxant, or with a spasm/spasticity/cramp condition."
+        "Latest magnesium below {magnesium_low_mmol_per_l} mmol/L (warning) or {magnesium_critical_mmol_per_l} "
+        "mmol/L (critical) in a patient being ordered, or on, a muscle relaxant, or with a "
+        "spasm/spasticity/cramp condition."
     ),
+    overrides=LOW_LAB_OVERRIDES,
+    thresholds=("magnesium_low_mmol_per_l", "magnesium_critical_mmol_per_l"),
 )

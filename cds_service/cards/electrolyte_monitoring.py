@@ -1,28 +1,28 @@
 """No recent potassium or magnesium for a patient on, or being ordered, a muscle relaxant (S16, A5).
 
 "Address any underlying electrolyte abnormalities" needs a result to address. Order hooks: a
-muscle-relaxant draft in scope; patient-view: an active muscle relaxant (a condition alone does
-not trigger a lab order suggestion). A result is missing when there is none, it has no date, or
-it is older than 30 days (thresholds.LAB_RECENT_DAYS).
-Info card with one **create** suggestion per missing lab (a draft ServiceRequest coded with
-LOINC). A lab the service could not retrieve (a data gap) is not "missing": the data-unavailable
-card covers it, and no test is suggested for it.
+muscle-relaxant draft in scope; patient-view: an active muscle relaxant (a condition alone does not
+trigger a lab order suggestion). A result is missing when there is none, it has no date, or it is
+older than `Thresholds.lab_recent_days`. Info card with one **create** suggestion per missing lab (a
+draft ServiceRequest coded with LOINC). A lab the service could not retrieve (a data gap) is not
+"missing": the data-unavailable card covers it, and no test is suggested for it.
 """
 
 from __future__ import annotations
 
-from cds_service.cards._drug_scope import main_name
 from cds_service.cards._electrolytes import active_relaxants, describe_result, relaxant_drafts
-from cds_service.cards.base import NOT_APPLICABLE, Rule, escape_md, make_card, suggestion
-from cds_service.cards.thresholds import LAB_RECENT_DAYS, MAGNESIUM_LAB_LOINC, POTASSIUM_LAB_LOINC
+from cds_service.cards.base import NOT_APPLICABLE, Rule, make_card, suggestion
+from cds_service.cards.text import escape_md, main_name
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Action, Card, Suggestion
 from cds_service.facts.model import LabKind, LabResult, PatientFacts
-from cds_service.facts.orders import lab_order
+from cds_service.facts.orders import SERUM_MAGNESIUM_LOINC, SERUM_POTASSIUM_LOINC, lab_order
 
 _LABS = (
-    (LabKind.POTASSIUM, "potassium", POTASSIUM_LAB_LOINC),
-    (LabKind.MAGNESIUM, "magnesium", MAGNESIUM_LAB_LOINC),
+    (LabKind.POTASSIUM, "potassium", SERUM_POTASSIUM_LOINC),
+    (LabKind.MAGNESIUM, "magnesium", SERUM_MAGNESIUM_LOINC),
 )
+_OVERRIDES = (NOT_APPLICABLE,)
 
 
 def _result(facts: PatientFacts, kind: LabKind) -> LabResult | None:
@@ -33,28 +33,28 @@ def _not_retrieved(facts: PatientFacts, name: str) -> bool:
     return any(g.prefetch_key == name or name in g.what.lower() for g in facts.gaps)
 
 
-def _is_recent(result: LabResult | None, facts: PatientFacts) -> bool:
+def _is_recent(result: LabResult | None, facts: PatientFacts, t: Thresholds) -> bool:
     if result is None:
         return False
     age = result.age_days(facts.now)
-    return age is not None and age <= LAB_RECENT_DAYS
+    return age is not None and age <= t.lab_recent_days
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     relaxants = relaxant_drafts(facts) if facts.hook in ORDER_HOOKS else active_relaxants(facts)
     if not relaxants:
         return []
     missing: list[tuple[str, tuple[str, str], LabResult | None]] = []
     for kind, name, loinc in _LABS:
         result = _result(facts, kind)
-        if _is_recent(result, facts) or (result is None and _not_retrieved(facts, name)):
+        if _is_recent(result, facts, t) or (result is None and _not_retrieved(facts, name)):
             continue
         missing.append((name, loinc, result))
     if not missing:
         return []
     names = " and ".join(name for name, _, _ in missing)
     drugs = ", ".join(sorted({main_name(m) for m in relaxants}))
-    lines = [f"No {names} result in the last {LAB_RECENT_DAYS} days for this patient on {escape_md(drugs)}."]
+    lines = [f"No {names} result in the last {t.lab_recent_days} days for this patient on {escape_md(drugs)}."]
     for name, _, result in missing:
         if result is None:
             lines.append(f"- {name.capitalize()}: no result on file.")
@@ -76,11 +76,11 @@ def evaluate(facts: PatientFacts) -> list[Card]:
     return [
         make_card(
             RULE,
-            summary=f"No {names} result in {LAB_RECENT_DAYS} days: check before treating spasm with {drugs}"[:140],
+            summary=f"No {names} result in {t.lab_recent_days} days: check before treating spasm with {drugs}",
             indicator="info",
             detail="\n".join(lines),
             suggestions=suggestions,
-            overrides=(NOT_APPLICABLE,),
+            overrides=_OVERRIDES,
         )
     ]
 
@@ -93,6 +93,9 @@ RULE = Rule(
     evaluate=evaluate,
     description=(
         "A muscle-relaxant order (or a patient on one) with no potassium or magnesium result in the last "
-        "30 days: info with a one-click lab order (ServiceRequest, LOINC 2823-3 / 19123-9) per missing test."
+        "{lab_recent_days} days: info with a one-click lab order (ServiceRequest, LOINC "
+        f"{SERUM_POTASSIUM_LOINC[0]} / {SERUM_MAGNESIUM_LOINC[0]}) per missing test."
     ),
+    overrides=_OVERRIDES,
+    thresholds=("lab_recent_days",),
 )

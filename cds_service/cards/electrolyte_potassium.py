@@ -1,46 +1,48 @@
 """Low potassium in a patient this guideline is about (guideline S16, A5; StatPearls NBK482465).
 
-Fires on the latest valid potassium below 3.5 mmol/L (= mEq/L): warning; below 2.5 mmol/L, or
-flagged critical-low (LL) by the lab, critical. Scope is the electrolyte family's (see
-`cards._electrolytes`): order hooks when a muscle relaxant is being ordered; patient-view when
-the patient is on a muscle relaxant or has a spasm/spasticity/cramp condition. Everyone else gets
-no card, however low their potassium: other services own general lab alerting. The value is
-shown as reported and in mmol/L with its date; a preliminary result says so; a reported ">x"
-value is never read as low. An old result still fires (with its age) - a low value that was never
-rechecked matters - and the monitoring rule offers the repeat test when it is older than 30 days.
+Fires on the latest valid potassium below `Thresholds.potassium_low_mmol_per_l` (mmol/L = mEq/L):
+warning; below `potassium_critical_mmol_per_l`, or flagged critical-low (LL) by the lab, critical.
+Scope is the electrolyte family's (see `cards._electrolytes`): order hooks when a muscle relaxant is
+being ordered; patient-view when the patient is on a muscle relaxant or has a spasm/spasticity/
+cramp condition. Everyone else gets no card, however low their potassium: other services own general
+lab alerting. The value is shown as reported and in mmol/L with its date; a preliminary result says
+so; a reported ">x" value is never read as low. An old result still fires (with its age) - a low
+value that was never rechecked matters - and the monitoring rule offers the repeat test when it is
+stale.
 """
 
 from __future__ import annotations
 
-from cds_service.cards._electrolytes import is_below, low_lab_card, why_in_scope
+from cds_service.cards._electrolytes import LOW_LAB_OVERRIDES, is_below, low_lab_card, why_in_scope
 from cds_service.cards.base import Rule
-from cds_service.cards.thresholds import POTASSIUM_CRITICAL_MMOL_L, POTASSIUM_LOW_MMOL_L
+from cds_service.cards.text import fmt_number
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import PatientFacts
 
 _ADVICE = (
     "Correct before attributing cramps or weakness to the spasm itself (general guidance, not an order): "
     "oral potassium chloride 20-40 mEq/day in divided doses (about 20 mEq per dose) for mild to moderate "
-    "hypokalaemia; IV replacement in a monitored setting when K ≤ 2.5 mmol/L, symptomatic or with ECG "
+    "hypokalaemia; IV replacement in a monitored setting when K is in the severe band, symptomatic or with ECG "
     "changes (typically ≤ 10 mEq/h peripherally). Recheck 24-48 h after oral and 4-6 h after IV "
     "replacement. **Check magnesium too: hypokalaemia does not correct until magnesium is replaced.**"
 )
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     result = facts.potassium
     if result is None:
         return []
-    if not is_below(result.value_mmol_l, result.comparator, POTASSIUM_LOW_MMOL_L):
+    if not is_below(result.value_mmol_l, result.comparator, t.potassium_low_mmol_per_l):
         return []
     reason = why_in_scope(facts)
     if reason is None:
         return []
-    critical = is_below(result.value_mmol_l, result.comparator, POTASSIUM_CRITICAL_MMOL_L) or (
+    critical = is_below(result.value_mmol_l, result.comparator, t.potassium_critical_mmol_per_l) or (
         (result.interpretation or "").upper() == "LL"
     )
     band = "severe hypokalaemia" if critical else "hypokalaemia"
-    threshold = POTASSIUM_CRITICAL_MMOL_L if critical else POTASSIUM_LOW_MMOL_L
+    threshold = t.potassium_critical_mmol_per_l if critical else t.potassium_low_mmol_per_l
     return [
         low_lab_card(
             RULE,
@@ -48,7 +50,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
             result,
             critical=critical,
             band=band,
-            below=f"{threshold:g} mmol/L",
+            below=f"{fmt_number(threshold)} mmol/L",
             why_it_matters="low potassium causes cramps and muscle weakness, and the guideline asks to correct it.",
             advice=_ADVICE,
             reason=reason,
@@ -63,7 +65,10 @@ RULE = Rule(
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
-        "Latest potassium below 3.5 mmol/L (warning) or 2.5 mmol/L (critical) in a patient being ordered, "
-        "or on, a muscle relaxant, or with a spasm/spasticity/cramp condition; correction advice."
+        "Latest potassium below {potassium_low_mmol_per_l} mmol/L (warning) or {potassium_critical_mmol_per_l} "
+        "mmol/L (critical) in a patient being ordered, or on, a muscle relaxant, or with a "
+        "spasm/spasticity/cramp condition; correction advice."
     ),
+    overrides=LOW_LAB_OVERRIDES,
+    thresholds=("potassium_low_mmol_per_l", "potassium_critical_mmol_per_l"),
 )

@@ -2,8 +2,8 @@
 
 Text is verbatim from `shared/guideline/muscle-spasm-treatment.txt` (a treatment summary, not a
 society guideline). Ids S1-S23 follow the statement check in `shared/reference/clinical-facts.md`
-§1.2; A1-A5 are the lines of its "Treatment Algorithm" section. Cards cite these ids and the
-service serves each at `/guideline/<topic>`.
+§1.2; A1-A5 are the lines of its "Treatment Algorithm" section. Cards cite these ids and the service
+serves each at `/guideline/<topic>`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class Statement:
     section: str  # the guideline section it sits in
     source_refs: str  # the guideline's own reference numbers, e.g. "1" or "2, 1"
     label_note: str = ""  # what the drug label / Beers says where the summary says less
+    out_of_scope: str = ""  # why no rule applies this statement (shown in the scenario matrix)
 
 
 SOURCE_TITLE = "Treatment Options for Severe Muscle Spasms (treatment summary)"
@@ -80,6 +81,10 @@ _ALL: tuple[Statement, ...] = (
         _FIRST,
         "1, 3",
         "Boxed warning: hepatotoxicity.",
+        out_of_scope=(
+            "A treatment option (dantrolene for spastic hemiplegia), not a check on an order. Its boxed "
+            "hepatotoxicity warning would need liver-function results, which the service does not fetch."
+        ),
     ),
     Statement(
         "S6",
@@ -87,6 +92,10 @@ _ALL: tuple[Statement, ...] = (
         _SECOND,
         "1",
         "AGS Beers 2023: avoid in adults 65 and older.",
+        out_of_scope=(
+            "A treatment option (methocarbamol when first-line agents fail); whether they failed is not in "
+            "structured data. Its Beers 2023 'avoid at 65+' caveat is applied by elderly-caution."
+        ),
     ),
     Statement(
         "S7",
@@ -94,6 +103,10 @@ _ALL: tuple[Statement, ...] = (
         _SECOND,
         "1",
         "AGS Beers 2023: avoid in adults 65 and older (strongly anticholinergic).",
+        out_of_scope=(
+            "A treatment option (orphenadrine as an alternative); nothing to check at ordering. Its Beers "
+            "2023 'avoid at 65+' caveat is applied by elderly-caution."
+        ),
     ),
     Statement(
         "S8",
@@ -132,6 +145,10 @@ _ALL: tuple[Statement, ...] = (
         "Phenol injections may be used to target specific muscles or muscle groups.",
         _ADVANCED,
         "1",
+        out_of_scope=(
+            "Phenol injections are procedures; the service reads medication orders, labs and conditions, not"
+            " procedure orders."
+        ),
     ),
     Statement(
         "S13",
@@ -144,6 +161,7 @@ _ALL: tuple[Statement, ...] = (
         "Heat, cold, and electrical stimulation may help reduce muscle spasms.",
         _NONPHARM,
         "1",
+        out_of_scope=("Heat, cold and electrical stimulation are non-drug measures with nothing to check at ordering."),
     ),
     Statement(
         "S15",
@@ -151,6 +169,10 @@ _ALL: tuple[Statement, ...] = (
         "some cases.",
         _NONPHARM,
         "1",
+        out_of_scope=(
+            "Splinting is not ordered as a medication, and the 'may worsen symptoms' claim has no source "
+            "behind it (clinical-facts §1.2); the service stays silent rather than repeat it."
+        ),
     ),
     Statement(
         "S16",

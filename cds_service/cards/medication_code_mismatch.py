@@ -2,21 +2,25 @@
 
 Every check of this service reads the drug from the order's RxNorm code. When the code names one
 drug and the order's text or display another (seen in the sandbox's own test data: code 197446,
-carisoprodol, displayed as "Baclofen 10 MG Oral Tablet"), the clinician sees one drug and the
-checks judge another; neither can be trusted until the order is corrected. Warning on order hooks
-for the orders in scope, and on patient-view for active orders. Only drugs this service knows
-are compared, so an unrelated drug with a free-text note never fires.
+carisoprodol, displayed as "Baclofen 10 MG Oral Tablet"), the clinician sees one drug and the checks
+judge another; neither can be trusted until the order is corrected. Warning on order hooks for the
+orders in scope, and on patient-view for active orders. Only drugs this service knows are compared,
+so an unrelated drug with a free-text note never fires.
 """
 
 from __future__ import annotations
 
-from cds_service.cards._drug_scope import describe_order, subject_medications
-from cds_service.cards.base import NOT_APPLICABLE, Rule, escape_md, make_card
+from cds_service.cards.base import NOT_APPLICABLE, Rule, make_card
+from cds_service.cards.scope import subject_medications
+from cds_service.cards.text import describe_order, escape_md
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import PatientFacts
 
+_OVERRIDES = (NOT_APPLICABLE,)
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     cards: list[Card] = []
     for order in subject_medications(facts):
         if not order.name_conflict:
@@ -35,7 +39,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
                 "Correct the order (or the EHR's medication record) so that the code and the name agree.",
             ]
         )
-        cards.append(make_card(RULE, summary=summary, indicator="warning", detail=detail, overrides=(NOT_APPLICABLE,)))
+        cards.append(make_card(RULE, summary=summary, indicator="warning", detail=detail, overrides=_OVERRIDES))
     return cards
 
 
@@ -49,4 +53,5 @@ RULE = Rule(
         "An order whose RxNorm code names one drug and whose text or display names another: the checks "
         "follow the code, so the clinician is told which drug was checked and which was not."
     ),
+    overrides=_OVERRIDES,
 )

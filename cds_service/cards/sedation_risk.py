@@ -1,32 +1,22 @@
 """Two or more CNS depressants together (guideline S18, S8; benzodiazepine boxed warning; Beers 2023).
 
 Counts drugs, not orders (a renewal is not a combination), from muscle relaxants, benzodiazepines,
-opioids, gabapentinoids, Z-drugs and other CNS depressants. Order hooks: fires when a CNS
-depressant is among the drafts in scope and two or more would then be active (issue 4 table).
-Patient-view: only combinations that include a muscle relaxant or a benzodiazepine (the
-guideline's drugs); other pairs are for the EHR's general interaction checking.
+opioids, gabapentinoids, Z-drugs and other CNS depressants. Order hooks: fires when a CNS depressant
+is among the drafts in scope and two or more would then be active (issue 4 table). Patient-view:
+only combinations that include a muscle relaxant or a benzodiazepine (the guideline's drugs); other
+pairs are for the EHR's general interaction checking.
 
 Indicator, decided: **critical** when the response would *start* a benzodiazepine + opioid
 combination (one of the two is drafted and not already taken): the class boxed warning reports
 profound sedation, respiratory depression, coma and death, and asks to reserve co-prescribing for
 patients without alternatives; starting it is the moment to stop. **Warning** when the patient
 already takes both (a renewal; "already tolerating" is a valid override) and for every other
-combination, where the advice is to monitor sedation, dizziness and weakness (S18). At 65 and
-older with three or more such drugs the card adds Beers 2023 "avoid 3 or more CNS-active drugs".
+combination, where the advice is to monitor sedation, dizziness and weakness (S18). At 65 and older
+with three or more such drugs the card adds Beers 2023 "avoid 3 or more CNS-active drugs".
 """
 
 from __future__ import annotations
 
-from cds_service.cards._drug_scope import (
-    combination_pool,
-    describe_order,
-    group_by_drug,
-    is_cns_depressant,
-    is_muscle_relaxant,
-    is_order_hook,
-    main_name,
-    remove_draft_suggestion,
-)
 from cds_service.cards.base import (
     ALREADY_TOLERATING,
     BENEFIT_OUTWEIGHS_RISK,
@@ -34,14 +24,22 @@ from cds_service.cards.base import (
     WILL_MONITOR,
     Rule,
     make_card,
+    remove_draft_suggestion,
 )
-from cds_service.cards.thresholds import (
-    BEERS_CNS_ACTIVE_AVOID_COUNT,
-    ELDERLY_AGE_YEARS,
-    SEDATION_MIN_CNS_DEPRESSANTS,
+from cds_service.cards.scope import (
+    combination_pool,
+    group_by_drug,
+    is_cns_depressant,
+    is_muscle_relaxant,
+    is_order_hook,
 )
+from cds_service.cards.text import describe_order, main_name
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
+
+_CRITICAL_OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED, WILL_MONITOR)
+_WARNING_OVERRIDES = (ALREADY_TOLERATING, WILL_MONITOR, BENEFIT_OUTWEIGHS_RISK)
 
 
 def _is_new(group: list[MedicationFact]) -> bool:
@@ -53,13 +51,13 @@ def _in_class(group: list[MedicationFact], drug_class: DrugClass) -> bool:
     return any(m.in_class(drug_class) for m in group)
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     pool = [m for m in combination_pool(facts) if is_cns_depressant(m)]
-    drafts_in_scope = [m for m in facts.draft_orders if is_cns_depressant(m)] if is_order_hook(facts) else []
+    drafts_in_scope = [m for m in facts.drafts_in_scope if is_cns_depressant(m)] if is_order_hook(facts) else []
     if is_order_hook(facts) and not drafts_in_scope:
         return []
     drugs = group_by_drug(pool)
-    if len(drugs) < SEDATION_MIN_CNS_DEPRESSANTS:
+    if len(drugs) < t.sedation_min_cns_depressants:
         return []
     if not is_order_hook(facts) and not any(
         is_muscle_relaxant(m) or m.in_class(DrugClass.BENZODIAZEPINE) for m in pool
@@ -77,12 +75,6 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         summary = f"Benzodiazepine + opioid ({' + '.join(names)}): boxed warning — respiratory depression"
     else:
         summary = f"Sedation risk: {len(drugs)} CNS depressants together ({', '.join(names)})"
-    if len(summary) > 140:
-        summary = (
-            f"Benzodiazepine + opioid among {len(drugs)} CNS depressants: boxed warning"
-            if benzo_opioid
-            else f"Sedation risk: {len(drugs)} CNS depressants would be taken together"
-        )
 
     lines = ["CNS depressants that would be taken together:"]
     for group in drugs:
@@ -103,12 +95,12 @@ def evaluate(facts: PatientFacts) -> list[Card]:
             advice.append("The patient already takes both drugs; this order continues the combination.")
     if (
         facts.age_years is not None
-        and facts.age_years >= ELDERLY_AGE_YEARS
-        and len(drugs) >= BEERS_CNS_ACTIVE_AVOID_COUNT
+        and facts.age_years >= t.elderly_age_years
+        and len(drugs) >= t.beers_cns_active_avoid_count
     ):
         advice.append(
             f"The patient is {facts.age_years}: Beers 2023 says avoid a total of "
-            f"{BEERS_CNS_ACTIVE_AVOID_COUNT} or more CNS-active drugs (falls, fractures)."
+            f"{t.beers_cns_active_avoid_count} or more CNS-active drugs (falls, fractures)."
         )
     detail = "\n".join(lines + advice)
 
@@ -121,11 +113,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         if critical
         else []
     )
-    overrides = (
-        (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED, WILL_MONITOR)
-        if critical
-        else (ALREADY_TOLERATING, WILL_MONITOR, BENEFIT_OUTWEIGHS_RISK)
-    )
+    overrides = _CRITICAL_OVERRIDES if critical else _WARNING_OVERRIDES
     return [
         make_card(
             RULE,
@@ -146,8 +134,11 @@ RULE = Rule(
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
-        "Warns when an order would make two or more CNS depressants active together (muscle relaxants, "
-        "benzodiazepines, opioids, gabapentinoids, Z-drugs): monitor sedation, dizziness, weakness. "
-        "Critical when it starts a benzodiazepine + opioid combination (boxed warning)."
+        "Warns when an order would make {sedation_min_cns_depressants} or more CNS depressants active together "
+        "(muscle relaxants, benzodiazepines, opioids, gabapentinoids, Z-drugs): monitor sedation, dizziness, "
+        "weakness. Critical when it starts a benzodiazepine + opioid combination (boxed warning). At "
+        "{elderly_age_years} or older with {beers_cns_active_avoid_count} or more, Beers 2023 'avoid' is added."
     ),
+    overrides=(*_CRITICAL_OVERRIDES, ALREADY_TOLERATING),
+    thresholds=("sedation_min_cns_depressants", "elderly_age_years", "beers_cns_active_avoid_count"),
 )

@@ -1,20 +1,22 @@
 """Serotonergic combinations: serotonin syndrome risk (guideline S23, cyclobenzaprine label 2013).
 
 Drugs are counted, not orders (a renewal is not a combination). The pool is what would be active
-(drafts + active orders) plus MAOIs stopped within the 14-day washout, because the label
-contraindication runs "within 14 days after discontinuation". An MAOI's stop date is its order's
-end (validity end, or start + supply); an MAOI order that ended with no date at all is named in
-the card as "stop date not recorded" and makes it a warning, not critical: we do not guess.
+(drafts + active orders) plus MAOIs stopped within the washout (`Thresholds.maoi_washout_days`),
+because the label contraindication runs "within 14 days after discontinuation". An MAOI's stop date
+is its order's end (validity end, or start + supply); an MAOI order that ended with no date at all
+is named in the card as "stop date not recorded" and makes it a warning, not critical: we do not
+guess.
 
 Order hooks: fires when at least one serotonergic drug is among the drafts in scope and two or more
 serotonergic drugs would then be active (issue 4 table). Patient-view: fires only for combinations
-that include cyclobenzaprine (the guideline's serotonergic drug); other long-standing
-antidepressant combinations belong to the EHR's general interaction checking, and repeating them at
-every chart opening would be noise.
+that include cyclobenzaprine (the guideline's serotonergic drug); other long-standing antidepressant
+combinations belong to the EHR's general interaction checking, and repeating them at every chart
+opening would be noise.
 
 Indicator: **critical** when an MAOI (incl. linezolid, methylene blue, selegiline, rasagiline) is
-active, drafted or stopped within 14 days (label contraindication, hyperpyretic crises and deaths);
-otherwise **warning**. One card per response, listing all partners; suggestion: remove the draft(s).
+active, drafted or stopped within the washout (label contraindication, hyperpyretic crises and
+deaths); otherwise **warning**. One card per response, listing all partners; suggestion: remove the
+draft(s).
 """
 
 from __future__ import annotations
@@ -22,16 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from cds_service.cards._drug_scope import (
-    combination_pool,
-    describe_order,
-    fmt_date,
-    group_by_drug,
-    is_order_hook,
-    is_serotonergic,
-    main_name,
-    remove_draft_suggestion,
-)
 from cds_service.cards.base import (
     ALREADY_TOLERATING,
     BENEFIT_OUTWEIGHS_RISK,
@@ -39,14 +31,19 @@ from cds_service.cards.base import (
     SPECIALIST_DIRECTED,
     WILL_MONITOR,
     Rule,
-    fmt_number,
     make_card,
+    remove_draft_suggestion,
 )
-from cds_service.cards.thresholds import MAOI_WASHOUT_DAYS
+from cds_service.cards.scope import combination_pool, group_by_drug, is_order_hook, is_serotonergic
+from cds_service.cards.text import describe_order, fmt_date, fmt_number, main_name
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
 
-_ENDED_STATUSES = frozenset({"stopped", "completed", "active", "on-hold"})
+# Statuses of an order that was (or may have been) taken; cancelled, draft or entered-in-error never were.
+_TAKEN_STATUSES = frozenset({"stopped", "completed", "active", "on-hold"})
+_CRITICAL_OVERRIDES = (DATA_OUTDATED, SPECIALIST_DIRECTED)
+_WARNING_OVERRIDES = (ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK, WILL_MONITOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +56,16 @@ class RecentMaoi:
     upper_bound: bool = False
 
 
-def recently_stopped_maois(facts: PatientFacts) -> list[RecentMaoi]:
-    """MAOI orders no longer active that may still be within the 14-day washout."""
+def recently_stopped_maois(facts: PatientFacts, t: Thresholds) -> list[RecentMaoi]:
+    """MAOI orders no longer active that may still be within the washout."""
     active = {m.reference for m in facts.active_medications()}
-    replaced = {m.reference for m in facts.draft_orders + facts.other_drafts}
-    washout = timedelta(days=MAOI_WASHOUT_DAYS)
+    replaced = {m.reference for m in facts.drafts_in_scope + facts.other_drafts}
+    washout = timedelta(days=t.maoi_washout_days)
     found: list[RecentMaoi] = []
     for order in facts.medications:
         if not order.in_class(DrugClass.MAOI) or order.reference in active or order.reference in replaced:
             continue
-        if order.status not in _ENDED_STATUSES:
+        if order.status not in _TAKEN_STATUSES:
             continue  # cancelled / entered-in-error / draft: never taken
         end = order.end
         if end is not None and end <= facts.now:
@@ -89,10 +86,11 @@ def _days(delta: timedelta) -> float:
     return delta.total_seconds() / 86400
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    washout_days = t.maoi_washout_days
     pool = [m for m in combination_pool(facts) if is_serotonergic(m)]
-    recent = recently_stopped_maois(facts)
-    in_scope = [m for m in facts.draft_orders if is_serotonergic(m)] if is_order_hook(facts) else []
+    recent = recently_stopped_maois(facts, t)
+    in_scope = [m for m in facts.drafts_in_scope if is_serotonergic(m)] if is_order_hook(facts) else []
     if is_order_hook(facts):
         if not in_scope:
             return []
@@ -113,10 +111,6 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         summary = f"Serotonin syndrome risk: MAOI {maoi_name} with {', '.join(others)} — contraindicated"
     else:
         summary = f"Serotonin syndrome risk: {' + '.join(names)}"
-    if len(summary) > 140:
-        summary = f"Serotonin syndrome risk: {len(drugs)} serotonergic drugs together" + (
-            " incl. an MAOI — contraindicated" if critical else ""
-        )
 
     lines = ["Serotonergic drugs that would be taken together:"]
     recent_refs = {r.order.reference for r in recent}
@@ -128,17 +122,17 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         if item.days_since_stop is None:
             lines.append(
                 f"- MAOI {describe_order(item.order)} ended; **stop date not recorded** — confirm it was "
-                f"stopped more than {MAOI_WASHOUT_DAYS} days ago"
+                f"stopped more than {washout_days} days ago"
             )
         elif item.upper_bound:
             lines.append(
                 f"- MAOI {describe_order(item.order)} stopped, date not recorded, but started only "
-                f"{fmt_number(item.days_since_stop, 1)} days ago: within the {MAOI_WASHOUT_DAYS}-day washout"
+                f"{fmt_number(item.days_since_stop, 1)} days ago: within the {washout_days}-day washout"
             )
         else:
             lines.append(
                 f"- MAOI {describe_order(item.order)} ended **{fmt_date(item.order.end)}**, "
-                f"{fmt_number(item.days_since_stop, 1)} days ago (washout: {MAOI_WASHOUT_DAYS} days)"
+                f"{fmt_number(item.days_since_stop, 1)} days ago (washout: {washout_days} days)"
             )
     advice = (
         "Combining serotonergic drugs can cause serotonin syndrome (agitation, hyperthermia, clonus, "
@@ -147,8 +141,8 @@ def evaluate(facts: PatientFacts) -> list[Card]:
     )
     if critical:
         advice += (
-            f" **An MAOI is active or was stopped within {MAOI_WASHOUT_DAYS} days**: cyclobenzaprine and "
-            "other serotonergic drugs are contraindicated with an MAOI and for 14 days after it "
+            f" **An MAOI is active or was stopped within {washout_days} days**: cyclobenzaprine and "
+            f"other serotonergic drugs are contraindicated with an MAOI and for {washout_days} days after it "
             "(hyperpyretic crises, severe convulsions and deaths). Do not combine."
         )
     else:
@@ -159,9 +153,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
         remove_draft_suggestion(m, "serotonin syndrome risk with the patient's other serotonergic drugs")
         for m in in_scope
     ]
-    overrides = (
-        (DATA_OUTDATED, SPECIALIST_DIRECTED) if critical else (ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK, WILL_MONITOR)
-    )
+    overrides = _CRITICAL_OVERRIDES if critical else _WARNING_OVERRIDES
     return [
         make_card(
             RULE,
@@ -183,6 +175,9 @@ RULE = Rule(
     description=(
         "Warns when a serotonergic order would make two or more serotonergic drugs active together "
         "(cyclobenzaprine, SSRIs, SNRIs, TCAs, tramadol, triptans, bupropion, ...); critical with an MAOI "
-        "active or stopped within 14 days. Patient-view: only combinations including cyclobenzaprine."
+        "active or stopped within {maoi_washout_days} days. Patient-view: only combinations including "
+        "cyclobenzaprine."
     ),
+    overrides=_CRITICAL_OVERRIDES + _WARNING_OVERRIDES,
+    thresholds=("maoi_washout_days",),
 )

@@ -1,69 +1,98 @@
-"""Every clinical threshold, stated once, with the guideline statement or label it comes from.
+"""Every clinical threshold the rules read, stated once, with its unit and where it comes from.
 
-Rules import their numbers from here; the scenario matrix and the guideline pages quote them.
-Each constant's comment names its source (guideline statement id, FDA label, Beers 2023,
-StatPearls).
+`Thresholds` holds the values in force; `DEFAULT_THRESHOLDS` is what the sources say. Rules take the
+`Thresholds` of the call and format their card text, descriptions and suggestions from it, so that
+what a card says is what was checked. Each field's name carries its unit, and its bounds are the
+plausible range a site may choose from (a value outside is refused at start).
+
+Sources: the muscle-spasm treatment summary's statements (S#, A#: see `guideline.py`), FDA labels,
+AGS Beers Criteria 2023, StatPearls; `shared/reference/clinical-facts.md` checks each.
 """
 
 from __future__ import annotations
 
-# Sections: each rule family keeps its numbers together under a `# --- <family>` header.
-# Add a new family as a new section at the end of the file.
+from typing import Any
 
-# --- baclofen (titration: guideline S1/A1, S19; ceiling: FDA label; withdrawal: S20) ----------------
-# The source's plan (from muscle-cramp care in cirrhosis, clinical-facts §1.2 S1): start at 10 mg/day,
-# raise by 10 mg/day each week, up to 30 mg/day.
-BACLOFEN_START_MAX_MG_PER_DAY = 10.0  # S1/A1 "starting at 10 mg/day"
-BACLOFEN_STEP_MAX_MG_PER_DAY = 10.0  # S1/A1 "weekly increases of 10 mg/day"
-BACLOFEN_STEP_INTERVAL_DAYS = 7  # S1/A1 "weekly"
-BACLOFEN_MIN_HOURS_BETWEEN_INCREASES = 72  # S19 "at least 72 hours"; label steps every 3 days
-BACLOFEN_PLAN_CEILING_MG_PER_DAY = 30.0  # S1/A1 "up to 30 mg/day"
-BACLOFEN_LABEL_MAX_MG_PER_DAY = 80.0  # FDA oral label: "total daily dose should not exceed 80 mg"
-BACLOFEN_PLAN_STEPS_MG_PER_DAY = (10.0, 20.0, 30.0)
-BACLOFEN_TABLET_MG = 5.0  # smallest tablet (5 mg, RxNorm 430902): suggested doses are multiples of it
-# Withdrawal (S20): a cut larger than one titration step is "abrupt" (oral label: "reduce slowly").
-BACLOFEN_MAX_CUT_MG_PER_DAY = BACLOFEN_STEP_MAX_MG_PER_DAY
+from pydantic import BaseModel, ConfigDict, Field
 
-# --- treatment escalation (guideline S17, A3, A4) --------------------------------------------------
-# S17: "If inadequate response after 2-3 weeks" - the lower bound, 2 weeks at the plan's ceiling.
-ESCALATION_MIN_DAYS_AT_CEILING = 14
 
-# --- electrolytes (guideline S16, A5; StatPearls Hypokalemia NBK482465; clinical-facts §4) --------
-POTASSIUM_LOW_MMOL_L = 3.5  # hypokalaemia: < 3.5 mmol/L (= mEq/L)
-POTASSIUM_CRITICAL_MMOL_L = 2.5  # severe: < 2.5 mmol/L (many labs' critical value)
-# Magnesium thresholds in each reported unit, so that 1.7 mg/dL is judged as the lab reported it
-# (1.7 mg/dL x 0.4114 = 0.6994 mmol/L would otherwise fall below 0.70 by rounding alone).
-MAGNESIUM_LOW = {"mmol/l": 0.70, "mg/dl": 1.7, "meq/l": 1.4}  # hypomagnesaemia
-MAGNESIUM_CRITICAL = {"mmol/l": 0.5, "mg/dl": 1.2, "meq/l": 1.0}  # severe / symptomatic band
-# A result older than this counts as missing (a service convention; no guideline sets it).
-LAB_RECENT_DAYS = 30
-POTASSIUM_LAB_LOINC = ("2823-3", "Potassium [Moles/volume] in Serum or Plasma")
-MAGNESIUM_LAB_LOINC = ("19123-9", "Magnesium [Mass/volume] in Serum or Plasma")
+def _field(default: float, *, unit: str, source: str, ge: float, le: float) -> Any:
+    return Field(default, ge=ge, le=le, description=source, json_schema_extra={"unit": unit})
 
-# --- albumin for cramps in liver disease (guideline S9; EASL 2018) -----------------------------------
-ALBUMIN_G_PER_WEEK = (20, 40)
 
-# --- cyclobenzaprine (cyclobenzaprine-duration, cyclobenzaprine-cardiac)
-# S3; FDA cyclobenzaprine label (Flexeril/Amrix), Indications: "should be used only for short
-# periods (up to two or three weeks)". The upper end, 3 weeks, is the limit a card enforces.
-CYCLOBENZAPRINE_MAX_COURSE_DAYS = 21
-# Service convention (not from the source): orders with less than a week without supply between
-# them are one course, so a chain of renewals is measured from its first order.
-CYCLOBENZAPRINE_COURSE_GAP_DAYS = 7
+class Thresholds(BaseModel):
+    """The numbers the rules compare patient facts with (one instance per call)."""
 
-# --- serotonergic (serotonergic-combination)
-# FDA cyclobenzaprine label, Contraindications: MAOI use "or within 14 days after their
-# discontinuation"; same 14-day washout in SSRI/SNRI labels. S23.
-MAOI_WASHOUT_DAYS = 14
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-# --- elderly (elderly-caution)
-# AGS Beers Criteria 2023 apply to adults 65 and older; S22.
-ELDERLY_AGE_YEARS = 65
-# AGS Beers 2023 Table 6: avoid baclofen at eGFR < 60 mL/min/1.73 m².
-BEERS_BACLOFEN_MIN_EGFR = 60
+    # --- baclofen titration (S1/A1 plan from muscle-cramp care in cirrhosis; S19; FDA oral label)
+    baclofen_start_max_mg_per_day: float = _field(
+        10, unit="mg/day", source='S1/A1 "starting at 10 mg/day"', ge=5, le=30
+    )
+    baclofen_step_max_mg_per_day: float = _field(
+        10, unit="mg/day", source='S1/A1 "weekly increases of 10 mg/day"', ge=5, le=30
+    )
+    baclofen_step_interval_days: int = _field(7, unit="days", source='S1/A1 "weekly"', ge=3, le=28)
+    baclofen_min_hours_between_increases: float = _field(
+        72, unit="hours", source='S19 "at least 72 hours"; the label steps every 3 days', ge=24, le=168
+    )
+    baclofen_plan_ceiling_mg_per_day: float = _field(30, unit="mg/day", source='S1/A1 "up to 30 mg/day"', ge=10, le=80)
+    baclofen_label_max_mg_per_day: float = _field(
+        80, unit="mg/day", source='FDA oral baclofen label: "total daily dose should not exceed 80 mg"', ge=30, le=120
+    )
+    # --- baclofen withdrawal (S20; oral label "reduce slowly"): a cut larger than this is abrupt
+    baclofen_taper_step_max_mg_per_day: float = _field(
+        10, unit="mg/day", source="S20 with S1's 10 mg/day step, in reverse", ge=5, le=30
+    )
+    # --- treatment escalation (S17 "if inadequate response after 2-3 weeks": the lower bound)
+    escalation_min_days_at_ceiling: int = _field(14, unit="days", source="S17 (2-3 weeks)", ge=7, le=90)
+    # --- electrolytes (S16, A5; StatPearls Hypokalemia NBK482465, Hypomagnesemia NBK500003)
+    potassium_low_mmol_per_l: float = _field(3.5, unit="mmol/L", source="hypokalaemia: < 3.5 mmol/L", ge=3.0, le=4.0)
+    potassium_critical_mmol_per_l: float = _field(
+        2.5, unit="mmol/L", source="severe hypokalaemia, many labs' critical value", ge=2.0, le=3.0
+    )
+    magnesium_low_mmol_per_l: float = _field(
+        0.70, unit="mmol/L", source="hypomagnesaemia: < 0.70 mmol/L (1.7 mg/dL)", ge=0.5, le=0.85
+    )
+    magnesium_critical_mmol_per_l: float = _field(
+        0.5, unit="mmol/L", source="severe, often symptomatic: < 0.5 mmol/L (1.2 mg/dL)", ge=0.3, le=0.7
+    )
+    lab_recent_days: int = _field(
+        30, unit="days", source="service convention: an older result counts as missing", ge=1, le=365
+    )
+    # --- cyclobenzaprine (S3; FDA label: "only for short periods (up to two or three weeks)")
+    cyclobenzaprine_max_course_days: int = _field(
+        21, unit="days", source="S3 and the label: the upper end, 3 weeks", ge=7, le=42
+    )
+    cyclobenzaprine_course_gap_days: int = _field(
+        7, unit="days", source="service convention: orders less than this apart are one course", ge=1, le=30
+    )
+    # --- serotonergic combinations (S23; cyclobenzaprine label: MAOIs "or within 14 days")
+    maoi_washout_days: int = _field(14, unit="days", source="cyclobenzaprine and SSRI/SNRI labels", ge=14, le=35)
+    # --- age (S22; AGS Beers 2023 applies from 65)
+    elderly_age_years: int = _field(65, unit="years", source="AGS Beers 2023", ge=60, le=80)
+    beers_baclofen_min_egfr: float = _field(
+        60, unit="mL/min/1.73 m²", source="AGS Beers 2023 Table 6: avoid baclofen at eGFR < 60", ge=30, le=90
+    )
+    # --- sedation (S18; AGS Beers 2023 drug-drug interactions)
+    sedation_min_cns_depressants: int = _field(
+        2, unit="drugs", source="S18: two or more CNS depressants together", ge=2, le=4
+    )
+    beers_cns_active_avoid_count: int = _field(
+        3, unit="drugs", source="AGS Beers 2023: avoid three or more CNS-active drugs", ge=2, le=5
+    )
 
-# --- sedation (sedation-risk)
-# Issue 4 table / S18: two or more CNS depressants active together.
-SEDATION_MIN_CNS_DEPRESSANTS = 2
-# AGS Beers 2023 drug-drug interactions: avoid a total of three or more CNS-active drugs.
-BEERS_CNS_ACTIVE_AVOID_COUNT = 3
+    def baclofen_plan_steps(self) -> tuple[float, ...]:
+        """The plan's daily doses from the start to the ceiling (10 → 20 → 30 mg/day by default)."""
+        steps = [self.baclofen_start_max_mg_per_day]
+        while steps[-1] + self.baclofen_step_max_mg_per_day <= self.baclofen_plan_ceiling_mg_per_day + 1e-9:
+            steps.append(steps[-1] + self.baclofen_step_max_mg_per_day)
+        return tuple(steps)
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+THRESHOLD_NAMES: frozenset[str] = frozenset(Thresholds.model_fields)
+
+# --- facts of products and dosing advice (quoted, not compared with anything; not configurable)
+BACLOFEN_TABLET_MG = 5.0  # smallest oral tablet (5 mg, RxNorm 430902): suggested doses are multiples of it
+ALBUMIN_G_PER_WEEK = (20, 40)  # S9; EASL 2018 cirrhosis guideline, albumin for muscle cramps

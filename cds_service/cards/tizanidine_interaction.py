@@ -10,20 +10,23 @@ One card lists every inhibitor.
 
 from __future__ import annotations
 
-from cds_service.cards._drug_scope import (
-    combination_pool,
-    describe_order,
-    group_by_drug,
-    is_order_hook,
-    main_name,
+from cds_service.cards.base import (
+    BENEFIT_OUTWEIGHS_RISK,
+    DATA_OUTDATED,
+    SPECIALIST_DIRECTED,
+    Rule,
+    make_card,
     remove_draft_suggestion,
 )
-from cds_service.cards.base import BENEFIT_OUTWEIGHS_RISK, DATA_OUTDATED, SPECIALIST_DIRECTED, Rule, make_card
+from cds_service.cards.scope import combination_pool, group_by_drug, is_order_hook
+from cds_service.cards.text import describe_order, main_name
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
 
 # FDA tizanidine label, Contraindications (codes.json strong_cyp1a2_inhibitors_tizanidine_contraindicated).
 LABEL_CONTRAINDICATED_INHIBITORS = frozenset({"fluvoxamine", "ciprofloxacin"})
+_OVERRIDES = (DATA_OUTDATED, SPECIALIST_DIRECTED, BENEFIT_OUTWEIGHS_RISK)
 
 
 def is_contraindicated_inhibitor(medication: MedicationFact) -> bool:
@@ -32,7 +35,7 @@ def is_contraindicated_inhibitor(medication: MedicationFact) -> bool:
     )
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     pool = combination_pool(facts)
     tizanidine = [m for m in pool if m.has("tizanidine")]
     inhibitors = [m for m in pool if is_contraindicated_inhibitor(m) and not m.has("tizanidine")]
@@ -41,7 +44,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
     involved = tizanidine + inhibitors
     drafts_in_scope: list[MedicationFact] = []
     if is_order_hook(facts):
-        scope = {m.reference for m in facts.draft_orders}
+        scope = {m.reference for m in facts.drafts_in_scope}
         drafts_in_scope = [m for m in involved if m.reference in scope and m.is_draft]
         if not drafts_in_scope:
             return []
@@ -66,7 +69,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
             indicator="critical",
             detail="\n".join(lines),
             suggestions=suggestions,
-            overrides=(DATA_OUTDATED, SPECIALIST_DIRECTED, BENEFIT_OUTWEIGHS_RISK),
+            overrides=_OVERRIDES,
         )
     ]
 
@@ -81,4 +84,5 @@ RULE = Rule(
         "Critical card when tizanidine and fluvoxamine or ciprofloxacin (strong CYP1A2 inhibitors) would be "
         "active together: a label contraindication."
     ),
+    overrides=_OVERRIDES,
 )

@@ -1,15 +1,15 @@
 """The next step of the algorithm once baclofen is at the plan's ceiling (guideline S17, A3, A4).
 
-The service cannot see whether spasm responds: "refractory" has no structured fact. It can see
-the situation in which the source says to reassess: oral baclofen at 30 mg/day (or more) for at
-least 2 weeks (the low end of "2-3 weeks"). Then one info card gives the next step by the kind
-of spasm on the problem list - tizanidine for spasticity of cerebral origin (S4, S17),
-cyclobenzaprine only for acute musculoskeletal spasm (S3, S17), intrathecal baclofen for severe
-generalized spasticity (S10, A4), botulinum toxin for localized spasm (S11, A3) - with the label
-caveats that the source leaves out (baclofen is not indicated for rheumatic spasm, cyclobenzaprine
-is not effective in spasticity, adding an agent stacks sedation). Patient-view: on that regimen.
-Order hooks: a baclofen draft in scope that continues it. Quiet when the patient already takes a
-next-step agent (tizanidine, cyclobenzaprine, intrathecal baclofen).
+The service cannot see whether spasm responds: "refractory" has no structured fact. It can see the
+situation in which the source says to reassess: oral baclofen at the plan's ceiling (or more) for at
+least `Thresholds.escalation_min_days_at_ceiling` (the low end of "2-3 weeks"). Then one info card
+gives the next step by the kind of spasm on the problem list: tizanidine for spasticity of cerebral
+origin (S4, S17), cyclobenzaprine only for acute musculoskeletal spasm (S3, S17), intrathecal
+baclofen for severe generalized spasticity (S10, A4), botulinum toxin for localized spasm (S11, A3),
+with the label caveats that the source leaves out (baclofen is not indicated for rheumatic spasm,
+cyclobenzaprine is not effective in spasticity, adding an agent stacks sedation). Patient-view: on
+that regimen. Order hooks: a baclofen draft in scope that continues it. Quiet when the patient
+already takes a next-step agent (tizanidine, cyclobenzaprine, intrathecal baclofen).
 """
 
 from __future__ import annotations
@@ -17,24 +17,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from cds_service.cards._baclofen import (
+    at_or_above_ceiling,
     current_oral,
-    fmt_day,
-    is_baclofen,
-    is_intrathecal,
+    is_intrathecal_baclofen,
     is_oral_baclofen,
-    is_stopping,
     last_change_at,
     would_be_oral,
 )
-from cds_service.cards._drug_scope import is_current_condition
-from cds_service.cards.base import Override, Rule, escape_md, fmt_mg, make_card
-from cds_service.cards.thresholds import BACLOFEN_PLAN_CEILING_MG_PER_DAY, ESCALATION_MIN_DAYS_AT_CEILING
+from cds_service.cards.base import Override, Rule, make_card
+from cds_service.cards.text import escape_md, fmt_date, fmt_mg
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Card
 from cds_service.facts.model import ConditionCategory, PatientFacts
 
 RESPONSE_ADEQUATE = Override("response-adequate", "Spasm is controlled on the current treatment")
+_OVERRIDES = (RESPONSE_ADEQUATE,)
 _NEXT_STEP_INGREDIENTS = frozenset({"tizanidine", "cyclobenzaprine"})
-_EPSILON = 1e-9
 
 _OPTIONS = {
     ConditionCategory.CEREBRAL_SPASTICITY: (
@@ -63,16 +61,16 @@ _LOCALIZED = "Localized (focal) spasm in a limb: targeted **botulinum toxin** in
 def _already_escalated(facts: PatientFacts) -> bool:
     pool = facts.would_be_active() if facts.hook in ORDER_HOOKS else facts.active_medications()
     return any(
-        (not set(m.ingredients).isdisjoint(_NEXT_STEP_INGREDIENTS)) or (is_baclofen(m) and is_intrathecal(m))
+        (not set(m.ingredients).isdisjoint(_NEXT_STEP_INGREDIENTS)) or is_intrathecal_baclofen(m)
         for m in pool
-        if not is_stopping(m)
+        if not m.is_stop
     )
 
 
-def _at_ceiling_since(facts: PatientFacts) -> tuple[float, datetime] | None:
+def _at_ceiling_since(facts: PatientFacts, t: Thresholds) -> tuple[float, datetime] | None:
     current = current_oral(facts)
     total = current.total
-    if total is None or total < BACLOFEN_PLAN_CEILING_MG_PER_DAY - _EPSILON:
+    if total is None or not at_or_above_ceiling(total, t):
         return None
     history = facts.dose_histories.get("baclofen")
     since = last_change_at(facts, current)
@@ -80,7 +78,7 @@ def _at_ceiling_since(facts: PatientFacts) -> tuple[float, datetime] | None:
     if history is not None and history.steps:
         run_start = None
         for step in sorted(history.steps, key=lambda s: s.at, reverse=True):
-            if step.mg_per_day < BACLOFEN_PLAN_CEILING_MG_PER_DAY - _EPSILON:
+            if not at_or_above_ceiling(step.mg_per_day, t):
                 break
             run_start = step.at
         if run_start is not None:
@@ -88,20 +86,20 @@ def _at_ceiling_since(facts: PatientFacts) -> tuple[float, datetime] | None:
     return (total, since) if since is not None else None
 
 
-def evaluate(facts: PatientFacts) -> list[Card]:
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     if facts.hook in ORDER_HOOKS:
-        drafts = [m for m in facts.draft_orders if is_oral_baclofen(m) and not is_stopping(m)]
+        drafts = [m for m in facts.drafts_in_scope if is_oral_baclofen(m) and not m.is_stop]
         after = would_be_oral(facts).total
-        if not drafts or after is None or after < BACLOFEN_PLAN_CEILING_MG_PER_DAY - _EPSILON:
+        if not drafts or after is None or not at_or_above_ceiling(after, t):
             return []
     if _already_escalated(facts):
         return []
-    at_ceiling = _at_ceiling_since(facts)
+    at_ceiling = _at_ceiling_since(facts, t)
     if at_ceiling is None:
         return []
     total, since = at_ceiling
     days = (facts.now - since).total_seconds() / 86400
-    if days < ESCALATION_MIN_DAYS_AT_CEILING:
+    if days < t.escalation_min_days_at_ceiling:
         return []
     return [_card(facts, total, since, int(days))]
 
@@ -109,7 +107,7 @@ def evaluate(facts: PatientFacts) -> list[Card]:
 def _card(facts: PatientFacts, total: float, since: datetime, days: int) -> Card:
     options: list[str] = []
     for category, text in _OPTIONS.items():
-        conditions = [c for c in facts.conditions_in(category) if is_current_condition(c)]
+        conditions = facts.conditions_in(category)
         if conditions:
             options.append(text.format(condition=escape_md(conditions[0].display)))
     if not options:
@@ -121,7 +119,7 @@ def _card(facts: PatientFacts, total: float, since: datetime, days: int) -> Card
     detail = "\n".join(
         [
             f"Oral baclofen has been at **{fmt_mg(total)}/day** (the source plan's ceiling or above) since "
-            f"{fmt_day(since)}: **{days} days**. The source says to reassess after 2-3 weeks at this dose. If the "
+            f"{fmt_date(since)}: **{days} days**. The source says to reassess after 2-3 weeks at this dose. If the "
             "response is inadequate:",
             "",
             *(f"- {line}" for line in options),
@@ -136,7 +134,7 @@ def _card(facts: PatientFacts, total: float, since: datetime, days: int) -> Card
         indicator="info",
         detail=detail,
         statements=("S17", "A3", "A4"),
-        overrides=(RESPONSE_ADEQUATE,),
+        overrides=_OVERRIDES,
     )
 
 
@@ -147,7 +145,10 @@ RULE = Rule(
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
-        "Oral baclofen at 30 mg/day or more for 2 weeks or longer: the next step by the kind of spasm "
-        "(tizanidine, cyclobenzaprine, intrathecal baclofen, botulinum toxin), with the label caveats."
+        "Oral baclofen at the plan's ceiling ({baclofen_plan_ceiling_mg_per_day} mg/day) or more for "
+        "{escalation_min_days_at_ceiling} days or longer: the next step by the kind of spasm (tizanidine, "
+        "cyclobenzaprine, intrathecal baclofen, botulinum toxin), with the label caveats."
     ),
+    overrides=_OVERRIDES,
+    thresholds=("baclofen_plan_ceiling_mg_per_day", "escalation_min_days_at_ceiling"),
 )

@@ -1,15 +1,15 @@
 """Plain, typed patient facts: the only thing the rules ever read.
 
-The facts layer turns FHIR R4 (as Epic, Oracle Health and the sandbox send it) into these
-frozen dataclasses. Every fact that a card may quote carries a `Provenance` so a reviewer can
-see which resource and which field it came from. Unknown stays unknown: a dose that cannot be
-computed is `DailyDose(mg_per_day=None, unknown_reason=...)`, never a guess.
+The facts layer turns FHIR R4 (as Epic, Oracle Health and the sandbox send it) into these frozen
+dataclasses. Every fact that a card may quote carries a `Provenance` so a reviewer can see which
+resource and which field it came from. Unknown stays unknown: a dose that cannot be computed is
+`DailyDose(mg_per_day=None, unknown_reason=...)`, never a guess.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -65,6 +65,39 @@ class ConditionCategory(StrEnum):
     MUSCLE_CRAMPS = "muscle-cramps"
 
 
+# Conditions this guideline is about: spasm, spasticity and cramps (scope of the electrolyte and
+# summary checks on chart opening).
+SPASM_CONDITIONS = frozenset(
+    {
+        ConditionCategory.CEREBRAL_SPASTICITY,
+        ConditionCategory.SPINAL_SPASTICITY,
+        ConditionCategory.ACUTE_MUSCULOSKELETAL,
+        ConditionCategory.MUSCLE_CRAMPS,
+    }
+)
+
+# Two daily doses closer than this are the same dose (doses are computed from tablets of 0.5 mg
+# and up, so a hundredth of a milligram is rounding, never a dose change).
+DOSE_TOLERANCE_MG = 0.001
+
+
+def same_dose(a: float, b: float) -> bool:
+    return abs(a - b) < DOSE_TOLERANCE_MG
+
+
+def above(dose: float, limit: float) -> bool:
+    """`dose` is more than `limit`, beyond rounding."""
+    return dose > limit + DOSE_TOLERANCE_MG
+
+
+# MedicationRequest statuses of an order the patient has now (CDS Hooks order hooks: drafts aside).
+CURRENT_STATUSES = frozenset({"active", "on-hold"})
+# A draft with one of these statuses ends the order it names (a discontinuation); it adds nothing.
+STOPPING_STATUSES = frozenset({"stopped", "cancelled", "completed", "revoked", "entered-in-error"})
+# Routes that put a drug into the body by mouth or tube (or an order that does not say: almost all do).
+ORAL_ROUTES = frozenset({Route.ORAL, Route.UNKNOWN, Route.OTHER})
+
+
 class LabKind(StrEnum):
     POTASSIUM = "potassium"
     MAGNESIUM = "magnesium"
@@ -98,10 +131,6 @@ class DailyDose:
     units_per_day: float | None = None  # tablets/capsules/mL per day, when dosed in units
     unit: str | None = None  # the dose unit as ordered ("mg", "tablet", "mL")
     source: Provenance | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.mg_per_day is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,15 +190,18 @@ class MedicationFact:
         if self.validity_end is not None:
             return self.validity_end
         if self.start is not None and self.supply.days is not None:
-            from datetime import timedelta
-
             return self.start + timedelta(days=self.supply.days)
         return None
 
     @property
-    def is_active(self) -> bool:
-        """Active or on hold (an existing order), or a draft being placed now."""
-        return self.is_draft or self.status in {"active", "on-hold"}
+    def is_stop(self) -> bool:
+        """A draft that discontinues an order rather than adding one."""
+        return self.is_draft and (self.status or "").lower() in STOPPING_STATUSES
+
+    @property
+    def is_oral(self) -> bool:
+        """Taken by mouth or tube: not intrathecal, not injected, not applied to the skin."""
+        return self.route in ORAL_ROUTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,15 +289,15 @@ class PatientFacts:
     sex: str | None = None
     # Orders the hook speaks about: the selected drafts (order-select), all drafts (order-sign),
     # nothing for patient-view.
-    draft_orders: tuple[MedicationFact, ...] = ()
+    drafts_in_scope: tuple[MedicationFact, ...] = ()
     # Drafts that are not the subject of this call (order-select: not selected). They still count
     # as "would be active" for combination checks.
     other_drafts: tuple[MedicationFact, ...] = ()
-    # The patient's existing MedicationRequests (all statuses fetched; use .is_active / .end).
+    # The patient's existing MedicationRequests (all statuses fetched; see active_medications()).
     medications: tuple[MedicationFact, ...] = ()
     potassium: LabResult | None = None  # latest valid
     magnesium: LabResult | None = None  # latest valid
-    conditions: tuple[ConditionFact, ...] = ()
+    conditions: tuple[ConditionFact, ...] = ()  # current ones only (facts.conditions decides)
     dose_histories: dict[str, DoseHistory] = field(default_factory=dict)
     skipped: tuple[SkippedResource, ...] = ()
     gaps: tuple[DataGap, ...] = ()
@@ -274,17 +306,14 @@ class PatientFacts:
     def active_medications(self) -> tuple[MedicationFact, ...]:
         """Existing orders that are active now (status active/on-hold and course not ended)."""
         return tuple(
-            m for m in self.medications if m.status in {"active", "on-hold"} and (m.end is None or m.end >= self.now)
+            m for m in self.medications if m.status in CURRENT_STATUSES and (m.end is None or m.end >= self.now)
         )
 
     def would_be_active(self) -> tuple[MedicationFact, ...]:
         """Drafts plus active existing orders, minus existing orders a draft replaces."""
-        replaced = {m.reference for m in self.draft_orders + self.other_drafts}
+        replaced = {m.reference for m in self.drafts_in_scope + self.other_drafts}
         current = tuple(m for m in self.active_medications() if m.reference not in replaced)
-        return self.draft_orders + self.other_drafts + current
-
-    def has_condition(self, *categories: ConditionCategory) -> bool:
-        return any(c.categories.intersection(categories) for c in self.conditions)
+        return self.drafts_in_scope + self.other_drafts + current
 
     def conditions_in(self, *categories: ConditionCategory) -> tuple[ConditionFact, ...]:
         return tuple(c for c in self.conditions if c.categories.intersection(categories))

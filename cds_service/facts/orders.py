@@ -1,8 +1,8 @@
 """FHIR resources for card suggestions, built from facts so that rules never write raw JSON.
 
 An update suggestion returns the draft order as the EHR sent it with only the changed fields
-replaced (dose, supply); the sandbox needs `medicationCodeableConcept` with both `text` and a
-coding to apply a suggestion, so a codeable concept is kept or synthesized from the facts.
+replaced (dose, supply); the sandbox needs `medicationCodeableConcept` with both `text` and a coding
+to apply a suggestion, so a codeable concept is kept or synthesized from the facts.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from cds_service.facts.model import MedicationFact
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC_SYSTEM = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
+# The lab tests a card may order (LOINC code, display).
+SERUM_POTASSIUM_LOINC = ("2823-3", "Potassium [Moles/volume] in Serum or Plasma")
+SERUM_MAGNESIUM_LOINC = ("19123-9", "Magnesium [Mass/volume] in Serum or Plasma")
 
 
 def _base_resource(order: MedicationFact) -> dict[str, Any]:

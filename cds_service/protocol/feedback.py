@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from cds_service.auth import AuthenticatedClient
-from cds_service.cards import base as card_base
+from cds_service.cards import RULES
 from cds_service.cdshooks import FeedbackItem, FeedbackRequest
 from cds_service.protocol.deps import authenticated_client
 from cds_service.protocol.errors import ClientError, validation_issues
@@ -36,9 +36,7 @@ EPIC_EXTENSION = "com.epic.cdshooks.feedback.overrideReason."
 EPIC_REASON_SYSTEM = "com.epic.cdshooks.feedback.overrideReason.reasonCategory"
 
 # Displays of the override reasons our own cards offer, for clients that echo only the code.
-KNOWN_REASON_DISPLAYS: dict[str, str] = {
-    value.code: value.display for value in vars(card_base).values() if isinstance(value, card_base.Override)
-}
+KNOWN_REASON_DISPLAYS: dict[str, str] = {o.code: o.display for rule in RULES for o in rule.overrides}
 
 
 @router.post("/cds-services/{service_id}/feedback", summary="Card feedback (CDS Hooks 2.0)")

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 
 from cds_service.auth import AuthenticatedClient
+from cds_service.auth.ssrf import is_acceptable_fhir_url
 from cds_service.cdshooks import Card, HookRequest, HookResponse
 from cds_service.engine import evaluate
-from cds_service.facts.build import build_facts, orders_need_patient_data
+from cds_service.facts.build import build_facts, read_drafts
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.parsing import parse_hook_request, parse_json_body
 from cds_service.protocol.prefetch import FhirFetcher, resolve_prefetch
@@ -26,8 +27,6 @@ from cds_service.protocol.services import SERVICES, Service
 from cds_service.settings import Settings
 
 log = logging.getLogger("cds_service.hooks")
-
-_LOOPBACK = re.compile(r"^http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)")
 
 
 @dataclass
@@ -59,11 +58,9 @@ def fhir_server_refusal(request: HookRequest, client: AuthenticatedClient, setti
         return "the EHR sent no fhirServer to fetch it from"
     if not client.may_call(server):
         return "the EHR's FHIR server is not configured for this client, so it was not contacted"
-    if server.startswith("https://"):
+    if settings.dev and server.startswith("http://"):
         return None
-    if server.startswith("http://") and (
-        settings.dev or (settings.allow_http_fhir_loopback and _LOOPBACK.match(server))
-    ):
+    if is_acceptable_fhir_url(server, allow_http_loopback=settings.allow_http_fhir_loopback):
         return None
     return "the FHIR server does not use https, so it was not contacted"
 
@@ -95,7 +92,8 @@ async def handle_hook_call(
     data = parse_json_body(body, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth)
     request = parse_hook_request(data, service)
     now = now or datetime.now(UTC)
-    if not orders_need_patient_data(service.hook, request.context, now):
+    drafts = read_drafts(service.hook, request.context, now)
+    if not drafts.need_patient_data:
         # e.g. an antibiotic being ordered: no rule of this guideline applies, so no record is read
         return HookOutcome(200, {"cards": []}, service, request, latency_ms=_ms(started))
 
@@ -112,7 +110,7 @@ async def handle_hook_call(
             max_pages=settings.fhir_max_pages,
             max_resources=settings.fhir_max_resources,
         )
-    resolved = await resolve_prefetch(request, fetcher=fetcher, refusal=refusal)
+    resolved = await resolve_prefetch(request, drafts, fetcher=fetcher, refusal=refusal)
     if resolved.unobtainable:
         body_412 = {
             "resourceType": "OperationOutcome",
@@ -132,6 +130,7 @@ async def handle_hook_call(
         request.context,
         resolved.prefetch,
         now,
+        drafts=drafts,
         extra_resources=resolved.extra_resources,
         gaps=resolved.gaps,
     )

@@ -6,6 +6,7 @@ from html import escape
 
 from cds_service.cards import RULES, RULES_BY_TOPIC
 from cds_service.cards.guideline import SOURCE_CAVEAT, SOURCE_TITLE, STATEMENTS
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
@@ -51,7 +52,7 @@ def guideline_page(topic: str) -> str | None:
     return _page(
         rule.title,
         f"<h1>{escape(rule.title)}</h1><p>Topic code <code>{escape(rule.topic)}</code>; hooks: "
-        f"{escape(', '.join(sorted(rule.hooks)))}.</p><p>{escape(rule.description)}</p>"
+        f"{escape(', '.join(sorted(rule.hooks)))}.</p><p>{escape(rule.describe(DEFAULT_THRESHOLDS))}</p>"
         f"<h2>Guideline statements applied</h2>{statements}<p>{escape(SOURCE_CAVEAT)}</p>"
         "<p><a href='/guideline'>All statements</a></p>",
     )

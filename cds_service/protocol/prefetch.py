@@ -19,7 +19,7 @@ import httpx
 
 from cds_service.auth.ssrf import is_under_base_url
 from cds_service.cdshooks import HookRequest
-from cds_service.facts.build import unresolved_medication_references
+from cds_service.facts.build import DraftOrders, unresolved_medication_references
 from cds_service.facts.model import DataGap
 from cds_service.protocol.services import PREFETCH_MEANING, PREFETCH_TEMPLATES
 
@@ -164,6 +164,7 @@ def _next_link(bundle: dict[str, Any]) -> str | None:
 
 async def resolve_prefetch(
     request: HookRequest,
+    drafts: DraftOrders,
     *,
     fetcher: FhirFetcher | None,
     refusal: str | None = None,
@@ -224,7 +225,7 @@ async def resolve_prefetch(
         await asyncio.gather(*tasks)
 
     extra: list[dict[str, Any]] = []
-    references = unresolved_medication_references(request.context, resolved)
+    references = unresolved_medication_references(resolved, drafts)
     if references:
         if fetcher is None:
             gaps.append(

@@ -1,0 +1,411 @@
+"""MedicationRequests → `MedicationFact`s: what drug (RxNorm code first, then names), how much a day,
+for how long, by which route.
+
+Recognition comes first and is cheap: an existing order for a drug outside our tables is listed but
+not validated or dosed. Orders the rules read are validated with fhir.resources (only the fields
+read), then dosed (`dose.daily_dose`) and given a supply (`dose.supply_duration`). The facts of a
+stored order are remembered (bounded) because order-select resends the same history on every edit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from cds_service.facts import terminology
+from cds_service.facts.dates import parse_datetime
+from cds_service.facts.dose import MASS_TO_MG, Strength, daily_dose, supply_duration, unit_kind
+from cds_service.facts.fhir_index import Coding, FhirIndex, concept_parts, reference_of, string_or_none
+from cds_service.facts.fhir_json import UnusableResource, validate
+from cds_service.facts.model import (
+    DailyDose,
+    MatchMethod,
+    MedicationFact,
+    Provenance,
+    Route,
+    SkippedResource,
+    SupplyDuration,
+)
+
+_TEXT_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g)(\s*/\s*ml)?\b", re.I)
+
+# A finished order (completed, stopped, cancelled...) whose every date lies further back than this
+# can change no card: dose steps look back weeks, MAOI washout 14 days, course chains weeks. Such
+# orders are not parsed at all, which keeps years of history cheap.
+HISTORY_HORIZON_DAYS = 400
+_LIVE_STATUSES = {"active", "on-hold", "draft", "unknown", None}
+
+
+def ended_long_ago(raw: Mapping[str, Any], cutoff_date: str) -> bool:
+    """True for a finished order with no date on or after `cutoff_date` (ISO text comparison)."""
+    if raw.get("status") in _LIVE_STATUSES:
+        return False
+    dispense = raw.get("dispenseRequest")
+    validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
+    dates = [raw.get("authoredOn")]
+    if isinstance(validity, dict):
+        dates += [validity.get("start"), validity.get("end")]
+    texts = [d for d in dates if isinstance(d, str) and d]
+    # No readable date: keep it (unknown is not old).
+    return bool(texts) and max(t[:10] for t in texts) < cutoff_date
+
+
+# SNOMED CT route codes (Dosage.route) and words in route text.
+_ROUTE_CODES = {
+    "26643006": Route.ORAL,
+    "72607000": Route.INTRATHECAL,
+    "47625008": Route.INJECTION,
+    "78421000": Route.INJECTION,
+    "34206005": Route.INJECTION,
+    "6064005": Route.TOPICAL,
+    "45890007": Route.TOPICAL,
+}
+_ROUTE_WORDS = (
+    (re.compile(r"intrathecal", re.I), Route.INTRATHECAL),
+    (re.compile(r"\boral\b|by mouth|\bpo\b", re.I), Route.ORAL),
+    (re.compile(r"intravenous|intramuscular|subcutaneous|\biv\b|\bim\b|\bsc\b|injection", re.I), Route.INJECTION),
+    (re.compile(r"topical|transdermal|cutaneous", re.I), Route.TOPICAL),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Recognized:
+    ingredients: tuple[str, ...]
+    match: MatchMethod
+    rxnorm_code: str | None
+    product: terminology.Product | None
+    display: str
+    name_strength: Strength | None = None
+    name_route: Route = Route.UNKNOWN
+    name_conflict: tuple[str, ...] = ()
+
+
+def _medication_concept(
+    request: Mapping[str, Any], index: FhirIndex
+) -> tuple[list[Coding], list[str], dict[str, Any] | None, str | None]:
+    """Codings, texts, the resolved Medication (if any) and why it could not be resolved."""
+    concept = request.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        codings, texts = concept_parts(concept)
+        return codings, texts, None, None
+    reference = request.get("medicationReference")
+    if not isinstance(reference, dict):
+        return [], [], None, "no medication"
+    texts = [reference["display"]] if isinstance(reference.get("display"), str) else []
+    target = reference.get("reference")
+    medication: dict[str, Any] | None = None
+    unresolved = None
+    if isinstance(target, str) and target.startswith("#"):
+        for contained in request.get("contained") or []:
+            if (
+                isinstance(contained, dict)
+                and contained.get("resourceType") == "Medication"
+                and contained.get("id") == target[1:]
+            ):
+                medication = dict(contained)
+                break
+        if medication is None:
+            unresolved = "contained Medication not found"
+    elif isinstance(target, str) and target:
+        medication = index.find_medication(target)
+        if medication is None:
+            unresolved = "referenced Medication not available"
+    else:
+        unresolved = "medicationReference without reference"
+    codings: list[Coding] = []
+    if medication is not None:
+        codings, med_texts = concept_parts(medication.get("code"))
+        texts = med_texts + texts
+        for ingredient in medication.get("ingredient") or []:
+            if isinstance(ingredient, dict):
+                more_codings, more_texts = concept_parts(ingredient.get("itemCodeableConcept"))
+                codings += more_codings
+                texts += more_texts
+    return codings, texts, medication, unresolved
+
+
+def _strength_from_text(text: str) -> Strength | None:
+    found = _TEXT_STRENGTH.findall(text)
+    if len(found) != 1:
+        return None
+    value, unit, per_ml = found[0]
+    factor = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}[unit.lower()]
+    return Strength(float(value) * factor, bool(per_ml), "medication name")
+
+
+def _route_from_text(text: str) -> Route:
+    for pattern, route in _ROUTE_WORDS:
+        if pattern.search(text):
+            return route
+    if re.search(r"\btablet|\bcapsule", text, re.I):
+        return Route.ORAL
+    return Route.UNKNOWN
+
+
+def _names_not_coded(texts: Sequence[str], coded: tuple[str, ...]) -> tuple[str, ...]:
+    """Ingredients the order's name or display names when none of them is what its code says.
+
+    The code decides the checks; a disagreement (a display saying baclofen on a carisoprodol code)
+    is reported, never silently resolved either way.
+    """
+    named: list[str] = []
+    for text in texts:
+        named.extend(terminology.ingredients_in_text(text))
+    unique = tuple(dict.fromkeys(named))
+    if not unique or set(unique) & set(coded):
+        return ()
+    return unique
+
+
+def recognize(codings: Sequence[Coding], texts: Sequence[str]) -> Recognized:
+    """Ingredients by RxNorm product code, then ingredient code, then ingredient/brand name."""
+    display = next((t for t in texts if t.strip()), "")
+    rxnorm = [code for system, code in codings if system is None or system in terminology.RXNORM_SYSTEMS]
+    for code in rxnorm:
+        product = terminology.product(code)
+        if product is not None:
+            conflict = _names_not_coded(texts, product.ingredient_names)
+            return Recognized(
+                product.ingredient_names,
+                MatchMethod.CODE,
+                code,
+                product,
+                display or product.name,
+                name_conflict=conflict,
+            )
+    for code in rxnorm:
+        ingredient = terminology.ingredient_for_code(code)
+        if ingredient is not None:
+            conflict = _names_not_coded(texts, (ingredient,))
+            return Recognized(
+                (ingredient,), MatchMethod.CODE, code, None, display or ingredient, name_conflict=conflict
+            )
+    found: list[str] = []
+    for text in texts:
+        found.extend(terminology.ingredients_in_text(text))
+    ingredients = tuple(dict.fromkeys(found))
+    if ingredients:
+        strength = None
+        route = Route.UNKNOWN
+        for text in texts:
+            if terminology.ingredients_in_text(text):
+                strength = strength or (_strength_from_text(text) if len(ingredients) == 1 else None)
+                if route is Route.UNKNOWN:
+                    route = _route_from_text(text)
+        return Recognized(ingredients, MatchMethod.NAME, rxnorm[0] if rxnorm else None, None, display, strength, route)
+    return Recognized((), MatchMethod.NONE, rxnorm[0] if rxnorm else None, None, display)
+
+
+def _medication_strength(medication: Mapping[str, Any] | None, ingredient: str) -> Strength | None:
+    """Strength from Medication.ingredient.strength (a Ratio: mg per 1 tablet or per mL)."""
+    if not medication:
+        return None
+    items = [i for i in medication.get("ingredient") or [] if isinstance(i, dict)]
+    for item in items:
+        _, texts = concept_parts(item.get("itemCodeableConcept"))
+        named = any(ingredient in terminology.ingredients_in_text(t) for t in texts)
+        if not named and len(items) != 1:
+            continue
+        ratio = item.get("strength")
+        if not isinstance(ratio, dict):
+            continue
+        numerator = ratio.get("numerator") or {}
+        denominator = ratio.get("denominator") or {}
+        num_unit = str(numerator.get("code") or numerator.get("unit") or "").lower()
+        try:
+            value = float(numerator.get("value"))
+            per = float(denominator.get("value", 1))
+        except (TypeError, ValueError):
+            continue
+        if num_unit not in MASS_TO_MG or per <= 0:
+            continue
+        kind = unit_kind(denominator) if (denominator.get("code") or denominator.get("unit")) else ("unit", 1.0)
+        if kind is None or kind[0] == "mass":
+            continue
+        return Strength(value * MASS_TO_MG[num_unit] / per, kind[0] == "ml", "Medication.ingredient.strength")
+    return None
+
+
+def _dosage_route(dosages: Any) -> Route:
+    if not isinstance(dosages, list):
+        return Route.UNKNOWN
+    for dosage in dosages:
+        if not isinstance(dosage, dict) or not isinstance(dosage.get("route"), dict):
+            continue
+        codings, texts = concept_parts(dosage["route"])
+        for _, code in codings:
+            if code in _ROUTE_CODES:
+                return _ROUTE_CODES[code]
+        for text in texts:
+            route = _route_from_text(text)
+            if route is not Route.UNKNOWN:
+                return route
+        return Route.OTHER
+    return Route.UNKNOWN
+
+
+# The facts of a stored (non-draft) order depend only on the order and its Medication, and
+# order-select sends the same history again for every edit of an order: remember them. Bounded,
+# in-process; the values are what the requests themselves carried.
+_STORED_ORDER_MEMO_SIZE = 8192
+_STORED_ORDER_FACTS: OrderedDict[bytes, MedicationFact] = OrderedDict()
+
+
+def _stored_order_key(raw: Mapping[str, Any], medication: Mapping[str, Any] | None, reference: str) -> bytes | None:
+    try:
+        return orjson.dumps([raw, medication, reference], option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+@dataclass
+class MedicationReader:
+    """Builds `MedicationFact`s for one request, reporting unusable resources in `skipped`."""
+
+    now: datetime
+    index: FhirIndex
+    skipped: list[SkippedResource]
+
+    def medication_fact(
+        self,
+        where: str,
+        raw: dict[str, Any],
+        *,
+        is_draft: bool,
+        is_selected: bool = False,
+        fallback_reference: str | None = None,
+    ) -> MedicationFact | None:
+        reference = reference_of(raw) or fallback_reference or where
+        codings, texts, medication, unresolved = _medication_concept(raw, self.index)
+        memo_key = None if is_draft else _stored_order_key(raw, medication, reference)
+        if memo_key is not None and (known := _STORED_ORDER_FACTS.get(memo_key)) is not None:
+            _STORED_ORDER_FACTS.move_to_end(memo_key)
+            return known
+        fact = self._medication_fact(where, raw, reference, codings, texts, medication, unresolved,
+                                     is_draft=is_draft, is_selected=is_selected)  # fmt: skip
+        if memo_key is not None and fact is not None:
+            _STORED_ORDER_FACTS[memo_key] = fact
+            while len(_STORED_ORDER_FACTS) > _STORED_ORDER_MEMO_SIZE:
+                _STORED_ORDER_FACTS.popitem(last=False)
+        return fact
+
+    def _medication_fact(
+        self,
+        where: str,
+        raw: dict[str, Any],
+        reference: str,
+        codings: list[Coding],
+        texts: list[str],
+        medication: dict[str, Any] | None,
+        unresolved: str | None,
+        *,
+        is_draft: bool,
+        is_selected: bool,
+    ) -> MedicationFact | None:
+        recognized = recognize(codings, texts)
+        if not is_draft and recognized.match is MatchMethod.NONE:
+            return self._unrecognized(raw, reference, recognized, unresolved)
+        try:
+            resource = validate(raw)
+            if medication is not None:
+                medication = validate(medication)
+        except UnusableResource as exc:
+            self.skipped.append(SkippedResource(where, reference_of(raw), str(exc)[:200]))
+            return None
+        main = recognized.ingredients[0] if recognized.ingredients else None
+        strength = None
+        combination = False
+        product = recognized.product
+        if product is not None and main is not None:
+            first = next(i for i in product.ingredients if i.ingredient == main)
+            if first.strength_mg is not None:
+                strength = Strength(first.strength_mg, first.per_ml, f"RxNorm {product.rxcui}")
+            combination = product.component_count > 1
+        if strength is None and main is not None:
+            strength = _medication_strength(medication, main) or recognized.name_strength
+        dosages = resource.get("dosageInstruction")
+        provenance = Provenance(reference)
+        if recognized.match is MatchMethod.NONE and not codings and not texts:
+            dose = DailyDose(None, unknown_reason=unresolved or "no medication", source=provenance)
+        else:
+            dose = daily_dose(
+                dosages,
+                strength,
+                combination=combination,
+                source=Provenance(reference, "dosageInstruction"),
+            )
+        dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), dict) else {}
+        validity = dispense.get("validityPeriod") if isinstance(dispense.get("validityPeriod"), dict) else {}
+        validity_start = parse_datetime(validity.get("start"))
+        validity_end = parse_datetime(validity.get("end"))
+        supply = supply_duration(
+            dispense,
+            dose,
+            validity_start=validity_start,
+            validity_end=validity_end,
+            dosages=dosages if isinstance(dosages, list) else None,
+            reference=reference,
+            strength=strength,
+        )
+        route = _dosage_route(dosages)
+        if route in (Route.UNKNOWN, Route.OTHER) and product is not None and product.route is not Route.UNKNOWN:
+            route = product.route
+        if route is Route.UNKNOWN:
+            route = recognized.name_route
+        display = recognized.display or (product.name if product else "") or "unspecified medication"
+        if "intrathecal" in display.lower() or (route is Route.INJECTION and main == "baclofen"):
+            route = Route.INTRATHECAL  # pump refills are named so; baclofen is injected only intrathecally
+        return MedicationFact(
+            reference=reference,
+            resource_id=string_or_none(raw.get("id")),
+            ingredients=recognized.ingredients,
+            classes=terminology.classes_for(recognized.ingredients),
+            match=recognized.match,
+            display=display,
+            rxnorm_code=recognized.rxnorm_code,
+            strength_mg=strength.mg if strength else None,
+            strength_per_ml=strength.per_ml if strength else False,
+            route=route,
+            status=string_or_none(raw.get("status")),
+            intent=string_or_none(raw.get("intent")),
+            authored_on=parse_datetime(raw.get("authoredOn")),
+            validity_start=validity_start,
+            validity_end=validity_end,
+            daily_dose=dose,
+            supply=supply,
+            is_draft=is_draft,
+            is_selected=is_selected,
+            provenance=provenance,
+            name_conflict=recognized.name_conflict,
+            raw=raw,
+        )
+
+    def _unrecognized(
+        self, raw: dict[str, Any], reference: str, recognized: Recognized, unresolved: str | None
+    ) -> MedicationFact:
+        """An existing order for a drug outside our tables: listed, not validated or dosed."""
+        reason = "not a drug these checks use; dose not computed"
+        if unresolved:
+            reason = f"medication not identified ({unresolved})"
+        return MedicationFact(
+            reference=reference,
+            resource_id=string_or_none(raw.get("id")),
+            ingredients=(),
+            classes=frozenset(),
+            match=MatchMethod.NONE,
+            display=recognized.display or "unspecified medication",
+            rxnorm_code=recognized.rxnorm_code,
+            status=string_or_none(raw.get("status")),
+            intent=string_or_none(raw.get("intent")),
+            authored_on=parse_datetime(raw.get("authoredOn")),
+            daily_dose=DailyDose(None, unknown_reason=reason),
+            supply=SupplyDuration(None),
+            provenance=Provenance(reference),
+            raw=raw,
+        )

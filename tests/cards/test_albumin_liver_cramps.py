@@ -1,0 +1,55 @@
+"""albumin-liver-cramps from typed facts: cramps and liver disease both needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.cards.albumin_liver_cramps import evaluate
+from cds_service.facts.model import ConditionCategory
+from tests.support.facts import cond, facts, med, only
+from tests.support.fhir import condition, draft, hook_request
+from tests.support.http import post_hook, topics
+
+CRAMPS = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
+CIRRHOSIS = cond(ConditionCategory.LIVER_DISEASE, "K70.30", "Alcoholic cirrhosis of liver")
+
+
+def test_patient_view_with_cramps_and_cirrhosis() -> None:
+    card = only(evaluate(facts("patient-view", conditions=(CRAMPS, CIRRHOSIS))))
+    assert card.indicator == "info"
+    assert card.topic_code == "albumin-liver-cramps"
+    assert "albumin 20-40 g/week" in card.summary
+    assert "Alcoholic cirrhosis of liver" in card.detail
+    assert "Guideline S9" in card.detail
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_order_hooks_fire_when_a_relaxant_is_ordered(hook: str) -> None:
+    assert only(evaluate(facts(hook, drafts=(med(mg_per_day=10, draft=True),), conditions=(CRAMPS, CIRRHOSIS))))
+    unrelated = med("lisinopril", 10, draft=True)
+    assert evaluate(facts(hook, drafts=(unrelated,), conditions=(CRAMPS, CIRRHOSIS))) == []
+
+
+@pytest.mark.parametrize("conditions", [(CRAMPS,), (CIRRHOSIS,), ()], ids=["cramps-only", "liver-only", "none"])
+def test_quiet_without_both_conditions(conditions) -> None:
+    assert evaluate(facts("patient-view", conditions=conditions)) == []
+
+
+def test_quiet_when_already_on_albumin() -> None:
+    albumin = med("albumin human", None, display="Albumin Human 25 % Injectable Solution")
+    assert evaluate(facts("patient-view", conditions=(CRAMPS, CIRRHOSIS), meds=(albumin,))) == []
+
+
+# --------------------------------------------------------------------------- FHIR through HTTP
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "patient-view"])
+def test_e2e_cramps_with_cirrhosis(client, hook: str) -> None:
+
+    conditions = [condition("R25.2", "Cramp and spasm"), condition("K70.30", "Alcoholic cirrhosis of liver")]
+    drafts = [draft("197391", "baclofen 10 MG Oral Tablet", dose=5, frequency=2)] if hook != "patient-view" else None
+    body = post_hook(client, hook_request(hook, drafts=drafts, conditions=conditions))
+    assert topics(body).count("albumin-liver-cramps") == 1
+    # Cramps without liver disease: quiet.
+    quiet = post_hook(client, hook_request(hook, drafts=drafts, conditions=conditions[:1]))
+    assert "albumin-liver-cramps" not in topics(quiet)

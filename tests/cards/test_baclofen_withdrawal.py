@@ -1,0 +1,117 @@
+"""baclofen-withdrawal from typed facts: stops, cuts at the one-step edge, intrathecal pumps."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.cards.baclofen_withdrawal import RULE, evaluate
+from cds_service.facts.model import Route
+from tests.support.facts import ago, dose_of, facts, med, only
+
+
+def _change(current: float, new: float) -> list:
+    return evaluate(
+        facts(
+            drafts=(med(mg_per_day=new, draft=True),),
+            meds=(med(mg_per_day=current, start=ago(20)),),
+        )
+    )
+
+
+def test_registered_for_order_hooks() -> None:
+    assert RULE.topic == "baclofen-withdrawal"
+    assert RULE.hooks == {"order-select", "order-sign"}
+
+
+@pytest.mark.parametrize(("current", "new", "fires"), [(30, 20, False), (30, 19.99, True), (30, 10, True)])
+def test_cut_edge_at_one_step(current: float, new: float, fires: bool) -> None:
+    cards = _change(current, new)
+    if not fires:
+        assert cards == []
+        return
+    card = only(cards)
+    assert card.indicator == "warning"
+    assert card.topic_code == "baclofen-withdrawal"
+    assert "30 → " in card.summary
+    assert "taper" in card.summary.lower()
+    assert "seizures" in card.detail
+    # First taper step: 20 mg/day on the draft (10 mg twice daily).
+    action = card.suggestions[0].actions[0]
+    assert action.type == "update"
+    assert action.resource["id"] == "draft-baclofen"
+    assert dose_of(action.resource) == (10, 2)
+
+
+def test_stop_order_for_the_active_order_fires_with_the_current_dose() -> None:
+    active = med(mg_per_day=30, ref="MedicationRequest/bac-1", start=ago(60))
+    stop = med(mg_per_day=30, draft=True, status="stopped", ref="MedicationRequest/bac-1")
+    card = only(evaluate(facts(drafts=(stop,), meds=(active,))))
+    assert card.indicator == "warning"
+    assert "Baclofen 30 mg/day stopped abruptly" in card.summary
+    assert "20 mg/day" in card.detail  # the suggested first taper step
+    assert card.suggestions is None  # a stop order carries no dose to rewrite
+    assert {o.code for o in card.overrideReasons} == {"stopping-for-adverse-effect", "specialist-directed"}
+
+
+def test_stop_order_with_a_new_id_stops_oral_baclofen() -> None:
+    active = med(mg_per_day=20, ref="MedicationRequest/bac-1", start=ago(60))
+    stop = med(mg_per_day=None, draft=True, status="cancelled", ref="MedicationRequest/other")
+    assert "stopped abruptly" in only(evaluate(facts(drafts=(stop,), meds=(active,)))).summary
+
+
+def test_stop_order_whose_active_version_is_not_listed_stands_for_it() -> None:
+    """The facts layer keeps only the draft when it has the active order's id: its dose is what stops."""
+    stop = med(mg_per_day=30, draft=True, status="stopped", ref="MedicationRequest/bac-1")
+    card = only(evaluate(facts(drafts=(stop,))))
+    assert "Baclofen 30 mg/day stopped abruptly" in card.summary
+
+
+def test_intrathecal_stop_without_the_pump_order_listed_still_warns() -> None:
+    stop = med(mg_per_day=None, draft=True, status="stopped", ref="MedicationRequest/itb", route=Route.INTRATHECAL)
+    assert "Intrathecal baclofen stopped" in only(evaluate(facts(drafts=(stop,)))).summary
+
+
+def test_intrathecal_stop_carries_the_boxed_warning() -> None:
+    pump = med(mg_per_day=0.4, ref="MedicationRequest/itb", route=Route.INTRATHECAL, display="Gablofen 500 MCG/ML")
+    stop = med(
+        mg_per_day=0.4,
+        draft=True,
+        status="stopped",
+        ref="MedicationRequest/itb",
+        route=Route.INTRATHECAL,
+        display="Gablofen 500 MCG/ML",
+    )
+    card = only(evaluate(facts(drafts=(stop,), meds=(pump,))))
+    assert card.indicator == "warning"
+    assert "Intrathecal baclofen stopped" in card.summary
+    assert "Boxed warning" in card.detail
+    assert "rhabdomyolysis" in card.detail
+    assert "Guideline S20" in card.detail
+
+
+def test_intrathecal_dose_is_not_added_to_the_oral_total() -> None:
+    pump = med(mg_per_day=0.4, ref="MedicationRequest/itb", route=Route.INTRATHECAL)
+    oral = med(mg_per_day=20, ref="MedicationRequest/oral", start=ago(20))
+    draft = med(mg_per_day=10, draft=True)
+    # 20 → 10 mg/day is one step; counting the pump's 0.4 mg would make it 10.4 and fire.
+    assert evaluate(facts(drafts=(draft,), meds=(pump, oral))) == []
+
+
+@pytest.mark.parametrize(
+    ("drafts", "medications"),
+    [
+        ((med("lisinopril", 10, draft=True),), (med(mg_per_day=30),)),  # unrelated order
+        ((med(mg_per_day=10, draft=True),), ()),  # a start, nothing to withdraw
+        ((med(mg_per_day=40, draft=True),), (med(mg_per_day=30),)),  # an increase
+        ((med(mg_per_day=None, draft=True),), (med(mg_per_day=30),)),  # unknown new dose: not guessed
+    ],
+    ids=["unrelated", "start", "increase", "unknown-dose"],
+)
+def test_quiet(drafts, medications) -> None:
+    assert evaluate(facts(drafts=drafts, meds=medications)) == []
+
+
+def test_quiet_when_the_stop_is_not_selected_in_order_select() -> None:
+    active = med(mg_per_day=30, ref="MedicationRequest/bac-1")
+    stop = med(mg_per_day=30, draft=True, status="stopped", ref="MedicationRequest/bac-1")
+    assert evaluate(facts("order-select", other_drafts=(stop,), meds=(active,))) == []

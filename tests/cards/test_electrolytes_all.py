@@ -1,0 +1,172 @@
+"""electrolyte-potassium, electrolyte-magnesium and electrolyte-monitoring from typed facts.
+
+Edges: K 3.5 / 3.49 / 2.5 mmol/L; Mg 0.70 / 0.5 mmol/L, 1.7 / 1.69 / 1.2 mg/dL, 1.4 mEq/L.
+Scope: order hooks need a muscle-relaxant draft; patient-view needs a relaxant or a spasm condition.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.cards import electrolyte_magnesium, electrolyte_monitoring, electrolyte_potassium
+from cds_service.facts.model import ConditionCategory, DataGap
+from tests.support.facts import cond, facts, magnesium, med, only, potassium
+
+RELAXANT_DRAFT = med(mg_per_day=10, draft=True)
+
+
+def _order(**kw):
+    return facts("order-sign", drafts=(RELAXANT_DRAFT,), **kw)
+
+
+# --------------------------------------------------------------------------- potassium
+
+
+@pytest.mark.parametrize(
+    ("value", "indicator"),
+    [(3.5, None), (3.49, "warning"), (2.5, "warning"), (2.49, "critical"), (1.9, "critical")],
+)
+def test_potassium_edges(value: float, indicator: str | None) -> None:
+    cards = electrolyte_potassium.evaluate(_order(potassium=potassium(value)))
+    if indicator is None:
+        assert cards == []
+        return
+    card = only(cards)
+    assert card.indicator == indicator
+    assert card.topic_code == "electrolyte-potassium"
+    assert f"K {value:g} mmol/L" in card.summary
+    assert "2026-11-23" in card.detail  # the result's date (2 days before NOW)
+    assert "potassium chloride" in card.detail
+    assert "magnesium" in card.detail.lower()
+    assert "Guideline S16" in card.detail
+    assert len(card.summary) <= 140
+
+
+def test_potassium_in_meq_per_l_shows_the_unit_as_reported_and_normalized() -> None:
+    card = only(electrolyte_potassium.evaluate(_order(potassium=potassium(3.1, "mEq/L"))))
+    assert "K 3.1 mEq/L" in card.summary
+    assert "3.1 mEq/L (3.1 mmol/L)" in card.detail
+
+
+def test_preliminary_and_comparator_and_lab_flag() -> None:
+    prelim = only(electrolyte_potassium.evaluate(_order(potassium=potassium(3.2, status="preliminary"))))
+    assert "prelim" in prelim.summary
+    assert "preliminary result" in prelim.detail
+    below = only(electrolyte_potassium.evaluate(_order(potassium=potassium(2.5, comparator="<"))))
+    assert below.indicator == "critical"  # "<2.5" is below 2.5
+    assert electrolyte_potassium.evaluate(_order(potassium=potassium(3.0, comparator=">"))) == []
+    flagged = only(electrolyte_potassium.evaluate(_order(potassium=potassium(2.7, interpretation="LL"))))
+    assert flagged.indicator == "critical"
+
+
+# --------------------------------------------------------------------------- magnesium
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "indicator"),
+    [
+        (0.70, "mmol/L", None),
+        (0.69, "mmol/L", "warning"),
+        (0.5, "mmol/L", "warning"),
+        (0.49, "mmol/L", "critical"),
+        (1.7, "mg/dL", None),  # 1.7 × 0.4114 = 0.6994 mmol/L: judged as reported, not low
+        (1.69, "mg/dL", "warning"),
+        (1.2, "mg/dL", "warning"),
+        (1.19, "mg/dL", "critical"),
+        (1.4, "mEq/L", None),
+        (1.39, "mEq/L", "warning"),
+    ],
+)
+def test_magnesium_edges_in_each_unit(value: float, unit: str, indicator: str | None) -> None:
+    cards = electrolyte_magnesium.evaluate(_order(magnesium=magnesium(value, unit)))
+    if indicator is None:
+        assert cards == []
+        return
+    card = only(cards)
+    assert card.indicator == indicator
+    assert card.topic_code == "electrolyte-magnesium"
+    assert f"Mg {value:g} {unit}" in card.summary
+    if unit != "mmol/L":
+        assert "mmol/L)" in card.detail  # normalized value shown beside the reported one
+    assert "magnesium sulfate" in card.detail
+
+
+def test_magnesium_in_an_unlisted_unit_is_judged_on_the_normalized_value() -> None:
+    card = only(electrolyte_magnesium.evaluate(_order(magnesium=magnesium(0.6, "mmol/l", mmol=0.6))))
+    assert card.indicator == "warning"
+
+
+# --------------------------------------------------------------------------- scope (both rules)
+
+
+@pytest.mark.parametrize("rule", [electrolyte_potassium, electrolyte_magnesium])
+def test_quiet_for_patients_this_guideline_is_not_about(rule) -> None:
+    low = {"potassium": potassium(2.0), "magnesium": magnesium(0.3)}
+    # Order for an unrelated drug.
+    assert rule.evaluate(facts("order-sign", drafts=(med("lisinopril", 10, draft=True),), **low)) == []
+    # Patient-view of a patient with no relaxant and no spasm condition.
+    assert rule.evaluate(facts("patient-view", meds=(med("lisinopril", 10),), **low)) == []
+    # A baclofen stop order is not "ordering a muscle relaxant".
+    stop = med(mg_per_day=10, draft=True, status="stopped")
+    assert rule.evaluate(facts("order-sign", drafts=(stop,), **low)) == []
+    # order-select: a relaxant that is not selected.
+    assert rule.evaluate(facts("order-select", other_drafts=(RELAXANT_DRAFT,), **low)) == []
+
+
+@pytest.mark.parametrize("rule", [electrolyte_potassium, electrolyte_magnesium])
+def test_patient_view_fires_for_relaxant_or_spasm_condition(rule) -> None:
+    low = {"potassium": potassium(3.0), "magnesium": magnesium(0.6)}
+    on_relaxant = only(rule.evaluate(facts("patient-view", meds=(med("tizanidine", 12),), **low)))
+    assert "tizanidine" in on_relaxant.detail
+    cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
+    with_condition = only(rule.evaluate(facts("patient-view", conditions=(cramps,), **low)))
+    assert "Cramp and spasm" in with_condition.detail
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _monitor(**kw):
+    return electrolyte_monitoring.evaluate(_order(**kw))
+
+
+def test_monitoring_suggests_one_lab_order_per_missing_result() -> None:
+    card = only(_monitor())
+    assert card.indicator == "info"
+    assert card.topic_code == "electrolyte-monitoring"
+    assert "potassium and magnesium" in card.summary
+    codes = [s.actions[0].resource["code"]["coding"][0]["code"] for s in card.suggestions]
+    assert codes == ["2823-3", "19123-9"]
+    for s in card.suggestions:
+        action = s.actions[0]
+        assert action.type == "create"
+        assert action.resource["resourceType"] == "ServiceRequest"
+        assert action.resource["subject"] == {"reference": "Patient/pat1"}
+
+
+@pytest.mark.parametrize(("days", "missing"), [(30, False), (30.1, True), (200, True)])
+def test_monitoring_edge_at_30_days(days: float, missing: bool) -> None:
+    cards = _monitor(potassium=potassium(4.0, days_ago=days), magnesium=magnesium(0.8, days_ago=1))
+    if not missing:
+        assert cards == []
+        return
+    card = only(cards)
+    assert "No potassium result" in card.summary
+    assert [s.actions[0].resource["code"]["coding"][0]["code"] for s in card.suggestions] == ["2823-3"]
+    assert "4 mmol/L" in card.detail  # the stale value is shown with its date
+
+
+def test_monitoring_does_not_call_an_unretrieved_lab_missing() -> None:
+    gap = DataGap(what="potassium results", reason="FHIR server answered 500", prefetch_key="potassium")
+    card = only(_monitor(magnesium=None, gaps=(gap,)))
+    assert [s.actions[0].resource["code"]["coding"][0]["code"] for s in card.suggestions] == ["19123-9"]
+
+
+def test_monitoring_scope() -> None:
+    recent = {"potassium": potassium(4.0), "magnesium": magnesium(0.8)}
+    assert _monitor(**recent) == []
+    assert electrolyte_monitoring.evaluate(facts("order-sign", drafts=(med("lisinopril", 10, draft=True),))) == []
+    # Patient-view: on a relaxant fires; a condition alone does not order labs.
+    assert only(electrolyte_monitoring.evaluate(facts("patient-view", meds=(med(mg_per_day=30),))))
+    cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
+    assert electrolyte_monitoring.evaluate(facts("patient-view", conditions=(cramps,))) == []

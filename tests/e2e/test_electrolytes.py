@@ -1,0 +1,142 @@
+"""electrolyte-potassium, -magnesium and -monitoring from FHIR through HTTP, all three hooks.
+
+Units as labs send them: potassium in mmol/L and mEq/L, magnesium in mg/dL (LOINC 19123-9) and
+mmol/L (2601-3); a preliminary result; scope by relaxant order, active relaxant or condition.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support.fhir import condition, draft, hook_request, magnesium, medication_request, potassium
+from tests.support.http import post_hook, topics
+
+BAC_10 = ("197391", "baclofen 10 MG Oral Tablet")
+TIZANIDINE_4 = ("313413", "tizanidine 4 MG Oral Tablet")
+LISINOPRIL = ("314076", "lisinopril 10 MG Oral Tablet")
+ORDER_HOOKS = ("order-select", "order-sign")
+ELECTROLYTE_TOPICS = {"electrolyte-potassium", "electrolyte-magnesium", "electrolyte-monitoring"}
+
+
+def days_ago(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def one(body: dict[str, Any], topic: str) -> dict[str, Any]:
+    found = [c for c in body["cards"] if c["source"]["topic"]["code"] == topic]
+    assert len(found) == 1, [c["summary"] for c in body["cards"]]
+    return found[0]
+
+
+def baclofen_draft() -> dict[str, Any]:
+    return draft(*BAC_10, dose=1, dose_unit="tablet", timing_code="TID")
+
+
+@pytest.mark.parametrize("hook", ORDER_HOOKS)
+def test_low_potassium_meq_and_low_magnesium_mg_dl_when_ordering_baclofen(client: TestClient, hook: str) -> None:
+    k = potassium(3.1, days_ago(3), unit="mEq/L", ucum="meq/L")
+    mg = magnesium(1.5, days_ago(3))
+    body = post_hook(
+        client, hook_request(hook, drafts=[baclofen_draft()], potassium_results=[k], magnesium_results=[mg])
+    )
+    k_card = one(body, "electrolyte-potassium")
+    assert k_card["indicator"] == "warning"
+    assert "K 3.1 mEq/L" in k_card["summary"]
+    assert "3.1 mEq/L (3.1 mmol/L)" in k_card["detail"]
+    assert days_ago(3)[:10] in k_card["detail"]
+    mg_card = one(body, "electrolyte-magnesium")
+    assert mg_card["indicator"] == "warning"
+    assert "Mg 1.5 mg/dL" in mg_card["summary"]
+    assert "0.62 mmol/L" in mg_card["detail"]  # 1.5 × 0.4114
+    assert "electrolyte-monitoring" not in topics(body)
+
+
+def test_magnesium_at_1_7_mg_dl_is_not_low(client: TestClient) -> None:
+    body = post_hook(
+        client,
+        hook_request(
+            "order-sign",
+            drafts=[baclofen_draft()],
+            potassium_results=[potassium(4.0, days_ago(1))],
+            magnesium_results=[magnesium(1.7, days_ago(1))],
+        ),
+    )
+    assert not ELECTROLYTE_TOPICS & set(topics(body))
+
+
+def test_patient_view_on_tizanidine_with_severe_hypokalaemia_is_critical(client: TestClient) -> None:
+    body = post_hook(
+        client,
+        hook_request(
+            "patient-view",
+            meds=[medication_request(*TIZANIDINE_4, dose=4, frequency=3, authored_on=days_ago(20))],
+            potassium_results=[potassium(2.3, days_ago(1))],
+            magnesium_results=[magnesium(0.45, days_ago(1), unit="mmol/L")],
+        ),
+    )
+    assert one(body, "electrolyte-potassium")["indicator"] == "critical"
+    mg_card = one(body, "electrolyte-magnesium")
+    assert mg_card["indicator"] == "critical"
+    assert "Mg 0.45 mmol/L" in mg_card["summary"]
+
+
+def test_patient_view_with_a_cramp_condition_only_and_a_preliminary_result(client: TestClient) -> None:
+    body = post_hook(
+        client,
+        hook_request(
+            "patient-view",
+            conditions=[condition("R25.2", "Cramp and spasm")],
+            potassium_results=[potassium(3.3, days_ago(0.2), status="preliminary")],
+        ),
+    )
+    card = one(body, "electrolyte-potassium")
+    assert "prelim" in card["summary"]
+    assert "preliminary result" in card["detail"]
+    assert "Cramp and spasm" in card["detail"]
+    # A condition alone does not make the service order labs.
+    assert "electrolyte-monitoring" not in topics(body)
+
+
+@pytest.mark.parametrize("hook", [*ORDER_HOOKS, "patient-view"])
+def test_quiet_for_a_patient_this_guideline_is_not_about(client: TestClient, hook: str) -> None:
+    drafts = [draft(*LISINOPRIL, dose=10, frequency=1)] if hook != "patient-view" else None
+    body = post_hook(
+        client,
+        hook_request(
+            hook,
+            drafts=drafts,
+            meds=[medication_request(*LISINOPRIL, dose=10, frequency=1)],
+            potassium_results=[potassium(2.9, days_ago(1))],
+            magnesium_results=[magnesium(1.1, days_ago(1))],
+        ),
+    )
+    assert not ELECTROLYTE_TOPICS & set(topics(body))
+
+
+@pytest.mark.parametrize("hook", ORDER_HOOKS)
+def test_monitoring_offers_one_lab_order_per_missing_result(client: TestClient, hook: str) -> None:
+    card = one(post_hook(client, hook_request(hook, drafts=[baclofen_draft()])), "electrolyte-monitoring")
+    assert card["indicator"] == "info"
+    resources = [s["actions"][0]["resource"] for s in card["suggestions"]]
+    assert [r["code"]["coding"][0]["code"] for r in resources] == ["2823-3", "19123-9"]
+    assert all(s["actions"][0]["type"] == "create" for s in card["suggestions"])
+    assert all(r["resourceType"] == "ServiceRequest" and r["subject"]["reference"] == "Patient/pat1" for r in resources)
+
+
+def test_monitoring_on_patient_view_with_a_stale_potassium(client: TestClient) -> None:
+    body = post_hook(
+        client,
+        hook_request(
+            "patient-view",
+            meds=[medication_request(*BAC_10, dose=10, frequency=3, authored_on=days_ago(40))],
+            potassium_results=[potassium(4.2, days_ago(45))],
+            magnesium_results=[magnesium(2.0, days_ago(5))],
+        ),
+    )
+    card = one(body, "electrolyte-monitoring")
+    assert [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]] == ["2823-3"]
+    assert "4.2 mmol/L" in card["detail"]

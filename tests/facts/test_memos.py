@@ -1,0 +1,70 @@
+"""The validation memo must never change an outcome: same input, same result or same refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.facts import fhir_json
+from cds_service.facts.fhir_json import UnusableResource, validate
+from tests.support.fhir import medication_request
+
+
+def test_repeated_validation_gives_the_same_normalized_resource() -> None:
+    order = medication_request("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=3)
+    order["text"] = {"status": "generated", "div": "<div>narrative the rules never read</div>"}
+    first = validate(order)
+    second = validate(dict(order))
+    assert first == second
+    assert "text" not in first  # only the fields the rules read are kept
+    assert first["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 10
+
+
+def test_a_refused_resource_is_refused_again_with_the_same_reason() -> None:
+    order = medication_request("197391", "baclofen 10 MG Oral Tablet")
+    order["dosageInstruction"] = "take as directed"
+    with pytest.raises(UnusableResource) as first:
+        validate(order)
+    with pytest.raises(UnusableResource) as second:
+        validate(order)
+    assert str(first.value) == str(second.value)
+    assert "dosageInstruction" in str(first.value)
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fhir_json, "_MEMO_SIZE", 5)
+    for i in range(20):
+        validate(medication_request("197391", "baclofen 10 MG Oral Tablet", rid=f"bounded-{i}"))
+    assert len(fhir_json._memo) <= 5
+
+
+def test_dose_and_rate_as_a_single_object_is_read_as_r4_list() -> None:
+    """The CDS Hooks library's own order-select example sends doseAndRate as an object."""
+    from datetime import UTC, datetime
+
+    from cds_service.facts.build import build_facts
+    from tests.support.fhir import draft, hook_request
+
+    order = draft("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=3)
+    dosage = order["dosageInstruction"][0]
+    dosage["doseAndRate"] = dosage["doseAndRate"][0]
+    request = hook_request("order-sign", drafts=[order])
+    facts = build_facts("order-sign", request["context"], request["prefetch"], datetime.now(UTC))
+    assert facts.skipped == ()
+    assert facts.drafts_in_scope[0].daily_dose.mg_per_day == 30
+
+
+def test_remembered_order_facts_follow_the_medication_the_reference_points_to() -> None:
+    """The same stored order read twice, its Medication changed in between: the facts follow it."""
+    from datetime import UTC, datetime
+
+    from cds_service.facts.build import build_facts
+    from tests.support.fhir import hook_request, medication, medication_request
+
+    order = medication_request(None, "BACLOFEN TABS", rid="mr-ref", medication_reference="Medication/m-1", dose=1,
+                               dose_unit="tablet", dose_code="{tbl}", frequency=3)  # fmt: skip
+    facts = []
+    for rxcui, name in (("197391", "baclofen 10 MG Oral Tablet"), ("197392", "baclofen 20 MG Oral Tablet")):
+        request = hook_request("patient-view", meds=[order, medication("m-1", rxcui, name)])
+        facts.append(build_facts("patient-view", request["context"], request["prefetch"], datetime.now(UTC)))
+    doses = [f.medications[0].daily_dose.mg_per_day for f in facts]
+    assert doses == [30, 60]

@@ -1,0 +1,223 @@
+"""Typed patient facts for rule tests: exact numbers at every threshold edge, no FHIR parsing.
+
+One vocabulary for every rule test. Drug classes come from the real terminology tables (the ones
+the facts layer assigns), so a rule test cannot pass on a class the service would never give.
+`NOW` is fixed so that dates read like a chart ("3 days ago") and never drift. `med` builds any
+MedicationRequest: a draft being placed now (`draft=True`), an existing order (active unless a
+`status` is given), or a stop (`draft=True, status="stopped"`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS
+from cds_service.cdshooks import Card
+from cds_service.facts import terminology
+from cds_service.facts.model import (
+    ConditionCategory,
+    ConditionFact,
+    DailyDose,
+    DoseHistory,
+    DrugClass,
+    LabKind,
+    LabResult,
+    MatchMethod,
+    MedicationFact,
+    PatientFacts,
+    Route,
+    SupplyDuration,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+T = DEFAULT_THRESHOLDS
+
+
+def ago(days: float = 0, hours: float = 0) -> datetime:
+    return NOW - timedelta(days=days, hours=hours)
+
+
+def med(
+    ingredient: str = "baclofen",
+    mg_per_day: float | None = 30.0,
+    *,
+    draft: bool = False,
+    status: str | None = None,
+    ref: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    supply_days: float | None = None,
+    supply_explanation: str = "",
+    display: str | None = None,
+    explanation: str | None = None,
+    unknown_reason: str | None = None,
+    units_per_day: float | None = None,
+    route: Route = Route.ORAL,
+    classes: frozenset[DrugClass] | None = None,
+    match: MatchMethod = MatchMethod.CODE,
+    raw: dict[str, Any] | None = None,
+) -> MedicationFact:
+    """One MedicationRequest for `ingredient` with `mg_per_day` (None: a dose that cannot be computed).
+
+    A draft's status is "draft" unless given (a stop); an existing order is "active" unless given.
+    An existing order without `start` has no date at all (some EHR orders do not).
+    """
+    reference = ref or (f"MedicationRequest/draft-{ingredient}" if draft else f"MedicationRequest/{ingredient}-1")
+    rid = reference.split("/", 1)[1]
+    shown = display or f"{ingredient} 10 MG Oral Tablet"
+    order_status = status or ("draft" if draft else "active")
+    if mg_per_day is None:
+        dose = DailyDose(None, unknown_reason=unknown_reason or "no dose quantity")
+    else:
+        dose = DailyDose(
+            mg_per_day,
+            explanation=explanation or f"{mg_per_day:g} mg per day",
+            units_per_day=units_per_day,
+            unit="mg",
+        )
+    if raw is None:
+        raw = {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": order_status,
+            "intent": "order",
+            "medicationCodeableConcept": {"text": shown},
+            "subject": {"reference": "Patient/pat1"},
+            "dispenseRequest": {"numberOfRepeatsAllowed": 2},
+        }
+    supply_text = supply_explanation or (f"{supply_days:g} days expected supply" if supply_days else "")
+    return MedicationFact(
+        reference=reference,
+        resource_id=rid,
+        ingredients=(ingredient,),
+        classes=terminology.classes_for((ingredient,)) if classes is None else classes,
+        match=match,
+        display=shown,
+        route=route,
+        status=order_status,
+        intent="order",
+        authored_on=NOW if draft and start is None else start,
+        validity_end=end,
+        daily_dose=dose,
+        supply=SupplyDuration(
+            supply_days, method="expectedSupplyDuration" if supply_days else "", explanation=supply_text
+        ),
+        is_draft=draft,
+        is_selected=draft,
+        raw=raw,
+    )
+
+
+def history(mg_per_day: float, since: datetime, previous: float | None = None) -> dict[str, DoseHistory]:
+    """The baclofen dose history: `mg_per_day` since `since` (after `previous`)."""
+    return {
+        "baclofen": DoseHistory(
+            ingredient="baclofen",
+            current_mg_per_day=mg_per_day,
+            current_since=since,
+            previous_mg_per_day=previous,
+            last_change_at=since,
+        )
+    }
+
+
+def lab(
+    kind: LabKind,
+    value: float,
+    unit: str,
+    *,
+    mmol: float | None = None,
+    days_ago: float = 2,
+    status: str = "final",
+    comparator: str | None = None,
+    interpretation: str | None = None,
+) -> LabResult:
+    normalized = mmol if mmol is not None else value
+    return LabResult(
+        kind=kind,
+        value_mmol_l=normalized,
+        value=value,
+        unit=unit,
+        effective=ago(days_ago),
+        loinc="2823-3" if kind is LabKind.POTASSIUM else "19123-9",
+        status=status,
+        comparator=comparator,
+        preliminary=status == "preliminary",
+        interpretation=interpretation,
+    )
+
+
+def potassium(value: float, unit: str = "mmol/L", **kw: Any) -> LabResult:
+    return lab(LabKind.POTASSIUM, value, unit, **kw)
+
+
+def magnesium(value: float, unit: str = "mmol/L", **kw: Any) -> LabResult:
+    if "mmol" not in kw:
+        factor = {"mmol/L": 1.0, "mg/dL": 0.4114, "mEq/L": 0.5}[unit]
+        kw["mmol"] = value * factor
+    return lab(LabKind.MAGNESIUM, value, unit, **kw)
+
+
+def cond(
+    category: ConditionCategory,
+    code: str = "X00",
+    display: str = "Condition",
+    *,
+    system: str = ICD10,
+    clinical_status: str = "active",
+    verification_status: str = "confirmed",
+    onset: datetime | None = None,
+) -> ConditionFact:
+    return ConditionFact(
+        categories=frozenset({category}),
+        code=code,
+        system=system,
+        display=display,
+        clinical_status=clinical_status,
+        verification_status=verification_status,
+        onset=onset,
+    )
+
+
+def facts(
+    hook: str = "order-sign",
+    *,
+    drafts: Iterable[MedicationFact] = (),
+    other_drafts: Iterable[MedicationFact] = (),
+    meds: Iterable[MedicationFact] = (),
+    conditions: Iterable[ConditionFact] = (),
+    age: int | None = 50,
+    **more: Any,
+) -> PatientFacts:
+    """The facts of one hook call; on patient-view there are no drafts."""
+    return PatientFacts(
+        hook=hook,
+        now=NOW,
+        patient_id="pat1",
+        age_years=age,
+        drafts_in_scope=tuple(drafts) if hook != "patient-view" else (),
+        other_drafts=tuple(other_drafts),
+        medications=tuple(meds),
+        conditions=tuple(conditions),
+        **more,
+    )
+
+
+def only(cards: list[Card]) -> Card:
+    assert len(cards) == 1, [c.summary for c in cards]
+    return cards[0]
+
+
+def actions(card: Card) -> list[Any]:
+    return [a for s in card.suggestions or [] for a in s.actions]
+
+
+def dose_of(resource: dict[str, Any]) -> tuple[float, int]:
+    """(mg per dose, doses per day) of a suggested MedicationRequest."""
+    dosage = resource["dosageInstruction"][0]
+    per_dose = dosage["doseAndRate"][0]["doseQuantity"]["value"]
+    return per_dose, dosage["timing"]["repeat"]["frequency"]
