@@ -8,11 +8,13 @@ The defaults are the safe ones: authentication on, only configured FHIR servers 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,8 +28,8 @@ class Settings(BaseSettings):
 
     # --- serving
     host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
     dev: bool = Field(False, description="Local demo mode: no client auth, open CORS, any fhirServer")
     public_base_url: str | None = Field(
         None, description="Public base URL (behind a proxy) used for JWT `aud` and card links"
@@ -62,6 +64,13 @@ class Settings(BaseSettings):
     audit_retention_days: int = 365
     storage_enabled: bool = True
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if not isinstance(logging.getLevelName(value.upper()), int):
+            raise ValueError("not a log level (DEBUG, INFO, WARNING, ERROR or CRITICAL)")
+        return value.upper()
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -90,3 +99,42 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         return Settings(**clean)
     finally:
         _config_file_override = None
+
+
+# Settings whose values are never printed or logged: `check-config` masks them, start-up errors say
+# "(value hidden)". Matched by name too, so a later `*_token` or `*_secret` setting is covered.
+SECRET_SETTINGS = frozenset({"database_url", "patient_hash_secret", "admin_token", "redis_url"})
+_SECRET_WORDS = ("secret", "token", "password")
+
+
+def is_secret_setting(name: str) -> bool:
+    return name in SECRET_SETTINGS or any(word in name for word in _SECRET_WORDS)
+
+
+def mask_url_password(url: str) -> str:
+    """The URL with its password (in the user info or a `password` query parameter) as `***`."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "***"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    in_query = any(key.lower() == "password" for key, _ in pairs)
+    if password is None and not in_query:
+        return url  # untouched (urlunsplit would also rewrite `sqlite:///x` as `sqlite:/x`)
+    netloc, query = parts.netloc, parts.query
+    if password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
+    if in_query:
+        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*/:")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def masked_setting(name: str, value: Any) -> Any:
+    """A setting's value fit for printing: URLs keep all but their password, other secrets are `***`."""
+    if value is None or not is_secret_setting(name):
+        return value
+    if name.endswith("_url"):
+        return mask_url_password(str(value))
+    return "***"

@@ -63,11 +63,31 @@ class ClientEntry:
         return self.jwks_file is not None
 
 
+def _toml_kind(value: Any) -> str:
+    """What a TOML value is, for error messages (never the value itself)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, str) and not value.strip():
+        return "an empty string"
+    return f"a {type(value).__name__}"
+
+
 def _str_list(value: Any, field: str, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ClientsConfigError(f"{where}: `{field}` must be a string or a list of non-empty strings")
+        bad = value if not isinstance(value, list) else next(v for v in value if not (isinstance(v, str) and v.strip()))
+        raise ClientsConfigError(
+            f"{where}: `{field}` must be a string or a list of non-empty strings (got {_toml_kind(bad)})"
+        )
     return tuple(v.strip() for v in value)
 
 
@@ -76,7 +96,7 @@ def _optional_str(table: dict[str, Any], field: str, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ClientsConfigError(f"{where}: `{field}` must be a non-empty string")
+        raise ClientsConfigError(f"{where}: `{field}` must be a non-empty string (got {_toml_kind(value)})")
     return value.strip()
 
 
@@ -101,6 +121,8 @@ def _parse_client(table: Any, index: int, base_dir: Path, allow_http_loopback: b
     where = f"client #{index + 1}"
     if not isinstance(table, dict):
         raise ClientsConfigError(f"{where}: must be a table")
+    if isinstance(table.get("iss"), str) and table["iss"].strip():
+        where = f"{where} ({table['iss'].strip()!r})"
     unknown = set(table) - _KNOWN_KEYS
     if unknown:
         raise ClientsConfigError(f"{where}: unknown keys {sorted(unknown)}")
@@ -120,7 +142,10 @@ def _parse_client(table: Any, index: int, base_dir: Path, allow_http_loopback: b
         raw = _optional_str(table, "jwks_file", where)
         assert raw is not None
         jwks_file = Path(raw) if Path(raw).is_absolute() else base_dir / raw
-        pinned = load_jwks_file(jwks_file)
+        try:
+            pinned = load_jwks_file(jwks_file)
+        except ClientsConfigError as exc:
+            raise ClientsConfigError(f"{where}: `jwks_file`: {exc}") from None
     if not jwks_urls and jwks_file is None:
         raise ClientsConfigError(f"{where}: needs `jwks_url` or `jwks_file` to verify its tokens")
 
@@ -167,9 +192,22 @@ def parse_clients(
 
 
 def load_clients(path: Path, *, allow_http_loopback: bool = False) -> dict[str, ClientEntry]:
-    """Read and validate the clients file named by `--clients` / `CDS_CLIENTS_FILE`."""
+    """Read and validate the clients file named by `--clients` / `CDS_CLIENTS_FILE`.
+
+    Every error names the file, then the entry and key: `clients file X: client #1: ...`.
+    """
+    where = f"clients file {path}"
     try:
-        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ClientsConfigError(f"cannot read clients file {path}: {exc}") from exc
-    return parse_clients(document, Path(path).parent, allow_http_loopback=allow_http_loopback)
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ClientsConfigError(f"{where}: cannot read it: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ClientsConfigError(f"{where}: not UTF-8 text") from exc
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ClientsConfigError(f"{where}: not valid TOML: {exc}") from exc
+    try:
+        return parse_clients(document, Path(path).parent, allow_http_loopback=allow_http_loopback)
+    except ClientsConfigError as exc:
+        raise ClientsConfigError(f"{where}: {exc}") from None
