@@ -31,7 +31,18 @@ class DrugClass(StrEnum):
     TCA = "tca"
     TRIPTAN = "triptan"
     MAOI = "maoi"
-    STRONG_CYP1A2_INHIBITOR = "strong-cyp1a2-inhibitor"
+    STRONG_CYP1A2_INHIBITOR = "strong-cyp1a2-inhibitor"  # fluvoxamine, ciprofloxacin (tizanidine: contraindicated)
+    CYP1A2_INHIBITOR = "cyp1a2-inhibitor"  # the tizanidine label's other CYP1A2 inhibitors (avoid)
+    # Beers 2023 CNS-active drugs (the "three or more" count) beside the classes above
+    ANTIDEPRESSANT = "antidepressant"
+    ANTIPSYCHOTIC = "antipsychotic"
+    ANTIEPILEPTIC = "antiepileptic"
+    # Reasons to expect low potassium or magnesium, and their treatment
+    LOOP_DIURETIC = "loop-diuretic"
+    THIAZIDE_DIURETIC = "thiazide-diuretic"
+    PROTON_PUMP_INHIBITOR = "proton-pump-inhibitor"
+    POTASSIUM_SUPPLEMENT = "potassium-supplement"
+    MAGNESIUM_SUPPLEMENT = "magnesium-supplement"
 
 
 class MatchMethod(StrEnum):
@@ -60,9 +71,16 @@ class ConditionCategory(StrEnum):
     HEART_FAILURE = "heart-failure"
     RECENT_MI = "recent-mi"  # acute MI (ICD-10 I21/I22) or onset within 28 days
     HYPERTHYROIDISM = "hyperthyroidism"
-    LIVER_DISEASE = "liver-disease"
-    RENAL_IMPAIRMENT = "renal-impairment"
-    MUSCLE_CRAMPS = "muscle-cramps"
+    LIVER_DISEASE = "liver-disease"  # any liver code (fatty liver included): never enough for a liver rule alone
+    CIRRHOSIS = "cirrhosis"  # the evidence base of the cramp plan and of albumin (EASL 2018)
+    ACTIVE_LIVER_DISEASE = "active-liver-disease"  # cirrhosis, active hepatitis: dantrolene contraindication
+    RENAL_IMPAIRMENT = "renal-impairment"  # any CKD code
+    CKD_STAGE_3 = "ckd-stage-3"  # N18.3x
+    CKD_STAGE_4 = "ckd-stage-4"  # N18.4
+    CKD_STAGE_5 = "ckd-stage-5"  # N18.5, N18.6 (ESRD)
+    DIALYSIS = "dialysis"  # Z99.2, Z49.x
+    MUSCLE_CRAMPS = "muscle-cramps"  # R25.2 and cramp findings: their own category, not acute musculoskeletal
+    ALCOHOL_USE_DISORDER = "alcohol-use-disorder"  # a reason to expect low magnesium
 
 
 # Conditions this guideline is about: spasm, spasticity and cramps (scope of the electrolyte and
@@ -101,6 +119,29 @@ ORAL_ROUTES = frozenset({Route.ORAL, Route.UNKNOWN, Route.OTHER})
 class LabKind(StrEnum):
     POTASSIUM = "potassium"
     MAGNESIUM = "magnesium"
+    EGFR = "egfr"
+    CREATININE = "creatinine"
+
+
+class Indication(StrEnum):
+    """What a muscle-relaxant order treats, as far as the record tells (the plans differ by indication)."""
+
+    CRAMPS_WITH_LIVER_DISEASE = "cramps-with-liver-disease"  # the source's 10 → 30 mg/day baclofen plan
+    CRAMPS = "cramps"  # cramps without liver disease
+    SPASTICITY = "spasticity"  # MS, spinal cord, cerebral palsy, stroke sequelae, other upper-motor-neuron
+    ACUTE_MUSCULOSKELETAL = "acute-musculoskeletal"  # back and neck pain, sprain and strain
+    UNKNOWN = "unknown"
+
+
+class OrderRelation(StrEnum):
+    """What a draft is to the patient's current or recent orders of the same drug."""
+
+    START = "start"  # no current order, none ended recently, none ever on record
+    RESTART = "restart"  # a previous course ended longer ago than a late renewal allows
+    RENEWAL = "renewal"  # same daily dose as the current (or just-ended) order; a form change included
+    INCREASE = "increase"
+    DECREASE = "decrease"
+    UNKNOWN_DOSE = "unknown-dose"  # continues an order, but a daily dose on one side is unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +211,13 @@ class MedicationFact:
     # Ingredients the order's name/display names when its RxNorm code says something else: the code
     # decided the facts above; a rule reports the disagreement.
     name_conflict: tuple[str, ...] = ()
+    extended_release: bool = False  # an extended-release product (Amrix): its own maximum and cautions
+    # Why the order was written: reasonCode codings (system, code, display) and reasonReference targets.
+    reason_codings: tuple[tuple[str | None, str, str], ...] = ()
+    reason_references: tuple[str, ...] = ()
+    # Fields of an order for a drug the rules read that could not be read (a date without a timezone,
+    # a dose "NaN", frequency 0...): the order is still listed, and a card names what was not checked.
+    problems: tuple[str, ...] = ()
     # The original resource, for building update/delete suggestions only (see facts.orders).
     # Rules never read it.
     raw: dict[str, Any] | None = field(default=None, repr=False, compare=False, hash=False)
@@ -183,6 +231,22 @@ class MedicationFact:
     @property
     def start(self) -> datetime | None:
         return self.validity_start or self.authored_on
+
+    @property
+    def is_current(self) -> bool:
+        """An existing order the patient has now: its status says so, whatever its supply arithmetic."""
+        return not self.is_draft and (self.status or "").lower() in CURRENT_STATUSES
+
+    @property
+    def supply_end(self) -> datetime | None:
+        """When the supply runs out at the usual daily use (start + course days), or None when unknown.
+
+        `validityPeriod.end` is when the prescription expires, not when the course ends, and is not
+        used here. For a current order this only adds "supply may have run out on ..." to a card.
+        """
+        if self.start is not None and self.supply.days is not None:
+            return self.start + timedelta(days=self.supply.days)
+        return None
 
     @property
     def end(self) -> datetime | None:
@@ -263,6 +327,68 @@ class DoseHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableLab:
+    """The newest result of a lab that could not be read (unit clash, text value, implausible value).
+
+    It is kept so that a card can say so with its date and raw value, and so that an older readable
+    result is called "previous", never "latest". A lab flag (LL, L, H, HH) is kept: it is honoured
+    when the value itself cannot be read.
+    """
+
+    kind: LabKind
+    effective: datetime | None
+    raw_value: str  # as sent, for the card (escaped there)
+    raw_unit: str
+    problem: str  # why it could not be read ("unit mg/dL on a mmol/L code", "value is text")
+    interpretation: str | None = None  # "LL", "L", "H", "HH" as flagged by the lab
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenalFunction:
+    """The patient's kidney function as far as the record tells, newest first.
+
+    `egfr` in mL/min/1.73 m² from an eGFR result, or computed from serum creatinine with the
+    race-free CKD-EPI 2021 equation (age and sex needed; `method` says so), or None when only a
+    condition is known. `on_dialysis` and `ckd_stage` come from results or conditions (Z99.2, N18.x).
+    """
+
+    egfr: float | None
+    method: str  # "eGFR result (LOINC 98979-8)", "CKD-EPI 2021 from creatinine 1.4 mg/dL, age 70, female", ...
+    measured_at: datetime | None = None
+    ckd_stage: int | None = None  # 3, 4 or 5 from a condition code
+    on_dialysis: bool = False
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndicationFact:
+    """What an order treats: from its reasonCode, then reasonReference, then the problem list."""
+
+    indication: Indication
+    source: str = "none"  # "reasonCode", "reasonReference", "problem list", "none"
+    display: str = ""  # the reason or condition as the EHR names it (escape before showing)
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """A draft measured against the patient's current or recent orders of the same drug.
+
+    A draft for the same ingredient as a current order, or as one whose supply or validity ended
+    within the late-renewal window, continues it (renewal, dose change, form change) and is judged
+    against the previous daily dose, never as a start. After a longer gap it is a restart: judged
+    as a start, and the card names the previous dose and when it ended.
+    """
+
+    relation: OrderRelation
+    previous: tuple[MedicationFact, ...] = ()  # the orders it continues (or, for a restart, the last course)
+    previous_mg_per_day: float | None = None  # their total daily dose
+    previous_ended: datetime | None = None  # restart or late renewal: when the previous supply or validity ended
+    form_changed: bool = False  # same drug, another form or strength (tablet → solution)
+
+
+@dataclass(frozen=True, slots=True)
 class SkippedResource:
     """A resource the facts layer could not use; reported in the response, never fatal."""
 
@@ -295,8 +421,15 @@ class PatientFacts:
     other_drafts: tuple[MedicationFact, ...] = ()
     # The patient's existing MedicationRequests (all statuses fetched; see active_medications()).
     medications: tuple[MedicationFact, ...] = ()
-    potassium: LabResult | None = None  # latest valid
-    magnesium: LabResult | None = None  # latest valid
+    potassium: LabResult | None = None  # the newest readable result
+    magnesium: LabResult | None = None  # the newest readable result
+    # The newest result when it is newer than the readable one above and could not be read.
+    potassium_unreadable: UnreadableLab | None = None
+    magnesium_unreadable: UnreadableLab | None = None
+    renal: RenalFunction | None = None
+    # Per order reference: what each muscle-relaxant order treats, and what each draft continues.
+    indications: dict[str, IndicationFact] = field(default_factory=dict)
+    continuations: dict[str, Continuation] = field(default_factory=dict)
     conditions: tuple[ConditionFact, ...] = ()  # current ones only (facts.conditions decides)
     dose_histories: dict[str, DoseHistory] = field(default_factory=dict)
     skipped: tuple[SkippedResource, ...] = ()
@@ -314,6 +447,12 @@ class PatientFacts:
         replaced = {m.reference for m in self.drafts_in_scope + self.other_drafts}
         current = tuple(m for m in self.active_medications() if m.reference not in replaced)
         return self.drafts_in_scope + self.other_drafts + current
+
+    def indication_of(self, order: MedicationFact) -> IndicationFact:
+        return self.indications.get(order.reference, IndicationFact(Indication.UNKNOWN))
+
+    def continuation_of(self, draft: MedicationFact) -> Continuation:
+        return self.continuations.get(draft.reference, Continuation(OrderRelation.START))
 
     def conditions_in(self, *categories: ConditionCategory) -> tuple[ConditionFact, ...]:
         return tuple(c for c in self.conditions if c.categories.intersection(categories))
