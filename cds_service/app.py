@@ -22,6 +22,7 @@ from cds_service.protocol.analytics import router as analytics_router
 from cds_service.protocol.errors import install_error_handlers, outcome_response
 from cds_service.protocol.feedback import router as feedback_router
 from cds_service.protocol.routes import router
+from cds_service.ruleset import build_rule_sets
 from cds_service.settings import Settings, load_settings
 from cds_service.storage import Recorder, create_recorder
 
@@ -148,6 +149,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.http_pool = LoopBoundHttp(settings)
     app.state.recorder = create_recorder(settings)
     app.state.authenticator = _make_authenticator(settings, app.state.recorder)
+    # A bad [rules] table raises RuleConfigError here; `cds-service serve` checks it first (one line, exit 2).
+    app.state.site_rule_set, app.state.rule_sets = build_rule_sets(
+        settings.rules, {iss: entry.rules for iss, entry in app.state.authenticator.clients.items()}
+    )
 
     install_error_handlers(app)
     app.include_router(router)

@@ -187,6 +187,35 @@ def _check_trust(settings: Settings, sources: _Sources) -> dict[str, Any]:
         raise ConfigError(str(exc)) from None
 
 
+def _check_rules(settings: Settings, sources: _Sources, clients: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The `[rules]` tables of the settings and of each client, validated as the app will load them."""
+    from cds_service.ruleset import RuleConfigError, build_rule_sets
+
+    origin = sources.origin("rules")
+    site_source = "[rules]" if origin == "default" else f"{origin.removesuffix(': rules')}: [rules]"
+    try:
+        return build_rule_sets(
+            settings.rules,
+            {iss: getattr(entry, "rules", None) for iss, entry in clients.items()},
+            site_source=site_source,
+        )
+    except RuleConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _print_rules(rule_set: Any, fmt: str) -> None:
+    rows = rule_set.describe()
+    if fmt == "json":
+        print(json.dumps({"override_suppression_days": rule_set.override_suppression_days, "rules": rows}, indent=2))
+        return
+    print(f"# override_suppression_days = {rule_set.override_suppression_days}")
+    for row in rows:
+        state = "on " if row["enabled"] else "off"
+        print(f"{state} {row['topic']:<26} {', '.join(row['hooks'])}")
+        for name, value in row["thresholds"].items():
+            print(f"      {name} = {value}")
+
+
 def _check_database_url(settings: Settings, sources: _Sources) -> None:
     """The URL parses and names a dialect SQLAlchemy has (no connection is made). Never echoes the URL."""
     if not settings.storage_enabled:
@@ -241,6 +270,10 @@ def _check_config(settings: Settings, sources: _Sources, clients: dict[str, Any]
     if settings.clients_file is not None:
         names = ", ".join(sorted(clients)) or "none"
         print(f"# clients file {settings.clients_file}: {len(clients)} trusted client(s): {names}")
+    site, per_client = _check_rules(settings, sources, clients)
+    enabled = len(site.rules)
+    disabled = f"; disabled: {', '.join(site.disabled)}" if site.disabled else ""
+    print(f"# rules: {enabled} enabled{disabled}; clients with their own [client.rules]: {len(per_client)}")
 
     for notice in _ignored(sources):
         print(f"# ignored: {notice}")
@@ -391,6 +424,16 @@ def build_parser() -> argparse.ArgumentParser:
         "on a problem print one line naming it (exit 2).",
     )
 
+    rules = sub.add_parser(
+        "rules",
+        parents=[settings_options],
+        help="print the effective rule table: enabled, hooks and thresholds in force (with units)",
+        description="Print the rules in force after the settings' [rules] table (and a client's [client.rules] "
+        "with --client): each rule's hooks and the thresholds it reads, with units.",
+    )
+    rules.add_argument("--client", metavar="ISS", help="show the table in force for this client (its iss)")
+    rules.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+
     evaluate = sub.add_parser("evaluate", help="run one hook request file offline and print the response")
     evaluate.add_argument("request", help="CDS Hooks request JSON file")
     evaluate.add_argument("--fhir-server", help="FHIR base URL to fetch what the request's prefetch lacks")
@@ -409,8 +452,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings, sources = _load_settings(config, overrides)
         clients: dict[str, Any] = {}
-        if args.command in ("serve", "check-config"):
+        if args.command in ("serve", "check-config", "rules"):
             clients = _check_trust(settings, sources)
+            site_rules, client_rules = _check_rules(settings, sources, clients)
+        if args.command == "rules" and args.client and args.client not in clients:
+            raise ConfigError(f"--client: no client with iss {args.client!r} in the clients file")
         if args.command != "evaluate":
             _check_database_url(settings, sources)
     except ConfigError as exc:
@@ -420,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check-config":
         return _check_config(settings, sources, clients)
+    if args.command == "rules":
+        _print_rules(client_rules.get(args.client, site_rules) if args.client else site_rules, args.format)
+        return 0
     if args.command == "serve":
         return _serve(args, settings, _ignored(sources))
     if args.command == "evaluate":

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     audit_retention_days: int = 365
     storage_enabled: bool = True
 
+    # --- rules (site configuration; see cds_service/ruleset.py and `cds-service rules`)
+    rules: dict[str, Any] = Field(
+        default_factory=dict,
+        description="[rules] table: thresholds by name, override_suppression_days, and per-rule tables "
+        "with `enabled` and `hooks`",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:

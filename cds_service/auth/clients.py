@@ -37,6 +37,7 @@ _KNOWN_KEYS = {
     "aud",
     "topic_code_style",
     "name",
+    "rules",
 }
 _TOPIC_CODE_STYLES = {"hyphenated", "epic"}
 _PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
@@ -56,6 +57,7 @@ class ClientEntry:
     aud: tuple[str, ...] = ()
     topic_code_style: str | None = None
     name: str | None = None
+    rules: dict[str, Any] | None = None  # this client's [rules] table, layered over the site's
 
     @property
     def keys_pinned(self) -> bool:
@@ -158,6 +160,10 @@ def _parse_client(table: Any, index: int, base_dir: Path, allow_http_loopback: b
     if style is not None and style not in _TOPIC_CODE_STYLES:
         raise ClientsConfigError(f"{where}: topic_code_style must be one of {sorted(_TOPIC_CODE_STYLES)}")
 
+    rules = table.get("rules")
+    if rules is not None and not isinstance(rules, dict):
+        raise ClientsConfigError(f"{where}: `rules` must be a table ([client.rules]), got {_toml_kind(rules)}")
+
     return ClientEntry(
         iss=iss,
         jwks_urls=jwks_urls,
@@ -169,6 +175,7 @@ def _parse_client(table: Any, index: int, base_dir: Path, allow_http_loopback: b
         aud=_str_list(table["aud"], "aud", where) if "aud" in table else (),
         topic_code_style=style,
         name=_optional_str(table, "name", where),
+        rules=rules,
     )
 
 

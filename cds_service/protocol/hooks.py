@@ -24,6 +24,7 @@ from cds_service.protocol.errors import ClientError
 from cds_service.protocol.parsing import parse_hook_request, parse_json_body
 from cds_service.protocol.prefetch import FhirFetcher, resolve_prefetch
 from cds_service.protocol.services import SERVICES, Service
+from cds_service.ruleset import DEFAULT_RULE_SET, RuleSet
 from cds_service.settings import Settings
 
 log = logging.getLogger("cds_service.hooks")
@@ -85,6 +86,7 @@ async def handle_hook_call(
     settings: Settings,
     http: httpx.AsyncClient,
     base_url: str,
+    rule_set: RuleSet = DEFAULT_RULE_SET,
     now: datetime | None = None,
 ) -> HookOutcome:
     started = time.perf_counter()
@@ -134,7 +136,7 @@ async def handle_hook_call(
         extra_resources=resolved.extra_resources,
         gaps=resolved.gaps,
     )
-    evaluation = evaluate(facts)
+    evaluation = evaluate(facts, rule_set.rules, rule_set.thresholds)
     for card in evaluation.cards:
         apply_topic_style(card, client.topic_code_style)
         absolutize(card, base_url)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from html import escape
 
 from cds_service.cards import RULES, RULES_BY_TOPIC
+from cds_service.cards.base import Rule
 from cds_service.cards.guideline import SOURCE_CAVEAT, SOURCE_TITLE, STATEMENTS
-from cds_service.cards.thresholds import DEFAULT_THRESHOLDS
+from cds_service.cards.text import fmt_number
+from cds_service.cards.thresholds import Thresholds
+from cds_service.ruleset import DEFAULT_RULE_SET, RuleSet, threshold_unit
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
@@ -31,9 +34,12 @@ def _statement_html(statement_id: str) -> str:
     )
 
 
-def guideline_index() -> str:
+def guideline_index(rule_set: RuleSet = DEFAULT_RULE_SET) -> str:
+    off = set(rule_set.disabled)
     rules = "".join(
-        f"<li><a href='/guideline/{escape(r.topic)}'>{escape(r.title)}</a> (<code>{escape(r.topic)}</code>)</li>"
+        f"<li><a href='/guideline/{escape(r.topic)}'>{escape(r.title)}</a> (<code>{escape(r.topic)}</code>)"
+        + (" — <b>switched off at this site</b>" if r.topic in off else "")
+        + "</li>"
         for r in RULES
     )
     statements = "".join(_statement_html(sid) for sid in STATEMENTS)
@@ -44,15 +50,32 @@ def guideline_index() -> str:
     )
 
 
-def guideline_page(topic: str) -> str | None:
+def _values_in_force(rule: Rule, rule_set: RuleSet) -> str:
+    if not rule.thresholds:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{escape(name)}</code></td><td>{escape(fmt_number(getattr(rule_set.thresholds, name)))} "
+        f"{escape(threshold_unit(name))}</td><td>{escape(Thresholds.model_fields[name].description or '')}</td></tr>"
+        for name in rule.thresholds
+    )
+    return f"<h2>Values in force</h2><table><tr><th>Setting</th><th>Value</th><th>Source</th></tr>{rows}</table>"
+
+
+def guideline_page(topic: str, rule_set: RuleSet = DEFAULT_RULE_SET) -> str | None:
     rule = RULES_BY_TOPIC.get(topic)
     if rule is None:
         return None
+    effective = next((r for r in rule_set.rules if r.topic == topic), None)
+    state = (
+        f"hooks: {escape(', '.join(sorted(effective.hooks)))}"
+        if effective is not None
+        else "<b>switched off at this site</b>"
+    )
     statements = "".join(_statement_html(sid) for sid in rule.statements)
     return _page(
         rule.title,
-        f"<h1>{escape(rule.title)}</h1><p>Topic code <code>{escape(rule.topic)}</code>; hooks: "
-        f"{escape(', '.join(sorted(rule.hooks)))}.</p><p>{escape(rule.describe(DEFAULT_THRESHOLDS))}</p>"
+        f"<h1>{escape(rule.title)}</h1><p>Topic code <code>{escape(rule.topic)}</code>; {state}.</p>"
+        f"<p>{escape(rule.describe(rule_set.thresholds))}</p>{_values_in_force(rule, rule_set)}"
         f"<h2>Guideline statements applied</h2>{statements}<p>{escape(SOURCE_CAVEAT)}</p>"
         "<p><a href='/guideline'>All statements</a></p>",
     )

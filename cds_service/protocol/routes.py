@@ -59,6 +59,7 @@ async def call_service(
             settings=state.settings,
             http=state.http_pool.get(),
             base_url=public_base_url(request),
+            rule_set=state.rule_sets.get(client.iss, state.site_rule_set),
         )
     except ClientError as exc:
         log.info("hook request refused", extra={"status": exc.status, "service": service_id[:60]})
@@ -116,13 +117,13 @@ async def health(request: Request) -> Response:
 
 
 @router.get("/guideline", response_class=HTMLResponse, summary="The guideline statements this service applies")
-async def guideline_home() -> HTMLResponse:
-    return HTMLResponse(guideline_index())
+async def guideline_home(request: Request) -> HTMLResponse:
+    return HTMLResponse(guideline_index(request.app.state.site_rule_set))
 
 
 @router.get("/guideline/{topic}", response_class=HTMLResponse, summary="One rule and the statements it applies")
-async def guideline_topic(topic: str) -> HTMLResponse:
-    page = guideline_page(topic)
+async def guideline_topic(topic: str, request: Request) -> HTMLResponse:
+    page = guideline_page(topic, request.app.state.site_rule_set)
     if page is None:
         raise ClientError(404, [(f"no rule with topic '{topic[:60]}'", None)], "not-found")
     return HTMLResponse(page)

@@ -286,14 +286,15 @@ def test_an_internal_error_is_a_500_outcome_with_a_request_id_not_a_traceback(
 def test_a_failing_rule_becomes_a_card_not_silence(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    from cds_service import engine
     from cds_service.cards import RULES
+    from cds_service.cards.thresholds import DEFAULT_THRESHOLDS
+    from cds_service.ruleset import RuleSet
 
     def explode(facts: Any, thresholds: Any) -> Any:
         raise ValueError("bug")
 
     broken = tuple(dataclasses.replace(r, evaluate=explode) if r.topic == "baclofen-titration" else r for r in RULES)
-    monkeypatch.setattr(engine, "RULES", broken)
+    monkeypatch.setattr(client.app.state, "site_rule_set", RuleSet(broken, DEFAULT_THRESHOLDS))
     body = post_hook(client, _valid_select())
     card = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "check-failed")
     assert "baclofen-titration" in card["detail"] and card["indicator"] == "warning"
