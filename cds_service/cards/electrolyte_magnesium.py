@@ -14,15 +14,18 @@ from __future__ import annotations
 from cds_service.cards._electrolytes import (
     LOW_LAB_OVERRIDES,
     cutoff_in_reported_unit,
+    flag_of,
+    flagged_low_card,
     is_below,
     low_lab_card,
+    unreadable_of,
     why_in_scope,
 )
 from cds_service.cards.base import Rule
 from cds_service.cards.text import fmt_number
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
-from cds_service.facts.model import PatientFacts
+from cds_service.facts.model import LabKind, PatientFacts
 
 _ADVICE = (
     "Replace magnesium (general guidance, not an order): oral magnesium oxide for mild deficits; IV "
@@ -33,6 +36,12 @@ _ADVICE = (
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    newer = unreadable_of(facts, LabKind.MAGNESIUM)
+    if flag_of(newer) in ("L", "LL") and newer is not None:
+        reason = why_in_scope(facts)
+        return [flagged_low_card(RULE, facts, newer, reason, _ADVICE)] if reason else []
+    if flag_of(newer) in ("H", "HH"):
+        return []  # the newest result, unreadable, is flagged high: an older low value is not the latest
     result = facts.magnesium
     if result is None:
         return []

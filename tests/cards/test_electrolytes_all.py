@@ -170,3 +170,42 @@ def test_monitoring_scope() -> None:
     assert only(electrolyte_monitoring.evaluate(facts("patient-view", meds=(med(mg_per_day=30),))))
     cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
     assert electrolyte_monitoring.evaluate(facts("patient-view", conditions=(cramps,))) == []
+
+
+# --- issue 11: the newest result could not be read ---------------------------------------------------
+
+
+def test_unreadable_newest_potassium_flagged_ll_is_critical_and_the_old_value_is_previous() -> None:
+    from cds_service.cards.electrolyte_potassium import evaluate as potassium_rule
+    from cds_service.facts.model import LabKind
+    from tests.support.facts import facts as _facts
+    from tests.support.facts import med as _med
+    from tests.support.facts import only as _only
+    from tests.support.facts import potassium as _k
+    from tests.support.facts import unreadable
+
+    newest = unreadable(LabKind.POTASSIUM, "<b>hemolyzed</b>", flag="LL")
+    card = _only(
+        potassium_rule(_facts(drafts=[_med(draft=True)], potassium=_k(3.8, days_ago=20), potassium_unreadable=newest))
+    )
+    assert card.indicator == "critical"
+    assert "could not be read" in card.detail and "<b>" not in card.detail
+    assert "Previous readable potassium" in card.detail
+    assert "Latest" not in card.detail
+
+
+def test_unreadable_newest_magnesium_makes_the_older_low_value_previous() -> None:
+    from cds_service.cards.electrolyte_magnesium import evaluate as magnesium_rule
+    from cds_service.facts.model import LabKind
+    from tests.support.facts import facts as _facts
+    from tests.support.facts import magnesium as _mg
+    from tests.support.facts import med as _med
+    from tests.support.facts import only as _only
+    from tests.support.facts import unreadable
+
+    newest = unreadable(LabKind.MAGNESIUM, "pending", unit="mg/dL")
+    card = _only(magnesium_rule(_facts(drafts=[_med(draft=True)], magnesium=_mg(0.6), magnesium_unreadable=newest)))
+    assert "previous" in card.summary
+    assert "Previous readable magnesium" in card.detail and "pending" in card.detail
+    high = unreadable(LabKind.MAGNESIUM, "x", flag="H")
+    assert magnesium_rule(_facts(drafts=[_med(draft=True)], magnesium=_mg(0.6), magnesium_unreadable=high)) == []
