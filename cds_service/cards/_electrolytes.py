@@ -18,7 +18,7 @@ from cds_service.cards.text import escape_md, fmt_date, fmt_number, main_name
 from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.labs import from_mmol_per_l
 from cds_service.facts.model import (
-    SPASM_CONDITIONS,
+    ConditionCategory,
     LabKind,
     LabResult,
     MedicationFact,
@@ -52,7 +52,8 @@ def why_in_scope(facts: PatientFacts, *, conditions_count: bool = True) -> str |
         names = ", ".join(sorted({main_name(m) for m in active}))
         return f"the patient is on a muscle relaxant ({escape_md(names)})"
     if conditions_count:
-        conditions = facts.conditions_in(*SPASM_CONDITIONS)
+        # Chart opening: cramps are the condition low K or Mg explains (issue 12); spasticity alone is not.
+        conditions = facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS)
         if conditions:
             return f"the patient has {escape_md(conditions[0].display)}"
     return None
@@ -134,6 +135,7 @@ def low_lab_card(
     *,
     critical: bool,
     band: str,
+    warning: bool = True,
     below: str,
     why_it_matters: str,
     advice: str,
@@ -164,10 +166,19 @@ def low_lab_card(
     return make_card(
         rule,
         summary=f"Correct low {name} ({prefix}{short_value(result)}): {band}",
-        indicator="critical" if critical else "warning",
+        indicator="critical" if critical else "warning" if warning else "info",
         detail=detail,
         overrides=LOW_LAB_OVERRIDES,
     )
+
+
+def on_supplement(facts: PatientFacts, kind: LabKind) -> bool:
+    """A current potassium or magnesium supplement: the deficit is being treated."""
+    from cds_service.facts.model import DrugClass
+
+    wanted = DrugClass.POTASSIUM_SUPPLEMENT if kind is LabKind.POTASSIUM else DrugClass.MAGNESIUM_SUPPLEMENT
+    pool = facts.would_be_active() if facts.hook in ORDER_HOOKS else facts.active_medications()
+    return any(m.in_class(wanted) and not m.is_stop for m in pool)
 
 
 def flagged_low_card(rule: Rule, facts: PatientFacts, lab: UnreadableLab, reason: str, advice: str) -> Card:

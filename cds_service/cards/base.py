@@ -155,6 +155,8 @@ def make_card(
     if len(summary) > CARD_SUMMARY_MAX:
         summary = summary[: CARD_SUMMARY_MAX - 1] + "…"
     links = [guideline_link(rule.topic)] + [label_link(name) for name in dict.fromkeys(label_of)]
+    # One action is clearly the safest only where the card is critical: elsewhere nothing is preselected.
+    suggestions = [s.model_copy(update={"isRecommended": indicator == "critical"}) for s in suggestions]
     card = RuleCard(
         summary=summary,
         detail=full_detail,

@@ -18,6 +18,7 @@ from cds_service.cards._electrolytes import (
     flagged_low_card,
     is_below,
     low_lab_card,
+    on_supplement,
     unreadable_of,
     why_in_scope,
 )
@@ -53,7 +54,11 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     if reason is None:
         return []
     critical = is_below(value, result.comparator, severe) or (result.interpretation or "").upper() == "LL"
-    band = "severe hypomagnesaemia" if critical else "hypomagnesaemia"
+    _, moderate, _ = cutoff_in_reported_unit(result, t.magnesium_warning_mmol_per_l)
+    warning = critical or is_below(value, result.comparator, moderate)
+    if not critical and on_supplement(facts, LabKind.MAGNESIUM):
+        return []  # being treated, and not in the critical band
+    band = "severe hypomagnesaemia" if critical else "moderate hypomagnesaemia" if warning else "hypomagnesaemia"
     threshold = severe if critical else low
     return [
         low_lab_card(
@@ -61,6 +66,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             facts,
             result,
             critical=critical,
+            warning=warning,
             band=band,
             below=f"{fmt_number(threshold)} {unit}",
             cutoff_note=(
@@ -86,5 +92,5 @@ RULE = Rule(
         "spasm/spasticity/cramp condition."
     ),
     overrides=LOW_LAB_OVERRIDES,
-    thresholds=("magnesium_low_mmol_per_l", "magnesium_critical_mmol_per_l"),
+    thresholds=("magnesium_low_mmol_per_l", "magnesium_warning_mmol_per_l", "magnesium_critical_mmol_per_l"),
 )

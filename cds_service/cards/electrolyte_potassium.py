@@ -19,6 +19,7 @@ from cds_service.cards._electrolytes import (
     flagged_low_card,
     is_below,
     low_lab_card,
+    on_supplement,
     unreadable_of,
     why_in_scope,
 )
@@ -55,7 +56,10 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     critical = is_below(result.value_mmol_l, result.comparator, t.potassium_critical_mmol_per_l) or (
         (result.interpretation or "").upper() == "LL"
     )
-    band = "severe hypokalaemia" if critical else "hypokalaemia"
+    warning = critical or is_below(result.value_mmol_l, result.comparator, t.potassium_warning_mmol_per_l)
+    if not critical and on_supplement(facts, LabKind.POTASSIUM):
+        return []  # being treated, and not in the critical band
+    band = "severe hypokalaemia" if critical else "moderate hypokalaemia" if warning else "mild hypokalaemia"
     threshold = t.potassium_critical_mmol_per_l if critical else t.potassium_low_mmol_per_l
     return [
         low_lab_card(
@@ -63,6 +67,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             facts,
             result,
             critical=critical,
+            warning=warning,
             band=band,
             below=f"{fmt_number(threshold)} mmol/L",
             why_it_matters="low potassium causes cramps and muscle weakness, and the guideline asks to correct it.",
@@ -84,5 +89,5 @@ RULE = Rule(
         "spasm/spasticity/cramp condition; correction advice."
     ),
     overrides=LOW_LAB_OVERRIDES,
-    thresholds=("potassium_low_mmol_per_l", "potassium_critical_mmol_per_l"),
+    thresholds=("potassium_low_mmol_per_l", "potassium_warning_mmol_per_l", "potassium_critical_mmol_per_l"),
 )

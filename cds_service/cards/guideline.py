@@ -178,6 +178,10 @@ _ALL: tuple[Statement, ...] = (
         "Physical therapy including range-of-motion exercises should be combined with pharmacological treatment.",
         _NONPHARM,
         "1",
+        out_of_scope=(
+            "A reminder with nothing to check at ordering; the chart-opening summary card that repeated it "
+            "was removed (issue 12: a card a prescriber does not act on is noise)."
+        ),
     ),
     Statement(
         "S14",
