@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from cds_service.cards import RULES
-from cds_service.cards.base import GUIDELINE_PATH, SOURCE_LABEL, TOPIC_SYSTEM, CardList, Rule
+from cds_service.cards.base import GUIDELINE_PATH, SOURCE_LABEL, TOPIC_SYSTEM, CardList, Rule, RuleCard
 from cds_service.cards.text import escape_md
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import CARD_SUMMARY_MAX, Card, Coding, Source
@@ -49,13 +49,43 @@ def evaluate(
             continue
         for card in cards:
             collected.add(card)
-    cards = sorted(collected.cards, key=lambda c: _INDICATOR_ORDER[c.indicator])
+    cards = sorted(one_concern_per_card(collected.cards, facts.hook), key=lambda c: _INDICATOR_ORDER[c.indicator])
     if result.rule_errors:
         cards.append(_rule_error_card(result.rule_errors))
     if facts.gaps:
         cards.append(_data_unavailable_card(facts))
     result.cards = cards
     return result
+
+
+def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
+    """At most one card per topic per order; on order hooks an info card about an order that already
+    has a warning or critical card becomes a line in that card (the first, most serious one)."""
+    kept: list[Card] = []
+    seen: set[tuple[str | None, str]] = set()
+    for card in sorted(cards, key=lambda c: _INDICATOR_ORDER[c.indicator]):
+        about = card.about if isinstance(card, RuleCard) else ()
+        keys = {(card.topic_code, ref) for ref in about}
+        if keys and keys <= seen:
+            continue
+        seen |= keys
+        kept.append(card)
+    if hook not in ("order-select", "order-sign"):
+        return kept
+    out: list[Card] = []
+    for card in kept:
+        about = set(card.about) if isinstance(card, RuleCard) else set()
+        host = None
+        if card.indicator == "info" and about:
+            host = next(
+                (c for c in out if c.indicator != "info" and isinstance(c, RuleCard) and about <= set(c.about)),
+                None,
+            )
+        if host is None:
+            out.append(card)
+            continue
+        host.detail = (host.detail or "") + f"\n\nAlso: {card.summary}."
+    return out
 
 
 def _rule_error_card(topics: list[str]) -> Card:

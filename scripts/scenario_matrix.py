@@ -139,8 +139,8 @@ def render(index: TestIndex) -> str:
         "",
         "## Statements",
         "",
-        "| Statement | Guideline text | Rule(s) | Tests |",
-        "|---|---|---|---|",
+        "| Statement | Guideline text | Applies to (indication) | Rule(s) | Tests |",
+        "|---|---|---|---|---|",
     ]
     for statement_id, statement in STATEMENTS.items():
         text = statement.text if len(statement.text) <= 90 else statement.text[:89] + "…"
@@ -151,10 +151,13 @@ def render(index: TestIndex) -> str:
         else:
             rule_cell = "out of scope"
             tests_cell = OUT_OF_SCOPE.get(statement_id, "**MISSING REASON**")
-        lines.append(f"| {statement_id} | {text} | {rule_cell} | {tests_cell} |")
+        applies = statement.applies_to or "any"
+        lines.append(f"| {statement_id} | {text} | {applies} | {rule_cell} | {tests_cell} |")
         if statement_id == "A1":
             for alias, target in ALIASES.items():
-                lines.append(f"| {alias} | (the same sentence as {target}) | see {target} | see {target} |")
+                lines.append(
+                    f"| {alias} | (the same sentence as {target}) | see {target} | see {target} | see {target} |"
+                )
     lines += ["", "## Out of scope", ""]
     for statement_id, reason in OUT_OF_SCOPE.items():
         lines.append(f"- **{statement_id}**: {reason}")

@@ -15,7 +15,15 @@ from datetime import datetime, timedelta
 
 from cds_service.cards.text import escape_md, fmt_date, fmt_mg, fmt_number
 from cds_service.cards.thresholds import BACLOFEN_TABLET_MG, Thresholds
-from cds_service.facts.model import MedicationFact, PatientFacts, Route, same_dose
+from cds_service.facts.model import (
+    Indication,
+    MedicationFact,
+    OrderRelation,
+    PatientFacts,
+    Route,
+    above,
+    same_dose,
+)
 
 BACLOFEN = "baclofen"
 
@@ -184,9 +192,7 @@ def plan_summary(t: Thresholds) -> str:
     return (
         f"Plan in the source summary: **{plan_text(t)} mg/day**, one step of "
         f"{fmt_mg(t.baclofen_step_max_mg_per_day)}/day every {t.baclofen_step_interval_days} days, at least "
-        f"{fmt_number(t.baclofen_min_hours_between_increases)} h between increases. The FDA label (spasticity) "
-        f"starts at 5 mg three times a day, steps every 3 days and allows up to "
-        f"{fmt_mg(t.baclofen_label_max_mg_per_day)}/day."
+        f"{fmt_number(t.baclofen_min_hours_between_increases)} h between increases. The FDA {label_plan_text(t)}."
     )
 
 
@@ -198,3 +204,159 @@ def doses_per_day(mg_per_day: float) -> int:
         if abs(half_tablets - round(half_tablets)) < 1e-6:
             return count
     return 3
+
+
+# --- the plan that applies to an order, by what it treats ------------------------------------
+
+EASL_2018 = "EASL 2018 decompensated-cirrhosis guideline (muscle cramps)"
+BACLOFEN_LABEL = "FDA oral baclofen label"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How an oral baclofen order is titrated: the source's cramp plan, or the label's."""
+
+    name: str  # as a card names it
+    start_max: float
+    step_max: float
+    interval_days: int
+    warn_above: float | None  # the cramp plan's 30 mg/day; the label has no ceiling below its maximum
+    critical_above: float  # the label maximum, whatever the indication
+    statements: tuple[str, ...]
+    sources: tuple[str, ...]
+
+    @property
+    def is_source_plan(self) -> bool:
+        return self.warn_above is not None
+
+
+def plan_for(indication: Indication, t: Thresholds) -> Plan:
+    """CRAMPS_WITH_LIVER_DISEASE: the source's plan (S1/A1 = the EASL cramp regimen). Anything else:
+    the FDA label, the floor (spasticity; an unknown indication; cramps without liver disease and
+    musculoskeletal spasm, for which no source plan exists)."""
+    if indication is Indication.CRAMPS_WITH_LIVER_DISEASE:
+        return Plan(
+            name="the cirrhosis-cramp plan",
+            start_max=t.baclofen_start_max_mg_per_day,
+            step_max=t.baclofen_step_max_mg_per_day,
+            interval_days=t.baclofen_step_interval_days,
+            warn_above=t.baclofen_plan_ceiling_mg_per_day,
+            critical_above=t.baclofen_label_max_mg_per_day,
+            statements=("S1", "A1", "S19"),
+            sources=(EASL_2018, BACLOFEN_LABEL),
+        )
+    return Plan(
+        name="the label",
+        start_max=t.baclofen_label_start_max_mg_per_day,
+        step_max=t.baclofen_label_step_max_mg_per_day,
+        interval_days=t.baclofen_label_step_interval_days,
+        warn_above=None,
+        critical_above=t.baclofen_label_max_mg_per_day,
+        statements=("S19",),
+        sources=(BACLOFEN_LABEL,),
+    )
+
+
+def label_plan_text(t: Thresholds) -> str:
+    per_dose = fmt_number(t.baclofen_label_start_max_mg_per_day / 3)
+    return (
+        f"label: start {per_dose} mg three times a day, +{fmt_number(t.baclofen_label_step_max_mg_per_day / 3)} mg "
+        f"per dose every {t.baclofen_label_step_interval_days} days, max {fmt_mg(t.baclofen_label_max_mg_per_day)}/day"
+    )
+
+
+def source_plan_text(t: Thresholds) -> str:
+    return f"cirrhosis-cramp plan: {plan_text(t)} mg/day, one step every {t.baclofen_step_interval_days} days"
+
+
+# --- what a draft is to the orders before it ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A draft against the oral baclofen it continues (facts.continuation_of), or a start."""
+
+    relation: OrderRelation
+    previous_mg: float | None = None
+    previous_orders: tuple[MedicationFact, ...] = ()
+    previous_ended: datetime | None = None
+    since: datetime | None = None  # when the previous dose started (the last change)
+    new_mg: float | None = None  # the dose that replaces `previous_mg` (same footing)
+
+    @property
+    def step(self) -> float | None:
+        if self.previous_mg is None or self.new_mg is None:
+            return None
+        return self.new_mg - self.previous_mg
+
+    @property
+    def is_start(self) -> bool:
+        return self.relation in (OrderRelation.START, OrderRelation.RESTART)
+
+
+def change_of(facts: PatientFacts, draft: MedicationFact) -> Change:
+    """What the draft is: the facts' continuation when they give one, else worked out from the
+    current oral regimen (a draft with no continuation fact replaces the whole regimen, the way EHRs
+    send a dose change). A restart is judged as a start; its previous dose is kept for the card."""
+    regimen: Regimen
+    if draft.reference in facts.continuations:
+        continuation = facts.continuation_of(draft)
+        regimen = Regimen(tuple(m for m in continuation.previous if is_oral_baclofen(m)))
+        since = last_change_at(facts, regimen) if not regimen.empty else None
+        return Change(
+            relation=continuation.relation,
+            previous_mg=continuation.previous_mg_per_day,
+            previous_orders=continuation.previous,
+            previous_ended=continuation.previous_ended,
+            since=since,
+            new_mg=draft.daily_dose.mg_per_day,
+        )
+    regimen = current_oral(facts)
+    if regimen.empty:
+        return Change(OrderRelation.START)
+    total = regimen.total
+    after = would_be_oral(facts)
+    since = last_change_at(facts, regimen)
+    if total is None or after.total is None:
+        relation = OrderRelation.UNKNOWN_DOSE
+    elif above(after.total, total):
+        relation = OrderRelation.INCREASE
+    elif above(total, after.total):
+        relation = OrderRelation.DECREASE
+    else:
+        relation = OrderRelation.RENEWAL
+    return Change(relation, previous_mg=total, previous_orders=regimen.orders, since=since, new_mg=after.total)
+
+
+def regimen_after(facts: PatientFacts) -> Regimen:
+    """Oral baclofen the patient would take once the drafts are signed.
+
+    With continuation facts for every oral draft: the drafts plus the current orders that no draft
+    continues or stops (a morning order kept beside a renewed evening one). Without them: the drafts
+    replace the regimen (`would_be_oral`).
+    """
+    drafts = [m for m in facts.drafts_in_scope + facts.other_drafts if is_oral_baclofen(m) and not m.is_stop]
+    if not drafts or any(d.reference not in facts.continuations for d in drafts):
+        return would_be_oral(facts)
+    ended = {p.reference for d in drafts for p in facts.continuation_of(d).previous}
+    ended |= {m.reference for m in facts.drafts_in_scope + facts.other_drafts}
+    kept = tuple(m for m in facts.active_medications() if is_oral_baclofen(m) and m.reference not in ended)
+    return Regimen(tuple(drafts) + kept)
+
+
+def regimen_before(facts: PatientFacts) -> Regimen:
+    """Oral baclofen the patient takes before the drafts: the current orders and the orders the
+    drafts continue (a renewal of an order whose supply ran out continues it; a restart does not)."""
+    orders = list(current_oral(facts).orders)
+    refs = {m.reference for m in orders}
+    for draft in facts.drafts_in_scope + facts.other_drafts:
+        if not is_oral_baclofen(draft) or draft.reference not in facts.continuations:
+            continue
+        continuation = facts.continuation_of(draft)
+        if continuation.relation in (OrderRelation.START, OrderRelation.RESTART):
+            continue
+        for previous in continuation.previous:
+            if is_oral_baclofen(previous) and previous.reference not in refs:
+                orders.append(previous)
+                refs.add(previous.reference)
+    return Regimen(tuple(orders))

@@ -14,10 +14,17 @@ from datetime import datetime
 
 from cds_service.cards.base import DATA_OUTDATED, WILL_MONITOR, Rule, make_card
 from cds_service.cards.scope import is_muscle_relaxant
-from cds_service.cards.text import escape_md, fmt_number, main_name
+from cds_service.cards.text import escape_md, fmt_date, fmt_number, main_name
 from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.labs import from_mmol_per_l
-from cds_service.facts.model import SPASM_CONDITIONS, LabKind, LabResult, MedicationFact, PatientFacts
+from cds_service.facts.model import (
+    ConditionCategory,
+    LabKind,
+    LabResult,
+    MedicationFact,
+    PatientFacts,
+    UnreadableLab,
+)
 
 LOW_LAB_OVERRIDES = (WILL_MONITOR, DATA_OUTDATED)
 _LAB_NAMES = {LabKind.POTASSIUM: "potassium", LabKind.MAGNESIUM: "magnesium"}
@@ -45,7 +52,8 @@ def why_in_scope(facts: PatientFacts, *, conditions_count: bool = True) -> str |
         names = ", ".join(sorted({main_name(m) for m in active}))
         return f"the patient is on a muscle relaxant ({escape_md(names)})"
     if conditions_count:
-        conditions = facts.conditions_in(*SPASM_CONDITIONS)
+        # Chart opening: cramps are the condition low K or Mg explains (issue 12); spasticity alone is not.
+        conditions = facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS)
         if conditions:
             return f"the patient has {escape_md(conditions[0].display)}"
     return None
@@ -127,17 +135,25 @@ def low_lab_card(
     *,
     critical: bool,
     band: str,
+    warning: bool = True,
     below: str,
     why_it_matters: str,
     advice: str,
     reason: str,
     cutoff_note: str = "",
 ) -> Card:
-    """The card of a low K or Mg result: value as reported and normalized, the cut-off, advice."""
+    """The card of a low K or Mg result: value as reported and normalized, the cut-off, advice.
+
+    When a newer result could not be read, this one is the *previous* result and the card says so.
+    """
     name = lab_name(result.kind)
+    newer = unreadable_of(facts, result.kind)
     detail = "\n".join(
         [
-            f"Latest {name}: {describe_result(result, facts.now)}.",
+            *([describe_unreadable(newer), ""] if newer is not None else []),
+            f"Previous readable {name}: {describe_result(result, facts.now)}."
+            if newer
+            else f"Latest {name}: {describe_result(result, facts.now)}.",
             "",
             f"This is **below {below}** ({band}{cutoff_note}). Shown because {reason}: {why_it_matters}",
             "",
@@ -146,10 +162,60 @@ def low_lab_card(
     )
     if is_preliminary(result):
         detail += "\n\nThe result is preliminary: confirm it before acting."
+    prefix = "previous " if newer is not None else ""
     return make_card(
         rule,
-        summary=f"Low {name} ({short_value(result)}): correct {band} in this muscle-spasm patient",
-        indicator="critical" if critical else "warning",
+        summary=f"Correct low {name} ({prefix}{short_value(result)}): {band}",
+        indicator="critical" if critical else "warning" if warning else "info",
         detail=detail,
         overrides=LOW_LAB_OVERRIDES,
     )
+
+
+def on_supplement(facts: PatientFacts, kind: LabKind) -> bool:
+    """A current potassium or magnesium supplement: the deficit is being treated."""
+    from cds_service.facts.model import DrugClass
+
+    wanted = DrugClass.POTASSIUM_SUPPLEMENT if kind is LabKind.POTASSIUM else DrugClass.MAGNESIUM_SUPPLEMENT
+    pool = facts.would_be_active() if facts.hook in ORDER_HOOKS else facts.active_medications()
+    return any(m.in_class(wanted) and not m.is_stop for m in pool)
+
+
+def flagged_low_card(rule: Rule, facts: PatientFacts, lab: UnreadableLab, reason: str, advice: str) -> Card:
+    """The newest result could not be read but the lab flagged it low (L) or critically low (LL)."""
+    name = lab_name(lab.kind)
+    critical = flag_of(lab) == "LL"
+    previous = facts.potassium if lab.kind is LabKind.POTASSIUM else facts.magnesium
+    lines = [describe_unreadable(lab), "", f"Shown because {reason}."]
+    if previous is not None:
+        lines.append(f"Previous readable {name}: {describe_result(previous, facts.now)}.")
+    lines += ["", advice]
+    flag = "critically low (LL)" if critical else "low (L)"
+    return make_card(
+        rule,
+        summary=f"Recheck and correct {name}: newest result flagged {flag}, value unreadable",
+        indicator="critical" if critical else "warning",
+        detail="\n".join(lines),
+        overrides=LOW_LAB_OVERRIDES,
+    )
+
+
+def unreadable_of(facts: PatientFacts, kind: LabKind) -> UnreadableLab | None:
+    return facts.potassium_unreadable if kind is LabKind.POTASSIUM else facts.magnesium_unreadable
+
+
+def flag_of(lab: UnreadableLab | None) -> str:
+    return (lab.interpretation or "").upper() if lab is not None else ""
+
+
+def describe_unreadable(lab: UnreadableLab) -> str:
+    """'the newest potassium, on 2026-11-24, could not be read ("see note" mmol/L: value is text); lab flag LL'."""
+    when = fmt_date(lab.effective)
+    raw = f"{lab.raw_value} {lab.raw_unit}".strip()
+    text = (
+        f"The newest {lab_name(lab.kind)}, on {when}, could not be read "
+        f"(&quot;{escape_md(raw)}&quot;: {escape_md(lab.problem)})"
+    )
+    if lab.interpretation:
+        text += f"; the lab flagged it **{escape_md(lab.interpretation)}**"
+    return text + "."

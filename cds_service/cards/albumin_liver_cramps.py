@@ -1,10 +1,11 @@
 """Albumin for muscle cramps in liver disease (guideline S9; EASL 2018 decompensated cirrhosis).
 
 The evidence (Angeli 1996; EASL 2018) is for cramps in cirrhosis only, so the card needs both an
-active muscle-cramp condition and an active liver-disease condition. Patient-view: whenever both are
-on the problem list. Order hooks: when a muscle relaxant is being ordered for such a patient (the
-moment a cramp treatment is chosen). Quiet when albumin is already among the active orders. Info
-only: albumin is an infusion planned by the hepatology team, not a one-click order.
+active muscle-cramp condition and cirrhosis (fatty liver or hepatitis alone do not count).
+Patient-view: whenever both are on the problem list. Order hooks: when a muscle relaxant is being
+ordered for such a patient (the moment a cramp treatment is chosen). Quiet when albumin is already
+among the active orders. Info only: albumin is an infusion planned by the hepatology team, not a
+one-click order.
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     if facts.hook in ORDER_HOOKS and not relaxant_drafts(facts):
         return []
     cramps = facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS)
-    liver = facts.conditions_in(ConditionCategory.LIVER_DISEASE)
+    liver = facts.conditions_in(ConditionCategory.CIRRHOSIS)
     if not cramps or not liver or _on_albumin(facts):
         return []
     low, high = ALBUMIN_G_PER_WEEK
     return [
         make_card(
             RULE,
-            summary=f"Muscle cramps with liver disease: albumin {low}-{high} g/week may reduce cramps",
+            summary=f"Consider albumin {low}-{high} g/week for cramps in cirrhosis (EASL 2018)",
             indicator="info",
             detail="\n".join(
                 [
@@ -49,6 +50,8 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 ]
             ),
             overrides=_OVERRIDES,
+            about=relaxant_drafts(facts),
+            sources=("EASL 2018 decompensated-cirrhosis guideline",),
         )
     ]
 
@@ -60,8 +63,7 @@ RULE = Rule(
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
-        f"Muscle cramps with liver disease: albumin {ALBUMIN_G_PER_WEEK[0]}-{ALBUMIN_G_PER_WEEK[1]} g/week may "
-        "help (info)."
+        f"Muscle cramps with cirrhosis: albumin {ALBUMIN_G_PER_WEEK[0]}-{ALBUMIN_G_PER_WEEK[1]} g/week may help (info)."
     ),
     overrides=_OVERRIDES,
     thresholds=("baclofen_start_max_mg_per_day", "baclofen_plan_ceiling_mg_per_day"),

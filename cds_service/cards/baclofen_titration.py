@@ -1,19 +1,22 @@
-"""Oral baclofen titration against the source plan and the FDA label maximum.
+"""Oral baclofen titration, by what the order treats (guideline S1, A1, S19; FDA oral baclofen label).
 
-Guideline S1/A1 (the plan: a start dose, weekly steps, a ceiling), S2 (gradual titration), S19 (a
-minimum interval between increases); the label maximum is never said less loudly than the plan's
-ceiling. The numbers are `Thresholds.baclofen_*`.
+What it checks. Each oral baclofen draft in scope, judged by what it is to the patient's orders
+(`facts.continuation_of`): a start or restart against the start dose, an increase against the step
+size and the interval since the last change, every order against the label maximum
+(`baclofen_label_max_mg_per_day`, critical above, for any indication and any age). A renewal or a
+reduction is never a titration warning (the withdrawal rule judges reductions) and never gets a dose
+suggestion: cutting a renewal is an abrupt withdrawal.
 
-Order hooks only: each oral baclofen draft in scope is judged by the daily dose that would be active
-once it is signed (the draft plus any other active oral baclofen order it does not replace) against
-the dose active now. Warnings: a start above the plan's start dose, a step above the plan's step, an
-increase sooner than the step interval after the last change (said explicitly below the S19
-minimum), a total above the plan's ceiling; critical above the label maximum. The warning's
-suggestion rewrites the draft to the compliant dose (keep the current dose when the increase is too
-early). A reduction or a renewal above the ceiling gets no dose suggestion: cutting by more than one
-step is what the withdrawal rule warns against. A compliant order gets one info card with the plan
-and the date the next step is due. Intrathecal baclofen is not titrated here (withdrawal rule only).
-A dose that cannot be computed is reported as not checked, never guessed.
+Why, by indication (`facts.indication_of`). The source's plan (10 mg/day, +10 mg/day weekly, warning
+above 30 mg/day) is the muscle-cramp regimen of cirrhosis (EASL 2018), so it applies to
+CRAMPS_WITH_LIVER_DISEASE only. Spasticity, an unknown indication and cramps without liver disease
+are judged by the label, the floor: start 5 mg three times a day, +5 mg per dose every 3 days,
+30-80 mg/day quiet. Acute musculoskeletal spasm gets the label's "not indicated" as information.
+
+When it stays quiet: a compliant order, a renewal, a reduction (below the label maximum), a stop,
+intrathecal baclofen, a child below the label age (pediatric-caution speaks; only the label maximum
+still fires). An older adult's start gets one line ("start low"), and an info card only when no renal
+function is on record (renal-dosing judges eGFR).
 """
 
 from __future__ import annotations
@@ -22,19 +25,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cds_service.cards._baclofen import (
+    BACLOFEN,
+    Change,
+    Plan,
     Regimen,
-    at_or_above_ceiling,
-    current_oral,
-    describe_dose,
+    change_of,
     doses_per_day,
     is_oral_baclofen,
-    last_change_at,
-    next_step_due,
-    plan_position,
-    plan_summary,
-    plan_text,
+    label_plan_text,
+    plan_for,
     planned_start,
-    would_be_oral,
+    regimen_after,
+    source_plan_text,
 )
 from cds_service.cards.base import (
     ALREADY_TOLERATING,
@@ -44,168 +46,231 @@ from cds_service.cards.base import (
     make_card,
     suggestion,
 )
-from cds_service.cards.text import describe_condition, escape_md, fmt_date, fmt_mg, fmt_number, main_name
-from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from cds_service.cards.scope import renal_function_known
+from cds_service.cards.text import describe_dose_short, escape_md, fmt_date, fmt_mg, fmt_number, main_name
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, PEDIATRIC_LABEL_AGES, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card, Indicator, Suggestion
-from cds_service.facts.model import ConditionCategory, MedicationFact, PatientFacts, above, same_dose
+from cds_service.facts.model import Indication, MedicationFact, OrderRelation, PatientFacts, above
 from cds_service.facts.orders import with_daily_dose
 
-_SPASTICITY = (ConditionCategory.CEREBRAL_SPASTICITY, ConditionCategory.SPINAL_SPASTICITY)
 _OVERRIDES = (SPECIALIST_DIRECTED, ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK)
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+_NOT_INDICATED = (
+    "The baclofen label says it is not indicated for skeletal muscle spasm from rheumatic disorders; "
+    "for acute musculoskeletal spasm the summary's agents are cyclobenzaprine and the antispasmodics (S3)."
+)
 
 
 @dataclass
 class _Findings:
-    """What is wrong with one draft, as short summary phrases and full detail sentences."""
-
     indicator: Indicator = "info"
     phrases: list[str] = field(default_factory=list)
+    ranks: list[int] = field(default_factory=list)
     sentences: list[str] = field(default_factory=list)
-    interval_checked: bool = False
     too_soon: bool = False
 
     def add(self, indicator: Indicator, phrase: str, sentence: str) -> None:
-        order = {"info": 0, "warning": 1, "critical": 2}
-        if order[indicator] > order[self.indicator]:
+        if _RANK[indicator] > _RANK[self.indicator]:
             self.indicator = indicator
-        self.phrases.append(phrase)
+        if phrase:
+            self.phrases.append(phrase)
+            self.ranks.append(_RANK[indicator])
         self.sentences.append(sentence)
+
+
+def is_child(facts: PatientFacts) -> bool:
+    return facts.age_years is not None and facts.age_years < PEDIATRIC_LABEL_AGES[BACLOFEN][0]
+
+
+def is_older(facts: PatientFacts, t: Thresholds) -> bool:
+    return facts.age_years is not None and facts.age_years >= t.elderly_age_years
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     drafts = [m for m in facts.drafts_in_scope if is_oral_baclofen(m) and not m.is_stop]
     if not drafts:
         return []
-    current = current_oral(facts)
-    after = would_be_oral(facts)
-    return [_assess(facts, draft, current, after, t) for draft in drafts]
+    after = regimen_after(facts)
+    cards = [_assess(facts, draft, after, t) for draft in drafts]
+    return [c for c in cards if c is not None]
 
 
-def _assess(facts: PatientFacts, draft: MedicationFact, current: Regimen, after: Regimen, t: Thresholds) -> Card:
+def _assess(facts: PatientFacts, draft: MedicationFact, after: Regimen, t: Thresholds) -> Card | None:
+    indication = facts.indication_of(draft).indication
+    plan = plan_for(indication, t)
+    change = change_of(facts, draft)
+    child = is_child(facts)
     if draft.daily_dose.mg_per_day is None:
-        return _unknown_dose_card(draft, t)
+        return None if change.relation is OrderRelation.RENEWAL else _unknown_dose_card(draft, plan, t)
     total = after.known_total
-    others = total - draft.daily_dose.mg_per_day
-    changed_at = last_change_at(facts, current)
-    starts_at = planned_start(facts, draft)
     findings = _Findings()
-    is_start = current.empty
-    increase = not is_start and current.total is not None and above(total, current.total)
-    start_max = t.baclofen_start_max_mg_per_day
-    step_max = t.baclofen_step_max_mg_per_day
-    ceiling = t.baclofen_plan_ceiling_mg_per_day
-    label_max = t.baclofen_label_max_mg_per_day
+    starts = change.is_start
+    judged = not child  # the adult start, step and ceiling do not apply below the label age
 
-    if is_start and above(total, start_max):
+    if judged and starts and above(total, plan.start_max):
         findings.add(
             "warning",
-            f"start above {fmt_mg(start_max)}/day",
-            f"Baclofen is not active now, so this order **starts** baclofen at **{fmt_mg(total)}/day**; "
-            f"the plan starts at {fmt_mg(start_max)}/day.",
+            f"Start baclofen at {fmt_mg(plan.start_max)}/day or less",
+            f"This order starts baclofen at **{fmt_mg(total)}/day**; {plan.name} starts at "
+            f"{fmt_mg(plan.start_max)}/day.",
         )
-    if increase and current.total is not None:
-        step = total - current.total
-        if above(step, step_max):
+    if judged and change.relation is OrderRelation.INCREASE and change.step is not None:
+        if above(change.step, plan.step_max):
             findings.add(
                 "warning",
-                f"step +{fmt_number(step)} exceeds +{fmt_number(step_max)} mg/day",
-                f"This is an increase of **+{fmt_mg(step)}/day** in one step "
-                f"({fmt_mg(current.total)}/day → {fmt_mg(total)}/day); the plan raises the dose by "
-                f"at most {fmt_mg(step_max)}/day at a time.",
+                f"Raise baclofen by {fmt_mg(plan.step_max)}/day at most",
+                f"An increase of **+{fmt_mg(change.step)}/day** ({fmt_number(change.previous_mg or 0)} → "
+                f"{fmt_number(change.new_mg or 0)} mg/day); {plan.name} steps by {fmt_mg(plan.step_max)}/day.",
             )
-        if changed_at is not None:
-            findings.interval_checked = True
-            _check_interval(findings, starts_at - changed_at, changed_at, t)
-    if above(total, label_max):
-        findings.add(
-            "critical",
-            f"above label max {fmt_mg(label_max)}/day",
-            f"**{fmt_mg(total)}/day exceeds the FDA label maximum of {fmt_mg(label_max)}/day** (and the "
-            f"source plan's {fmt_mg(ceiling)}/day ceiling).",
-        )
-    elif above(total, ceiling):
+        if change.since is not None:
+            _check_interval(findings, planned_start(facts, draft) - change.since, change.since, plan, t)
+    if (
+        judged
+        and plan.warn_above is not None
+        and above(total, plan.warn_above)
+        and change.relation in (OrderRelation.START, OrderRelation.RESTART, OrderRelation.INCREASE)
+    ):
         findings.add(
             "warning",
-            f"above plan ceiling {fmt_mg(ceiling)}/day",
-            f"**{fmt_mg(total)}/day is above the source plan's ceiling of {fmt_mg(ceiling)}/day.** The FDA "
-            f"label allows up to {fmt_mg(label_max)}/day.",
+            f"Keep baclofen at {fmt_mg(plan.warn_above)}/day or less for cramps",
+            f"**{fmt_mg(total)}/day is above the {fmt_mg(plan.warn_above)}/day ceiling** of the cramp "
+            "plan used in cirrhosis (EASL 2018).",
         )
-
-    lines = _computation_lines(current, after, changed_at)
+    if above(total, plan.critical_above):
+        findings.add(
+            "critical",
+            f"Lower baclofen to the label maximum, {fmt_mg(plan.critical_above)}/day",
+            f"**{fmt_mg(total)}/day exceeds the FDA label maximum of {fmt_mg(plan.critical_above)}/day.**",
+        )
+    if (
+        indication is Indication.ACUTE_MUSCULOSKELETAL
+        and change.relation is not OrderRelation.RENEWAL
+        and change.relation is not OrderRelation.DECREASE
+    ):
+        findings.add("info", "Reconsider baclofen: not indicated for musculoskeletal spasm", _NOT_INDICATED)
+    if judged and starts and is_older(facts, t):
+        findings.add(
+            "info",
+            "",
+            f"At {facts.age_years}, start low and titrate slowly (label: start at the low end of the dose range).",
+        )
+        if _no_renal_data(facts):
+            findings.add(
+                "info",
+                "Check renal function before starting baclofen",
+                f"No eGFR or CKD stage on record: baclofen is cleared by the kidney (Beers 2023: avoid at "
+                f"eGFR < {fmt_number(t.beers_baclofen_min_egfr)}).",
+            )
     if not findings.phrases:
-        return _compliant_card(current, total, changed_at, starts_at, lines, t)
-
-    change = f"start {fmt_mg(total)}/day" if is_start else _change_text(current, total)
-    summary = f"Baclofen {change}: " + "; ".join(findings.phrases)
-    detail_parts = [" ".join(findings.sentences), "", *lines]
-    target = _target_total(current, total, findings, increase, t)
-    suggestions: list[Suggestion] = []
-    if target is not None:
-        detail_parts += ["", f"Suggested: **{fmt_mg(target)}/day** in total."]
-        suggestions.append(_dose_suggestion(draft, target, others))
-    elif not increase and not is_start:
-        detail_parts += [
-            "",
-            f"If reducing, lower the dose by no more than {fmt_mg(t.baclofen_taper_step_max_mg_per_day)}/day per "
-            "step: abrupt reduction can cause withdrawal (seizures, hallucinations).",
-        ]
-    spasticity = facts.conditions_in(*_SPASTICITY)
-    if spasticity and above(total, ceiling):
-        detail_parts += [
-            "",
-            f"This patient has {describe_condition(spasticity[0])}: for spasticity the label's usual "
-            f"effective dose is 40-{fmt_number(label_max)} mg/day; the {fmt_mg(ceiling)}/day ceiling is the "
-            "source summary's plan, which comes from muscle-cramp care in cirrhosis.",
-        ]
-    detail_parts += ["", plan_summary(t)]
-    statements = ("S1", "S19") if findings.interval_checked else ("S1",)
-    return make_card(
-        RULE,
-        summary=summary,
-        indicator=findings.indicator,
-        detail="\n".join(detail_parts),
-        statements=statements,
-        suggestions=suggestions,
-        overrides=_OVERRIDES,
-    )
+        return None
+    return _card(facts, draft, change, plan, indication, total, findings, t)
 
 
-def _check_interval(findings: _Findings, interval: timedelta, changed_at: datetime, t: Thresholds) -> None:
-    hours = interval.total_seconds() / 3600
-    if interval >= timedelta(days=t.baclofen_step_interval_days):
+def _no_renal_data(facts: PatientFacts) -> bool:
+    return not renal_function_known(facts)
+
+
+def _check_interval(findings: _Findings, interval: timedelta, since: datetime, plan: Plan, t: Thresholds) -> None:
+    if interval >= timedelta(days=plan.interval_days):
         return
     findings.too_soon = True
-    days_text = f"{fmt_number(hours / 24, 1)} days ({fmt_number(hours, 0)} h)"
+    hours = interval.total_seconds() / 3600
     minimum = fmt_number(t.baclofen_min_hours_between_increases)
+    due = fmt_date(since + timedelta(days=plan.interval_days))
     if hours < t.baclofen_min_hours_between_increases:
         findings.add(
             "warning",
-            f"increase {fmt_number(hours, 0)} h after last change (<{minimum} h)",
-            f"This increase comes only **{days_text}** after the last dose change on "
-            f"{fmt_date(changed_at)}: **less than {minimum} hours**, too soon to judge the full effect of the "
-            f"last step (guideline S19; label steps every 3 days). The plan steps every "
-            f"{t.baclofen_step_interval_days} days.",
+            f"Wait until {due} to raise baclofen (<{minimum} h since the last change)",
+            f"Only **{fmt_number(hours, 0)} h** since the last change on {fmt_date(since)}: less than {minimum} hours, "
+            "too soon to judge the last step (S19).",
         )
     else:
         findings.add(
             "warning",
-            f"increase {fmt_number(hours / 24, 1)} days after last change (<{t.baclofen_step_interval_days} days)",
-            f"This increase comes **{days_text}** after the last dose change on {fmt_date(changed_at)}; "
-            f"the plan steps every {t.baclofen_step_interval_days} days (next step due "
-            f"{fmt_date(changed_at + timedelta(days=t.baclofen_step_interval_days))}).",
+            f"Wait until {due} to raise baclofen ({plan.interval_days}-day steps)",
+            f"Only **{fmt_number(hours / 24, 1)} days** since the last change on {fmt_date(since)}; {plan.name} "
+            f"steps every {plan.interval_days} days.",
         )
 
 
-def _target_total(current: Regimen, total: float, findings: _Findings, increase: bool, t: Thresholds) -> float | None:
-    """The compliant daily total for the suggestion, or None when no dose change should be offered."""
-    if current.empty:
-        return t.baclofen_start_max_mg_per_day
-    if not increase or current.total is None:
+def _target(change: Change, findings: _Findings, plan: Plan, total: float) -> float | None:
+    """The compliant total to suggest, or None: never a reduction below what the patient takes now."""
+    if change.is_start:
+        return plan.start_max if above(total, plan.start_max) else None
+    if change.relation is not OrderRelation.INCREASE or change.previous_mg is None:
         return None
-    now_total = current.total
-    if findings.too_soon or at_or_above_ceiling(now_total, t):
-        return now_total
-    return min(now_total + t.baclofen_step_max_mg_per_day, t.baclofen_plan_ceiling_mg_per_day, total)
+    previous = change.previous_mg
+    cap = plan.warn_above if plan.warn_above is not None else plan.critical_above
+    if findings.too_soon or not above(cap, previous):
+        return previous
+    return min(previous + plan.step_max, cap, total)
+
+
+def _card(
+    facts: PatientFacts,
+    draft: MedicationFact,
+    change: Change,
+    plan: Plan,
+    indication: Indication,
+    total: float,
+    findings: _Findings,
+    t: Thresholds,
+) -> Card:
+    lines = [" ".join(findings.sentences), "", _history_line(change, draft, total)]
+    if indication is Indication.CRAMPS_WITH_LIVER_DISEASE:
+        lines.append(f"Plan for cramps in liver disease: {source_plan_text(t)}; {label_plan_text(t)}.")
+    elif indication is Indication.CRAMPS:
+        lines.append(
+            f"Dosed by the {label_plan_text(t)}; the summary's cramp plan comes from cirrhosis, which is not on record."
+        )
+    else:
+        lines.append(f"Dosed by the {label_plan_text(t)}.")
+        if indication is Indication.UNKNOWN and findings.indicator != "info":
+            lines.append(f"For cramps in cirrhosis the summary uses the {source_plan_text(t)}.")
+    suggestions: list[Suggestion] = []
+    target = _target(change, findings, plan, total)
+    if target is not None:
+        others = total - (draft.daily_dose.mg_per_day or 0.0)
+        suggestions.append(_dose_suggestion(draft, target, others))
+    summary = _summary(change, total, findings)
+    return make_card(
+        RULE,
+        summary=summary,
+        indicator=findings.indicator,
+        detail="\n".join(lines),
+        statements=plan.statements if plan.is_source_plan else ("S1", "S19"),
+        suggestions=suggestions,
+        overrides=_OVERRIDES,
+        about=(draft,),
+        sources=plan.sources,
+        label_of=(BACLOFEN,),
+    )
+
+
+def _summary(change: Change, total: float, findings: _Findings) -> str:
+    """The most serious action first, then the numbers: 'Lower baclofen to ... (70 → 90 mg/day)'."""
+    what = f"{fmt_mg(total)}/day ordered"
+    if change.relation is OrderRelation.INCREASE and change.previous_mg is not None:
+        what = f"{fmt_number(change.previous_mg)} → {fmt_number(total)} mg/day"
+    elif change.is_start:
+        what = f"start {fmt_mg(total)}/day"
+    ranked = sorted(zip(findings.ranks, findings.phrases, strict=True), key=lambda x: -x[0])
+    return f"{ranked[0][1]} ({what})"
+
+
+def _history_line(change: Change, draft: MedicationFact, total: float) -> str:
+    now = f"This order: {describe_dose_short(draft)}"
+    if abs(total - (draft.daily_dose.mg_per_day or 0.0)) > 1e-6:
+        now += f"; {fmt_mg(total)}/day in total with the other oral baclofen orders"
+    if change.relation is OrderRelation.RESTART:
+        ended = fmt_date(change.previous_ended) if change.previous_ended else "an unrecorded date"
+        previous = fmt_mg(change.previous_mg) + "/day" if change.previous_mg is not None else "an unknown dose"
+        return f"{now}. A restart: the last course, {previous}, ended {ended}."
+    if change.is_start:
+        return f"{now}. No oral baclofen on record before."
+    previous = fmt_mg(change.previous_mg) + "/day" if change.previous_mg is not None else "an unknown dose"
+    since = f" since {fmt_date(change.since)}" if change.since else ""
+    return f"{now}. Before: {previous}{since}."
 
 
 def _dose_suggestion(draft: MedicationFact, target_total: float, others: float) -> Suggestion:
@@ -213,96 +278,28 @@ def _dose_suggestion(draft: MedicationFact, target_total: float, others: float) 
     name = main_name(draft)
     draft_dose = target_total - others
     if not above(draft_dose, 0.0):
-        label = f"Remove this {name} order (other active orders already give {fmt_mg(others)}/day)"
+        label = f"Remove this {name} order (other orders already give {fmt_mg(others)}/day)"
         return suggestion(label, Action(type="delete", description=label, resourceId=[draft.reference]))
     count = doses_per_day(draft_dose)
-    per_dose = fmt_mg(draft_dose / count)
-    label = f"Change to {fmt_mg(draft_dose)}/day ({per_dose} {count}× daily)"
+    label = f"Change to {fmt_mg(draft_dose / count)} {count}× daily ({fmt_mg(draft_dose)}/day)"
     resource = with_daily_dose(draft, draft_dose, count)
     return suggestion(label, Action(type="update", description=f"{label} on the draft {name} order", resource=resource))
 
 
-def _change_text(current: Regimen, total: float) -> str:
-    if current.total is None:
-        return f"{fmt_mg(total)}/day"
-    if same_dose(current.total, total):
-        return f"{fmt_mg(total)}/day (unchanged)"
-    return f"{fmt_number(current.total)} → {fmt_number(total)} mg/day"
-
-
-def _computation_lines(current: Regimen, after: Regimen, changed_at: datetime | None) -> list[str]:
-    lines = ["**How the daily dose was computed**", "", "Once signed:", after.describe()]
-    replaced = [m for m in current.orders if m not in after.orders]
-    if replaced and after.complete and current.complete:
-        lines.append(
-            f"- Assumed to replace the active order(s) below; if they stay active too, the total is "
-            f"{fmt_mg(after.known_total + current.known_total)}/day."
-        )
-    if after.unknown:
-        lines.append(
-            f"- Some doses are unknown: the total above counts only the known {fmt_mg(after.known_total)}/day."
-        )
-    if current.empty:
-        lines += ["", "Before this order: no active oral baclofen."]
-    else:
-        since = f", current dose since {fmt_date(changed_at)}" if changed_at else ""
-        lines += ["", f"Before this order{since}:", current.describe()]
-        if current.unknown:
-            lines.append("- The step size could not be checked: an existing order's dose is unknown.")
-        elif changed_at is None:
-            lines.append("- The interval since the last change could not be checked: no start date recorded.")
-    return lines
-
-
-def _compliant_card(
-    current: Regimen, total: float, changed_at: datetime | None, starts_at: datetime, lines: list[str], t: Thresholds
-) -> Card:
-    is_new_step = current.empty or (current.total is not None and above(total, current.total))
-    since = starts_at if is_new_step else changed_at
-    due = next_step_due(since, total, t)
-    position = plan_position(total, t)
-    change = "start" if current.empty else _change_text(current, total)
-    step = fmt_number(t.baclofen_step_max_mg_per_day)
-    if at_or_above_ceiling(total, t):
-        next_text = (
-            f"at the plan's {fmt_mg(t.baclofen_plan_ceiling_mg_per_day)}/day ceiling; no further step in the plan"
-        )
-    elif due is not None:
-        next_text = f"next step (+{step} mg/day) due {fmt_date(due)} if needed"
-    else:
-        next_text = "next step date unknown (no start date recorded)"
-    if current.total is not None and above(current.total, total):
-        cut = current.total - total
-        taper = fmt_mg(t.baclofen_taper_step_max_mg_per_day)
-        next_text = f"reduced by {fmt_mg(cut)}/day; taper by at most {taper}/day per step"
-    summary = f"Baclofen {fmt_mg(total)}/day ({change}, {position} of {plan_text(t)}): {next_text}"
-    detail = "\n".join(
-        [
-            f"This order fits the titration plan: **{fmt_mg(total)}/day**, {position}; {next_text}.",
-            "",
-            *lines,
-            "",
-            plan_summary(t),
-            "",
-            "Monitor for sedation, dizziness and weakness; combine with physical therapy.",
-        ]
-    )
-    return make_card(RULE, summary=summary, indicator="info", detail=detail, statements=("S1", "S19"))
-
-
-def _unknown_dose_card(draft: MedicationFact, t: Thresholds) -> Card:
+def _unknown_dose_card(draft: MedicationFact, plan: Plan, t: Thresholds) -> Card:
     reason = draft.daily_dose.unknown_reason or "the dose could not be computed"
     return make_card(
         RULE,
-        summary="Baclofen order: daily dose could not be checked against the titration plan",
+        summary="Check the baclofen dose by hand: its daily dose could not be computed",
         indicator="info",
         detail=(
-            f"The daily dose of {describe_dose(draft)} could not be computed ({escape_md(reason)}), so "
-            f"the start dose, the step size and the {fmt_mg(t.baclofen_plan_ceiling_mg_per_day)}/day plan ceiling / "
-            f"{fmt_mg(t.baclofen_label_max_mg_per_day)}/day label maximum were **not checked**. Check the dose by "
-            f"hand.\n\n{plan_summary(t)}"
+            f"The daily dose of **{escape_md(draft.display)}** could not be computed ({escape_md(reason)}): "
+            f"the start, step and {fmt_mg(t.baclofen_label_max_mg_per_day)}/day label maximum were **not checked**."
         ),
         statements=("S1",),
+        about=(draft,),
+        sources=plan.sources,
+        label_of=(BACLOFEN,),
     )
 
 
@@ -313,11 +310,16 @@ RULE = Rule(
     hooks=ORDER_HOOKS,
     evaluate=evaluate,
     description=(
-        "Oral baclofen orders against the source plan (start {baclofen_start_max_mg_per_day} mg/day, "
-        "+{baclofen_step_max_mg_per_day} mg/day every {baclofen_step_interval_days} days, at least "
-        "{baclofen_min_hours_between_increases} h between increases, up to {baclofen_plan_ceiling_mg_per_day} mg/day) "
-        "and the FDA label maximum of {baclofen_label_max_mg_per_day} mg/day (critical above). Suggests the "
-        "compliant dose on the draft; a compliant order gets the plan and the next due date."
+        "Oral baclofen orders by what they treat. Cramps in liver disease: the source plan (start "
+        "{baclofen_start_max_mg_per_day} mg/day, +{baclofen_step_max_mg_per_day} mg/day every "
+        "{baclofen_step_interval_days} days, warning above {baclofen_plan_ceiling_mg_per_day} mg/day; EASL 2018). "
+        "Spasticity, cramps without liver disease or an unknown indication: the FDA label (start "
+        "{baclofen_label_start_max_mg_per_day} mg/day, +{baclofen_label_step_max_mg_per_day} mg/day every "
+        "{baclofen_label_step_interval_days} days, less than {baclofen_min_hours_between_increases} h between "
+        "increases always warns). Critical above the label maximum of {baclofen_label_max_mg_per_day} mg/day for "
+        "every indication and age. Renewals and reductions are never titration warnings and never get a dose "
+        "suggestion; a child below the label age gets only the maximum check. At {elderly_age_years} or older a "
+        "start is told to start low, and to check renal function when none is on record."
     ),
     overrides=_OVERRIDES,
     thresholds=(
@@ -327,6 +329,10 @@ RULE = Rule(
         "baclofen_min_hours_between_increases",
         "baclofen_plan_ceiling_mg_per_day",
         "baclofen_label_max_mg_per_day",
-        "baclofen_taper_step_max_mg_per_day",
+        "baclofen_label_start_max_mg_per_day",
+        "baclofen_label_step_max_mg_per_day",
+        "baclofen_label_step_interval_days",
+        "elderly_age_years",
+        "beers_baclofen_min_egfr",
     ),
 )

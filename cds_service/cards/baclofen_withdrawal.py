@@ -7,7 +7,9 @@ stopped/cancelled/completed, or a regimen that falls to zero) or a cut larger th
 carries a dose, rewrites it to the first taper step (one step below the current dose). A dose that
 cannot be computed on either side is not guessed at: only an explicit stop fires then. A stop order
 is taken to mean the patient has the order it stops, even when that order is not in the medication
-list (an order the facts layer replaced by its draft). Intrathecal baclofen (dosed in micrograms
+list (an order the facts layer replaced by its draft). The regimen before the drafts includes what
+they continue (`facts.continuation_of`), so a renewal of an order whose supply ran out is compared
+with that order's dose; a gradual taper (one step or less) is quiet. Intrathecal baclofen (dosed in micrograms
 through a pump) fires when a draft stops an intrathecal order, with the boxed-warning wording;
 intrathecal dose changes are the pump team's and are not judged here.
 """
@@ -15,14 +17,15 @@ intrathecal dose changes are the pump team's and are not judged here.
 from __future__ import annotations
 
 from cds_service.cards._baclofen import (
+    BACLOFEN,
     Regimen,
-    current_oral,
     describe_dose,
     doses_per_day,
     is_baclofen,
     is_intrathecal_baclofen,
     is_oral_baclofen,
-    would_be_oral,
+    regimen_after,
+    regimen_before,
 )
 from cds_service.cards.base import SPECIALIST_DIRECTED, Override, Rule, make_card, suggestion
 from cds_service.cards.text import describe_order, escape_md, fmt_mg, fmt_number
@@ -64,10 +67,10 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
 def _oral(facts: PatientFacts, touched: list[MedicationFact], t: Thresholds) -> Card | None:
     if not touched:
         return None
-    current = current_oral(facts)
+    current = regimen_before(facts)
     if current.empty:
         return None
-    after = would_be_oral(facts)
+    after = regimen_after(facts)
     stopping = after.empty
     if not stopping:
         if not (current.complete and after.complete):
@@ -141,6 +144,9 @@ def _oral_card(
         detail="\n".join(lines),
         suggestions=suggestions,
         overrides=_OVERRIDES,
+        about=touched,
+        sources=("FDA oral baclofen label",),
+        label_of=(BACLOFEN,),
     )
 
 
@@ -173,6 +179,9 @@ def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list
                 ),
                 statements=("S20", "S10"),
                 overrides=_OVERRIDES,
+                about=(stop,),
+                sources=("FDA intrathecal baclofen boxed warning",),
+                label_of=(BACLOFEN,),
             )
         )
     return cards

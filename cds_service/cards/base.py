@@ -11,6 +11,9 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote_plus
+
+from pydantic import PrivateAttr
 
 from cds_service.cards.guideline import STATEMENTS, cite
 from cds_service.cards.text import fmt_number, main_name
@@ -22,6 +25,7 @@ from cds_service.cdshooks import (
     Card,
     Coding,
     Indicator,
+    Link,
     OverrideReason,
     Source,
     Suggestion,
@@ -32,6 +36,42 @@ TOPIC_SYSTEM = "https://cds.example.org/muscle-spasm/topics"
 OVERRIDE_REASON_SYSTEM = "https://cds.example.org/muscle-spasm/override-reasons"
 GUIDELINE_PATH = "/guideline"
 SOURCE_LABEL = "Muscle-spasm treatment summary (checked against FDA labels, Beers 2023)"
+SUMMARY_NAME = "Muscle-spasm treatment summary"
+DAILYMED_SEARCH = "https://dailymed.nlm.nih.gov/dailymed/search.cfm?labeltype=all&query="
+
+
+class RuleCard(Card):
+    """A card with what it is about: the order references it speaks of (never serialized).
+
+    The engine reads `about` to keep one card per topic per order and to fold an info card into a
+    warning or critical card about the same order.
+    """
+
+    _about: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def about(self) -> tuple[str, ...]:
+        return self._about
+
+
+def source_label(statements: Sequence[str], sources: Sequence[str]) -> str:
+    """'Muscle-spasm treatment summary, statement S1, S19 · FDA baclofen label', as the card's source."""
+    parts = []
+    if statements:
+        word = "statement" if len(statements) == 1 else "statements"
+        parts.append(f"{SUMMARY_NAME}, {word} {', '.join(statements)}")
+    parts += list(sources)
+    return " · ".join(parts) or SOURCE_LABEL
+
+
+def label_link(ingredient: str) -> Link:
+    """The drug's FDA labels on DailyMed (search by ingredient)."""
+    return Link(label=f"{ingredient} label (DailyMed)", url=DAILYMED_SEARCH + quote_plus(ingredient), type="absolute")
+
+
+def guideline_link(topic: str) -> Link:
+    """The full reasoning of a topic; a path the protocol edge makes absolute, like source.url."""
+    return Link(label="Why this card: reasoning and sources", url=f"{GUIDELINE_PATH}/{topic}", type="absolute")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +135,17 @@ def make_card(
     statements: Sequence[str] | None = None,
     suggestions: Sequence[Suggestion] = (),
     overrides: Sequence[Override] = (),
-) -> Card:
+    about: Sequence[MedicationFact] = (),
+    sources: Sequence[str] = (),
+    label_of: Sequence[str] = (),
+) -> RuleCard:
     """A card with the rule's topic and the guideline citation appended to the detail.
 
     The one place a summary is shortened (the spec's 140 characters). A card may cite only the
     rule's statements and offer only the rule's override reasons, so the registry knows them all.
+    `about` are the orders the card speaks of; `sources` what else it applies beside the summary
+    (an FDA label, Beers 2023, EASL 2018), named in `source.label`; `label_of` the ingredients whose
+    DailyMed label is linked.
     """
     used = tuple(statements) if statements is not None else rule.statements
     undeclared = [s for s in used if s not in rule.statements] + [o.code for o in overrides if o not in rule.overrides]
@@ -108,12 +154,16 @@ def make_card(
     full_detail = detail.rstrip() + "\n\n" + cite(used) if used else detail
     if len(summary) > CARD_SUMMARY_MAX:
         summary = summary[: CARD_SUMMARY_MAX - 1] + "…"
-    return Card(
+    links = [guideline_link(rule.topic)] + [label_link(name) for name in dict.fromkeys(label_of)]
+    # One action is clearly the safest only where the card is critical: elsewhere nothing is preselected.
+    suggestions = [s.model_copy(update={"isRecommended": indicator == "critical"}) for s in suggestions]
+    card = RuleCard(
         summary=summary,
         detail=full_detail,
         indicator=indicator,
+        links=links,
         source=Source(
-            label=SOURCE_LABEL,
+            label=source_label(used, sources),
             url=f"{GUIDELINE_PATH}/{rule.topic}",
             topic=Coding(system=TOPIC_SYSTEM, code=rule.topic, display=rule.title),
         ),
@@ -124,6 +174,8 @@ def make_card(
         ]
         or None,
     )
+    card._about = tuple(dict.fromkeys(m.reference for m in about))
+    return card
 
 
 def suggestion(label: str, action: Action, *, recommended: bool = True) -> Suggestion:

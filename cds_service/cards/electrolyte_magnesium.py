@@ -14,15 +14,19 @@ from __future__ import annotations
 from cds_service.cards._electrolytes import (
     LOW_LAB_OVERRIDES,
     cutoff_in_reported_unit,
+    flag_of,
+    flagged_low_card,
     is_below,
     low_lab_card,
+    on_supplement,
+    unreadable_of,
     why_in_scope,
 )
 from cds_service.cards.base import Rule
 from cds_service.cards.text import fmt_number
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
-from cds_service.facts.model import PatientFacts
+from cds_service.facts.model import LabKind, PatientFacts
 
 _ADVICE = (
     "Replace magnesium (general guidance, not an order): oral magnesium oxide for mild deficits; IV "
@@ -33,6 +37,12 @@ _ADVICE = (
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    newer = unreadable_of(facts, LabKind.MAGNESIUM)
+    if flag_of(newer) in ("L", "LL") and newer is not None:
+        reason = why_in_scope(facts)
+        return [flagged_low_card(RULE, facts, newer, reason, _ADVICE)] if reason else []
+    if flag_of(newer) in ("H", "HH"):
+        return []  # the newest result, unreadable, is flagged high: an older low value is not the latest
     result = facts.magnesium
     if result is None:
         return []
@@ -44,7 +54,11 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     if reason is None:
         return []
     critical = is_below(value, result.comparator, severe) or (result.interpretation or "").upper() == "LL"
-    band = "severe hypomagnesaemia" if critical else "hypomagnesaemia"
+    _, moderate, _ = cutoff_in_reported_unit(result, t.magnesium_warning_mmol_per_l)
+    warning = critical or is_below(value, result.comparator, moderate)
+    if not critical and on_supplement(facts, LabKind.MAGNESIUM):
+        return []  # being treated, and not in the critical band
+    band = "severe hypomagnesaemia" if critical else "moderate hypomagnesaemia" if warning else "hypomagnesaemia"
     threshold = severe if critical else low
     return [
         low_lab_card(
@@ -52,6 +66,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             facts,
             result,
             critical=critical,
+            warning=warning,
             band=band,
             below=f"{fmt_number(threshold)} {unit}",
             cutoff_note=(
@@ -77,5 +92,5 @@ RULE = Rule(
         "spasm/spasticity/cramp condition."
     ),
     overrides=LOW_LAB_OVERRIDES,
-    thresholds=("magnesium_low_mmol_per_l", "magnesium_critical_mmol_per_l"),
+    thresholds=("magnesium_low_mmol_per_l", "magnesium_warning_mmol_per_l", "magnesium_critical_mmol_per_l"),
 )

@@ -13,12 +13,21 @@ stale.
 
 from __future__ import annotations
 
-from cds_service.cards._electrolytes import LOW_LAB_OVERRIDES, is_below, low_lab_card, why_in_scope
+from cds_service.cards._electrolytes import (
+    LOW_LAB_OVERRIDES,
+    flag_of,
+    flagged_low_card,
+    is_below,
+    low_lab_card,
+    on_supplement,
+    unreadable_of,
+    why_in_scope,
+)
 from cds_service.cards.base import Rule
 from cds_service.cards.text import fmt_number
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
-from cds_service.facts.model import PatientFacts
+from cds_service.facts.model import LabKind, PatientFacts
 
 _ADVICE = (
     "Correct before attributing cramps or weakness to the spasm itself (general guidance, not an order): "
@@ -30,6 +39,12 @@ _ADVICE = (
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    newer = unreadable_of(facts, LabKind.POTASSIUM)
+    if flag_of(newer) in ("L", "LL") and newer is not None:
+        reason = why_in_scope(facts)
+        return [flagged_low_card(RULE, facts, newer, reason, _ADVICE)] if reason else []
+    if flag_of(newer) in ("H", "HH"):
+        return []  # the newest result, unreadable, is flagged high: an older low value is not the latest
     result = facts.potassium
     if result is None:
         return []
@@ -41,7 +56,10 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     critical = is_below(result.value_mmol_l, result.comparator, t.potassium_critical_mmol_per_l) or (
         (result.interpretation or "").upper() == "LL"
     )
-    band = "severe hypokalaemia" if critical else "hypokalaemia"
+    warning = critical or is_below(result.value_mmol_l, result.comparator, t.potassium_warning_mmol_per_l)
+    if not critical and on_supplement(facts, LabKind.POTASSIUM):
+        return []  # being treated, and not in the critical band
+    band = "severe hypokalaemia" if critical else "moderate hypokalaemia" if warning else "mild hypokalaemia"
     threshold = t.potassium_critical_mmol_per_l if critical else t.potassium_low_mmol_per_l
     return [
         low_lab_card(
@@ -49,6 +67,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             facts,
             result,
             critical=critical,
+            warning=warning,
             band=band,
             below=f"{fmt_number(threshold)} mmol/L",
             why_it_matters="low potassium causes cramps and muscle weakness, and the guideline asks to correct it.",
@@ -70,5 +89,5 @@ RULE = Rule(
         "spasm/spasticity/cramp condition; correction advice."
     ),
     overrides=LOW_LAB_OVERRIDES,
-    thresholds=("potassium_low_mmol_per_l", "potassium_critical_mmol_per_l"),
+    thresholds=("potassium_low_mmol_per_l", "potassium_warning_mmol_per_l", "potassium_critical_mmol_per_l"),
 )

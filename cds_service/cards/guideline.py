@@ -22,6 +22,32 @@ class Statement:
     source_refs: str  # the guideline's own reference numbers, e.g. "1" or "2, 1"
     label_note: str = ""  # what the drug label / Beers says where the summary says less
     out_of_scope: str = ""  # why no rule applies this statement (shown in the scenario matrix)
+    applies_to: str = ""  # the indication the statement's advice comes from (scenario matrix); "" = any
+
+
+# What each statement applies to: the source's plans apply to the indication they come from.
+APPLIES_TO = {
+    "S1": "cramps in liver disease (EASL 2018); others: the FDA label",
+    "S2": "cramps in liver disease; others: the FDA label",
+    "A1": "cramps in liver disease (EASL 2018); others: the FDA label",
+    "S3": "acute musculoskeletal spasm",
+    "S4": "spasticity",
+    "S5": "spasticity (upper motor neuron)",
+    "S8": "spasm (benzodiazepine ordered for it)",
+    "S9": "cramps in cirrhosis",
+    "S10": "spasticity",
+    "S11": "focal spasticity",
+    "S16": "on a relaxant, or cramps",
+    "A5": "on a relaxant, or cramps",
+    "S17": "by indication: spasticity, cramps, musculoskeletal spasm",
+    "A3": "focal spasticity",
+    "A4": "generalized spasticity",
+    "S19": "any baclofen titration",
+    "S20": "any baclofen",
+    "S21": "any cyclobenzaprine",
+    "S22": "65 and older (Beers drugs); children below the label age",
+    "S23": "a combination with a relaxant",
+}
 
 
 SOURCE_TITLE = "Treatment Options for Severe Muscle Spasms (treatment summary)"
@@ -80,11 +106,8 @@ _ALL: tuple[Statement, ...] = (
         "Dantrolene may be considered for severe spastic hemiplegia.",
         _FIRST,
         "1, 3",
-        "Boxed warning: hepatotoxicity.",
-        out_of_scope=(
-            "A treatment option (dantrolene for spastic hemiplegia), not a check on an order. Its boxed "
-            "hepatotoxicity warning would need liver-function results, which the service does not fetch."
-        ),
+        "Boxed warning: hepatotoxicity (fatal and non-fatal hepatitis); contraindicated in active hepatic "
+        "disease. The label's indication is spasticity from upper-motor-neuron disorders.",
     ),
     Statement(
         "S6",
@@ -155,6 +178,10 @@ _ALL: tuple[Statement, ...] = (
         "Physical therapy including range-of-motion exercises should be combined with pharmacological treatment.",
         _NONPHARM,
         "1",
+        out_of_scope=(
+            "A reminder with nothing to check at ordering; the chart-opening summary card that repeated it "
+            "was removed (issue 12: a card a prescriber does not act on is noise)."
+        ),
     ),
     Statement(
         "S14",
@@ -267,7 +294,10 @@ _ALL: tuple[Statement, ...] = (
     ),
 )
 
-STATEMENTS: dict[str, Statement] = {s.id: s for s in _ALL}
+STATEMENTS: dict[str, Statement] = {
+    s.id: Statement(s.id, s.text, s.section, s.source_refs, s.label_note, s.out_of_scope, APPLIES_TO.get(s.id, "any"))
+    for s in _ALL
+}
 
 
 def cite(statement_ids: Iterable[str]) -> str:

@@ -3,7 +3,12 @@
 Order hooks speak about the drafts in scope (the selected ones at order-select, all at order-sign);
 the patient's other orders and drafts count only as partners in a combination. Patient-view speaks
 about the active medications. Combination checks count drugs, not orders, so a renewal or a second
-strength is never a combination. A stop order is never a drug the patient will take.
+strength is never a combination. A stop order is never a drug the patient will take: it is left
+out of every pool here (the withdrawal rule reads stops itself).
+
+Combination rules speak only when a drug of the combination is one this service is about (a muscle
+relaxant or antispasmodic, or a benzodiazepine ordered for spasm): sertraline + ondansetron or
+oxycodone + gabapentin belong to the EHR's general interaction screening.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cds_service.cdshooks import ORDER_HOOKS
-from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
+from cds_service.facts.model import ConditionCategory, DrugClass, Indication, MedicationFact, PatientFacts
 
 SEROTONERGIC_CLASSES = frozenset(
     {DrugClass.SEROTONERGIC, DrugClass.SSRI, DrugClass.SNRI, DrugClass.TCA, DrugClass.TRIPTAN, DrugClass.MAOI}
@@ -32,6 +37,35 @@ CNS_DEPRESSANT_CLASSES = frozenset(
 MUSCLE_RELAXANT_CLASSES = frozenset(
     {DrugClass.MUSCLE_RELAXANT, DrugClass.ANTISPASTICITY, DrugClass.ANTISPASMODIC_BEERS}
 )
+# AGS Beers 2023 "three or more CNS-active drugs": antiepileptics, antidepressants, antipsychotics,
+# benzodiazepines, Z-drugs, opioids, gabapentinoids, skeletal muscle relaxants.
+CNS_ACTIVE_CLASSES = frozenset(
+    {
+        *MUSCLE_RELAXANT_CLASSES,
+        DrugClass.BENZODIAZEPINE,
+        DrugClass.Z_DRUG,
+        DrugClass.OPIOID,
+        DrugClass.GABAPENTINOID,
+        DrugClass.ANTIDEPRESSANT,
+        DrugClass.SSRI,
+        DrugClass.SNRI,
+        DrugClass.TCA,
+        DrugClass.MAOI,
+        DrugClass.ANTIPSYCHOTIC,
+        DrugClass.ANTIEPILEPTIC,
+    }
+)
+# Indications that make a benzodiazepine order one for spasm (S8), so within this service's scope.
+SPASM_INDICATIONS = frozenset(
+    {
+        Indication.SPASTICITY,
+        Indication.ACUTE_MUSCULOSKELETAL,
+        Indication.CRAMPS,
+        Indication.CRAMPS_WITH_LIVER_DISEASE,
+    }
+)
+# Serotonergic only beside cyclobenzaprine: its label names verapamil; other labels do not.
+SEROTONERGIC_ONLY_WITH_CYCLOBENZAPRINE = frozenset({"verapamil"})
 
 
 def is_order_hook(facts: PatientFacts) -> bool:
@@ -39,21 +73,51 @@ def is_order_hook(facts: PatientFacts) -> bool:
 
 
 def subject_medications(facts: PatientFacts) -> tuple[MedicationFact, ...]:
-    """What the hook speaks about: the drafts in scope (order hooks) or the active medications."""
-    return facts.drafts_in_scope if is_order_hook(facts) else facts.active_medications()
+    """What the hook speaks about: the drafts in scope (order hooks) or the active medications.
+
+    Stop orders are left out: a drug being stopped is not one the patient will take.
+    """
+    if is_order_hook(facts):
+        return tuple(m for m in facts.drafts_in_scope if not m.is_stop)
+    return facts.active_medications()
 
 
 def combination_pool(facts: PatientFacts) -> tuple[MedicationFact, ...]:
-    """Medications that would be active together: drafts + active orders (order hooks), or active."""
-    return facts.would_be_active() if is_order_hook(facts) else facts.active_medications()
+    """Medications that would be taken together: drafts + current orders (order hooks), or current.
+
+    A stop draft replaces the order it names (same reference) and is itself left out.
+    """
+    pool = facts.would_be_active() if is_order_hook(facts) else facts.active_medications()
+    return tuple(m for m in pool if not m.is_stop)
+
+
+def is_spasm_benzodiazepine(facts: PatientFacts, medication: MedicationFact) -> bool:
+    """A benzodiazepine ordered for spasm, as far as its indication tells (S8)."""
+    return medication.in_class(DrugClass.BENZODIAZEPINE) and facts.indication_of(medication).indication in (
+        SPASM_INDICATIONS
+    )
+
+
+def is_service_drug(facts: PatientFacts, medication: MedicationFact) -> bool:
+    """A drug this service is about: a muscle relaxant or antispasmodic, or a benzodiazepine for spasm."""
+    return is_muscle_relaxant(medication) or is_spasm_benzodiazepine(facts, medication)
+
+
+def is_cns_active(medication: MedicationFact) -> bool:
+    return in_any_class(medication, CNS_ACTIVE_CLASSES)
 
 
 def in_any_class(medication: MedicationFact, classes: Iterable[DrugClass]) -> bool:
     return not medication.classes.isdisjoint(classes)
 
 
-def is_serotonergic(medication: MedicationFact) -> bool:
-    """Serotonergic by class; cyclobenzaprine by ingredient too (FDA label 2013 serotonin warning)."""
+def is_serotonergic(medication: MedicationFact, *, beside_cyclobenzaprine: bool = False) -> bool:
+    """Serotonergic by class; cyclobenzaprine by ingredient too (FDA label 2013 serotonin warning).
+
+    Verapamil counts only beside cyclobenzaprine (`beside_cyclobenzaprine`): that label names it.
+    """
+    if not beside_cyclobenzaprine and not SEROTONERGIC_ONLY_WITH_CYCLOBENZAPRINE.isdisjoint(medication.ingredients):
+        return False
     return in_any_class(medication, SEROTONERGIC_CLASSES) or medication.has("cyclobenzaprine")
 
 
@@ -61,8 +125,26 @@ def is_cns_depressant(medication: MedicationFact) -> bool:
     return in_any_class(medication, CNS_DEPRESSANT_CLASSES)
 
 
+# The relaxants by name too: a safety net for an order whose classes did not come through.
+RELAXANT_INGREDIENTS = frozenset(
+    {
+        "baclofen",
+        "tizanidine",
+        "cyclobenzaprine",
+        "dantrolene",
+        "carisoprodol",
+        "chlorzoxazone",
+        "metaxalone",
+        "methocarbamol",
+        "orphenadrine",
+    }
+)
+
+
 def is_muscle_relaxant(medication: MedicationFact) -> bool:
-    return in_any_class(medication, MUSCLE_RELAXANT_CLASSES)
+    return in_any_class(medication, MUSCLE_RELAXANT_CLASSES) or not RELAXANT_INGREDIENTS.isdisjoint(
+        medication.ingredients
+    )
 
 
 def group_by_drug(medications: Iterable[MedicationFact]) -> list[list[MedicationFact]]:
@@ -78,3 +160,20 @@ def group_by_drug(medications: Iterable[MedicationFact]) -> list[list[Medication
         else:
             groups.append((names, [medication]))
     return [members for _, members in groups]
+
+
+RENAL_CONDITIONS = (
+    ConditionCategory.RENAL_IMPAIRMENT,
+    ConditionCategory.CKD_STAGE_3,
+    ConditionCategory.CKD_STAGE_4,
+    ConditionCategory.CKD_STAGE_5,
+    ConditionCategory.DIALYSIS,
+)
+
+
+def renal_function_known(facts: PatientFacts) -> bool:
+    """An eGFR, a CKD stage or dialysis is on record (facts.renal), or a kidney condition."""
+    renal = facts.renal
+    if renal is not None and (renal.egfr is not None or renal.ckd_stage is not None or renal.on_dialysis):
+        return True
+    return bool(facts.conditions_in(*RENAL_CONDITIONS))

@@ -1,18 +1,17 @@
 """Two or more CNS depressants together (guideline S18, S8; benzodiazepine boxed warning; Beers 2023).
 
 Counts drugs, not orders (a renewal is not a combination), from muscle relaxants, benzodiazepines,
-opioids, gabapentinoids, Z-drugs and other CNS depressants. Order hooks: fires when a CNS depressant
-is among the drafts in scope and two or more would then be active (issue 4 table). Patient-view:
-only combinations that include a muscle relaxant or a benzodiazepine (the guideline's drugs); other
-pairs are for the EHR's general interaction checking.
+opioids, gabapentinoids, Z-drugs and other CNS depressants. Scope: only combinations that include a
+drug this service is about (a muscle relaxant, or a benzodiazepine ordered for spasm); oxycodone +
+gabapentin is the EHR's general interaction screening. Order hooks: fires when a CNS depressant
+draft in scope is part of such a combination. Patient-view: the same combinations.
 
-Indicator, decided: **critical** when the response would *start* a benzodiazepine + opioid
-combination (one of the two is drafted and not already taken): the class boxed warning reports
-profound sedation, respiratory depression, coma and death, and asks to reserve co-prescribing for
-patients without alternatives; starting it is the moment to stop. **Warning** when the patient
-already takes both (a renewal; "already tolerating" is a valid override) and for every other
-combination, where the advice is to monitor sedation, dizziness and weakness (S18). At 65 and older
-with three or more such drugs the card adds Beers 2023 "avoid 3 or more CNS-active drugs".
+Indicator: **info** for two or more CNS depressants (monitor sedation, dizziness, weakness: S18).
+**Warning** at 65 and older when the patient would take three or more CNS-active drugs (Beers 2023
+counts antidepressants, antipsychotics and antiepileptics too), and when the patient already takes a
+benzodiazepine and an opioid (a renewal; boxed warning). **Critical** when an order in scope *starts*
+a benzodiazepine + opioid combination: the class boxed warning reports profound sedation,
+respiratory depression, coma and death; starting it is the moment to stop.
 """
 
 from __future__ import annotations
@@ -29,9 +28,10 @@ from cds_service.cards.base import (
 from cds_service.cards.scope import (
     combination_pool,
     group_by_drug,
+    is_cns_active,
     is_cns_depressant,
-    is_muscle_relaxant,
     is_order_hook,
+    is_service_drug,
 )
 from cds_service.cards.text import describe_order, main_name
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -52,23 +52,31 @@ def _in_class(group: list[MedicationFact], drug_class: DrugClass) -> bool:
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
-    pool = [m for m in combination_pool(facts) if is_cns_depressant(m)]
-    drafts_in_scope = [m for m in facts.drafts_in_scope if is_cns_depressant(m)] if is_order_hook(facts) else []
+    taken = combination_pool(facts)
+    pool = [m for m in taken if is_cns_depressant(m)]
+    if not any(is_service_drug(facts, m) for m in pool):
+        return []  # no relaxant (or benzodiazepine for spasm): the EHR's general interaction screening
+    drafts_in_scope = (
+        [m for m in facts.drafts_in_scope if is_cns_depressant(m) and not m.is_stop] if is_order_hook(facts) else []
+    )
     if is_order_hook(facts) and not drafts_in_scope:
         return []
     drugs = group_by_drug(pool)
     if len(drugs) < t.sedation_min_cns_depressants:
         return []
-    if not is_order_hook(facts) and not any(
-        is_muscle_relaxant(m) or m.in_class(DrugClass.BENZODIAZEPINE) for m in pool
-    ):
-        return []
+    cns_active = group_by_drug(m for m in taken if is_cns_active(m) or is_cns_depressant(m))
+    beers = (
+        facts.age_years is not None
+        and facts.age_years >= t.elderly_age_years
+        and len(cns_active) >= t.beers_cns_active_avoid_count
+    )
 
     benzos = [g for g in drugs if _in_class(g, DrugClass.BENZODIAZEPINE)]
     opioids = [g for g in drugs if _in_class(g, DrugClass.OPIOID)]
     benzo_opioid = bool(benzos and opioids)
     starts_benzo_opioid = benzo_opioid and (any(_is_new(g) for g in benzos) or any(_is_new(g) for g in opioids))
     critical = is_order_hook(facts) and starts_benzo_opioid
+    indicator = "critical" if critical else "warning" if (benzo_opioid or beers) else "info"
 
     names = [main_name(g[0]) for g in drugs]
     if benzo_opioid:
@@ -93,14 +101,12 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         )
         if not critical:
             advice.append("The patient already takes both drugs; this order continues the combination.")
-    if (
-        facts.age_years is not None
-        and facts.age_years >= t.elderly_age_years
-        and len(drugs) >= t.beers_cns_active_avoid_count
-    ):
+    if beers:
+        names_active = ", ".join(main_name(g[0]) for g in cns_active)
         advice.append(
             f"The patient is {facts.age_years}: Beers 2023 says avoid a total of "
-            f"{t.beers_cns_active_avoid_count} or more CNS-active drugs (falls, fractures)."
+            f"{t.beers_cns_active_avoid_count} or more CNS-active drugs (falls, fractures); here "
+            f"{len(cns_active)}: {names_active}."
         )
     detail = "\n".join(lines + advice)
 
@@ -118,11 +124,15 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         make_card(
             RULE,
             summary=summary,
-            indicator="critical" if critical else "warning",
+            indicator=indicator,
             detail=detail,
             statements=("S18", "S8") if benzos else ("S18",),
             suggestions=suggestions,
             overrides=overrides,
+            about=drafts_in_scope,
+            sources=tuple(
+                s for s, used in (("FDA benzodiazepine boxed warning", benzo_opioid), ("AGS Beers 2023", beers)) if used
+            ),
         )
     ]
 
@@ -134,10 +144,11 @@ RULE = Rule(
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
-        "Warns when an order would make {sedation_min_cns_depressants} or more CNS depressants active together "
-        "(muscle relaxants, benzodiazepines, opioids, gabapentinoids, Z-drugs): monitor sedation, dizziness, "
-        "weakness. Critical when it starts a benzodiazepine + opioid combination (boxed warning). At "
-        "{elderly_age_years} or older with {beers_cns_active_avoid_count} or more, Beers 2023 'avoid' is added."
+        "Info when an order would make {sedation_min_cns_depressants} or more CNS depressants taken together, one "
+        "of them a muscle relaxant (or a benzodiazepine for spasm): monitor sedation, dizziness, weakness. Warning "
+        "at {elderly_age_years} or older with {beers_cns_active_avoid_count} or more CNS-active drugs (Beers 2023, "
+        "antidepressants, antipsychotics and antiepileptics counted) and for a continued benzodiazepine + opioid; "
+        "critical when an order starts a benzodiazepine + opioid combination (boxed warning)."
     ),
     overrides=(*_CRITICAL_OVERRIDES, ALREADY_TOLERATING),
     thresholds=("sedation_min_cns_depressants", "elderly_age_years", "beers_cns_active_avoid_count"),

@@ -7,11 +7,11 @@ is its order's end (validity end, or start + supply); an MAOI order that ended w
 is named in the card as "stop date not recorded" and makes it a warning, not critical: we do not
 guess.
 
-Order hooks: fires when at least one serotonergic drug is among the drafts in scope and two or more
-serotonergic drugs would then be active (issue 4 table). Patient-view: fires only for combinations
-that include cyclobenzaprine (the guideline's serotonergic drug); other long-standing antidepressant
-combinations belong to the EHR's general interaction checking, and repeating them at every chart
-opening would be noise.
+Scope: only combinations that include a drug this service is about (a muscle relaxant such as
+cyclobenzaprine, or a benzodiazepine for spasm: `scope.is_service_drug`); sertraline + ondansetron
+belongs to the EHR's general interaction screening. Verapamil counts as serotonergic only beside
+cyclobenzaprine (its label names it). Order hooks: fires when a serotonergic draft in scope is part
+of such a combination. Patient-view: the same combinations (stops and ended orders aside).
 
 Indicator: **critical** when an MAOI (incl. linezolid, methylene blue, selegiline, rasagiline) is
 active, drafted or stopped within the washout (label contraindication, hyperpyretic crises and
@@ -34,7 +34,7 @@ from cds_service.cards.base import (
     make_card,
     remove_draft_suggestion,
 )
-from cds_service.cards.scope import combination_pool, group_by_drug, is_order_hook, is_serotonergic
+from cds_service.cards.scope import combination_pool, group_by_drug, is_order_hook, is_serotonergic, is_service_drug
 from cds_service.cards.text import describe_order, fmt_date, fmt_number, main_name
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
@@ -88,13 +88,18 @@ def _days(delta: timedelta) -> float:
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     washout_days = t.maoi_washout_days
-    pool = [m for m in combination_pool(facts) if is_serotonergic(m)]
+    taken = combination_pool(facts)
+    with_cyclobenzaprine = any(m.has("cyclobenzaprine") for m in taken)
+    pool = [m for m in taken if is_serotonergic(m, beside_cyclobenzaprine=with_cyclobenzaprine)]
+    if not any(is_service_drug(facts, m) for m in pool):
+        return []  # no relaxant in the combination: the EHR's general interaction screening
     recent = recently_stopped_maois(facts, t)
-    in_scope = [m for m in facts.drafts_in_scope if is_serotonergic(m)] if is_order_hook(facts) else []
-    if is_order_hook(facts):
-        if not in_scope:
-            return []
-    elif not any(m.has("cyclobenzaprine") for m in pool):
+    in_scope = (
+        [m for m in facts.drafts_in_scope if not m.is_stop and any(m is p for p in pool)]
+        if is_order_hook(facts)
+        else []
+    )
+    if is_order_hook(facts) and not in_scope:
         return []
     drugs = group_by_drug(pool + [r.order for r in recent])
     if len(drugs) < 2:
@@ -162,6 +167,9 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             detail=detail,
             suggestions=suggestions,
             overrides=overrides,
+            about=in_scope,
+            sources=("FDA cyclobenzaprine label (2013)",),
+            label_of=("cyclobenzaprine",) if with_cyclobenzaprine else (),
         )
     ]
 
@@ -173,10 +181,10 @@ RULE = Rule(
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
-        "Warns when a serotonergic order would make two or more serotonergic drugs active together "
-        "(cyclobenzaprine, SSRIs, SNRIs, TCAs, tramadol, triptans, bupropion, ...); critical with an MAOI "
-        "active or stopped within {maoi_washout_days} days. Patient-view: only combinations including "
-        "cyclobenzaprine."
+        "Warns when a serotonergic order would make two or more serotonergic drugs taken together, one of them "
+        "a muscle relaxant this service is about (cyclobenzaprine with SSRIs, SNRIs, TCAs, tramadol, triptans, "
+        "bupropion, verapamil...); critical with an MAOI active or stopped within {maoi_washout_days} days. "
+        "Combinations without a relaxant are left to the EHR's general interaction screening."
     ),
     overrides=_CRITICAL_OVERRIDES + _WARNING_OVERRIDES,
     thresholds=("maoi_washout_days",),

@@ -78,3 +78,17 @@ def describe_condition(condition: ConditionFact) -> str:
         parts.append(f"verification: {condition.verification_status}")
     suffix = f" ({escape_md(', '.join(parts))})" if parts else ""
     return f"**{escape_md(condition.display)}**{suffix}"
+
+
+def describe_dose_short(medication: MedicationFact) -> str:
+    """'**baclofen 20 MG Oral Tablet**, 60 mg/day (20 mg × 3 per day)', escaped; for short details."""
+    dose = medication.daily_dose
+    if dose.mg_per_day is None:
+        amount = f"dose unknown ({escape_md(dose.unknown_reason or 'not computable')})"
+    else:
+        amount = f"{fmt_mg(dose.mg_per_day)}/day"
+        if dose.explanation:
+            amount += f" ({escape_md(dose.explanation)})"
+        if dose.as_needed:
+            amount += ", as needed: the maximum counted"
+    return f"**{escape_md(medication.display)}**, {amount}"

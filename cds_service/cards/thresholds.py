@@ -40,6 +40,17 @@ class Thresholds(BaseModel):
     baclofen_label_max_mg_per_day: float = _field(
         80, unit="mg/day", source='FDA oral baclofen label: "total daily dose should not exceed 80 mg"', ge=30, le=120
     )
+    # --- baclofen by the label (spasticity, and any indication the record does not tell): 5 mg TID,
+    # raised by 5 mg per dose (15 mg/day) every 3 days (FDA oral baclofen tablet label, Dosage).
+    baclofen_label_start_max_mg_per_day: float = _field(
+        15, unit="mg/day", source="FDA oral baclofen label: 5 mg three times a day to start", ge=5, le=30
+    )
+    baclofen_label_step_max_mg_per_day: float = _field(
+        15, unit="mg/day", source="FDA oral baclofen label: increase by 5 mg per dose (TID) every 3 days", ge=5, le=30
+    )
+    baclofen_label_step_interval_days: int = _field(
+        3, unit="days", source="FDA oral baclofen label: each step for 3 days; S19 (72 h)", ge=1, le=14
+    )
     # --- baclofen withdrawal (S20; oral label "reduce slowly"): a cut larger than this is abrupt
     baclofen_taper_step_max_mg_per_day: float = _field(
         10, unit="mg/day", source="S20 with S1's 10 mg/day step, in reverse", ge=5, le=30
@@ -57,6 +68,12 @@ class Thresholds(BaseModel):
     magnesium_critical_mmol_per_l: float = _field(
         0.5, unit="mmol/L", source="severe, often symptomatic: < 0.5 mmol/L (1.2 mg/dL)", ge=0.3, le=0.7
     )
+    potassium_warning_mmol_per_l: float = _field(
+        3.0, unit="mmol/L", source="StatPearls NBK482465: moderate hypokalaemia 2.5-3.0", ge=2.5, le=3.5
+    )
+    magnesium_warning_mmol_per_l: float = _field(
+        0.60, unit="mmol/L", source="service convention between mild (< 0.70) and severe (< 0.5)", ge=0.5, le=0.7
+    )
     lab_recent_days: int = _field(
         30, unit="days", source="service convention: an older result counts as missing", ge=1, le=365
     )
@@ -67,12 +84,59 @@ class Thresholds(BaseModel):
     cyclobenzaprine_course_gap_days: int = _field(
         7, unit="days", source="service convention: orders less than this apart are one course", ge=1, le=30
     )
+    # --- label maximum daily doses (FDA labels; Texas Vendor Drug Program DUR maxima, clinical-facts §2.7)
+    cyclobenzaprine_max_mg_per_day: float = _field(
+        30, unit="mg/day", source="FDA cyclobenzaprine IR label: up to 10 mg three times a day", ge=15, le=60
+    )
+    cyclobenzaprine_er_max_mg_per_day: float = _field(
+        30, unit="mg/day", source="FDA Amrix (ER) label: 15-30 mg once daily", ge=15, le=60
+    )
+    tizanidine_max_mg_per_day: float = _field(
+        36, unit="mg/day", source="FDA tizanidine label: total daily dose should not exceed 36 mg", ge=12, le=48
+    )
+    methocarbamol_max_mg_per_day: float = _field(
+        8000,
+        unit="mg/day",
+        source="FDA methocarbamol label: 6 g/day, 8 g/day in severe conditions (48-72 h)",
+        ge=4000,
+        le=8000,
+    )
+    carisoprodol_max_mg_per_day: float = _field(
+        1400, unit="mg/day", source="FDA carisoprodol label: 350 mg three times a day and at bedtime", ge=1000, le=1400
+    )
+    metaxalone_max_mg_per_day: float = _field(
+        3200, unit="mg/day", source="FDA metaxalone label: 800 mg three to four times a day", ge=2400, le=3200
+    )
+    orphenadrine_max_mg_per_day: float = _field(
+        200, unit="mg/day", source="FDA orphenadrine ER label: one 100 mg tablet morning and evening", ge=100, le=400
+    )
+    chlorzoxazone_max_mg_per_day: float = _field(
+        3000, unit="mg/day", source="FDA chlorzoxazone label: 750 mg three or four times daily", ge=1500, le=3000
+    )
+    dantrolene_max_mg_per_day: float = _field(
+        400,
+        unit="mg/day",
+        source="FDA dantrolene label: rarely should doses higher than 400 mg/day be used",
+        ge=200,
+        le=400,
+    )
     # --- serotonergic combinations (S23; cyclobenzaprine label: MAOIs "or within 14 days")
     maoi_washout_days: int = _field(14, unit="days", source="cyclobenzaprine and SSRI/SNRI labels", ge=14, le=35)
     # --- age (S22; AGS Beers 2023 applies from 65)
     elderly_age_years: int = _field(65, unit="years", source="AGS Beers 2023", ge=60, le=80)
     beers_baclofen_min_egfr: float = _field(
         60, unit="mL/min/1.73 m²", source="AGS Beers 2023 Table 6: avoid baclofen at eGFR < 60", ge=30, le=90
+    )
+    # --- renal dosing (AGS Beers 2023 Table 6 for baclofen; FDA tizanidine label 8.6/12.3)
+    baclofen_critical_egfr: float = _field(
+        30,
+        unit="mL/min/1.73 m²",
+        source="AGS Beers 2023 Table 6 and clinical-facts §6: severe renal impairment, encephalopathy risk",
+        ge=15,
+        le=45,
+    )
+    tizanidine_reduce_below_crcl: float = _field(
+        25, unit="mL/min", source="FDA tizanidine label: clearance reduced > 50% at CrCl < 25 mL/min", ge=15, le=40
     )
     # --- sedation (S18; AGS Beers 2023 drug-drug interactions)
     sedation_min_cns_depressants: int = _field(
@@ -96,3 +160,24 @@ THRESHOLD_NAMES: frozenset[str] = frozenset(Thresholds.model_fields)
 # --- facts of products and dosing advice (quoted, not compared with anything; not configurable)
 BACLOFEN_TABLET_MG = 5.0  # smallest oral tablet (5 mg, RxNorm 430902): suggested doses are multiples of it
 ALBUMIN_G_PER_WEEK = (20, 40)  # S9; EASL 2018 cirrhosis guideline, albumin for muscle cramps
+
+
+# --- pediatric ages (label facts, not configurable): below `min_age_years` the label has not
+# established safety and effectiveness. FDA labeling calls birth to 16 years "pediatric"
+# (21 CFR 201.57(c)(9)(iv)), so a label that gives adult dosing only is read as "under 17". Checked
+# against label text (DailyMed copies) and the Texas Vendor Drug Program DUR pediatric table.
+PEDIATRIC_LABEL_AGES: dict[str, tuple[int, str]] = {
+    # ingredient: (min age in years, what the label says)
+    "baclofen": (12, "oral baclofen tablet label: not established below the age of 12"),
+    "cyclobenzaprine": (15, "cyclobenzaprine IR label: not established below 15 years of age"),
+    "cyclobenzaprine-er": (17, "Amrix (ER) label: not established in pediatric patients (adolescents included)"),
+    "methocarbamol": (16, "methocarbamol label: not established below the age of 16"),
+    "carisoprodol": (16, "carisoprodol label: not established in patients less than 16 years of age"),
+    # The issue said 16; the label doses "adults and children over 12", so the caution is at 12 and below.
+    "metaxalone": (13, "metaxalone label: dosing for adults and children over 12 years of age"),
+    "orphenadrine": (17, "orphenadrine ER label: adult dosing only; pediatric use not established"),
+    "chlorzoxazone": (17, "chlorzoxazone label: usual adult dosage only; pediatric use not established"),
+    "tizanidine": (17, "tizanidine label: safety and effectiveness in pediatric patients not established"),
+    # Dantrolene's label gives weight-based pediatric dosing; long-term safety below 5 is not established.
+    "dantrolene": (5, "oral dantrolene label: weight-based pediatric dosing; not established below 5 years"),
+}

@@ -1,11 +1,14 @@
-"""Tizanidine with fluvoxamine or ciprofloxacin (guideline S4, FDA tizanidine label).
+"""Tizanidine with CYP1A2 inhibitors (guideline S4, FDA tizanidine label).
 
-The label contraindicates these strong CYP1A2 inhibitors with tizanidine: they greatly raise its
-exposure (clinically significant hypotension and sedation), so the card is
-**critical**. Inhibitors are recognized by class (`strong-cyp1a2-inhibitor`) and, as a safety net,
-by ingredient name. Order hooks: fires when tizanidine or an inhibitor is among the drafts in scope
-and both would be active (suggestion: remove the draft(s) involved). Patient-view: both active.
-One card lists every inhibitor.
+The label contraindicates fluvoxamine and ciprofloxacin with tizanidine: they greatly raise its
+exposure (clinically significant hypotension and sedation), so that card is **critical**. The label's
+other CYP1A2 inhibitors (other fluoroquinolones, amiodarone, mexiletine, propafenone, verapamil,
+cimetidine, famotidine, acyclovir, ticlopidine, zileuton, oral contraceptives: class
+`cyp1a2-inhibitor`) should be avoided; if needed, start tizanidine low and watch blood pressure and
+sedation: **warning**. Inhibitors are recognized by class and, for the contraindicated two, by name
+as a safety net. Order hooks: fires when tizanidine or an inhibitor is among the drafts in scope and
+both would be taken (a stop is never taken). Patient-view: the contraindicated pair only, both
+current. One card per concern lists every inhibitor.
 """
 
 from __future__ import annotations
@@ -35,17 +38,64 @@ def is_contraindicated_inhibitor(medication: MedicationFact) -> bool:
     )
 
 
+def is_other_inhibitor(medication: MedicationFact) -> bool:
+    return medication.in_class(DrugClass.CYP1A2_INHIBITOR) and not is_contraindicated_inhibitor(medication)
+
+
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
     pool = combination_pool(facts)
     tizanidine = [m for m in pool if m.has("tizanidine")]
-    inhibitors = [m for m in pool if is_contraindicated_inhibitor(m) and not m.has("tizanidine")]
-    if not tizanidine or not inhibitors:
+    if not tizanidine:
         return []
+    inhibitors = [m for m in pool if is_contraindicated_inhibitor(m) and not m.has("tizanidine")]
+    if inhibitors:
+        return _contraindicated(facts, tizanidine, inhibitors)
+    others = [m for m in pool if is_other_inhibitor(m) and not m.has("tizanidine")]
+    if others and is_order_hook(facts):
+        return _avoid(facts, tizanidine, others)
+    return []
+
+
+def _in_scope(facts: PatientFacts, involved: list[MedicationFact]) -> list[MedicationFact]:
+    scope = {m.reference for m in facts.drafts_in_scope}
+    return [m for m in involved if m.reference in scope and m.is_draft]
+
+
+def _avoid(facts: PatientFacts, tizanidine: list[MedicationFact], others: list[MedicationFact]) -> list[Card]:
+    involved = tizanidine + others
+    drafts = _in_scope(facts, involved)
+    if not drafts:
+        return []
+    names = [main_name(g[0]) for g in group_by_drug(others)]
+    lines = [f"- {describe_order(m)}" for m in involved]
+    return [
+        make_card(
+            RULE,
+            summary=f"Avoid tizanidine with {' and '.join(names)} (CYP1A2); if needed, start low",
+            indicator="warning",
+            detail="\n".join(
+                [
+                    *lines,
+                    "",
+                    "The tizanidine label: avoid other CYP1A2 inhibitors; they raise tizanidine levels. If the "
+                    "combination is needed, start tizanidine low and watch blood pressure and sedation.",
+                ]
+            ),
+            overrides=_OVERRIDES,
+            about=drafts,
+            sources=("FDA tizanidine label",),
+            label_of=("tizanidine",),
+        )
+    ]
+
+
+def _contraindicated(
+    facts: PatientFacts, tizanidine: list[MedicationFact], inhibitors: list[MedicationFact]
+) -> list[Card]:
     involved = tizanidine + inhibitors
     drafts_in_scope: list[MedicationFact] = []
     if is_order_hook(facts):
-        scope = {m.reference for m in facts.drafts_in_scope}
-        drafts_in_scope = [m for m in involved if m.reference in scope and m.is_draft]
+        drafts_in_scope = _in_scope(facts, involved)
         if not drafts_in_scope:
             return []
     inhibitor_names = [main_name(g[0]) for g in group_by_drug(inhibitors)]
@@ -70,19 +120,25 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             detail="\n".join(lines),
             suggestions=suggestions,
             overrides=_OVERRIDES,
+            about=drafts_in_scope or involved,
+            sources=("FDA tizanidine label",),
+            label_of=("tizanidine",),
         )
     ]
 
 
 RULE = Rule(
     topic="tizanidine-interaction",
-    title="Tizanidine with fluvoxamine or ciprofloxacin",
+    title="Tizanidine with CYP1A2 inhibitors",
     statements=("S4",),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
     description=(
         "Critical card when tizanidine and fluvoxamine or ciprofloxacin (strong CYP1A2 inhibitors) would be "
-        "active together: a label contraindication."
+        "taken together: a label contraindication. Warning (order hooks) with the label's other CYP1A2 "
+        "inhibitors (other fluoroquinolones, amiodarone, mexiletine, propafenone, verapamil, cimetidine, "
+        "famotidine, acyclovir, ticlopidine, zileuton, oral contraceptives): avoid; if needed, start low and watch "
+        "blood pressure and sedation."
     ),
     overrides=_OVERRIDES,
 )

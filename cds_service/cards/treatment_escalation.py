@@ -1,14 +1,21 @@
-"""The next step of the algorithm once baclofen is at the plan's ceiling (guideline S17, A3, A4).
+"""The next step once baclofen has been held at the indication's ceiling (guideline S17, A3, A4).
 
-The service cannot see whether spasm responds: "refractory" has no structured fact. It can see the
-situation in which the source says to reassess: oral baclofen at the plan's ceiling (or more) for at
-least `Thresholds.escalation_min_days_at_ceiling` (the low end of "2-3 weeks"). Then one info card
-gives the next step by the kind of spasm on the problem list: tizanidine for spasticity of cerebral
-origin (S4, S17), cyclobenzaprine only for acute musculoskeletal spasm (S3, S17), intrathecal
-baclofen for severe generalized spasticity (S10, A4), botulinum toxin for localized spasm (S11, A3),
-with the label caveats that the source leaves out (baclofen is not indicated for rheumatic spasm,
-cyclobenzaprine is not effective in spasticity, adding an agent stacks sedation). Patient-view: on
-that regimen. Order hooks: a baclofen draft in scope that continues it. Quiet when the patient
+What it checks. "Refractory" has no structured fact, but the moment the source says to reassess
+does: an order that renews or raises oral baclofen (`facts.continuation_of`) after the patient has
+taken a dose at the ceiling of the order's indication for at least
+`Thresholds.escalation_min_days_at_ceiling` (the low end of "2-3 weeks"). The ceiling is the cramp
+plan's `baclofen_plan_ceiling_mg_per_day` for cramps in liver disease, and the label maximum
+otherwise (30-80 mg/day is the label's usual range for spasticity, not a failure).
+
+What it offers, by indication, never a drug the record says is contraindicated or not indicated:
+spasticity: tizanidine (not beside fluvoxamine or ciprofloxacin), intrathecal baclofen, botulinum
+toxin for focal spasticity (no cyclobenzaprine: not effective in spasticity); cramps: correct
+potassium and magnesium, albumin in cirrhosis (no cyclobenzaprine); acute musculoskeletal spasm:
+baclofen is not indicated there, so immediate-release cyclobenzaprine for 2-3 weeks, only without a
+cardiac contraindication, hyperthyroidism or an MAOI, never extended-release in liver disease or at
+65 or older (and not at all at 65 or older: Beers 2023 avoid); unknown: record the indication.
+
+When. Order hooks only: a chart opening is not a prescribing decision. Quiet when the patient
 already takes a next-step agent (tizanidine, cyclobenzaprine, intrathecal baclofen).
 """
 
@@ -16,125 +23,129 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cds_service.cards._baclofen import (
-    at_or_above_ceiling,
-    current_oral,
-    is_intrathecal_baclofen,
-    is_oral_baclofen,
-    last_change_at,
-    would_be_oral,
-)
+from cds_service.cards._baclofen import BACLOFEN, Change, change_of, is_intrathecal_baclofen, is_oral_baclofen
 from cds_service.cards.base import Override, Rule, make_card
-from cds_service.cards.text import escape_md, fmt_date, fmt_mg
-from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Card
-from cds_service.facts.model import ConditionCategory, PatientFacts
+from cds_service.cards.scope import combination_pool
+from cds_service.cards.text import fmt_date, fmt_mg
+from cds_service.cards.thresholds import ALBUMIN_G_PER_WEEK, DEFAULT_THRESHOLDS, Thresholds
+from cds_service.cdshooks import ORDER_HOOKS, Card
+from cds_service.facts.model import (
+    ConditionCategory,
+    DrugClass,
+    Indication,
+    MedicationFact,
+    OrderRelation,
+    PatientFacts,
+    above,
+)
 
 RESPONSE_ADEQUATE = Override("response-adequate", "Spasm is controlled on the current treatment")
 _OVERRIDES = (RESPONSE_ADEQUATE,)
 _NEXT_STEP_INGREDIENTS = frozenset({"tizanidine", "cyclobenzaprine"})
+_CYCLOBENZAPRINE_CONTRAINDICATIONS = (
+    ConditionCategory.CARDIAC_ARRHYTHMIA,
+    ConditionCategory.CARDIAC_CONDUCTION,
+    ConditionCategory.HEART_FAILURE,
+    ConditionCategory.RECENT_MI,
+    ConditionCategory.HYPERTHYROIDISM,
+)
 
-_OPTIONS = {
-    ConditionCategory.CEREBRAL_SPASTICITY: (
-        "**Spasticity of cerebral origin** ({condition}): add or switch to **tizanidine** (guideline S4, S17). "
-        "Label: contraindicated with fluvoxamine or ciprofloxacin; hypotension, liver injury, sedation."
-    ),
-    ConditionCategory.SPINAL_SPASTICITY: (
-        "**Severe generalized spasticity** ({condition}) not responding to oral treatment: consider "
-        "**intrathecal baclofen** (guideline S10, A4) - referral for a screening trial."
-    ),
-    ConditionCategory.ACUTE_MUSCULOSKELETAL: (
-        "**Acute musculoskeletal spasm** ({condition}): **cyclobenzaprine** as an adjunct to rest and physical "
-        "therapy, for 2-3 weeks at most (guideline S3, S17). Baclofen is not indicated for spasm from "
-        "rheumatic disorders; reassess the indication rather than add a second agent."
-    ),
-}
-_GENERIC = [
-    "Spasticity of cerebral origin: **tizanidine** (S4, S17).",
-    "Acute musculoskeletal spasm: **cyclobenzaprine** for 2-3 weeks at most (S3, S17); cyclobenzaprine is not "
-    "effective in spasticity of cerebral or spinal origin.",
-    "Severe, refractory, generalized spasticity: **intrathecal baclofen** (S10, A4).",
-]
-_LOCALIZED = "Localized (focal) spasm in a limb: targeted **botulinum toxin** injections (S11, A3)."
+
+def ceiling_for(indication: Indication, t: Thresholds) -> float:
+    if indication is Indication.CRAMPS_WITH_LIVER_DISEASE:
+        return t.baclofen_plan_ceiling_mg_per_day
+    return t.baclofen_label_max_mg_per_day
 
 
 def _already_escalated(facts: PatientFacts) -> bool:
-    pool = facts.would_be_active() if facts.hook in ORDER_HOOKS else facts.active_medications()
     return any(
         (not set(m.ingredients).isdisjoint(_NEXT_STEP_INGREDIENTS)) or is_intrathecal_baclofen(m)
-        for m in pool
-        if not m.is_stop
+        for m in combination_pool(facts)
     )
-
-
-def _at_ceiling_since(facts: PatientFacts, t: Thresholds) -> tuple[float, datetime] | None:
-    current = current_oral(facts)
-    total = current.total
-    if total is None or not at_or_above_ceiling(total, t):
-        return None
-    history = facts.dose_histories.get("baclofen")
-    since = last_change_at(facts, current)
-    # Dose history: the start of the latest unbroken run at or above the ceiling (30 → 40 still counts).
-    if history is not None and history.steps:
-        run_start = None
-        for step in sorted(history.steps, key=lambda s: s.at, reverse=True):
-            if not at_or_above_ceiling(step.mg_per_day, t):
-                break
-            run_start = step.at
-        if run_start is not None:
-            since = min(run_start, since) if since is not None else run_start
-    return (total, since) if since is not None else None
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
-    if facts.hook in ORDER_HOOKS:
-        drafts = [m for m in facts.drafts_in_scope if is_oral_baclofen(m) and not m.is_stop]
-        after = would_be_oral(facts).total
-        if not drafts or after is None or not at_or_above_ceiling(after, t):
-            return []
-    if _already_escalated(facts):
+    drafts = [m for m in facts.drafts_in_scope if is_oral_baclofen(m) and not m.is_stop]
+    if not drafts or _already_escalated(facts):
         return []
-    at_ceiling = _at_ceiling_since(facts, t)
-    if at_ceiling is None:
-        return []
-    total, since = at_ceiling
-    days = (facts.now - since).total_seconds() / 86400
-    if days < t.escalation_min_days_at_ceiling:
-        return []
-    return [_card(facts, total, since, int(days))]
+    for draft in drafts:
+        change = change_of(facts, draft)
+        if change.relation not in (OrderRelation.RENEWAL, OrderRelation.INCREASE):
+            continue
+        indication = facts.indication_of(draft).indication
+        ceiling = ceiling_for(indication, t)
+        if change.previous_mg is None or change.since is None or above(ceiling, change.previous_mg):
+            continue
+        days = (facts.now - change.since).total_seconds() / 86400
+        if days < t.escalation_min_days_at_ceiling:
+            continue
+        return [_card(facts, draft, change, indication, change.since, int(days), t)]
+    return []
 
 
-def _card(facts: PatientFacts, total: float, since: datetime, days: int) -> Card:
-    options: list[str] = []
-    for category, text in _OPTIONS.items():
-        conditions = facts.conditions_in(category)
-        if conditions:
-            options.append(text.format(condition=escape_md(conditions[0].display)))
-    if not options:
-        options = ["No spasm or spasticity diagnosis is on the problem list; choose by the kind of spasm:", *_GENERIC]
-    options.append(_LOCALIZED)
-    summary = (
-        f"Baclofen {fmt_mg(total)}/day for {days} days: if spasm persists, consider the next step of the algorithm"
+def _options(facts: PatientFacts, indication: Indication, t: Thresholds) -> list[str]:
+    older = facts.age_years is not None and facts.age_years >= t.elderly_age_years
+    tizanidine_ok = not any(
+        m.in_class(DrugClass.STRONG_CYP1A2_INHIBITOR) or m.has("fluvoxamine") or m.has("ciprofloxacin")
+        for m in combination_pool(facts)
     )
-    detail = "\n".join(
-        [
-            f"Oral baclofen has been at **{fmt_mg(total)}/day** (the source plan's ceiling or above) since "
-            f"{fmt_date(since)}: **{days} days**. The source says to reassess after 2-3 weeks at this dose. If the "
-            "response is inadequate:",
-            "",
-            *(f"- {line}" for line in options),
-            "",
-            "Adding an agent stacks CNS depressants (sedation, dizziness, weakness); switching rather than adding "
-            "avoids that, and stopping baclofen needs a taper. Keep physical therapy going.",
+    low, high = ALBUMIN_G_PER_WEEK
+    if indication is Indication.SPASTICITY:
+        options = ["Severe generalized spasticity: refer for **intrathecal baclofen** (S10, A4)."]
+        if tizanidine_ok:
+            options.insert(0, "Spasticity of cerebral origin: add or switch to **tizanidine** (S4, S17).")
+        return [*options, "Focal spasticity: **botulinum toxin** (S11, A3)."]
+    if indication is Indication.CRAMPS_WITH_LIVER_DISEASE:
+        return [
+            "Correct potassium and magnesium (S16).",
+            f"Consider **albumin {low}-{high} g/week** with the hepatology team (S9, EASL 2018).",
         ]
-    )
+    if indication is Indication.CRAMPS:
+        return ["Correct potassium and magnesium and look for the cramps' cause (S16)."]
+    if indication is Indication.ACUTE_MUSCULOSKELETAL:
+        contraindicated = facts.conditions_in(*_CYCLOBENZAPRINE_CONTRAINDICATIONS) or any(
+            m.in_class(DrugClass.MAOI) for m in combination_pool(facts)
+        )
+        options = ["Baclofen is not indicated for musculoskeletal spasm: reassess and taper it."]
+        if not contraindicated and not older:
+            options.append(
+                "Immediate-release **cyclobenzaprine** with rest and physical therapy, 2-3 weeks at most (S3, S17)"
+                + (" — not the extended-release form in liver disease." if _liver(facts) else ".")
+            )
+        return options
+    return ["Record what baclofen treats: the next step differs for spasticity, cramps and musculoskeletal spasm."]
+
+
+def _liver(facts: PatientFacts) -> bool:
+    return bool(facts.conditions_in(ConditionCategory.LIVER_DISEASE, ConditionCategory.CIRRHOSIS))
+
+
+def _card(
+    facts: PatientFacts,
+    draft: MedicationFact,
+    change: Change,
+    indication: Indication,
+    since: datetime,
+    days: int,
+    t: Thresholds,
+) -> Card:
+    dose = fmt_mg(change.previous_mg)
+    lines = [
+        f"Oral baclofen at **{dose}/day** since {fmt_date(since)} ({days} days), the ceiling for this indication.",
+        "If spasm persists:",
+        *(f"- {line}" for line in _options(facts, indication, t)),
+        "Switching rather than adding avoids stacking sedation; stopping baclofen needs a taper.",
+    ]
     return make_card(
         RULE,
-        summary=summary,
+        summary=f"Reassess baclofen after {days} days at {dose}/day: consider the next step",
         indicator="info",
-        detail=detail,
+        detail="\n".join(lines),
         statements=("S17", "A3", "A4"),
         overrides=_OVERRIDES,
+        about=(draft,),
+        sources=("FDA oral baclofen label",),
+        label_of=(BACLOFEN,),
     )
 
 
@@ -142,13 +153,19 @@ RULE = Rule(
     topic="treatment-escalation",
     title="Next treatment step",
     statements=("S17", "A3", "A4", "S4", "S10", "S11"),
-    hooks=ALL_HOOKS,
+    hooks=ORDER_HOOKS,
     evaluate=evaluate,
     description=(
-        "Oral baclofen at the plan's ceiling ({baclofen_plan_ceiling_mg_per_day} mg/day) or more for "
-        "{escalation_min_days_at_ceiling} days or longer: the next step by the kind of spasm (tizanidine, "
-        "cyclobenzaprine, intrathecal baclofen, botulinum toxin), with the label caveats."
+        "An order that renews or raises oral baclofen after {escalation_min_days_at_ceiling} days or more at the "
+        "indication's ceiling ({baclofen_plan_ceiling_mg_per_day} mg/day for cramps in liver disease, the "
+        "{baclofen_label_max_mg_per_day} mg/day label maximum otherwise): the next step for that indication, never "
+        "a drug the record contraindicates or one not indicated for it."
     ),
     overrides=_OVERRIDES,
-    thresholds=("baclofen_plan_ceiling_mg_per_day", "escalation_min_days_at_ceiling"),
+    thresholds=(
+        "baclofen_plan_ceiling_mg_per_day",
+        "baclofen_label_max_mg_per_day",
+        "escalation_min_days_at_ceiling",
+        "elderly_age_years",
+    ),
 )

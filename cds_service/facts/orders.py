@@ -8,6 +8,7 @@ to apply a suggestion, so a codeable concept is kept or synthesized from the fac
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from cds_service.facts import terminology
@@ -34,10 +35,16 @@ def _base_resource(order: MedicationFact) -> dict[str, Any]:
 
 
 def with_daily_dose(order: MedicationFact, mg_per_day: float, doses_per_day: int) -> dict[str, Any]:
-    """The draft order rewritten to `mg_per_day`, split into `doses_per_day` equal doses (mg)."""
+    """The draft order rewritten to `mg_per_day`, split into `doses_per_day` equal doses (mg).
+
+    The dispense request follows the new regimen: the days' supply the order had is kept and the
+    quantity recomputed from the tablet (or mL) strength that gives the dose; an order with only a
+    quantity keeps it and gets the days it now lasts.
+    """
     resource = _base_resource(order)
     per_dose = mg_per_day / doses_per_day
-    _fit_strength(resource, order, per_dose)
+    strength = _fit_strength(resource, order, per_dose)
+    _fit_dispense(resource, order, per_dose / strength * doses_per_day if strength else None)
     dosage: dict[str, Any] = {
         "text": f"{_num(per_dose)} mg {_FREQ_TEXT.get(doses_per_day, f'{doses_per_day} times daily')}",
         "timing": {"repeat": {"frequency": doses_per_day, "period": 1, "periodUnit": "d"}},
@@ -52,23 +59,55 @@ def with_daily_dose(order: MedicationFact, mg_per_day: float, doses_per_day: int
     return resource
 
 
-def _fit_strength(resource: dict[str, Any], order: MedicationFact, per_dose_mg: float) -> None:
+def _fit_strength(resource: dict[str, Any], order: MedicationFact, per_dose_mg: float) -> float | None:
     """Switch to a tablet strength that gives `per_dose_mg` when the ordered one cannot (e.g. 5 mg
-    from 20 mg tablets); the sandbox applies the drug of a suggestion, Epic shows its text."""
+    from 20 mg tablets); the sandbox applies the drug of a suggestion, Epic shows its text. Returns
+    the strength per unit (tablet, or mL for a liquid) of the product the resource now orders."""
     strength = order.strength_mg
-    if not strength or order.strength_per_ml or not order.ingredients:
-        return
+    if not strength or not order.ingredients:
+        return None
+    if order.strength_per_ml:
+        return strength
     halves = per_dose_mg / strength * 2
     if abs(halves - round(halves)) < 1e-6 and round(halves) >= 1:
-        return  # whole or half tablets of the ordered strength
+        return strength  # whole or half tablets of the ordered strength
     product = terminology.generic_product_for_dose(order.ingredients[0], per_dose_mg, _form_of(order))
     if product is None:
-        return
+        return strength
     resource.pop("medicationReference", None)
     resource["medicationCodeableConcept"] = {
         "text": product.name,
         "coding": [{"system": RXNORM_SYSTEM, "code": product.rxcui, "display": product.name}],
     }
+    new_strength = product.ingredients[0].strength_mg
+    return new_strength if new_strength else strength
+
+
+def _fit_dispense(resource: dict[str, Any], order: MedicationFact, units_per_day: float | None) -> None:
+    """Quantity and days' supply for the new regimen (`units_per_day` tablets or mL a day)."""
+    if not units_per_day:
+        return
+    dispense = dict(resource.get("dispenseRequest") or {})
+    unit = "mL" if order.strength_per_ml else "tablet"
+    days = order.supply.days
+    if days is None:
+        duration = dispense.get("expectedSupplyDuration") or {}
+        days = duration.get("value") if isinstance(duration.get("value"), int | float) else None
+    if days:
+        quantity = math.ceil(units_per_day * days - 1e-9)
+        dispense["quantity"] = {"value": quantity, "unit": unit}
+        dispense["expectedSupplyDuration"] = {"value": _round_days(days), "unit": "days", "system": UCUM, "code": "d"}
+    else:
+        quantity_value = (dispense.get("quantity") or {}).get("value")
+        if not isinstance(quantity_value, int | float) or quantity_value <= 0:
+            return
+        days_left = math.floor(quantity_value / units_per_day + 1e-9)
+        dispense["expectedSupplyDuration"] = {"value": days_left, "unit": "days", "system": UCUM, "code": "d"}
+    resource["dispenseRequest"] = dispense
+
+
+def _round_days(days: float) -> float | int:
+    return int(days) if float(days).is_integer() else round(days, 1)
 
 
 def _form_of(order: MedicationFact) -> str | None:

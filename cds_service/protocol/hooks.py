@@ -74,8 +74,13 @@ def apply_topic_style(card: Card, style: str) -> None:
 
 
 def absolutize(card: Card, base_url: str) -> None:
+    """Paths the rules write (source.url, links to /guideline pages) become absolute URLs."""
+    base = base_url.rstrip("/")
     if card.source.url and card.source.url.startswith("/"):
-        card.source.url = base_url.rstrip("/") + card.source.url
+        card.source.url = base + card.source.url
+    for link in card.links or ():
+        if link.url.startswith("/"):
+            link.url = base + link.url
 
 
 async def handle_hook_call(

@@ -27,10 +27,18 @@ def _page(title: str, body: str) -> str:
 
 def _statement_html(statement_id: str) -> str:
     s = STATEMENTS[statement_id]
-    note = f"<p class=label><b>Label / Beers check:</b> {escape(s.label_note)}</p>" if s.label_note else ""
+    note = (
+        f"<p class=label><b>Checked against the FDA label / Beers 2023 — where they say more, cards follow them:</b> "
+        f"{escape(s.label_note)}</p>"
+        if s.label_note
+        else "<p class=label><b>Checked against the labels:</b> no stricter statement found.</p>"
+    )
+    applies = f"<p><b>Applies to:</b> {escape(s.applies_to or 'any indication')}</p>"
+    scope = f"<p><b>Not applied:</b> {escape(s.out_of_scope)}</p>" if s.out_of_scope else ""
     return (
-        f"<blockquote id={escape(s.id)}><p><b>{escape(s.id)}</b> — <i>{escape(s.section)}</i></p>"
-        f"<p>{escape(s.text)} [{escape(s.source_refs)}]</p>{note}</blockquote>"
+        f"<blockquote id={escape(s.id)}><p><b>Muscle-spasm treatment summary, statement {escape(s.id)}</b> — "
+        f"<i>{escape(s.section)}</i></p>"
+        f"<p>{escape(s.text)} [{escape(s.source_refs)}]</p>{applies}{note}{scope}</blockquote>"
     )
 
 

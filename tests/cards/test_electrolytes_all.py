@@ -24,7 +24,15 @@ def _order(**kw):
 
 @pytest.mark.parametrize(
     ("value", "indicator"),
-    [(3.5, None), (3.49, "warning"), (2.5, "warning"), (2.49, "critical"), (1.9, "critical")],
+    [
+        (3.5, None),
+        (3.49, "info"),
+        (3.0, "info"),
+        (2.99, "warning"),
+        (2.5, "warning"),
+        (2.49, "critical"),
+        (1.9, "critical"),
+    ],
 )
 def test_potassium_edges(value: float, indicator: str | None) -> None:
     cards = electrolyte_potassium.evaluate(_order(potassium=potassium(value)))
@@ -66,15 +74,15 @@ def test_preliminary_and_comparator_and_lab_flag() -> None:
     ("value", "unit", "indicator"),
     [
         (0.70, "mmol/L", None),
-        (0.69, "mmol/L", "warning"),
+        (0.69, "mmol/L", "info"),
         (0.5, "mmol/L", "warning"),
         (0.49, "mmol/L", "critical"),
         (1.7, "mg/dL", None),  # 1.7 × 0.4114 = 0.6994 mmol/L: judged as reported, not low
-        (1.69, "mg/dL", "warning"),
+        (1.69, "mg/dL", "info"),
         (1.2, "mg/dL", "warning"),
         (1.19, "mg/dL", "critical"),
         (1.4, "mEq/L", None),
-        (1.39, "mEq/L", "warning"),
+        (1.39, "mEq/L", "info"),
     ],
 )
 def test_magnesium_edges_in_each_unit(value: float, unit: str, indicator: str | None) -> None:
@@ -92,8 +100,8 @@ def test_magnesium_edges_in_each_unit(value: float, unit: str, indicator: str | 
 
 
 def test_magnesium_in_an_unlisted_unit_is_judged_on_the_normalized_value() -> None:
-    card = only(electrolyte_magnesium.evaluate(_order(magnesium=magnesium(0.6, "mmol/l", mmol=0.6))))
-    assert card.indicator == "warning"
+    card = only(electrolyte_magnesium.evaluate(_order(magnesium=magnesium(0.59, "mmol/l", mmol=0.59))))
+    assert card.indicator == "warning"  # issue 12 bands: < 0.60 warning, 0.60-0.69 info
 
 
 # --------------------------------------------------------------------------- scope (both rules)
@@ -170,3 +178,54 @@ def test_monitoring_scope() -> None:
     assert only(electrolyte_monitoring.evaluate(facts("patient-view", meds=(med(mg_per_day=30),))))
     cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
     assert electrolyte_monitoring.evaluate(facts("patient-view", conditions=(cramps,))) == []
+
+
+# --- issue 11: the newest result could not be read ---------------------------------------------------
+
+
+def test_unreadable_newest_potassium_flagged_ll_is_critical_and_the_old_value_is_previous() -> None:
+    from cds_service.cards.electrolyte_potassium import evaluate as potassium_rule
+    from cds_service.facts.model import LabKind
+    from tests.support.facts import facts as _facts
+    from tests.support.facts import med as _med
+    from tests.support.facts import only as _only
+    from tests.support.facts import potassium as _k
+    from tests.support.facts import unreadable
+
+    newest = unreadable(LabKind.POTASSIUM, "<b>hemolyzed</b>", flag="LL")
+    card = _only(
+        potassium_rule(_facts(drafts=[_med(draft=True)], potassium=_k(3.8, days_ago=20), potassium_unreadable=newest))
+    )
+    assert card.indicator == "critical"
+    assert "could not be read" in card.detail and "<b>" not in card.detail
+    assert "Previous readable potassium" in card.detail
+    assert "Latest" not in card.detail
+
+
+def test_unreadable_newest_magnesium_makes_the_older_low_value_previous() -> None:
+    from cds_service.cards.electrolyte_magnesium import evaluate as magnesium_rule
+    from cds_service.facts.model import LabKind
+    from tests.support.facts import facts as _facts
+    from tests.support.facts import magnesium as _mg
+    from tests.support.facts import med as _med
+    from tests.support.facts import only as _only
+    from tests.support.facts import unreadable
+
+    newest = unreadable(LabKind.MAGNESIUM, "pending", unit="mg/dL")
+    card = _only(magnesium_rule(_facts(drafts=[_med(draft=True)], magnesium=_mg(0.6), magnesium_unreadable=newest)))
+    assert "previous" in card.summary
+    assert "Previous readable magnesium" in card.detail and "pending" in card.detail
+    high = unreadable(LabKind.MAGNESIUM, "x", flag="H")
+    assert magnesium_rule(_facts(drafts=[_med(draft=True)], magnesium=_mg(0.6), magnesium_unreadable=high)) == []
+
+
+def test_a_current_supplement_quiets_all_but_the_critical_band() -> None:
+    from cds_service.cards import electrolyte_potassium as rule
+    from cds_service.facts.model import DrugClass
+    from tests.support.facts import facts as _facts
+    from tests.support.facts import med as _med
+    from tests.support.facts import potassium as _k
+
+    kcl = _med("potassium chloride", 40, classes=frozenset({DrugClass.POTASSIUM_SUPPLEMENT}))
+    assert rule.evaluate(_facts(drafts=[_med(draft=True)], meds=[kcl], potassium=_k(2.8))) == []
+    assert only(rule.evaluate(_facts(drafts=[_med(draft=True)], meds=[kcl], potassium=_k(2.4)))).indicator == "critical"

@@ -1,18 +1,23 @@
-"""sedation-risk (S18, S8; benzodiazepine-opioid boxed warning; Beers 2023) on typed facts."""
+"""sedation-risk (S18, S8; benzodiazepine-opioid boxed warning; Beers 2023) on typed facts.
+
+Rewritten for issue 11: combinations fire only with a drug this service is about (a muscle relaxant,
+or a benzodiazepine for spasm); two depressants are info, Beers' three CNS-active drugs at 65 a warning.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from cds_service.cards.sedation_risk import RULE, evaluate
+from cds_service.facts.model import Indication
 from tests.support import fhir as fb
-from tests.support.facts import actions, ago, facts, med, only
+from tests.support.facts import actions, ago, facts, indicated, med, only
 from tests.support.http import cards_of, days_ago, delete_targets, one_card, post_hook
 
 
-def test_muscle_relaxant_draft_with_active_gabapentinoid_warns_to_monitor() -> None:
+def test_muscle_relaxant_draft_with_active_gabapentinoid_is_info_to_monitor() -> None:
     card = only(evaluate(facts(drafts=[med("baclofen", draft=True)], meds=[med("gabapentin", start=ago(60))])))
-    assert card.indicator == "warning"
+    assert card.indicator == "info"
     assert card.topic_code == "sedation-risk"
     assert "2 CNS depressants" in card.summary and "baclofen" in card.summary and "gabapentin" in card.summary
     assert "sedation, dizziness and weakness" in card.detail
@@ -28,8 +33,20 @@ def test_renewal_of_the_same_drug_is_not_a_combination() -> None:
     assert evaluate(facts(drafts=[med("baclofen", draft=True)], meds=[med("baclofen", start=ago(20))])) == []
 
 
-def test_starting_a_benzodiazepine_for_a_patient_on_an_opioid_is_critical() -> None:
-    card = only(evaluate(facts(drafts=[med("diazepam", draft=True)], meds=[med("oxycodone", start=ago(30))])))
+def _spasm(order):
+    return indicated(Indication.ACUTE_MUSCULOSKELETAL, order)
+
+
+def test_benzodiazepine_opioid_without_a_spasm_drug_is_left_to_the_ehr() -> None:
+    assert evaluate(facts(drafts=[med("diazepam", draft=True)], meds=[med("oxycodone", start=ago(30))])) == []
+    assert evaluate(facts(drafts=[med("oxycodone", draft=True)], meds=[med("gabapentin", start=ago(30))])) == []
+
+
+def test_starting_a_benzodiazepine_for_spasm_for_a_patient_on_an_opioid_is_critical() -> None:
+    diazepam = med("diazepam", draft=True)
+    card = only(
+        evaluate(facts(drafts=[diazepam], meds=[med("oxycodone", start=ago(30))], indications=_spasm(diazepam)))
+    )
     assert card.indicator == "critical"
     assert card.summary.startswith("Benzodiazepine + opioid")
     assert "Boxed warning" in card.detail and "respiratory depression" in card.detail
@@ -38,24 +55,46 @@ def test_starting_a_benzodiazepine_for_a_patient_on_an_opioid_is_critical() -> N
     assert action.type == "delete" and action.resourceId == ["MedicationRequest/draft-diazepam"]
 
 
-def test_starting_an_opioid_for_a_patient_on_a_benzodiazepine_is_critical() -> None:
-    card = only(evaluate(facts(drafts=[med("tramadol", draft=True)], meds=[med("lorazepam", start=ago(30))])))
+def test_starting_an_opioid_for_a_patient_on_a_benzodiazepine_and_a_relaxant_is_critical() -> None:
+    meds = [med("lorazepam", start=ago(30)), med("baclofen", start=ago(30))]
+    card = only(evaluate(facts(drafts=[med("tramadol", draft=True)], meds=meds)))
     assert card.indicator == "critical"
 
 
 def test_renewing_an_established_benzodiazepine_opioid_combination_is_a_warning() -> None:
-    meds = [med("lorazepam", start=ago(90)), med("oxycodone", start=ago(90))]
+    meds = [med("lorazepam", start=ago(90)), med("oxycodone", start=ago(90)), med("tizanidine", start=ago(90))]
     card = only(evaluate(facts(drafts=[med("lorazepam", draft=True)], meds=meds)))
     assert card.indicator == "warning"
     assert "already takes both" in card.detail
     assert "already-tolerating" in {o.code for o in card.overrideReasons or []}
 
 
-def test_three_cns_drugs_at_65_add_the_beers_avoid_sentence() -> None:
+def test_three_cns_drugs_at_65_make_it_a_warning_citing_beers() -> None:
     meds = [med("gabapentin", start=ago(90)), med("zolpidem", start=ago(90))]
     card = only(evaluate(facts(age=65, drafts=[med("methocarbamol", draft=True)], meds=meds)))
+    assert card.indicator == "warning"
     assert "3 CNS depressants" in card.summary
     assert "Beers 2023 says avoid a total of 3 or more" in card.detail
+
+
+def test_beers_count_includes_antidepressants_antipsychotics_and_antiepileptics() -> None:
+    from cds_service.facts.model import DrugClass
+
+    sertraline = med("sertraline", start=ago(90), classes=frozenset({DrugClass.ANTIDEPRESSANT, DrugClass.SSRI}))
+    card = only(evaluate(facts(age=70, drafts=[med("baclofen", draft=True)], meds=[med("gabapentin"), sertraline])))
+    assert card.indicator == "warning"
+    assert "sertraline" in card.detail
+    assert (
+        only(
+            evaluate(facts(age=64, drafts=[med("baclofen", draft=True)], meds=[med("gabapentin"), sertraline]))
+        ).indicator
+        == "info"
+    )
+
+
+def test_a_stop_order_is_not_a_drug_taken() -> None:
+    stop = med("gabapentin", draft=True, status="stopped", ref="MedicationRequest/gabapentin-1")
+    assert evaluate(facts(drafts=[med("baclofen", draft=True)], other_drafts=[stop], meds=[med("gabapentin")])) == []
 
 
 def test_three_cns_drugs_at_64_do_not_cite_beers() -> None:
@@ -69,10 +108,10 @@ def test_unrelated_draft_for_a_patient_on_two_depressants_is_quiet() -> None:
     assert evaluate(facts(drafts=[med("lisinopril", draft=True)], meds=meds)) == []
 
 
-def test_patient_view_relaxant_plus_opioid_warns() -> None:
+def test_patient_view_relaxant_plus_opioid_is_info() -> None:
     meds = [med("cyclobenzaprine", start=ago(5)), med("oxycodone", start=ago(5))]
     card = only(evaluate(facts("patient-view", meds=meds)))
-    assert card.indicator == "warning" and not card.suggestions
+    assert card.indicator == "info" and not card.suggestions
 
 
 def test_patient_view_opioid_plus_gabapentinoid_without_guideline_drug_is_quiet() -> None:
@@ -94,10 +133,11 @@ CYCLO_10 = ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
 
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
-def test_e2e_diazepam_order_for_patient_on_oxycodone_is_critical(client, hook: str) -> None:
+def test_e2e_diazepam_order_for_patient_on_oxycodone_and_baclofen_is_critical(client, hook: str) -> None:
     oxycodone = fb.medication_request(*OXYCODONE_5, rid="oxy", authored_on=days_ago(20), dose=5, frequency=4)
+    baclofen = fb.medication_request(*BACLOFEN_10, rid="bac", authored_on=days_ago(20), dose=10, frequency=3)
     diazepam = fb.draft(*DIAZEPAM_5, dose=5, frequency=2, supply_days=7)
-    body = post_hook(client, fb.hook_request(hook, drafts=[diazepam], meds=[oxycodone]))
+    body = post_hook(client, fb.hook_request(hook, drafts=[diazepam], meds=[oxycodone, baclofen]))
     card = one_card(body, "sedation-risk")
     assert card["indicator"] == "critical"
     assert card["summary"].startswith("Benzodiazepine + opioid")
@@ -110,17 +150,17 @@ def test_e2e_baclofen_order_with_gabapentin_warns(client) -> None:
     baclofen = fb.draft(*BACLOFEN_10, dose=5, frequency=2)
     body = post_hook(client, fb.hook_request("order-sign", drafts=[baclofen], meds=[gabapentin]))
     card = one_card(body, "sedation-risk")
-    assert card["indicator"] == "warning"
+    assert card["indicator"] == "info"
     assert "baclofen" in card["summary"] and "gabapentin" in card["summary"]
 
 
-def test_e2e_patient_view_cyclobenzaprine_and_oxycodone_warns(client) -> None:
+def test_e2e_patient_view_cyclobenzaprine_and_oxycodone_is_info(client) -> None:
     meds = [
         fb.medication_request(*CYCLO_10, authored_on=days_ago(3), dose=10, frequency=3, supply_days=10),
         fb.medication_request(*OXYCODONE_5, authored_on=days_ago(3), dose=5, frequency=4, supply_days=5),
     ]
     card = one_card(post_hook(client, fb.hook_request("patient-view", meds=meds)), "sedation-risk")
-    assert card["indicator"] == "warning" and "suggestions" not in card
+    assert card["indicator"] == "info" and "suggestions" not in card
 
 
 def test_e2e_single_depressant_and_unrelated_order_are_quiet(client) -> None:

@@ -28,10 +28,13 @@ UNIT_WORDS = {
     "years": r"\s*(?:years|or older)",
     "drugs": r"\s*(?:drugs|or more)",
     "mL/min/1.73 m²": r"\s*mL/min",
+    "mL/min": r"\s*mL/min",
 }
 QUOTED = {
     # The label's own words, quoted as the label says them.
     "within 14 days after discontinuation",
+    # Magnesium replacement guidance (clinical-facts §4.3), not the renal-dosing cut-offs.
+    "clearance is below 20-30 mL/min",
 }
 
 
@@ -86,8 +89,8 @@ def test_descriptions_show_the_numbers_in_force() -> None:
     monitoring = next(r for r in RULES if r.topic == "electrolyte-monitoring")
     assert "last 14 days" in monitoring.describe(stricter)
     titration = next(r for r in RULES if r.topic == "baclofen-titration")
-    assert "up to 40 mg/day" in titration.describe(stricter)
-    assert "up to 30 mg/day" in titration.describe(DEFAULT_THRESHOLDS)
+    assert "warning above 40 mg/day" in titration.describe(stricter)
+    assert "warning above 30 mg/day" in titration.describe(DEFAULT_THRESHOLDS)
 
 
 def test_an_implausible_threshold_is_refused_with_its_name_and_range() -> None:

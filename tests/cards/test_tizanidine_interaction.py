@@ -108,3 +108,29 @@ def test_e2e_tizanidine_without_inhibitor_is_quiet(client) -> None:
     tizanidine = fb.draft(*TIZANIDINE_2, dose=2, frequency=3)
     body = post_hook(client, fb.hook_request("order-sign", drafts=[tizanidine]))
     assert cards_of(body, "tizanidine-interaction") == []
+
+
+# --- issue 11: the label's other CYP1A2 inhibitors ---------------------------------------------------
+
+
+def test_other_cyp1a2_inhibitor_is_a_warning_to_avoid_or_start_low() -> None:
+    from cds_service.facts.model import DrugClass
+    from tests.support.facts import facts as _facts
+    from tests.support.facts import med as _med
+    from tests.support.facts import only as _only
+
+    amiodarone = _med("amiodarone", 200, classes=frozenset({DrugClass.CYP1A2_INHIBITOR}))
+    card = _only(evaluate(_facts(drafts=[_med("tizanidine", 6, draft=True)], meds=[amiodarone])))
+    assert card.indicator == "warning"
+    assert "start low" in card.summary and "amiodarone" in card.summary
+    assert "blood pressure and sedation" in card.detail
+    assert evaluate(_facts("patient-view", meds=[_med("tizanidine", 6), amiodarone])) == []
+
+
+def test_a_stopped_ciprofloxacin_is_not_a_partner() -> None:
+    from tests.support.facts import facts as _facts
+    from tests.support.facts import med as _med
+
+    stop = _med("ciprofloxacin", 1000, draft=True, status="stopped", ref="MedicationRequest/ciprofloxacin-1")
+    meds = [_med("ciprofloxacin", 1000)]
+    assert evaluate(_facts(drafts=[_med("tizanidine", 6, draft=True)], other_drafts=[stop], meds=meds)) == []

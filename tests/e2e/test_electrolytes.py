@@ -44,12 +44,12 @@ def test_low_potassium_meq_and_low_magnesium_mg_dl_when_ordering_baclofen(client
         client, hook_request(hook, drafts=[baclofen_draft()], potassium_results=[k], magnesium_results=[mg])
     )
     k_card = one(body, "electrolyte-potassium")
-    assert k_card["indicator"] == "warning"
+    assert k_card["indicator"] == "info"  # 3.0-3.4 mmol/L: the mild band (issue 12)
     assert "K 3.1 mEq/L" in k_card["summary"]
     assert "3.1 mEq/L (3.1 mmol/L)" in k_card["detail"]
     assert days_ago(3)[:10] in k_card["detail"]
     mg_card = one(body, "electrolyte-magnesium")
-    assert mg_card["indicator"] == "warning"
+    assert mg_card["indicator"] == "info"  # 0.62 mmol/L: 0.60-0.69 is the mild band
     assert "Mg 1.5 mg/dL" in mg_card["summary"]
     assert "0.62 mmol/L" in mg_card["detail"]  # 1.5 × 0.4114
     assert "electrolyte-monitoring" not in topics(body)

@@ -156,7 +156,7 @@ def test_fhir_failure_degrades_to_a_card_not_silence(
     client: TestClient, fhir: FakeFhir, failure: Callable[[httpx.Request], httpx.Response], reason: str
 ) -> None:
     fhir.extra["Observation"] = failure
-    order = draft("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=1)
+    order = draft("197391", "baclofen 10 MG Oral Tablet", dose=20, frequency=3)  # a start above the label's
     request = _with_server(hook_request("order-select", drafts=[order], omit=("potassium", "magnesium")))
     body = post_hook(client, request)
     gap = [c for c in body["cards"] if c["source"]["topic"]["code"] == "data-unavailable"]

@@ -248,13 +248,13 @@ def _replace(request: dict[str, Any], key: str, resources: list[dict[str, Any]])
 
 
 def baclofen_step_with_low_potassium() -> Scenario:
-    """Baclofen 15 → 30 mg/day a week after the last step; potassium 3.1 two days ago."""
+    """Baclofen 15 → 45 mg/day (a step above the label's 15 mg/day) a week after the last step; K 3.1."""
     pid = "mp-baclofen"
     other_patient_potassium = potassium(2.4, days_ago(1), oid="mp-k-other-patient", pid="mp-someone-else")
     scenario = Scenario(
         pid=pid,
         patient=patient(birth_date=birth_date(52), gender="male", pid=pid),
-        drafts=[draft(*BACLOFEN_10, dose=10, frequency=3, authored_on=days_ago(0), pid=pid)],
+        drafts=[draft(*BACLOFEN_10, dose=15, frequency=3, authored_on=days_ago(0), pid=pid)],
         medications=[
             medication_request(
                 *BACLOFEN_10, rid="mp-bac-active", dose=5, frequency=3, route="oral", authored_on=days_ago(7), pid=pid

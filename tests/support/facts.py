@@ -19,16 +19,22 @@ from cds_service.facts import terminology
 from cds_service.facts.model import (
     ConditionCategory,
     ConditionFact,
+    Continuation,
     DailyDose,
     DoseHistory,
     DrugClass,
+    Indication,
+    IndicationFact,
     LabKind,
     LabResult,
     MatchMethod,
     MedicationFact,
+    OrderRelation,
     PatientFacts,
+    RenalFunction,
     Route,
     SupplyDuration,
+    UnreadableLab,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -60,6 +66,9 @@ def med(
     classes: frozenset[DrugClass] | None = None,
     match: MatchMethod = MatchMethod.CODE,
     raw: dict[str, Any] | None = None,
+    strength_mg: float | None = None,
+    extended_release: bool = False,
+    problems: tuple[str, ...] = (),
 ) -> MedicationFact:
     """One MedicationRequest for `ingredient` with `mg_per_day` (None: a dose that cannot be computed).
 
@@ -109,6 +118,56 @@ def med(
         is_draft=draft,
         is_selected=draft,
         raw=raw,
+        strength_mg=strength_mg,
+        extended_release=extended_release,
+        problems=problems,
+    )
+
+
+def indicated(indication: Indication, *orders: MedicationFact, source: str = "reasonCode") -> dict[str, IndicationFact]:
+    """`indications=` for `facts`: every order treats `indication`."""
+    return {m.reference: IndicationFact(indication, source=source, display=indication.value) for m in orders}
+
+
+def continues(
+    draft: MedicationFact,
+    relation: OrderRelation,
+    *previous: MedicationFact,
+    previous_mg: float | None = None,
+    ended: datetime | None = None,
+) -> dict[str, Continuation]:
+    """`continuations=` for `facts`: the draft continues (or restarts) `previous` at `previous_mg`."""
+    if previous_mg is None and previous:
+        doses = [m.daily_dose.mg_per_day for m in previous]
+        previous_mg = None if any(d is None for d in doses) else sum(d or 0.0 for d in doses)
+    return {
+        draft.reference: Continuation(
+            relation=relation, previous=previous, previous_mg_per_day=previous_mg, previous_ended=ended
+        )
+    }
+
+
+def egfr(
+    value: float | None,
+    *,
+    method: str = "eGFR result (LOINC 98979-8)",
+    stage: int | None = None,
+    dialysis: bool = False,
+) -> RenalFunction:
+    return RenalFunction(egfr=value, method=method, measured_at=ago(5), ckd_stage=stage, on_dialysis=dialysis)
+
+
+def unreadable(
+    kind: LabKind,
+    raw_value: str = "see note",
+    *,
+    unit: str = "mmol/L",
+    days_ago: float = 1,
+    flag: str | None = None,
+    problem: str = "value is text",
+) -> UnreadableLab:
+    return UnreadableLab(
+        kind=kind, effective=ago(days_ago), raw_value=raw_value, raw_unit=unit, problem=problem, interpretation=flag
     )
 
 

@@ -1,0 +1,131 @@
+"""Above the label's maximum daily dose (FDA labels; Texas Vendor Drug Program DUR maxima).
+
+What it checks. The daily dose of each muscle relaxant the drafts in scope order, once signed (the
+drafts plus current orders of the same drug they do not continue or replace), against its label
+maximum: cyclobenzaprine (immediate and extended release), tizanidine, methocarbamol, carisoprodol,
+metaxalone, orphenadrine, chlorzoxazone and dantrolene (`Thresholds.<drug>_max_mg_per_day`).
+Warning above it. Baclofen's maximum is judged by baclofen-titration (critical). At 65 or older a
+tizanidine card adds "start low" (one line, not a card of its own).
+
+Quiet: at or below the maximum, a dose that cannot be computed (never guessed), a stop, patient-view
+(the maximum is a prescribing check), children too are checked (the label maximum still applies).
+"""
+
+from __future__ import annotations
+
+from cds_service.cards.base import SPECIALIST_DIRECTED, Rule, make_card
+from cds_service.cards.text import describe_dose_short, fmt_mg
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from cds_service.cdshooks import ORDER_HOOKS, Card
+from cds_service.facts.model import MedicationFact, OrderRelation, PatientFacts, Route, above
+
+_OVERRIDES = (SPECIALIST_DIRECTED,)
+# ingredient -> the Thresholds field with its label maximum (extended-release cyclobenzaprine apart)
+LIMITS = {
+    "cyclobenzaprine": "cyclobenzaprine_max_mg_per_day",
+    "tizanidine": "tizanidine_max_mg_per_day",
+    "methocarbamol": "methocarbamol_max_mg_per_day",
+    "carisoprodol": "carisoprodol_max_mg_per_day",
+    "metaxalone": "metaxalone_max_mg_per_day",
+    "orphenadrine": "orphenadrine_max_mg_per_day",
+    "chlorzoxazone": "chlorzoxazone_max_mg_per_day",
+    "dantrolene": "dantrolene_max_mg_per_day",
+}
+
+
+def limit_of(ingredient: str, extended_release: bool, t: Thresholds) -> float:
+    if ingredient == "cyclobenzaprine" and extended_release:
+        return t.cyclobenzaprine_er_max_mg_per_day
+    return float(getattr(t, LIMITS[ingredient]))
+
+
+def regimen(facts: PatientFacts, ingredient: str) -> list[MedicationFact]:
+    """Orders of `ingredient` taken once the drafts are signed (oral, not stops)."""
+    drafts = [
+        m
+        for m in facts.drafts_in_scope + facts.other_drafts
+        if m.has(ingredient) and not m.is_stop and m.route is not Route.INTRATHECAL
+    ]
+    ended = {m.reference for m in facts.drafts_in_scope + facts.other_drafts}
+    for draft in drafts:
+        if draft.reference in facts.continuations:
+            ended |= {p.reference for p in facts.continuation_of(draft).previous}
+        else:
+            ended |= {m.reference for m in facts.active_medications() if m.has(ingredient)}  # a dose change
+    current = [m for m in facts.active_medications() if m.has(ingredient) and m.reference not in ended]
+    return drafts + current
+
+
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    cards: list[Card] = []
+    done: set[str] = set()
+    for draft in facts.drafts_in_scope:
+        if draft.is_stop or draft.route is Route.INTRATHECAL:
+            continue
+        for ingredient in draft.ingredients:
+            if ingredient not in LIMITS or ingredient in done:
+                continue
+            done.add(ingredient)
+            orders = regimen(facts, ingredient)
+            doses = [m.daily_dose.mg_per_day for m in orders]
+            if any(d is None for d in doses):
+                continue
+            total = sum(d or 0.0 for d in doses)
+            limit = limit_of(ingredient, draft.extended_release, t)
+            if not above(total, limit):
+                continue
+            form = "extended-release " if draft.extended_release else ""
+            lines = [f"- {describe_dose_short(m)}" for m in orders]
+            detail = (
+                f"Once signed: **{fmt_mg(total)}/day** of {form}{ingredient}; the label maximum is "
+                f"{fmt_mg(limit)}/day.\n" + "\n".join(lines)
+            )
+            relation = facts.continuation_of(draft).relation
+            if ingredient == "tizanidine" and facts.age_years is not None and facts.age_years >= t.elderly_age_years:
+                detail += f"\n\nAt {facts.age_years}, start low and titrate slowly (blood pressure, sedation)."
+            if relation is OrderRelation.DECREASE:
+                detail += "\n\nThis order lowers the dose; it is still above the maximum."
+            cards.append(
+                make_card(
+                    RULE,
+                    summary=f"Lower {ingredient} to {fmt_mg(limit)}/day or less: {fmt_mg(total)}/day ordered",
+                    indicator="warning",
+                    detail=detail,
+                    statements=("S18",),
+                    overrides=_OVERRIDES,
+                    about=(draft,),
+                    sources=(f"FDA {ingredient} label",),
+                    label_of=(ingredient,),
+                )
+            )
+    return cards
+
+
+RULE = Rule(
+    topic="max-daily-dose",
+    title="Above a muscle relaxant's label maximum",
+    statements=("S18",),
+    hooks=ORDER_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "Warns when an order makes a muscle relaxant's daily dose exceed its label maximum: cyclobenzaprine "
+        "{cyclobenzaprine_max_mg_per_day} mg/day (extended release {cyclobenzaprine_er_max_mg_per_day}), "
+        "tizanidine {tizanidine_max_mg_per_day}, methocarbamol {methocarbamol_max_mg_per_day}, carisoprodol "
+        "{carisoprodol_max_mg_per_day}, metaxalone {metaxalone_max_mg_per_day}, orphenadrine "
+        "{orphenadrine_max_mg_per_day}, chlorzoxazone {chlorzoxazone_max_mg_per_day}, dantrolene "
+        "{dantrolene_max_mg_per_day} mg/day. Baclofen's maximum is baclofen-titration's (critical)."
+    ),
+    overrides=_OVERRIDES,
+    thresholds=(
+        "cyclobenzaprine_max_mg_per_day",
+        "cyclobenzaprine_er_max_mg_per_day",
+        "tizanidine_max_mg_per_day",
+        "methocarbamol_max_mg_per_day",
+        "carisoprodol_max_mg_per_day",
+        "metaxalone_max_mg_per_day",
+        "orphenadrine_max_mg_per_day",
+        "chlorzoxazone_max_mg_per_day",
+        "dantrolene_max_mg_per_day",
+        "elderly_age_years",
+    ),
+)

@@ -1,0 +1,182 @@
+"""Baclofen and tizanidine with reduced kidney function (AGS Beers 2023 Table 6; FDA tizanidine label).
+
+What it checks. Oral baclofen (renally cleared, mostly unchanged) with an eGFR below
+`beers_baclofen_min_egfr`: warning (Beers 2023: avoid; if used, the lowest effective dose and watch
+for confusion and encephalopathy); below `baclofen_critical_egfr`, or on dialysis: critical
+(encephalopathy needing hospital care has been reported). Tizanidine with a CrCl below
+`tizanidine_reduce_below_crcl`: warning (label: clearance falls by more than half; reduce the dose);
+the eGFR stands in for the CrCl, and the card says so. A CKD stage from a condition is used when no
+eGFR is on record (stage 3: 30-59; stage 4: 15-29; stage 5: < 15), and the card says how the eGFR
+was obtained (a result, computed with CKD-EPI 2021 from creatinine, or a condition).
+
+When. Order hooks: a draft in scope for oral baclofen or tizanidine, except a reduction or a stop
+(the card would ask for what the order already does). Patient-view: only the critical case (a
+current baclofen order at eGFR < 30 or on dialysis), which needs action now. No renal data: quiet
+here (a baclofen start at 65 or older gets a line in its dose card instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cds_service.cards.base import ALREADY_TOLERATING, SPECIALIST_DIRECTED, WILL_MONITOR, Rule, make_card
+from cds_service.cards.scope import is_order_hook
+from cds_service.cards.text import escape_md, fmt_date, fmt_number
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from cds_service.cdshooks import ALL_HOOKS, Card, Indicator
+from cds_service.facts.model import ConditionCategory, MedicationFact, OrderRelation, PatientFacts, Route
+
+_OVERRIDES = (SPECIALIST_DIRECTED, WILL_MONITOR, ALREADY_TOLERATING)
+_STAGE_RANGE = {3: (30.0, 59.0), 4: (15.0, 29.0), 5: (0.0, 14.0)}
+
+
+@dataclass(frozen=True, slots=True)
+class Kidney:
+    """The kidney function a card quotes: an eGFR (or the top of a stage's range), and how it was obtained."""
+
+    egfr: float | None  # the value, or None for dialysis only
+    upper: float | None  # the highest eGFR the record allows (a stage's top); = egfr for a result
+    how: str
+    dialysis: bool
+
+
+def kidney(facts: PatientFacts) -> Kidney | None:
+    renal = facts.renal
+    dialysis = bool(renal and renal.on_dialysis) or bool(facts.conditions_in(ConditionCategory.DIALYSIS))
+    if renal is not None and renal.egfr is not None:
+        when = f" on {fmt_date(renal.measured_at)}" if renal.measured_at else ""
+        return Kidney(renal.egfr, renal.egfr, f"{escape_md(renal.method)}{when}", dialysis)
+    stage = renal.ckd_stage if renal is not None else None
+    if stage is None:
+        for number, category in (
+            (5, ConditionCategory.CKD_STAGE_5),
+            (4, ConditionCategory.CKD_STAGE_4),
+            (3, ConditionCategory.CKD_STAGE_3),
+        ):
+            if facts.conditions_in(category):
+                stage = number
+                break
+    if stage in _STAGE_RANGE:
+        low, high = _STAGE_RANGE[stage]
+        return Kidney(
+            None, high, f"CKD stage {stage} on the problem list (eGFR {fmt_number(low)}-{fmt_number(high)})", dialysis
+        )
+    if dialysis:
+        return Kidney(None, 0.0, "dialysis on record", True)
+    return None
+
+
+def _egfr_text(k: Kidney) -> str:
+    value = f"eGFR {fmt_number(k.egfr, 0)} mL/min/1.73 m²" if k.egfr is not None else "eGFR not measured"
+    return f"{value} ({k.how})" + ("; on dialysis" if k.dialysis else "")
+
+
+def _is_subject(facts: PatientFacts, order: MedicationFact) -> bool:
+    if order.is_stop or order.route is Route.INTRATHECAL or not order.is_oral:
+        return False
+    if not (order.has("baclofen") or order.has("tizanidine")):
+        return False
+    if order.is_draft:
+        return facts.continuation_of(order).relation is not OrderRelation.DECREASE
+    return True
+
+
+def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    orders = facts.drafts_in_scope if is_order_hook(facts) else facts.active_medications()
+    subjects = [m for m in orders if _is_subject(facts, m)]
+    if not subjects:
+        return []
+    k = kidney(facts)
+    if k is None:
+        return []
+    cards: list[Card] = []
+    seen: set[str] = set()
+    for order in subjects:
+        drug = "baclofen" if order.has("baclofen") else "tizanidine"
+        if drug in seen:
+            continue
+        card = _baclofen(facts, order, k, t) if drug == "baclofen" else _tizanidine(facts, order, k, t)
+        if card is not None:
+            seen.add(drug)
+            cards.append(card)
+    return cards
+
+
+def _baclofen(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Thresholds) -> Card | None:
+    critical = k.dialysis or (k.upper is not None and k.upper < t.baclofen_critical_egfr)
+    low = critical or (k.upper is not None and k.upper < t.beers_baclofen_min_egfr)
+    if not low or (not critical and not is_order_hook(facts)):
+        return None
+    indicator: Indicator = "critical" if critical else "warning"
+    if critical:
+        summary = "Avoid baclofen: severe kidney impairment (encephalopathy risk)"
+        advice = (
+            "Baclofen is cleared by the kidney: at this function it accumulates (confusion, encephalopathy, "
+            "coma). Choose another option or use a much lower dose with close monitoring."
+        )
+    else:
+        summary = f"Avoid baclofen at eGFR < {fmt_number(t.beers_baclofen_min_egfr)}; if used, lowest dose"
+        advice = (
+            f"Beers 2023: avoid baclofen at eGFR < {fmt_number(t.beers_baclofen_min_egfr)}; if it is needed, use the "
+            "lowest effective dose and watch for confusion and encephalopathy."
+        )
+    return make_card(
+        RULE,
+        summary=summary,
+        indicator=indicator,
+        detail=f"Kidney: {_egfr_text(k)}.\n\n{advice}",
+        statements=("S22",),
+        overrides=_OVERRIDES,
+        about=(order,),
+        sources=("AGS Beers 2023", "FDA oral baclofen label"),
+        label_of=("baclofen",),
+    )
+
+
+def _tizanidine(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Thresholds) -> Card | None:
+    if not is_order_hook(facts):
+        return None
+    below = k.dialysis or (k.upper is not None and k.upper < t.tizanidine_reduce_below_crcl)
+    maybe = not below and k.egfr is None and k.upper is not None and k.upper - 15 < t.tizanidine_reduce_below_crcl
+    if not below and not maybe:
+        return None
+    limit = fmt_number(t.tizanidine_reduce_below_crcl)
+    detail = (
+        f"Kidney: {_egfr_text(k)}. The eGFR stands in for the creatinine clearance the label uses.\n\n"
+        f"Tizanidine label: at CrCl < {limit} mL/min clearance falls by more than half; reduce the individual "
+        "doses, and if higher doses are needed raise the dose size before the frequency. Watch blood pressure "
+        "and sedation."
+    )
+    return make_card(
+        RULE,
+        summary=(
+            f"Reduce tizanidine doses: CrCl < {limit} mL/min (label)"
+            if below
+            else f"Check CrCl before tizanidine: below {limit} mL/min needs lower doses"
+        ),
+        indicator="warning" if below else "info",
+        detail=detail,
+        statements=("S4",),
+        overrides=_OVERRIDES,
+        about=(order,),
+        sources=("FDA tizanidine label",),
+        label_of=("tizanidine",),
+    )
+
+
+RULE = Rule(
+    topic="renal-dosing",
+    title="Baclofen and tizanidine in reduced kidney function",
+    statements=("S22", "S4"),
+    hooks=ALL_HOOKS,
+    evaluate=evaluate,
+    description=(
+        "Oral baclofen at eGFR < {beers_baclofen_min_egfr} mL/min/1.73 m²: warning (Beers 2023: avoid; lowest "
+        "effective dose, watch for encephalopathy); below {baclofen_critical_egfr} or on dialysis: critical (also "
+        "on chart opening). Tizanidine at CrCl < {tizanidine_reduce_below_crcl} mL/min (eGFR standing in): warning "
+        "(label: reduce the dose). The card says whether the eGFR is a result, computed with CKD-EPI 2021 from "
+        "creatinine, or a CKD stage on the problem list. A reduction or a stop is quiet."
+    ),
+    overrides=_OVERRIDES,
+    thresholds=("beers_baclofen_min_egfr", "baclofen_critical_egfr", "tizanidine_reduce_below_crcl"),
+)

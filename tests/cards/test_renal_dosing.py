@@ -1,0 +1,64 @@
+"""renal-dosing from typed facts: baclofen at eGFR 60/30 and dialysis, tizanidine at CrCl 25."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.cards.renal_dosing import RULE, evaluate
+from cds_service.facts.model import ConditionCategory, OrderRelation
+from tests.support.facts import cond, continues, egfr, facts, med, only
+
+
+def _baclofen(renal=None, **kw) -> list:
+    return evaluate(facts(drafts=(med(mg_per_day=15, draft=True),), renal=renal, **kw))
+
+
+@pytest.mark.parametrize(("value", "indicator"), [(60, None), (59.9, "warning"), (30, "warning"), (29.9, "critical")])
+def test_baclofen_egfr_edges(value: float, indicator: str | None) -> None:
+    cards = _baclofen(egfr(value))
+    if indicator is None:
+        assert cards == []
+        return
+    card = only(cards)
+    assert card.indicator == indicator
+    assert card.topic_code == "renal-dosing"
+    assert "LOINC 98979-8" in card.detail  # how the eGFR was obtained
+    assert "AGS Beers 2023" in card.source.label
+
+
+def test_dialysis_is_critical_and_a_computed_egfr_says_so() -> None:
+    assert only(_baclofen(egfr(None, dialysis=True))).indicator == "critical"
+    computed = egfr(45, method="CKD-EPI 2021 from creatinine 1.4 mg/dL, age 70, female")
+    assert "CKD-EPI 2021" in only(_baclofen(computed)).detail
+
+
+def test_ckd_stage_from_a_condition_stands_in_for_the_egfr() -> None:
+    stage4 = cond(ConditionCategory.CKD_STAGE_4, "N18.4", "CKD stage 4")
+    card = only(_baclofen(conditions=(stage4,)))
+    assert card.indicator == "critical"
+    assert "CKD stage 4 on the problem list" in card.detail
+
+
+def test_no_renal_data_and_a_reduction_are_quiet() -> None:
+    assert _baclofen() == []
+    current = med(mg_per_day=30)
+    draft = med(mg_per_day=20, draft=True)
+    reduction = continues(draft, OrderRelation.DECREASE, current)
+    assert evaluate(facts(drafts=(draft,), meds=(current,), renal=egfr(40), continuations=reduction)) == []
+
+
+@pytest.mark.parametrize(("value", "fires"), [(25, False), (24.9, True)])
+def test_tizanidine_crcl_edge_at_25(value: float, fires: bool) -> None:
+    cards = evaluate(facts(drafts=(med("tizanidine", 12, draft=True),), renal=egfr(value)))
+    if not fires:
+        assert cards == []
+        return
+    card = only(cards)
+    assert card.indicator == "warning"
+    assert "stands in for the creatinine clearance" in card.detail
+
+
+def test_patient_view_speaks_only_for_the_critical_case() -> None:
+    assert evaluate(facts("patient-view", meds=(med(mg_per_day=30),), renal=egfr(45))) == []
+    assert only(evaluate(facts("patient-view", meds=(med(mg_per_day=30),), renal=egfr(20)))).indicator == "critical"
+    assert RULE.hooks == {"order-select", "order-sign", "patient-view"}
