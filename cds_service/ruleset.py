@@ -8,7 +8,7 @@ name (the unit is in the name) and one table per rule topic with `enabled` and `
     lab_recent_days = 60
     override_suppression_days = 14
 
-    [rules.spasm-treatment-summary]
+    [rules.albumin-liver-cramps]
     enabled = false
 
     [rules.baclofen-titration]

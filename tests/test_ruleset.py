@@ -40,19 +40,19 @@ def test_a_rule_is_switched_off_narrowed_and_a_threshold_changed() -> None:
             {
                 "lab_recent_days": 60,
                 "override_suppression_days": 14,
-                "spasm-treatment-summary": {"enabled": False},
+                "albumin-liver-cramps": {"enabled": False},
                 "baclofen-titration": {"hooks": ["order-sign"]},
             },
         )
     )
-    assert "spasm-treatment-summary" not in _topics_of(rule_set)
-    assert rule_set.disabled == ("spasm-treatment-summary",)
+    assert "albumin-liver-cramps" not in _topics_of(rule_set)
+    assert rule_set.disabled == ("albumin-liver-cramps",)
     titration = next(r for r in rule_set.rules if r.topic == "baclofen-titration")
     assert titration.hooks == {"order-sign"}
     assert rule_set.thresholds.lab_recent_days == 60
     assert rule_set.override_suppression_days == 14
     rows = {row["topic"]: row for row in rule_set.describe()}
-    assert rows["spasm-treatment-summary"]["enabled"] is False
+    assert rows["albumin-liver-cramps"]["enabled"] is False
     assert rows["electrolyte-monitoring"]["thresholds"]["lab_recent_days"] == "60 days"
 
 
