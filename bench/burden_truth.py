@@ -46,7 +46,8 @@ The stance (issue #12; FDA labels and AGS Beers 2023 as the floor; `clinical-fac
   inhibitor (famotidine, cimetidine, amiodarone, mexiletine, verapamil, acyclovir, oral
   contraceptives) (warning).
 - elderly-caution. Needs (warning): 65 or older starting (not renewing) one of the six Beers
-  antispasmodics or a benzodiazepine. Acceptable: a dose increase of those (warning); a baclofen or
+  antispasmodics. Acceptable: a dose increase of those (warning); a benzodiazepine start (warning: the
+  EHR's own Beers screening owns benzodiazepines not ordered for spasm, issue 11 scope); a baclofen or
   tizanidine start (info).
 - electrolyte-potassium / electrolyte-magnesium, for a patient holding or being ordered a relaxant,
   or with cramps, on a result of the last 30 days. Needs: K below 2.5 mmol/L (critical), 2.5-2.99
@@ -56,7 +57,7 @@ The stance (issue #12; FDA labels and AGS Beers 2023 as the floor; `clinical-fac
   (loop or thiazide diuretic for K and Mg, PPI for Mg, cirrhosis, alcohol use disorder, cramps).
 - albumin-liver-cramps, treatment-escalation. Acceptable (info): cramps with cirrhosis; escalation
   only at the plan's 30 mg/day held for 14 days or more.
-- order-not-checked, medication-code-mismatch. Acceptable (warning): a relaxant draft whose dose is
+- order-unreadable, medication-code-mismatch. Acceptable (warning): a relaxant draft whose dose is
   free text; a code naming another drug than its text.
 - spasm-treatment-summary, data-unavailable, check-failed: never needed nor acceptable (no data is
   missing in this benchmark; a chart opening for a stable patient needs nothing).
@@ -65,8 +66,7 @@ Hooks: a concern the record already holds belongs to patient-view; a concern a d
 to the order hooks when the draft starts, restarts, raises, lowers or stops a drug involved in it (a
 plain renewal changes nothing, so its concerns stay on patient-view, except a cyclobenzaprine renewal,
 which lengthens the course). A patient with no relaxant (held, drafted or within 30 days) and no
-cramps needs nothing from this service, whatever else is abnormal, except an older adult starting a
-benzodiazepine (Beers).
+cramps needs nothing from this service, whatever else is abnormal.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ TOPICS = (
     "treatment-escalation",
     "spasm-treatment-summary",
     "medication-code-mismatch",
-    "order-not-checked",
+    "order-unreadable",
     "data-unavailable",
     "check-failed",
 )
@@ -490,7 +490,9 @@ class Assessment:
         out: list[Concern] = []
         for draft in st.drafts:
             beers = draft.drug.classes & {BEERS_SMR, BENZODIAZEPINE}
-            if beers and draft.action in ("start", "restart"):
+            if BEERS_SMR not in beers and beers and draft.action in ("start", "restart"):
+                out.append(Concern("elderly-caution", "warning-ok", f"{self.age} y starting {draft.ingredient}"))
+            elif beers and draft.action in ("start", "restart"):
                 out.append(
                     Concern(
                         "elderly-caution",
@@ -566,7 +568,7 @@ class Assessment:
         out: list[Concern] = []
         for draft in st.drafts:
             if draft.free_text and RELAXANT in draft.drug.classes:
-                out.append(Concern("order-not-checked", "warning-ok", "relaxant draft with a free-text dose"))
+                out.append(Concern("order-unreadable", "warning-ok", "relaxant draft with a free-text dose"))
             if draft.text_override:
                 out.append(Concern("medication-code-mismatch", "warning-ok", "code and text name different drugs"))
         return out
