@@ -126,8 +126,10 @@ def test_sandbox_order_select_with_baclofen_history() -> None:
     assert facts.potassium.age_days(NOW) == pytest.approx(24.083, abs=0.01)
     assert facts.magnesium is None  # prefetch magnesium: null = no data
     assert {c.code: c.categories for c in facts.conditions} == {
-        "K7460": {ConditionCategory.LIVER_DISEASE},
-        "R25.2": {ConditionCategory.MUSCLE_CRAMPS, ConditionCategory.ACUTE_MUSCULOSKELETAL},
+        # K74.60 unspecified cirrhosis: cirrhosis is its own category (and active liver disease)
+        "K7460": {ConditionCategory.LIVER_DISEASE, ConditionCategory.CIRRHOSIS, ConditionCategory.ACTIVE_LIVER_DISEASE},
+        # R25.2 cramp and spasm: cramps, no longer an acute musculoskeletal condition
+        "R25.2": {ConditionCategory.MUSCLE_CRAMPS},
     }
 
 
