@@ -38,6 +38,12 @@ from cds_service.facts.model import (
 _REQUEST_REF = re.compile(r"(?:^|/)MedicationRequest/([^/]+)(?:/_history/[^/]+)?$")
 
 
+def entered_in_error(raw: Mapping[str, Any]) -> bool:
+    """A resource recorded by mistake: ignored everywhere, not even listed."""
+    status = raw.get("status")
+    return isinstance(status, str) and status.strip().lower() == "entered-in-error"
+
+
 @dataclass(frozen=True, slots=True)
 class _Draft:
     where: str
@@ -116,7 +122,7 @@ def read_drafts(hook: str, context: Mapping[str, Any], now: datetime) -> DraftOr
     raw_drafts: list[tuple[str, dict[str, Any]]] = []
     for where, resource, full_url in bundle_entries(context["draftOrders"], "context.draftOrders", index):
         resource_type = resource.get("resourceType")
-        if resource_type == "MedicationRequest":
+        if resource_type == "MedicationRequest" and not entered_in_error(resource):
             raw_drafts.append((where, resource))
         elif resource_type == "Medication":
             index.add_medication(resource, full_url)
@@ -209,6 +215,8 @@ def build_facts(
     seen: set[str] = set()
     history_cutoff = (now - timedelta(days=HISTORY_HORIZON_DAYS)).date().isoformat()
     for where, raw in index.by_type.get("MedicationRequest", []):
+        if entered_in_error(raw):
+            continue
         rid = string_or_none(raw.get("id"))
         # A stored order with a draft's id is the version the draft changes (a dose change or a
         # stop): keep it so rules see the step. Only a copy of the draft itself is dropped.

@@ -96,7 +96,9 @@ def test_cerner_order_select() -> None:
     assert cipro.supply.days == 7
     (fluvoxamine,) = facts.medications
     assert fluvoxamine.daily_dose.mg_per_day == 100 and fluvoxamine.daily_dose.from_range
-    assert (fluvoxamine.supply.days, fluvoxamine.supply.method) == (90, "validityPeriod")
+    # Its validityPeriod (90 days) is when the prescription expires, not a course length.
+    assert (fluvoxamine.supply.days, fluvoxamine.supply.method) == (None, "")
+    assert fluvoxamine.validity_end is not None and fluvoxamine.ended_at == fluvoxamine.validity_end
     assert DrugClass.STRONG_CYP1A2_INHIBITOR in fluvoxamine.classes
     assert fluvoxamine in facts.active_medications()
     assert facts.potassium is not None and facts.potassium.preliminary and facts.potassium.value_mmol_l == 5.1
