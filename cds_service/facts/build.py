@@ -34,6 +34,7 @@ from cds_service.facts.model import (
     PatientFacts,
     SkippedResource,
 )
+from cds_service.facts.renal import renal_function
 
 _REQUEST_REF = re.compile(r"(?:^|/)MedicationRequest/([^/]+)(?:/_history/[^/]+)?$")
 
@@ -91,7 +92,8 @@ class DraftOrders:
 
 def _selected_ids(context: Mapping[str, Any]) -> set[str]:
     out: set[str] = set()
-    for selection in context.get("selections") or []:
+    selections = context.get("selections")
+    for selection in selections if isinstance(selections, list) else []:
         if not isinstance(selection, str):
             continue
         match = _REQUEST_REF.search(selection.strip())
@@ -230,7 +232,7 @@ def build_facts(
         if fact is not None:
             medications.append(fact)
 
-    age, sex = _demographics(index, now, skipped)
+    age, sex, birth_date = _demographics(index, now, skipped)
     histories: dict[str, DoseHistory] = {}
     relaxants = {
         i for m in medications for i in m.ingredients if DrugClass.MUSCLE_RELAXANT in terminology.classes_for((i,))
@@ -239,6 +241,18 @@ def build_facts(
         histories[ingredient] = dose_history(ingredient, medications)
 
     labs = lab_candidates(index)
+    potassium, potassium_unreadable = latest_lab(LabKind.POTASSIUM, labs[LabKind.POTASSIUM], skipped, now)
+    magnesium, magnesium_unreadable = latest_lab(LabKind.MAGNESIUM, labs[LabKind.MAGNESIUM], skipped, now)
+    conditions = current_conditions(now, index, skipped)
+    renal = renal_function(
+        labs[LabKind.EGFR],
+        labs[LabKind.CREATININE],
+        conditions,
+        birth_date=birth_date,
+        sex=sex,
+        now=now,
+        skipped=skipped,
+    )
     return PatientFacts(
         hook=hook,
         now=now,
@@ -248,26 +262,33 @@ def build_facts(
         drafts_in_scope=tuple(drafts_in_scope),
         other_drafts=tuple(other_drafts),
         medications=tuple(medications),
-        potassium=latest_lab(LabKind.POTASSIUM, labs[LabKind.POTASSIUM], skipped),
-        magnesium=latest_lab(LabKind.MAGNESIUM, labs[LabKind.MAGNESIUM], skipped),
-        conditions=current_conditions(now, index, skipped),
+        potassium=potassium,
+        magnesium=magnesium,
+        potassium_unreadable=potassium_unreadable,
+        magnesium_unreadable=magnesium_unreadable,
+        renal=renal,
+        conditions=conditions,
         dose_histories=histories,
         skipped=tuple(skipped),
         gaps=tuple(gaps),
     )
 
 
-def _demographics(index: FhirIndex, now: datetime, skipped: list[SkippedResource]) -> tuple[int | None, str | None]:
+def _demographics(
+    index: FhirIndex, now: datetime, skipped: list[SkippedResource]
+) -> tuple[int | None, str | None, Any]:
+    """Age at `now`, sex (FHIR gender) and the birth date as sent."""
     patients = index.by_type.get("Patient", [])
     if not patients:
-        return None, None
+        return None, None, None
     where, raw = patients[0]
     try:
         patient = validate(raw)
     except UnusableResource as exc:
         skipped.append(SkippedResource(where, reference_of(raw), str(exc)[:200]))
-        return None, None
-    return age_in_years(patient.get("birthDate"), now), string_or_none(patient.get("gender"))
+        return None, None, None
+    birth_date = patient.get("birthDate")
+    return age_in_years(birth_date, now), string_or_none(patient.get("gender")), birth_date
 
 
 __all__ = ["DraftOrders", "build_facts", "read_drafts", "unresolved_medication_references"]

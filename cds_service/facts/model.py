@@ -380,6 +380,8 @@ class RenalFunction:
     ckd_stage: int | None = None  # 3, 4 or 5 from a condition code
     on_dialysis: bool = False
     provenance: Provenance | None = None
+    # The newest eGFR or creatinine result when it is newer than the one used and could not be read.
+    unreadable: UnreadableLab | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -352,9 +352,7 @@ def test_the_example_secrets_match_the_references_and_are_not_deployed() -> None
 
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
-def test_the_config_file_holds_real_settings_only(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_config_file_holds_real_settings_only(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, pod, container = deployment_parts(name)
     _, volume = mount_for(container, pod, "/etc/cds/config.toml")
     config_map = next(c for c in objects_of(name, "ConfigMap") if c["metadata"]["name"] == volume["configMap"]["name"])
