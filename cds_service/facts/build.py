@@ -19,10 +19,12 @@ from typing import Any
 from cds_service.cdshooks import ORDER_HOOKS
 from cds_service.facts import terminology
 from cds_service.facts.conditions import current_conditions
+from cds_service.facts.continuations import continuations
 from cds_service.facts.dates import age_in_years, parse_datetime
 from cds_service.facts.fhir_index import FhirIndex, bundle_entries, index_prefetch, reference_of, string_or_none
 from cds_service.facts.fhir_json import UnusableResource, validate
 from cds_service.facts.history import HISTORY_INGREDIENTS_ORAL, dose_history
+from cds_service.facts.indications import ConditionLookup, indications
 from cds_service.facts.labs import lab_candidates, latest_lab
 from cds_service.facts.medications import HISTORY_HORIZON_DAYS, MedicationReader, ended_long_ago
 from cds_service.facts.model import (
@@ -62,6 +64,8 @@ class DraftOrders:
     hook: str
     entries: tuple[_Draft, ...] = ()
     medication_index: FhirIndex = field(default_factory=FhirIndex)  # Medications sent in draftOrders
+    # Conditions sent beside the drafts (a reasonReference may point to them): (where, resource, fullUrl)
+    conditions: tuple[tuple[str, dict[str, Any], Any], ...] = ()
     skipped: tuple[SkippedResource, ...] = ()
     unresolved_references: tuple[str, ...] = ()  # medicationReference targets to fetch
 
@@ -122,12 +126,15 @@ def read_drafts(hook: str, context: Mapping[str, Any], now: datetime) -> DraftOr
         return DraftOrders(hook)
     index = FhirIndex()
     raw_drafts: list[tuple[str, dict[str, Any]]] = []
+    conditions: list[tuple[str, dict[str, Any], Any]] = []
     for where, resource, full_url in bundle_entries(context["draftOrders"], "context.draftOrders", index):
         resource_type = resource.get("resourceType")
         if resource_type == "MedicationRequest" and not entered_in_error(resource):
             raw_drafts.append((where, resource))
         elif resource_type == "Medication":
             index.add_medication(resource, full_url)
+        elif resource_type == "Condition":
+            conditions.append((where, resource, full_url))
     now = parse_datetime(now) or now
     skipped: list[SkippedResource] = list(index.skipped)
     reader = MedicationReader(now, index, skipped)
@@ -142,7 +149,14 @@ def read_drafts(hook: str, context: Mapping[str, Any], now: datetime) -> DraftOr
             unresolved.append(external)
         fact = reader.medication_fact(where, raw, is_draft=True, is_selected=is_selected, fallback_reference=fallback)
         entries.append(_Draft(where, raw, fallback, is_selected, fact, external is not None))
-    return DraftOrders(hook, tuple(entries), index, tuple(skipped), tuple(unresolved))
+    return DraftOrders(
+        hook,
+        tuple(entries),
+        medication_index=index,
+        conditions=tuple(conditions),
+        skipped=tuple(skipped),
+        unresolved_references=tuple(unresolved),
+    )
 
 
 def unresolved_medication_references(prefetch: Mapping[str, Any | None], drafts: DraftOrders) -> list[str]:
@@ -191,6 +205,7 @@ def build_facts(
     index = FhirIndex()
     index_prefetch(prefetch, index)
     index.add_medications_of(extra_resources)
+    condition_urls = _condition_urls(prefetch)
     for key, medication in drafts.medication_index.medications.items():
         index.medications.setdefault(key, medication)
     skipped: list[SkippedResource] = [*drafts.skipped, *index.skipped]
@@ -253,6 +268,8 @@ def build_facts(
         now=now,
         skipped=skipped,
     )
+    all_drafts = (*drafts_in_scope, *other_drafts)
+    lookup = ConditionLookup(index, (*drafts.conditions, *condition_urls))
     return PatientFacts(
         hook=hook,
         now=now,
@@ -267,11 +284,32 @@ def build_facts(
         potassium_unreadable=potassium_unreadable,
         magnesium_unreadable=magnesium_unreadable,
         renal=renal,
+        indications=indications((*all_drafts, *medications), conditions, lookup),
+        continuations=continuations(all_drafts, medications, now),
         conditions=conditions,
         dose_histories=histories,
         skipped=tuple(skipped),
         gaps=tuple(gaps),
     )
+
+
+def _condition_urls(prefetch: Mapping[str, Any | None]) -> list[tuple[str, dict[str, Any], Any]]:
+    """Conditions of the prefetch Bundles with their fullUrl (a reasonReference may use it)."""
+    out: list[tuple[str, dict[str, Any], Any]] = []
+    for key, value in prefetch.items():
+        if (
+            not isinstance(value, dict)
+            or value.get("resourceType") != "Bundle"
+            or not isinstance(value.get("entry"), list)
+        ):
+            continue
+        for i, entry in enumerate(value["entry"]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+                continue
+            resource = entry["resource"]
+            if resource.get("resourceType") == "Condition" and isinstance(entry.get("fullUrl"), str):
+                out.append((f"prefetch.{key}.entry[{i}]", resource, entry["fullUrl"]))
+    return out
 
 
 def _demographics(
