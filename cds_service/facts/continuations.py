@@ -68,9 +68,10 @@ def continuation_for(draft: MedicationFact, stored: Sequence[MedicationFact], no
     family = route_family(draft)
     same = [m for m in stored if m.ingredients and m.ingredients[0] == main and route_family(m) == family]
     by_id = [m for m in stored if draft.resource_id and m.resource_id == draft.resource_id and m.ingredients]
-    cutoff = now - timedelta(days=LATE_RENEWAL_DAYS)
+    # Counted in calendar days (UTC): supply ends are dates more often than instants.
+    cutoff = (now - timedelta(days=LATE_RENEWAL_DAYS)).date()
     current = [m for m in same if m.is_current]
-    late = [m for m in same if not m.is_current and m.ended_at is not None and cutoff <= m.ended_at]
+    late = [m for m in same if not m.is_current and m.ended_at is not None and cutoff <= m.ended_at.date()]
     previous = list(dict.fromkeys([*by_id, *current] or late))
     if previous:
         previous.sort(key=lambda m: (m.start or now, m.reference))
