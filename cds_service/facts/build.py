@@ -19,10 +19,12 @@ from typing import Any
 from cds_service.cdshooks import ORDER_HOOKS
 from cds_service.facts import terminology
 from cds_service.facts.conditions import current_conditions
+from cds_service.facts.continuations import continuations
 from cds_service.facts.dates import age_in_years, parse_datetime
 from cds_service.facts.fhir_index import FhirIndex, bundle_entries, index_prefetch, reference_of, string_or_none
 from cds_service.facts.fhir_json import UnusableResource, validate
 from cds_service.facts.history import HISTORY_INGREDIENTS_ORAL, dose_history
+from cds_service.facts.indications import ConditionLookup, indications
 from cds_service.facts.labs import lab_candidates, latest_lab
 from cds_service.facts.medications import HISTORY_HORIZON_DAYS, MedicationReader, ended_long_ago
 from cds_service.facts.model import (
@@ -34,8 +36,15 @@ from cds_service.facts.model import (
     PatientFacts,
     SkippedResource,
 )
+from cds_service.facts.renal import renal_function
 
 _REQUEST_REF = re.compile(r"(?:^|/)MedicationRequest/([^/]+)(?:/_history/[^/]+)?$")
+
+
+def entered_in_error(raw: Mapping[str, Any]) -> bool:
+    """A resource recorded by mistake: ignored everywhere, not even listed."""
+    status = raw.get("status")
+    return isinstance(status, str) and status.strip().lower() == "entered-in-error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,8 @@ class DraftOrders:
     hook: str
     entries: tuple[_Draft, ...] = ()
     medication_index: FhirIndex = field(default_factory=FhirIndex)  # Medications sent in draftOrders
+    # Conditions sent beside the drafts (a reasonReference may point to them): (where, resource, fullUrl)
+    conditions: tuple[tuple[str, dict[str, Any], Any], ...] = ()
     skipped: tuple[SkippedResource, ...] = ()
     unresolved_references: tuple[str, ...] = ()  # medicationReference targets to fetch
 
@@ -85,7 +96,8 @@ class DraftOrders:
 
 def _selected_ids(context: Mapping[str, Any]) -> set[str]:
     out: set[str] = set()
-    for selection in context.get("selections") or []:
+    selections = context.get("selections")
+    for selection in selections if isinstance(selections, list) else []:
         if not isinstance(selection, str):
             continue
         match = _REQUEST_REF.search(selection.strip())
@@ -114,12 +126,15 @@ def read_drafts(hook: str, context: Mapping[str, Any], now: datetime) -> DraftOr
         return DraftOrders(hook)
     index = FhirIndex()
     raw_drafts: list[tuple[str, dict[str, Any]]] = []
+    conditions: list[tuple[str, dict[str, Any], Any]] = []
     for where, resource, full_url in bundle_entries(context["draftOrders"], "context.draftOrders", index):
         resource_type = resource.get("resourceType")
-        if resource_type == "MedicationRequest":
+        if resource_type == "MedicationRequest" and not entered_in_error(resource):
             raw_drafts.append((where, resource))
         elif resource_type == "Medication":
             index.add_medication(resource, full_url)
+        elif resource_type == "Condition":
+            conditions.append((where, resource, full_url))
     now = parse_datetime(now) or now
     skipped: list[SkippedResource] = list(index.skipped)
     reader = MedicationReader(now, index, skipped)
@@ -134,7 +149,14 @@ def read_drafts(hook: str, context: Mapping[str, Any], now: datetime) -> DraftOr
             unresolved.append(external)
         fact = reader.medication_fact(where, raw, is_draft=True, is_selected=is_selected, fallback_reference=fallback)
         entries.append(_Draft(where, raw, fallback, is_selected, fact, external is not None))
-    return DraftOrders(hook, tuple(entries), index, tuple(skipped), tuple(unresolved))
+    return DraftOrders(
+        hook,
+        tuple(entries),
+        medication_index=index,
+        conditions=tuple(conditions),
+        skipped=tuple(skipped),
+        unresolved_references=tuple(unresolved),
+    )
 
 
 def unresolved_medication_references(prefetch: Mapping[str, Any | None], drafts: DraftOrders) -> list[str]:
@@ -183,6 +205,7 @@ def build_facts(
     index = FhirIndex()
     index_prefetch(prefetch, index)
     index.add_medications_of(extra_resources)
+    condition_urls = _condition_urls(prefetch)
     for key, medication in drafts.medication_index.medications.items():
         index.medications.setdefault(key, medication)
     skipped: list[SkippedResource] = [*drafts.skipped, *index.skipped]
@@ -209,6 +232,8 @@ def build_facts(
     seen: set[str] = set()
     history_cutoff = (now - timedelta(days=HISTORY_HORIZON_DAYS)).date().isoformat()
     for where, raw in index.by_type.get("MedicationRequest", []):
+        if entered_in_error(raw):
+            continue
         rid = string_or_none(raw.get("id"))
         # A stored order with a draft's id is the version the draft changes (a dose change or a
         # stop): keep it so rules see the step. Only a copy of the draft itself is dropped.
@@ -222,7 +247,7 @@ def build_facts(
         if fact is not None:
             medications.append(fact)
 
-    age, sex = _demographics(index, now, skipped)
+    age, sex, birth_date = _demographics(index, now, skipped)
     histories: dict[str, DoseHistory] = {}
     relaxants = {
         i for m in medications for i in m.ingredients if DrugClass.MUSCLE_RELAXANT in terminology.classes_for((i,))
@@ -231,6 +256,20 @@ def build_facts(
         histories[ingredient] = dose_history(ingredient, medications)
 
     labs = lab_candidates(index)
+    potassium, potassium_unreadable = latest_lab(LabKind.POTASSIUM, labs[LabKind.POTASSIUM], skipped, now)
+    magnesium, magnesium_unreadable = latest_lab(LabKind.MAGNESIUM, labs[LabKind.MAGNESIUM], skipped, now)
+    conditions = current_conditions(now, index, skipped)
+    renal = renal_function(
+        labs[LabKind.EGFR],
+        labs[LabKind.CREATININE],
+        conditions,
+        birth_date=birth_date,
+        sex=sex,
+        now=now,
+        skipped=skipped,
+    )
+    all_drafts = (*drafts_in_scope, *other_drafts)
+    lookup = ConditionLookup(index, (*drafts.conditions, *condition_urls))
     return PatientFacts(
         hook=hook,
         now=now,
@@ -240,26 +279,54 @@ def build_facts(
         drafts_in_scope=tuple(drafts_in_scope),
         other_drafts=tuple(other_drafts),
         medications=tuple(medications),
-        potassium=latest_lab(LabKind.POTASSIUM, labs[LabKind.POTASSIUM], skipped),
-        magnesium=latest_lab(LabKind.MAGNESIUM, labs[LabKind.MAGNESIUM], skipped),
-        conditions=current_conditions(now, index, skipped),
+        potassium=potassium,
+        magnesium=magnesium,
+        potassium_unreadable=potassium_unreadable,
+        magnesium_unreadable=magnesium_unreadable,
+        renal=renal,
+        indications=indications((*all_drafts, *medications), conditions, lookup),
+        continuations=continuations(all_drafts, medications, now),
+        conditions=conditions,
         dose_histories=histories,
         skipped=tuple(skipped),
         gaps=tuple(gaps),
     )
 
 
-def _demographics(index: FhirIndex, now: datetime, skipped: list[SkippedResource]) -> tuple[int | None, str | None]:
+def _condition_urls(prefetch: Mapping[str, Any | None]) -> list[tuple[str, dict[str, Any], Any]]:
+    """Conditions of the prefetch Bundles with their fullUrl (a reasonReference may use it)."""
+    out: list[tuple[str, dict[str, Any], Any]] = []
+    for key, value in prefetch.items():
+        if (
+            not isinstance(value, dict)
+            or value.get("resourceType") != "Bundle"
+            or not isinstance(value.get("entry"), list)
+        ):
+            continue
+        for i, entry in enumerate(value["entry"]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+                continue
+            resource = entry["resource"]
+            if resource.get("resourceType") == "Condition" and isinstance(entry.get("fullUrl"), str):
+                out.append((f"prefetch.{key}.entry[{i}]", resource, entry["fullUrl"]))
+    return out
+
+
+def _demographics(
+    index: FhirIndex, now: datetime, skipped: list[SkippedResource]
+) -> tuple[int | None, str | None, Any]:
+    """Age at `now`, sex (FHIR gender) and the birth date as sent."""
     patients = index.by_type.get("Patient", [])
     if not patients:
-        return None, None
+        return None, None, None
     where, raw = patients[0]
     try:
         patient = validate(raw)
     except UnusableResource as exc:
         skipped.append(SkippedResource(where, reference_of(raw), str(exc)[:200]))
-        return None, None
-    return age_in_years(patient.get("birthDate"), now), string_or_none(patient.get("gender"))
+        return None, None, None
+    birth_date = patient.get("birthDate")
+    return age_in_years(birth_date, now), string_or_none(patient.get("gender")), birth_date
 
 
 __all__ = ["DraftOrders", "build_facts", "read_drafts", "unresolved_medication_references"]

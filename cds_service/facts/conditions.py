@@ -1,7 +1,9 @@
 """Condition resources → `ConditionFact`s of the categories the rules know, current ones only.
 
 The one place that decides whether a condition counts: its clinical status is active, recurrence or
-relapse (or not given), and its verification status is neither refuted nor entered-in-error. Rules
+relapse, or it has no clinical status and no `abatement[x]` in the past (FHIR invariant con-4: an
+abated condition is not active); and its verification status is neither refuted nor entered-in-error
+(entered-in-error conditions are not listed anywhere, not even as the reason of an order). Rules
 never filter conditions again. A recent myocardial infarction is a category only within 28 days of
 onset (an ICD-10 I21/I22 code without an onset counts as recent: those codes are for the first four
 weeks).
@@ -9,7 +11,9 @@ weeks).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from cds_service.facts import terminology
 from cds_service.facts.dates import parse_datetime
@@ -22,11 +26,46 @@ NOT_TRUE_VERIFICATION_STATUSES = frozenset({"refuted", "entered-in-error"})
 RECENT_MI_DAYS = 28
 
 
-def is_current(clinical_status: str | None, verification_status: str | None) -> bool:
-    """Whether a condition with these statuses counts as the patient's condition now."""
-    if clinical_status is not None and clinical_status.lower() not in CURRENT_CLINICAL_STATUSES:
+_ABATEMENT_FIELDS = ("abatementDateTime", "abatementAge", "abatementPeriod", "abatementRange", "abatementString")
+
+
+def is_current(clinical_status: str | None, verification_status: str | None, *, abated: bool = False) -> bool:
+    """Whether a condition with these statuses counts as the patient's condition now.
+
+    A clinical status of active/recurrence/relapse decides; without one, a condition abated in the past
+    (`abated`) is not current.
+    """
+    if (verification_status or "").lower() in NOT_TRUE_VERIFICATION_STATUSES:
         return False
-    return (verification_status or "").lower() not in NOT_TRUE_VERIFICATION_STATUSES
+    if clinical_status is not None:
+        return clinical_status.lower() in CURRENT_CLINICAL_STATUSES
+    return not abated
+
+
+def abated_before(raw: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a Condition's `abatement[x]` lies in the past: a dateTime or period start at or before now;
+    an age, range or text (no date to compare) counts as past."""
+    for name in _ABATEMENT_FIELDS:
+        value = raw.get(name)
+        if value is None or value == "" or value == {}:
+            continue
+        if name == "abatementDateTime":
+            when = parse_datetime(value)
+            return when is None or when <= now
+        if name == "abatementPeriod" and isinstance(value, Mapping):
+            when = parse_datetime(value.get("start")) or parse_datetime(value.get("end"))
+            return when is None or when <= now
+        return True
+    return False
+
+
+def condition_is_usable(raw: Mapping[str, Any], now: datetime) -> bool:
+    """The same filter for a Condition read as an order's reason (reasonReference)."""
+    return is_current(
+        status_code(raw.get("clinicalStatus")),
+        status_code(raw.get("verificationStatus")),
+        abated=abated_before(raw, now),
+    )
 
 
 def current_conditions(now: datetime, index: FhirIndex, skipped: list[SkippedResource]) -> tuple[ConditionFact, ...]:
@@ -45,7 +84,7 @@ def current_conditions(now: datetime, index: FhirIndex, skipped: list[SkippedRes
             continue
         clinical = status_code(raw.get("clinicalStatus"))
         verification = status_code(raw.get("verificationStatus"))
-        if not is_current(clinical, verification):
+        if not is_current(clinical, verification, abated=abated_before(raw, now)):
             continue
         ref = reference_of(raw)
         if ref is not None:

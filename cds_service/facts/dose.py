@@ -5,6 +5,13 @@ stays defensive, so tests and callers may hand in raw dicts). Safety checks need
 daily amount: ranges use their high end, PRN orders count every allowed dose, capped by
 `maxDosePerPeriod`. Anything that cannot be worked out exactly becomes
 `DailyDose(None, unknown_reason=...)`; nothing is guessed.
+
+How long a supply lasts is another question: it is worked out at the *usual* daily use (see
+`DailyDose.usual_mg_per_day`), from `expectedSupplyDuration` or quantity ÷ usual use, with refills;
+never from `validityPeriod` (when the prescription expires; Epic sends one year).
+
+Impossible values are unreadable, never data: more than `MAX_MG_PER_DAY` of any drug, a dosing
+period under a minute, more than one dose a minute, a supply beyond `MAX_SUPPLY_DAYS`.
 """
 
 from __future__ import annotations
@@ -16,7 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cds_service.facts.dates import parse_datetime
 from cds_service.facts.model import DailyDose, Provenance, SupplyDuration
+
+# Dosing plausibility: beyond these an order's numbers are unreadable, never data.
+MAX_MG_PER_DAY = 100_000.0  # 100 g of any drug in a day
+MIN_PERIOD_DAYS = 1 / 1440  # a dosing period below one minute
+MAX_DOSES_PER_DAY = 1440.0  # more than one dose a minute
+MAX_SUPPLY_DAYS = 3650.0  # ten years of supply
+IMPLAUSIBLE = "implausible"  # the word every plausibility reason starts with
 
 # --- units -------------------------------------------------------------------------------------
 
@@ -202,6 +217,10 @@ class Frequency:
 
 
 def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return "∞" if value > 0 else ("-∞" if value < 0 else "?")
+    if abs(value) >= 1e15:
+        return f"{value:.3g}"
     if math.isclose(value, round(value), abs_tol=1e-9):
         return str(round(value))
     return f"{value:.3f}".rstrip("0").rstrip(".")
@@ -255,13 +274,28 @@ def frequency_from_code(code: str) -> Frequency | None:
     return None
 
 
-def frequency_from_timing(timing: Mapping[str, Any] | None) -> tuple[Frequency | None, str | None]:
-    """Doses per day (the maximum when a range is given) and, if unknown, why."""
+def frequency_from_timing(
+    timing: Mapping[str, Any] | None, *, usual: bool = False
+) -> tuple[Frequency | None, str | None]:
+    """Doses per day (the maximum when a range is given; `usual`: `frequency`, not `frequencyMax`)
+    and, if unknown, why. A period under a minute or more than a dose a minute is implausible."""
+    found, reason = _frequency_from_timing(timing, usual=usual)
+    if found is not None and not (0 < found.per_day <= MAX_DOSES_PER_DAY):
+        return None, f"{IMPLAUSIBLE} frequency (more than one dose a minute)"
+    return found, reason
+
+
+def _frequency_from_timing(timing: Mapping[str, Any] | None, *, usual: bool) -> tuple[Frequency | None, str | None]:
     if not isinstance(timing, Mapping):
         return None, "no frequency: no timing given"
     repeat = timing.get("repeat")
     if isinstance(repeat, Mapping) and repeat:
-        freq = _number(repeat.get("frequencyMax")) or _number(repeat.get("frequency"))
+        if usual:
+            freq = _number(repeat.get("frequency"))
+            if freq is None and repeat.get("frequencyMax") is not None:
+                return None, "only a maximum frequency is given"
+        else:
+            freq = _number(repeat.get("frequencyMax")) or _number(repeat.get("frequency"))
         period = _number(repeat.get("period"))
         unit = repeat.get("periodUnit")
         times = repeat.get("timeOfDay") if isinstance(repeat.get("timeOfDay"), list) else []
@@ -271,6 +305,8 @@ def frequency_from_timing(timing: Mapping[str, Any] | None) -> tuple[Frequency |
                 return None, f"timing period unit '{unit}' not understood"
             if period <= 0:
                 return None, "timing period is zero or negative"
+            if period * PERIOD_DAYS[unit] < MIN_PERIOD_DAYS:
+                return None, f"{IMPLAUSIBLE} timing period (below one minute)"
             if freq is None:
                 freq = float(len(times) or len(when) or 1)
             if freq <= 0:
@@ -282,7 +318,7 @@ def frequency_from_timing(timing: Mapping[str, Any] | None) -> tuple[Frequency |
                 text = f"{_fmt(freq)} per day"
             else:
                 text = f"{_fmt(freq)} per {_fmt(period)} {unit}"
-            if repeat.get("frequencyMax") is not None:
+            if repeat.get("frequencyMax") is not None and not usual:
                 text += " (maximum frequency)"
             return Frequency(per_day, text), None
         if times or when:
@@ -330,6 +366,8 @@ class _Part:
     from_range: bool
     units_per_day: float | None
     unit: str | None
+    usual_mg_per_day: float | None = None
+    usual_units_per_day: float | None = None
 
 
 def _dose_quantity(dosage: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, bool, str | None]:
@@ -423,9 +461,19 @@ def _one_dosage(dosage: Mapping[str, Any], strength: Strength | None, combinatio
     mg_per_dose, dose_text, unit, reason = _to_mg(quantity, strength, combination)
     if mg_per_dose is None:
         return _Part(None, "", reason, as_needed, from_range, None, unit)
-    frequency, freq_reason = frequency_from_timing(dosage.get("timing"))
+    if mg_per_dose > MAX_MG_PER_DAY:
+        return _Part(None, "", f"{IMPLAUSIBLE} dose (more than 100 g)", as_needed, from_range, None, unit)
+    timing = dosage.get("timing")
+    frequency, freq_reason = frequency_from_timing(timing)
     cap, _ = _max_per_day(dosage, strength, combination)
+    if cap is not None and not math.isfinite(cap):
+        cap = None
+    units_value = _number(quantity.get("value"))
+    kind = unit_kind(quantity)
+    counted = kind is not None and kind[0] != "mass"
     if frequency is None:
+        if freq_reason and freq_reason.startswith(IMPLAUSIBLE):
+            return _Part(None, "", freq_reason, as_needed, from_range, None, unit)
         if cap is not None:
             return _Part(
                 cap,
@@ -441,8 +489,6 @@ def _one_dosage(dosage: Mapping[str, Any], strength: Strength | None, combinatio
             why = f"as-needed order without frequency or maximum ({why})"
         return _Part(None, "", why, as_needed, from_range, None, unit)
     mg_per_day = mg_per_dose * frequency.per_day
-    units_value = _number(quantity.get("value"))
-    counted = unit_kind(quantity) is not None and unit_kind(quantity)[0] != "mass"  # type: ignore[index]
     units_per_day = units_value * frequency.per_day if counted and units_value is not None else None
     text = f"{dose_text} × {frequency.text}"
     if cap is not None and cap < mg_per_day:
@@ -454,7 +500,18 @@ def _one_dosage(dosage: Mapping[str, Any], strength: Strength | None, combinatio
         text += " as needed (maximum)"
     if from_range:
         text = text.replace(dose_text, f"up to {dose_text}", 1)
-    return _Part(mg_per_day, text, None, as_needed, from_range, units_per_day, unit)
+    # The usual use (how long a supply lasts): `frequency`, not `frequencyMax`; the same cap.
+    usual_mg: float | None = None
+    usual_units: float | None = None
+    usual_frequency, _ = frequency_from_timing(timing, usual=True)
+    if usual_frequency is not None:
+        usual_mg = mg_per_dose * usual_frequency.per_day
+        usual_units = units_value * usual_frequency.per_day if counted and units_value is not None else None
+        if cap is not None and cap < usual_mg:
+            if usual_units is not None:
+                usual_units *= cap / usual_mg
+            usual_mg = cap
+    return _Part(mg_per_day, text, None, as_needed, from_range, units_per_day, unit, usual_mg, usual_units)
 
 
 def daily_dose(
@@ -479,7 +536,7 @@ def daily_dose(
         groups.setdefault(sequence if isinstance(sequence, int) else None, []).append(
             _one_dosage(dosage, strength, combination)
         )
-    totals: list[tuple[float, str, float | None, str | None]] = []
+    totals: list[tuple[float, str, float | None, str | None, float | None, float | None]] = []
     all_parts = [p for parts in groups.values() for p in parts]
     as_needed = any(p.as_needed for p in all_parts)
     from_range = any(p.from_range for p in all_parts)
@@ -495,8 +552,20 @@ def daily_dose(
         units = sum(u for u in unit_values if u is not None) if all(u is not None for u in unit_values) else None
         units_label = parts[0].unit if len({p.unit for p in parts}) == 1 else None
         text = " + ".join(p.explanation for p in parts)
-        totals.append((mg, text, units, units_label))
-    mg, text, units, label = max(totals, key=lambda t: t[0])
+        usual_values = [p.usual_mg_per_day for p in parts]
+        usual_mg = sum(u for u in usual_values if u is not None) if None not in usual_values else None
+        usual_unit_values = [p.usual_units_per_day for p in parts]
+        usual_units = sum(u for u in usual_unit_values if u is not None) if None not in usual_unit_values else None
+        totals.append((mg, text, units, units_label, usual_mg, usual_units))
+    mg, text, units, label, usual_mg, usual_units = max(totals, key=lambda t: t[0])
+    if not math.isfinite(mg) or mg > MAX_MG_PER_DAY:
+        return DailyDose(
+            None,
+            unknown_reason=f"{IMPLAUSIBLE} daily dose (more than 100 g a day)",
+            as_needed=as_needed,
+            from_range=from_range,
+            source=source,
+        )
     if len(groups) > 1:
         text = f"largest of {len(groups)} sequential instructions: {text}"
     return DailyDose(
@@ -507,6 +576,8 @@ def daily_dose(
         units_per_day=round(units, 9) if units is not None else None,
         unit=label,
         source=source,
+        usual_mg_per_day=round(usual_mg, 9) if usual_mg is not None else None,
+        usual_units_per_day=round(usual_units, 9) if usual_units is not None else None,
     )
 
 
@@ -517,17 +588,37 @@ def supply_duration(
     dispense: Mapping[str, Any] | None,
     dose: DailyDose,
     *,
-    validity_start: datetime | None,
-    validity_end: datetime | None,
+    validity_start: datetime | None = None,
+    validity_end: datetime | None = None,
     dosages: Sequence[Any] | None,
     reference: str,
     strength: Strength | None = None,
 ) -> SupplyDuration:
-    """Days the order covers, in the order: expectedSupplyDuration (× fills), quantity ÷ daily use,
-    validityPeriod, timing bounds."""
+    """Days the order covers, in the order: expectedSupplyDuration (× fills), quantity ÷ usual daily
+    use (× fills), timing bounds.
+
+    `validity_start`/`validity_end` are accepted for callers' convenience and deliberately not used: a
+    validity period is when the prescription expires (Epic sends one year for a 7-day course), never
+    the course length. A supply beyond `MAX_SUPPLY_DAYS` is implausible and unknown.
+    """
+    found = _supply_duration(dispense, dose, dosages=dosages, reference=reference, strength=strength)
+    if found.days is not None and not (0 < found.days <= MAX_SUPPLY_DAYS):
+        return SupplyDuration(None, "", f"{IMPLAUSIBLE} supply ({found.method} beyond {_fmt(MAX_SUPPLY_DAYS)} days)")
+    return found
+
+
+def _supply_duration(
+    dispense: Mapping[str, Any] | None,
+    dose: DailyDose,
+    *,
+    dosages: Sequence[Any] | None,
+    reference: str,
+    strength: Strength | None,
+) -> SupplyDuration:
     dispense = dispense if isinstance(dispense, Mapping) else {}
     repeats_raw = dispense.get("numberOfRepeatsAllowed")
-    repeats = int(repeats_raw) if isinstance(repeats_raw, int) and repeats_raw > 0 else 0
+    repeats = int(repeats_raw) if isinstance(repeats_raw, int) and not isinstance(repeats_raw, bool) else 0
+    repeats = repeats if 0 < repeats <= 100 else 0
     fills = 1 + repeats
     fills_text = f" × (1 + {repeats} refill{'s' if repeats != 1 else ''})" if repeats else ""
     expected = duration_days(dispense.get("expectedSupplyDuration"))
@@ -540,47 +631,44 @@ def supply_duration(
             Provenance(reference, "dispenseRequest.expectedSupplyDuration"),
         )
     quantity = dispense.get("quantity")
+    usual_mg = dose.usual_mg_per_day
+    usual_units = dose.usual_units_per_day
     if isinstance(quantity, Mapping):
         amount = _number(quantity.get("value"))
         kind = unit_kind(quantity) if (quantity.get("unit") or quantity.get("code")) else ("unit", 1.0)
         per_day: float | None = None
         what = ""
         if amount and amount > 0 and kind is not None:
-            if kind[0] in ("unit", "ml") and dose.units_per_day:
+            if kind[0] in ("unit", "ml") and usual_units:
                 dose_is_ml = (dose.unit or "").lower() == "ml"
                 if (kind[0] == "ml") == dose_is_ml:
-                    per_day = dose.units_per_day
-                    what = f"{_fmt(dose.units_per_day)} {_plural(dose.unit or 'unit')}/day"
-            elif kind[0] in ("unit", "ml") and dose.mg_per_day and strength and strength.mg > 0:
+                    per_day = usual_units
+                    what = f"{_fmt(usual_units)} {_plural(dose.unit or 'unit')}/day"
+            elif kind[0] in ("unit", "ml") and usual_mg and strength and strength.mg > 0:
                 if strength.per_ml == (kind[0] == "ml"):
-                    per_day = dose.mg_per_day / strength.mg
+                    per_day = usual_mg / strength.mg
                     shown = "mL" if strength.per_ml else _plural(unit_label(quantity))
                     what = (
-                        f"{_fmt(per_day)} {shown}/day ({_fmt(dose.mg_per_day)} mg/day ÷ "
+                        f"{_fmt(per_day)} {shown}/day ({_fmt(usual_mg)} mg/day ÷ "
                         f"{_fmt(strength.mg)} mg/{'mL' if strength.per_ml else unit_label(quantity)})"
                     )
-            elif kind[0] == "mass" and dose.mg_per_day:
+            elif kind[0] == "mass" and usual_mg:
                 amount *= kind[1]
-                per_day = dose.mg_per_day
-                what = f"{_fmt(dose.mg_per_day)} mg/day"
-        if per_day:
+                per_day = usual_mg
+                what = f"{_fmt(usual_mg)} mg/day"
+        if per_day and amount:
             has_unit = bool(quantity.get("unit") or quantity.get("code"))
-            quantity_unit = "mg" if kind[0] == "mass" else (_plural(unit_label(quantity)) if has_unit else "units")
+            quantity_unit = (
+                "mg" if kind and kind[0] == "mass" else (_plural(unit_label(quantity)) if has_unit else "units")
+            )
             days = amount * fills / per_day
+            usual = " at the usual use" if dose.as_needed else ""
             return SupplyDuration(
                 days,
                 "quantity",
-                f"{_fmt(amount)} {quantity_unit}{fills_text} ÷ {what} = {_fmt(days)} days",
+                f"{_fmt(amount)} {quantity_unit}{fills_text} ÷ {what}{usual} = {_fmt(days)} days",
                 Provenance(reference, "dispenseRequest.quantity"),
             )
-    if validity_start is not None and validity_end is not None and validity_end > validity_start:
-        days = (validity_end - validity_start).total_seconds() / 86400
-        return SupplyDuration(
-            days,
-            "validityPeriod",
-            f"validity period of {_fmt(days)} days",
-            Provenance(reference, "dispenseRequest.validityPeriod"),
-        )
     for index, dosage in enumerate(dosages or []):
         if not isinstance(dosage, Mapping) or not isinstance(dosage.get("timing"), Mapping):
             continue
@@ -597,8 +685,6 @@ def supply_duration(
             )
         period = repeat.get("boundsPeriod")
         if isinstance(period, Mapping):
-            from cds_service.facts.dates import parse_datetime
-
             start = parse_datetime(period.get("start"))
             end = parse_datetime(period.get("end"))
             if start and end and end > start:
@@ -609,4 +695,6 @@ def supply_duration(
                     f"dosing bounded to {_fmt(days)} days",
                     Provenance(reference, f"dosageInstruction[{index}].timing.repeat.boundsPeriod"),
                 )
-    return SupplyDuration(None, "", "no supply duration, quantity or validity period")
+    if isinstance(quantity, Mapping) and dose.as_needed and usual_mg is None:
+        return SupplyDuration(None, "", "as-needed order without a usual frequency: supply length unknown")
+    return SupplyDuration(None, "", "no supply duration or quantity (a validity period is not a course length)")

@@ -16,6 +16,7 @@ An error inside a field the rules read makes the resource unusable: the caller r
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -39,6 +40,8 @@ READ_FIELDS: dict[str, frozenset[str]] = {
             "dosageInstruction",
             "dispenseRequest",
             "contained",
+            "reasonCode",
+            "reasonReference",
         }
     ),
     "Medication": frozenset({"resourceType", "id", "code", "form", "ingredient", "amount"}),
@@ -238,3 +241,80 @@ def _missing_field(error: Mapping[str, Any]) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def validate_salvaging(resource: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Like `validate`, for a resource that must not vanish (an order for a drug the rules read): each
+    element that fails validation is removed and named in the returned problems (paths such as
+    `dosageInstruction[0].doseAndRate[0].doseQuantity.value`, never values). Raises UnusableResource
+    only when nothing can be salvaged."""
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or resource_type not in READ_FIELDS:
+        raise UnusableResource(f"unexpected resourceType {resource_type!r}"[:80])
+    read = READ_FIELDS[resource_type]
+    candidate = copy.deepcopy({k: v for k, v in normalize(resource).items() if k in read or k == "subject"})
+    problems: list[str] = []
+    placeholders: list[str] = []
+    for _attempt in range(32):
+        try:
+            _model(resource_type)(candidate)
+        except ValidationError as exc:
+            errors = exc.errors(include_input=False, include_url=False)
+        except (TypeError, ValueError, RecursionError):
+            raise UnusableResource(f"not a valid {resource_type}") from None
+        else:
+            for name in placeholders:
+                candidate.pop(name, None)
+            return candidate, tuple(dict.fromkeys(problems))
+        changed = False
+        removals: dict[tuple[int, Any], tuple[Any, Any]] = {}
+        for error in errors:
+            missing = _missing_field(error)
+            if missing and missing not in candidate and missing in _PLACEHOLDERS:
+                candidate[missing] = _PLACEHOLDERS[missing]
+                placeholders.append(missing)
+                changed = True
+                continue
+            loc = tuple(error.get("loc") or ())
+            if not loc or not isinstance(loc[0], str) or loc[0] not in candidate:
+                continue
+            if loc[0] not in read:
+                removals[(id(candidate), loc[0])] = (candidate, loc[0])
+                continue
+            found = _locate(candidate, loc)
+            if found is not None:
+                path, parent, key = found
+                problems.append(path)
+                removals[(id(parent), key)] = (parent, key)
+        # Dictionary keys first, then list items from the highest index down (no index shifts).
+        ordered = sorted(
+            removals.values(), key=lambda pk: (isinstance(pk[0], list), -pk[1] if isinstance(pk[1], int) else 0)
+        )
+        for parent, key in ordered:
+            in_list = isinstance(parent, list) and isinstance(key, int) and key < len(parent)
+            if in_list or (isinstance(parent, dict) and key in parent):
+                parent.pop(key)
+                changed = True
+        if not changed:
+            raise UnusableResource(f"{resource_type} could not be validated")
+    raise UnusableResource(f"{resource_type} could not be validated")
+
+
+def _locate(candidate: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str, Any, Any] | None:
+    """The deepest element of `loc` present in `candidate`: (path of names and indexes only, parent, key)."""
+    container: Any = candidate
+    trail: list[tuple[Any, Any]] = []
+    for part in loc:
+        in_dict = isinstance(container, dict) and isinstance(part, str) and part in container
+        in_list = isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+        if not (in_dict or in_list):
+            break
+        trail.append((container, part))
+        container = container[part]
+    if not trail:
+        return None
+    path = ""
+    for _, part in trail:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    parent, key = trail[-1]
+    return path, parent, key

@@ -5,6 +5,12 @@ Recognition comes first and is cheap: an existing order for a drug outside our t
 not validated or dosed. Orders the rules read are validated with fhir.resources (only the fields
 read), then dosed (`dose.daily_dose`) and given a supply (`dose.supply_duration`). The facts of a
 stored order are remembered (bounded) because order-select resends the same history on every edit.
+
+An order for a drug the rules read is never skipped: when a field fails validation (a date without
+a timezone, a dose "NaN", frequency 0...) or is impossible (more than 100 g a day, a period under a
+minute, an authoredOn in the future beyond `CLOCK_SKEW`), the field is left out, named in
+`MedicationFact.problems` (field names, never values) and the rest is read. No exception leaves this
+module for any JSON shape.
 """
 
 from __future__ import annotations
@@ -13,16 +19,16 @@ import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from cds_service.facts import terminology
 from cds_service.facts.dates import parse_datetime
-from cds_service.facts.dose import MASS_TO_MG, Strength, daily_dose, supply_duration, unit_kind
+from cds_service.facts.dose import IMPLAUSIBLE, MASS_TO_MG, Strength, daily_dose, supply_duration, unit_kind
 from cds_service.facts.fhir_index import Coding, FhirIndex, concept_parts, reference_of, string_or_none
-from cds_service.facts.fhir_json import UnusableResource, validate
+from cds_service.facts.fhir_json import UnusableResource, validate, validate_salvaging
 from cds_service.facts.model import (
     DailyDose,
     MatchMethod,
@@ -40,11 +46,24 @@ _TEXT_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|g)(\s*/\s*ml)?\b", re.I)
 # orders are not parsed at all, which keeps years of history cheap.
 HISTORY_HORIZON_DAYS = 400
 _LIVE_STATUSES = {"active", "on-hold", "draft", "unknown", None}
+# How far in the future a timestamp may lie before it is an error rather than clock skew. A date
+# without a time may be "tomorrow" in the EHR's time zone (up to UTC+14).
+CLOCK_SKEW = timedelta(minutes=5)
+_DATE_ONLY_SKEW = timedelta(hours=14)
+
+
+def in_the_future(text: Any, when: datetime | None, now: datetime) -> bool:
+    """`when` (parsed from `text`) lies beyond the allowed clock skew after `now`."""
+    if when is None:
+        return False
+    date_only = isinstance(text, str) and len(text.strip()) <= 10
+    return when > now + (_DATE_ONLY_SKEW if date_only else CLOCK_SKEW)
 
 
 def ended_long_ago(raw: Mapping[str, Any], cutoff_date: str) -> bool:
     """True for a finished order with no date on or after `cutoff_date` (ISO text comparison)."""
-    if raw.get("status") in _LIVE_STATUSES:
+    status = raw.get("status")
+    if not isinstance(status, str) or status in _LIVE_STATUSES:
         return False
     dispense = raw.get("dispenseRequest")
     validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
@@ -102,7 +121,10 @@ def _medication_concept(
     medication: dict[str, Any] | None = None
     unresolved = None
     if isinstance(target, str) and target.startswith("#"):
-        for contained in request.get("contained") or []:
+        contained_list = request.get("contained")
+        if isinstance(contained_list, dict):
+            contained_list = [contained_list]
+        for contained in contained_list if isinstance(contained_list, list) else []:
             if (
                 isinstance(contained, dict)
                 and contained.get("resourceType") == "Medication"
@@ -122,7 +144,8 @@ def _medication_concept(
     if medication is not None:
         codings, med_texts = concept_parts(medication.get("code"))
         texts = med_texts + texts
-        for ingredient in medication.get("ingredient") or []:
+        ingredients = medication.get("ingredient")
+        for ingredient in ingredients if isinstance(ingredients, list) else []:
             if isinstance(ingredient, dict):
                 more_codings, more_texts = concept_parts(ingredient.get("itemCodeableConcept"))
                 codings += more_codings
@@ -204,9 +227,9 @@ def recognize(codings: Sequence[Coding], texts: Sequence[str]) -> Recognized:
 
 def _medication_strength(medication: Mapping[str, Any] | None, ingredient: str) -> Strength | None:
     """Strength from Medication.ingredient.strength (a Ratio: mg per 1 tablet or per mL)."""
-    if not medication:
+    if not medication or not isinstance(medication.get("ingredient"), list):
         return None
-    items = [i for i in medication.get("ingredient") or [] if isinstance(i, dict)]
+    items = [i for i in medication["ingredient"] if isinstance(i, dict)]
     for item in items:
         _, texts = concept_parts(item.get("itemCodeableConcept"))
         named = any(ingredient in terminology.ingredients_in_text(t) for t in texts)
@@ -217,13 +240,15 @@ def _medication_strength(medication: Mapping[str, Any] | None, ingredient: str) 
             continue
         numerator = ratio.get("numerator") or {}
         denominator = ratio.get("denominator") or {}
+        if not isinstance(numerator, dict) or not isinstance(denominator, dict):
+            continue
         num_unit = str(numerator.get("code") or numerator.get("unit") or "").lower()
         try:
             value = float(numerator.get("value"))
             per = float(denominator.get("value", 1))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
-        if num_unit not in MASS_TO_MG or per <= 0:
+        if num_unit not in MASS_TO_MG or not (0 < per < 1e9) or not (0 < value < 1e9):
             continue
         kind = unit_kind(denominator) if (denominator.get("code") or denominator.get("unit")) else ("unit", 1.0)
         if kind is None or kind[0] == "mass":
@@ -282,18 +307,61 @@ class MedicationReader:
         fallback_reference: str | None = None,
     ) -> MedicationFact | None:
         reference = reference_of(raw) or fallback_reference or where
-        codings, texts, medication, unresolved = _medication_concept(raw, self.index)
+        try:
+            codings, texts, medication, unresolved = _medication_concept(raw, self.index)
+        except Exception:  # hostile JSON must never escape the facts layer
+            codings, texts, medication, unresolved = [], [], None, "medication could not be read"
         memo_key = None if is_draft else _stored_order_key(raw, medication, reference)
         if memo_key is not None and (known := _STORED_ORDER_FACTS.get(memo_key)) is not None:
             _STORED_ORDER_FACTS.move_to_end(memo_key)
             return known
-        fact = self._medication_fact(where, raw, reference, codings, texts, medication, unresolved,
-                                     is_draft=is_draft, is_selected=is_selected)  # fmt: skip
-        if memo_key is not None and fact is not None:
+        try:
+            fact = self._medication_fact(where, raw, reference, codings, texts, medication, unresolved,
+                                         is_draft=is_draft, is_selected=is_selected)  # fmt: skip
+        except Exception:  # an in-scope order is listed with what could be read
+            fact = self._fallback(where, raw, reference, codings, texts, is_draft=is_draft, is_selected=is_selected)
+        # Facts with problems are not remembered: "in the future" depends on the clock.
+        if memo_key is not None and fact is not None and not fact.problems:
             _STORED_ORDER_FACTS[memo_key] = fact
             while len(_STORED_ORDER_FACTS) > _STORED_ORDER_MEMO_SIZE:
                 _STORED_ORDER_FACTS.popitem(last=False)
         return fact
+
+    def _fallback(
+        self,
+        where: str,
+        raw: dict[str, Any],
+        reference: str,
+        codings: list[Coding],
+        texts: list[str],
+        *,
+        is_draft: bool,
+        is_selected: bool,
+    ) -> MedicationFact | None:
+        """The last resort when reading failed unexpectedly: an in-scope order keeps its identity."""
+        try:
+            recognized = recognize(codings, texts)
+        except Exception:  # recognition of hostile text
+            recognized = Recognized((), MatchMethod.NONE, None, None, "")
+        if not recognized.ingredients:
+            self.skipped.append(SkippedResource(where, reference_of(raw), "order could not be read"))
+            return None
+        return MedicationFact(
+            reference=reference,
+            resource_id=string_or_none(raw.get("id")),
+            ingredients=recognized.ingredients,
+            classes=terminology.classes_for(recognized.ingredients),
+            match=recognized.match,
+            display=recognized.display or "unspecified medication",
+            rxnorm_code=recognized.rxnorm_code,
+            status=string_or_none(raw.get("status")),
+            daily_dose=DailyDose(None, unknown_reason="the order could not be read"),
+            is_draft=is_draft,
+            is_selected=is_selected,
+            provenance=Provenance(reference),
+            problems=("order",),
+            raw=raw,
+        )
 
     def _medication_fact(
         self,
@@ -311,13 +379,25 @@ class MedicationReader:
         recognized = recognize(codings, texts)
         if not is_draft and recognized.match is MatchMethod.NONE:
             return self._unrecognized(raw, reference, recognized, unresolved)
+        in_scope = bool(recognized.ingredients)  # a drug in our tables: never skipped
+        problems: list[str] = []
         try:
             resource = validate(raw)
-            if medication is not None:
-                medication = validate(medication)
         except UnusableResource as exc:
-            self.skipped.append(SkippedResource(where, reference_of(raw), str(exc)[:200]))
-            return None
+            if not in_scope:
+                self.skipped.append(SkippedResource(where, reference_of(raw), str(exc)[:200]))
+                return None
+            resource, found = validate_salvaging(raw)
+            problems.extend(found)
+        if medication is not None:
+            try:
+                medication = validate(medication)
+            except UnusableResource as exc:
+                if not in_scope:
+                    self.skipped.append(SkippedResource(where, reference_of(raw), str(exc)[:200]))
+                    return None
+                medication = None
+                problems.append("medicationReference (the Medication could not be read)")
         main = recognized.ingredients[0] if recognized.ingredients else None
         strength = None
         combination = False
@@ -340,6 +420,26 @@ class MedicationReader:
                 combination=combination,
                 source=Provenance(reference, "dosageInstruction"),
             )
+        if dose.unknown_reason and dose.unknown_reason.startswith(IMPLAUSIBLE):
+            problems.append(f"dosageInstruction ({dose.unknown_reason})")
+        dosage_problems = [p for p in problems if p.startswith("dosageInstruction")]
+        if dosage_problems and dose.mg_per_day is not None:
+            # A dosage element could not be read: what is left is not the order's dose.
+            dose = DailyDose(
+                None,
+                unknown_reason=f"{dosage_problems[0].split(' ')[0]} could not be read",
+                as_needed=dose.as_needed,
+                from_range=dose.from_range,
+                source=dose.source,
+            )
+        elif dosage_problems and dose.unknown_reason and not dose.unknown_reason.startswith(IMPLAUSIBLE):
+            dose = DailyDose(
+                None,
+                unknown_reason=f"{dosage_problems[0].split(' ')[0]} could not be read ({dose.unknown_reason})",
+                as_needed=dose.as_needed,
+                from_range=dose.from_range,
+                source=dose.source,
+            )
         dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), dict) else {}
         validity = dispense.get("validityPeriod") if isinstance(dispense.get("validityPeriod"), dict) else {}
         validity_start = parse_datetime(validity.get("start"))
@@ -347,20 +447,34 @@ class MedicationReader:
         supply = supply_duration(
             dispense,
             dose,
-            validity_start=validity_start,
-            validity_end=validity_end,
             dosages=dosages if isinstance(dosages, list) else None,
             reference=reference,
             strength=strength,
         )
+        if supply.explanation.startswith(IMPLAUSIBLE):
+            problems.append(f"dispenseRequest ({supply.explanation})")
+        authored_text = resource.get("authoredOn")
+        authored_on = parse_datetime(authored_text)
+        if in_the_future(authored_text, authored_on, self.now):
+            problems.append("authoredOn (in the future)")
+            authored_on = None
+        if in_the_future(validity.get("start"), validity_start, self.now + timedelta(days=366 * 5)):
+            problems.append("dispenseRequest.validityPeriod.start (implausible)")
+            validity_start = None
         route = _dosage_route(dosages)
         if route in (Route.UNKNOWN, Route.OTHER) and product is not None and product.route is not Route.UNKNOWN:
             route = product.route
         if route is Route.UNKNOWN:
             route = recognized.name_route
         display = recognized.display or (product.name if product else "") or "unspecified medication"
+        named_route = terminology.route_in_text(" ".join(texts)) if texts else None
+        if named_route is not None and route in (Route.UNKNOWN, Route.OTHER, Route.ORAL):
+            route = named_route  # Ryanodex, Revonto: IV dantrolene whatever the order's route field says
         if "intrathecal" in display.lower() or (route is Route.INJECTION and main == "baclofen"):
             route = Route.INTRATHECAL  # pump refills are named so; baclofen is injected only intrathecally
+        extended_release = (product is not None and product.extended_release) or any(
+            terminology.is_extended_release_text(t) for t in texts if t
+        )
         return MedicationFact(
             reference=reference,
             resource_id=string_or_none(raw.get("id")),
@@ -372,9 +486,9 @@ class MedicationReader:
             strength_mg=strength.mg if strength else None,
             strength_per_ml=strength.per_ml if strength else False,
             route=route,
-            status=string_or_none(raw.get("status")),
-            intent=string_or_none(raw.get("intent")),
-            authored_on=parse_datetime(raw.get("authoredOn")),
+            status=string_or_none(resource.get("status")),
+            intent=string_or_none(resource.get("intent")),
+            authored_on=authored_on,
             validity_start=validity_start,
             validity_end=validity_end,
             daily_dose=dose,
@@ -383,6 +497,10 @@ class MedicationReader:
             is_selected=is_selected,
             provenance=provenance,
             name_conflict=recognized.name_conflict,
+            extended_release=extended_release,
+            reason_codings=_reason_codings(resource.get("reasonCode")),
+            reason_references=_reason_references(resource.get("reasonReference")),
+            problems=tuple(dict.fromkeys(problems)),
             raw=raw,
         )
 
@@ -393,6 +511,10 @@ class MedicationReader:
         reason = "not a drug these checks use; dose not computed"
         if unresolved:
             reason = f"medication not identified ({unresolved})"
+        authored_text = raw.get("authoredOn")
+        authored_on = parse_datetime(authored_text) if isinstance(authored_text, str) else None
+        if in_the_future(authored_text, authored_on, self.now):
+            authored_on = None
         return MedicationFact(
             reference=reference,
             resource_id=string_or_none(raw.get("id")),
@@ -403,9 +525,33 @@ class MedicationReader:
             rxnorm_code=recognized.rxnorm_code,
             status=string_or_none(raw.get("status")),
             intent=string_or_none(raw.get("intent")),
-            authored_on=parse_datetime(raw.get("authoredOn")),
+            authored_on=authored_on,
             daily_dose=DailyDose(None, unknown_reason=reason),
             supply=SupplyDuration(None),
             provenance=Provenance(reference),
             raw=raw,
         )
+
+
+def _reason_codings(concepts: Any) -> tuple[tuple[str | None, str, str], ...]:
+    """(system, code, display) of every reasonCode coding; the concept's text names codings without one."""
+    out: list[tuple[str | None, str, str]] = []
+    for concept in concepts if isinstance(concepts, list) else []:
+        codings, texts = concept_parts(concept)
+        text = concept.get("text") if isinstance(concept, dict) and isinstance(concept.get("text"), str) else ""
+        displays = {
+            c.get("code"): c.get("display")
+            for c in (concept.get("coding") or [] if isinstance(concept, dict) else [])
+            if isinstance(c, dict) and isinstance(c.get("display"), str)
+        }
+        for system, code in codings:
+            out.append((system, code, displays.get(code) or text or (texts[0] if texts else code)))
+    return tuple(out)
+
+
+def _reason_references(references: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in references if isinstance(references, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("reference"), str) and item["reference"].strip():
+            out.append(item["reference"].strip())
+    return tuple(out)

@@ -162,6 +162,12 @@ class DailyDose:
     `mg_per_day` is None when it cannot be computed; `unknown_reason` then says why.
     For ranges and PRN orders this is the *maximum* daily amount (safety checks use the high end).
     `explanation` is human text for card details, e.g. "10 mg × 3 per day (TID)".
+
+    `usual_mg_per_day` / `usual_units_per_day` are the usual daily use, which sets how long a supply
+    lasts: for a scheduled order the ordered dose × `timing.repeat.frequency` (not `frequencyMax`),
+    capped by `maxDosePerPeriod`; for an as-needed order the dose × the timing's frequency when the
+    timing gives one, otherwise unknown (None): "up to 3 a day as needed" says nothing of actual use.
+    A dose range counts at its high end in both.
     """
 
     mg_per_day: float | None
@@ -172,6 +178,8 @@ class DailyDose:
     units_per_day: float | None = None  # tablets/capsules/mL per day, when dosed in units
     unit: str | None = None  # the dose unit as ordered ("mg", "tablet", "mL")
     source: Provenance | None = None
+    usual_mg_per_day: float | None = None
+    usual_units_per_day: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +187,9 @@ class SupplyDuration:
     """How many days the order covers, and how that was worked out."""
 
     days: float | None
-    method: str = ""  # "expectedSupplyDuration", "quantity", "validityPeriod", "boundsDuration", ...
+    # "expectedSupplyDuration", "quantity", "boundsDuration", "boundsPeriod"; never "validityPeriod":
+    # a validity period is when the prescription expires (Epic sends one year), not the course length.
+    method: str = ""
     explanation: str = ""
     source: Provenance | None = None
 
@@ -245,17 +255,28 @@ class MedicationFact:
         used here. For a current order this only adds "supply may have run out on ..." to a card.
         """
         if self.start is not None and self.supply.days is not None:
-            return self.start + timedelta(days=self.supply.days)
+            try:
+                return self.start + timedelta(days=self.supply.days)
+            except OverflowError:
+                return None
         return None
 
     @property
+    def ended_at(self) -> datetime | None:
+        """When a course ended or ends: the earlier of `supply_end` and `validity_end` (either alone when
+        only one is known), else None (open).
+
+        For a finished order (stopped, completed) this is when the patient last had the drug: a 7-day
+        course with a one-year validity ended on day 7; an order stopped before its supply ran out may
+        carry only its validity. It says nothing about whether an order is current: status does.
+        """
+        ends = [e for e in (self.supply_end, self.validity_end) if e is not None]
+        return min(ends) if ends else None
+
+    @property
     def end(self) -> datetime | None:
-        """End of the course: validityPeriod.end, else start + supply days, else None (open)."""
-        if self.validity_end is not None:
-            return self.validity_end
-        if self.start is not None and self.supply.days is not None:
-            return self.start + timedelta(days=self.supply.days)
-        return None
+        """The same as `ended_at` (kept for the rules that read `end`)."""
+        return self.ended_at
 
     @property
     def is_stop(self) -> bool:
@@ -276,9 +297,9 @@ class LabResult:
     unit: str  # as reported ("mg/dL", "mEq/L", "mmol/L")
     effective: datetime | None
     loinc: str | None
-    status: str | None  # final, amended, corrected, preliminary
+    status: str | None  # final, amended, corrected (preliminary results are not used)
     comparator: str | None = None  # "<", ">", "<=", ">=" as reported
-    preliminary: bool = False
+    preliminary: bool = False  # always False now: preliminary results are neither readable nor unreadable
     interpretation: str | None = None  # e.g. "L", "LL" from Observation.interpretation
     provenance: Provenance | None = None
 
@@ -359,6 +380,8 @@ class RenalFunction:
     ckd_stage: int | None = None  # 3, 4 or 5 from a condition code
     on_dialysis: bool = False
     provenance: Provenance | None = None
+    # The newest eGFR or creatinine result when it is newer than the one used and could not be read.
+    unreadable: UnreadableLab | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,10 +460,9 @@ class PatientFacts:
 
     # --- convenience views used by many rules -------------------------------------------------
     def active_medications(self) -> tuple[MedicationFact, ...]:
-        """Existing orders that are active now (status active/on-hold and course not ended)."""
-        return tuple(
-            m for m in self.medications if m.status in CURRENT_STATUSES and (m.end is None or m.end >= self.now)
-        )
+        """Existing orders the patient has now: status active or on-hold, whatever their supply arithmetic
+        (`supply_end` in the past only lets a card add "supply may have run out on ...")."""
+        return tuple(m for m in self.medications if m.is_current)
 
     def would_be_active(self) -> tuple[MedicationFact, ...]:
         """Drafts plus active existing orders, minus existing orders a draft replaces."""

@@ -53,6 +53,7 @@ class Product:
     form: str | None
     route: Route
     brand: str | None
+    extended_release: bool = False  # RxNorm "Extended Release" / "12 HR" / "24 HR", or an ER-only brand (Amrix)
 
     @property
     def ingredient_names(self) -> tuple[str, ...]:
@@ -78,6 +79,7 @@ def _products() -> dict[str, Product]:
             form=p["form"],
             route=Route(p["route"]),
             brand=p["brand"],
+            extended_release=bool(p.get("extended_release")),
         )
     return out
 
@@ -121,11 +123,33 @@ def _conditions() -> tuple[dict[str, frozenset[ConditionCategory]], dict[str, fr
 
 
 @cache
+def _brand_routes() -> dict[str, Route]:
+    return {b.lower(): Route(r) for b, r in _load("rxnorm_products.json").get("brand_routes", {}).items()}
+
+
+@cache
+def _extended_release_brands() -> frozenset[str]:
+    return frozenset(b.lower() for b in _load("rxnorm_products.json").get("extended_release_brands", ()))
+
+
+@cache
 def _labs() -> dict[str, LabKind]:
     data = _load("labs.json")
     out = {code: LabKind.POTASSIUM for code in data["potassium"]["codes"]}
     out.update({code: LabKind.MAGNESIUM for code in data["magnesium"]["codes"]})
+    out.update({code: LabKind.EGFR for code in data["egfr"]["codes"]})
+    out.update({code: LabKind.CREATININE for code in data["creatinine"]["codes"]})
     return out
+
+
+@cache
+def _creatinine_units() -> dict[str, str]:
+    return {code: entry["unit"] for code, entry in _load("labs.json")["creatinine"]["codes"].items()}
+
+
+@cache
+def _egfr_preferred() -> frozenset[str]:
+    return frozenset(code for code, entry in _load("labs.json")["egfr"]["codes"].items() if entry.get("preferred"))
 
 
 @cache
@@ -203,6 +227,38 @@ def lab_kind(loinc: str | None) -> LabKind | None:
 
 def is_potassium_mass_code(loinc: str | None) -> bool:
     return (loinc or "").strip() in _potassium_mass_codes()
+
+
+def creatinine_code_unit(loinc: str | None) -> str | None:
+    """The unit a creatinine LOINC code is defined in: "mg/dL" (mass) or "umol/L" (moles)."""
+    return _creatinine_units().get((loinc or "").strip())
+
+
+def is_preferred_egfr_code(loinc: str | None) -> bool:
+    """The race-free CKD-EPI 2021 eGFR codes, preferred among results of the same day."""
+    return (loinc or "").strip() in _egfr_preferred()
+
+
+_ER_WORDS = re.compile(r"(?i:extended[- ]release|\b\d+\s*HR\b|\bext\.?\s*rel)|\b(?:ER|XR|XL|SR|CR)\b")
+
+
+@lru_cache(maxsize=4096)
+def is_extended_release_text(text: str) -> bool:
+    """An order's name says extended release (RxNorm "24 HR ... Extended Release", "ER", an ER-only brand)."""
+    if _ER_WORDS.search(text):
+        return True
+    lowered = text.lower()
+    return any(re.search(r"(?<![\w-])" + re.escape(b) + r"(?![\w-])", lowered) for b in _extended_release_brands())
+
+
+@lru_cache(maxsize=4096)
+def route_in_text(text: str) -> Route | None:
+    """The route a brand in the text implies (Ryanodex and Revonto are IV dantrolene), or None."""
+    lowered = text.lower()
+    for brand, route in _brand_routes().items():
+        if re.search(r"(?<![\w-])" + re.escape(brand) + r"(?![\w-])", lowered):
+            return route
+    return None
 
 
 def generic_product_for_dose(ingredient: str, per_dose_mg: float, form: str | None) -> Product | None:

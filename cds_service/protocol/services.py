@@ -18,9 +18,26 @@ MEDICATIONS = "medications"
 POTASSIUM = "potassium"
 MAGNESIUM = "magnesium"
 CONDITIONS = "conditions"
+RENAL = "renal"
 
 POTASSIUM_LOINC = ("2823-3", "6298-4", "77142-8", "32713-0", "39789-3")
 MAGNESIUM_LOINC = ("19123-9", "2601-3")
+# eGFR (race-free codes; see facts/data/labs.json for those considered and dropped) and serum creatinine.
+RENAL_LOINC = (
+    "98979-8",  # eGFR CKD-EPI 2021 (creatinine)
+    "98980-6",  # eGFR CKD-EPI 2021 (creatinine and cystatin C)
+    "62238-1",  # eGFR CKD-EPI
+    "88294-4",  # eGFR CKD-EPI, non-race value
+    "48642-3",  # eGFR MDRD, non-race value
+    "77147-7",  # eGFR MDRD
+    "33914-3",  # eGFR MDRD in serum or plasma (older records)
+    "69405-9",  # eGFR
+    "50210-4",  # eGFR cystatin C
+    "2160-0",  # creatinine mg/dL serum or plasma
+    "38483-4",  # creatinine mg/dL blood
+    "14682-9",  # creatinine µmol/L serum or plasma
+    "77140-2",  # creatinine µmol/L serum, plasma or blood
+)
 
 
 def _codes(codes: tuple[str, ...]) -> str:
@@ -34,6 +51,8 @@ PREFETCH_TEMPLATES: dict[str, str] = {
     POTASSIUM: f"Observation?patient={{{{context.patientId}}}}&code={_codes(POTASSIUM_LOINC)}&_sort=-date&_count=10",
     MAGNESIUM: f"Observation?patient={{{{context.patientId}}}}&code={_codes(MAGNESIUM_LOINC)}&_sort=-date&_count=10",
     CONDITIONS: "Condition?patient={{context.patientId}}&clinical-status=active,recurrence,relapse&_count=100",
+    # Newest first; a few results suffice (the newest eGFR, or the newest creatinine to compute one).
+    RENAL: f"Observation?patient={{{{context.patientId}}}}&code={_codes(RENAL_LOINC)}&_sort=-date&_count=10",
 }
 
 # What each key means to a clinician, for the "could not be checked" card.
@@ -43,6 +62,7 @@ PREFETCH_MEANING: dict[str, str] = {
     POTASSIUM: "potassium results",
     MAGNESIUM: "magnesium results",
     CONDITIONS: "the patient's active conditions",
+    RENAL: "kidney function (eGFR and creatinine results)",
 }
 
 
@@ -67,9 +87,9 @@ class Service:
 
 _USAGE = (
     "Needs read access (patient/*.read or user/*.read) to Patient, MedicationRequest, Medication, "
-    "Observation (laboratory) and Condition on the FHIR server, either as prefetch or through "
-    "fhirAuthorization. Medications coded with RxNorm; labs with LOINC; conditions with SNOMED CT "
-    "or ICD-10-CM."
+    "Observation (laboratory: potassium, magnesium, eGFR, creatinine) and Condition on the FHIR server, "
+    "either as prefetch or through fhirAuthorization. Medications coded with RxNorm; labs with LOINC; "
+    "conditions with SNOMED CT or ICD-10-CM."
 )
 
 SERVICES: dict[str, Service] = {

@@ -96,10 +96,13 @@ def test_cerner_order_select() -> None:
     assert cipro.supply.days == 7
     (fluvoxamine,) = facts.medications
     assert fluvoxamine.daily_dose.mg_per_day == 100 and fluvoxamine.daily_dose.from_range
-    assert (fluvoxamine.supply.days, fluvoxamine.supply.method) == (90, "validityPeriod")
+    # Its validityPeriod (90 days) is when the prescription expires, not a course length.
+    assert (fluvoxamine.supply.days, fluvoxamine.supply.method) == (None, "")
+    assert fluvoxamine.validity_end is not None and fluvoxamine.ended_at == fluvoxamine.validity_end
     assert DrugClass.STRONG_CYP1A2_INHIBITOR in fluvoxamine.classes
     assert fluvoxamine in facts.active_medications()
-    assert facts.potassium is not None and facts.potassium.preliminary and facts.potassium.value_mmol_l == 5.1
+    # the only potassium is preliminary: not used (neither readable nor unreadable)
+    assert facts.potassium is None and facts.potassium_unreadable is None
     assert facts.magnesium is not None
     assert (facts.magnesium.value_mmol_l, facts.magnesium.comparator) == (0.7, "<")
     # MI 10 days ago is recent; MI in 2019 is not; entered-in-error heart failure is ignored
@@ -126,32 +129,39 @@ def test_sandbox_order_select_with_baclofen_history() -> None:
     assert facts.potassium.age_days(NOW) == pytest.approx(24.083, abs=0.01)
     assert facts.magnesium is None  # prefetch magnesium: null = no data
     assert {c.code: c.categories for c in facts.conditions} == {
-        "K7460": {ConditionCategory.LIVER_DISEASE},
-        "R25.2": {ConditionCategory.MUSCLE_CRAMPS, ConditionCategory.ACUTE_MUSCULOSKELETAL},
+        # K74.60 unspecified cirrhosis: cirrhosis is its own category (and active liver disease)
+        "K7460": {ConditionCategory.LIVER_DISEASE, ConditionCategory.CIRRHOSIS, ConditionCategory.ACTIVE_LIVER_DISEASE},
+        # R25.2 cramp and spasm: cramps, no longer an acute musculoskeletal condition
+        "R25.2": {ConditionCategory.MUSCLE_CRAMPS},
     }
 
 
 def test_malformed_resources_are_skipped_and_the_rest_survive() -> None:
     facts = facts_for("malformed-patient-view", gaps=[DataGap("magnesium results", "timed out", "magnesium")])
     assert facts.drafts_in_scope == ()
-    assert [m.reference for m in facts.medications] == ["MedicationRequest/bac-ok", "MedicationRequest/tiz-ok"]
-    assert facts.dose_histories["baclofen"].current_mg_per_day == 40
-    # the newest K is non-numeric and the next is entered-in-error: the valid older one is used
+    # A baclofen order whose dosageInstruction is not a list is listed, never skipped: the field is named.
+    assert [m.reference for m in facts.medications] == [
+        "MedicationRequest/bac-ok",
+        "MedicationRequest/bac-bad",
+        "MedicationRequest/tiz-ok",
+    ]
+    bad = facts.medications[1]
+    assert bad.ingredients == ("baclofen",) and bad.problems == ("dosageInstruction",)
+    assert bad.daily_dose.mg_per_day is None and bad.daily_dose.unknown_reason
+    # the newest active baclofen order is the unreadable one: the current dose is unknown, not 40 mg
+    history = facts.dose_histories["baclofen"]
+    assert history.current_mg_per_day is None
+    assert [s.mg_per_day for s in history.steps] == [40]
+    # the newest K is non-numeric (unreadable, kept with its date) and the next is entered-in-error:
+    # the valid older one is used and is "previous"
     assert facts.potassium is not None and facts.potassium.provenance == Provenance(
         "Observation/k-good", "valueQuantity"
     )
+    assert facts.potassium_unreadable is not None
+    assert facts.potassium_unreadable.problem == "value is text"
+    assert facts.potassium_unreadable.provenance == Provenance("Observation/k-bad", "value[x]")
     assert set(facts.skipped) == {
-        SkippedResource(
-            "prefetch.medications.entry[1]",
-            "MedicationRequest/bac-bad",
-            "dosageInstruction: Input should be a valid list",
-        ),
         SkippedResource("prefetch.medications.entry[2]", None, "entry is not an object"),
-        SkippedResource(
-            "prefetch.potassium.entry[0]",
-            "Observation/k-bad",
-            "valueQuantity.value: Value error, Decimal value string does not match spec regex.",
-        ),
     }
     for skipped in facts.skipped:
         assert "three times" not in skipped.reason and "abc" not in skipped.reason  # no patient data

@@ -59,7 +59,7 @@ def test_contained_references_need_no_fetch() -> None:
         ("MedicationRequest-medrx0308", ("hydrocodone",), MatchMethod.CODE, 30.0),  # Vicodin 5/500, 1 tab q4h
         ("MedicationRequest-medrx0301", ("oxycodone",), MatchMethod.NAME, None),  # 1-2 tabs, no strength
         ("MedicationRequest-medrx0327", ("fentanyl",), MatchMethod.NAME, None),  # patch: unit not a mass
-        ("MedicationRequest-medrx0312", (), MatchMethod.NONE, 300.0),  # phenytoin: dosed anyway, not ours
+        ("MedicationRequest-medrx0312", ("phenytoin",), MatchMethod.CODE, 300.0),  # an antiepileptic (Beers count)
     ],
 )
 def test_selected_examples_exactly(

@@ -274,7 +274,7 @@ def test_lab_unit_table(kind: LabKind, value: float, unit: str, expected: float 
 
 # --- supply ------------------------------------------------------------------------------------
 
-TID_TABLETS = DailyDose(30, units_per_day=3, unit="tablet")
+TID_TABLETS = DailyDose(30, units_per_day=3, unit="tablet", usual_mg_per_day=30, usual_units_per_day=3)
 
 
 def _supply(dispense: dict[str, Any], dose: DailyDose = TID_TABLETS, **kw: Any) -> Any:
@@ -300,14 +300,15 @@ def test_supply_from_quantity_and_tablets_per_day() -> None:
 
 
 def test_supply_from_quantity_when_dosed_in_mg() -> None:
-    supply = _supply({"quantity": {"value": 30, "unit": "tablet"}}, DailyDose(30, unit="mg"), strength=TAB10)
+    dose = DailyDose(30, unit="mg", usual_mg_per_day=30)
+    supply = _supply({"quantity": {"value": 30, "unit": "tablet"}}, dose, strength=TAB10)
     assert supply.days == 10
 
 
-def test_supply_from_validity_period_then_bounds() -> None:
+def test_a_validity_period_is_not_a_course_length_bounds_are() -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     end = datetime(2026, 11, 15, tzinfo=UTC)
-    assert _supply({}, validity_start=start, validity_end=end).days == 14
+    assert _supply({}, validity_start=start, validity_end=end).days is None
     bounded = _supply({}, dosages=[{"timing": {"repeat": {"boundsDuration": {"value": 5, "code": "d"}}}}])
     assert (bounded.days, bounded.method) == (5, "boundsDuration")
     period = _supply(

@@ -68,3 +68,45 @@ def test_remembered_order_facts_follow_the_medication_the_reference_points_to() 
         facts.append(build_facts("patient-view", request["context"], request["prefetch"], datetime.now(UTC)))
     doses = [f.medications[0].daily_dose.mg_per_day for f in facts]
     assert doses == [30, 60]
+
+
+def test_a_memo_hit_gives_the_same_facts_as_a_cold_build() -> None:
+    """Stored-order and validation memos on: the second build equals a build with both memos cleared,
+    new fields included (problems, reasons, extended release, usual use, indications, continuations)."""
+    from datetime import UTC, datetime
+
+    from cds_service.facts import medications
+    from cds_service.facts.build import build_facts
+    from tests.support.fhir import condition, draft, hook_request, medication_request, potassium
+
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    stored = [
+        medication_request("197391", "Baclofen 10 MG Oral Tablet", rid="bac", dose=10, frequency=3, quantity=90,
+                           reason_codes=[("http://hl7.org/fhir/sid/icd-10-cm", "G35", "Multiple sclerosis")]),
+        medication_request("828358", "24 HR Cyclobenzaprine 15 MG ER Capsule", rid="amrix", dose=15, frequency=1,
+                           as_needed=True, quantity=30, status="completed", authored_on="2026-11-10"),
+        medication_request("197391", "Baclofen 10 MG Oral Tablet", rid="bad", dose=10, frequency=3,
+                           authored_on="2026-11-20T10:00:00"),
+    ]  # fmt: skip
+    request = hook_request(
+        "order-sign",
+        drafts=[draft("197392", "Baclofen 20 MG Oral Tablet", dose=20, frequency=3)],
+        meds=stored,
+        conditions=[condition("K74.60", "Unspecified cirrhosis of liver")],
+        potassium_results=[potassium(3.1, "2026-11-20T08:00:00Z")],
+    )
+
+    def build() -> object:
+        return build_facts("order-sign", request["context"], request["prefetch"], now)
+
+    first = build()
+    warm = build()  # memo hits
+    medications._STORED_ORDER_FACTS.clear()
+    fhir_json._memo.clear()
+    cold = build()
+    assert warm == cold == first
+    by_ref = {m.reference: m for m in cold.medications}  # type: ignore[attr-defined]
+    assert by_ref["MedicationRequest/amrix"].extended_release
+    assert by_ref["MedicationRequest/bad"].problems == ("authoredOn",)
+    assert by_ref["MedicationRequest/bac"].reason_codings
+    assert cold.indications and cold.continuations  # type: ignore[attr-defined]

@@ -13,6 +13,9 @@ from cds_service.facts.medications import recognize
 from cds_service.facts.model import ConditionCategory, DrugClass, LabKind, MatchMethod, Route
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+SCT = "http://snomed.info/sct"
+CC = ConditionCategory
 
 RULE_DRUGS = [
     "baclofen", "cyclobenzaprine", "tizanidine", "dantrolene", "methocarbamol", "orphenadrine",
@@ -122,7 +125,11 @@ def test_classes_from_codes_json() -> None:
     assert terminology.classes_for(["tramadol"]) >= {DrugClass.OPIOID, DrugClass.SEROTONERGIC}
     assert terminology.classes_for(["fluvoxamine"]) >= {DrugClass.SSRI, DrugClass.STRONG_CYP1A2_INHIBITOR}
     assert terminology.classes_for(["ciprofloxacin"]) == {DrugClass.STRONG_CYP1A2_INHIBITOR}
-    assert terminology.classes_for(["pregabalin"]) == {DrugClass.GABAPENTINOID, DrugClass.CNS_DEPRESSANT}
+    assert terminology.classes_for(["pregabalin"]) == {
+        DrugClass.GABAPENTINOID,
+        DrugClass.CNS_DEPRESSANT,
+        DrugClass.ANTIEPILEPTIC,
+    }
     assert terminology.classes_for(["zolpidem"]) == {DrugClass.Z_DRUG, DrugClass.CNS_DEPRESSANT}
     assert terminology.classes_for(["sumatriptan"]) == {DrugClass.TRIPTAN, DrugClass.SEROTONERGIC}
 
@@ -165,22 +172,22 @@ def test_ingredient_codes_recorded_with_status() -> None:
 @pytest.mark.parametrize(
     ("system", "code", "category"),
     [
-        ("http://hl7.org/fhir/sid/icd-10-cm", "G35", ConditionCategory.CEREBRAL_SPASTICITY),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "I69.351", ConditionCategory.CEREBRAL_SPASTICITY),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "I69351", ConditionCategory.CEREBRAL_SPASTICITY),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "S14.109S", ConditionCategory.SPINAL_SPASTICITY),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "M54.50", ConditionCategory.ACUTE_MUSCULOSKELETAL),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "I44.2", ConditionCategory.CARDIAC_CONDUCTION),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "I48.91", ConditionCategory.CARDIAC_ARRHYTHMIA),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "I50.9", ConditionCategory.HEART_FAILURE),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "I21.4", ConditionCategory.RECENT_MI),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "E05.90", ConditionCategory.HYPERTHYROIDISM),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "K74.60", ConditionCategory.LIVER_DISEASE),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "N18.4", ConditionCategory.RENAL_IMPAIRMENT),
-        ("http://hl7.org/fhir/sid/icd-10-cm", "R25.2", ConditionCategory.MUSCLE_CRAMPS),
-        ("http://snomed.info/sct", "24700007", ConditionCategory.CEREBRAL_SPASTICITY),
-        ("http://snomed.info/sct", "42343007", ConditionCategory.HEART_FAILURE),
-        ("http://snomed.info/sct", "57054005", ConditionCategory.RECENT_MI),
+        (ICD, "G35", CC.CEREBRAL_SPASTICITY),
+        (ICD, "I69.351", CC.CEREBRAL_SPASTICITY),
+        (ICD, "I69351", CC.CEREBRAL_SPASTICITY),
+        (ICD, "S14.109S", CC.SPINAL_SPASTICITY),
+        (ICD, "M54.50", CC.ACUTE_MUSCULOSKELETAL),
+        (ICD, "I44.2", CC.CARDIAC_CONDUCTION),
+        (ICD, "I48.91", CC.CARDIAC_ARRHYTHMIA),
+        (ICD, "I50.9", CC.HEART_FAILURE),
+        (ICD, "I21.4", CC.RECENT_MI),
+        (ICD, "E05.90", CC.HYPERTHYROIDISM),
+        (ICD, "K74.60", CC.LIVER_DISEASE),
+        (ICD, "N18.4", CC.RENAL_IMPAIRMENT),
+        (ICD, "R25.2", CC.MUSCLE_CRAMPS),
+        (SCT, "24700007", CC.CEREBRAL_SPASTICITY),
+        (SCT, "42343007", CC.HEART_FAILURE),
+        (SCT, "57054005", CC.RECENT_MI),
     ],
 )
 def test_condition_tables(system: str, code: str, category: ConditionCategory) -> None:
@@ -191,7 +198,7 @@ def test_condition_tables_do_not_overmatch() -> None:
     icd = "http://hl7.org/fhir/sid/icd-10-cm"
     assert terminology.condition_categories(icd, "I25.2") == frozenset()  # old MI is not acute
     assert terminology.condition_categories(icd, "G81.01") == frozenset()  # flaccid hemiplegia
-    assert terminology.condition_categories("http://snomed.info/sct", "G35") == frozenset()  # wrong system
+    assert terminology.condition_categories(SCT, "G35") == frozenset()  # wrong system
 
 
 def test_loinc_allowlists() -> None:
@@ -201,3 +208,140 @@ def test_loinc_allowlists() -> None:
     assert terminology.lab_kind("2601-3") is LabKind.MAGNESIUM
     assert terminology.lab_kind("2597-3") is None  # RBC magnesium is not a serum value
     assert terminology.lab_kind("2828-2") is None  # urine potassium
+
+
+def test_verapamil_is_a_cyp1a2_inhibitor_and_not_serotonergic_in_general() -> None:
+    """The cyclobenzaprine label names verapamil among drugs reported with serotonin syndrome; the rules
+    count it only beside cyclobenzaprine. The tizanidine label names it among CYP1A2 inhibitors."""
+    assert terminology.classes_for(["verapamil"]) == {DrugClass.CYP1A2_INHIBITOR}
+
+
+@pytest.mark.parametrize(
+    ("ingredient", "drug_class"),
+    [
+        # the tizanidine label's other CYP1A2 inhibitors
+        ("levofloxacin", DrugClass.CYP1A2_INHIBITOR),
+        ("amiodarone", DrugClass.CYP1A2_INHIBITOR),
+        ("mexiletine", DrugClass.CYP1A2_INHIBITOR),
+        ("propafenone", DrugClass.CYP1A2_INHIBITOR),
+        ("cimetidine", DrugClass.CYP1A2_INHIBITOR),
+        ("famotidine", DrugClass.CYP1A2_INHIBITOR),
+        ("acyclovir", DrugClass.CYP1A2_INHIBITOR),
+        ("ticlopidine", DrugClass.CYP1A2_INHIBITOR),
+        ("zileuton", DrugClass.CYP1A2_INHIBITOR),
+        ("ethinyl estradiol", DrugClass.CYP1A2_INHIBITOR),
+        # Beers CNS-active count
+        ("sertraline", DrugClass.ANTIDEPRESSANT),
+        ("mirtazapine", DrugClass.ANTIDEPRESSANT),
+        ("quetiapine", DrugClass.ANTIPSYCHOTIC),
+        ("haloperidol", DrugClass.ANTIPSYCHOTIC),
+        ("levetiracetam", DrugClass.ANTIEPILEPTIC),
+        ("divalproex", DrugClass.ANTIEPILEPTIC),
+        # electrolytes
+        ("furosemide", DrugClass.LOOP_DIURETIC),
+        ("hydrochlorothiazide", DrugClass.THIAZIDE_DIURETIC),
+        ("omeprazole", DrugClass.PROTON_PUMP_INHIBITOR),
+        ("potassium chloride", DrugClass.POTASSIUM_SUPPLEMENT),
+        ("magnesium oxide", DrugClass.MAGNESIUM_SUPPLEMENT),
+    ],
+)
+def test_new_classes(ingredient: str, drug_class: DrugClass) -> None:
+    assert drug_class in terminology.classes_for([ingredient])
+    assert DrugClass.STRONG_CYP1A2_INHIBITOR not in terminology.classes_for([ingredient])
+
+
+@pytest.mark.parametrize(
+    ("rxcui", "ingredient"),
+    [
+        ("310429", "furosemide"),  # Furosemide 20 MG Oral Tablet
+        ("197770", "hydrochlorothiazide"),  # Hydrochlorothiazide 50 MG Oral Tablet
+    ],
+)
+def test_new_class_drugs_recognized_by_scd(rxcui: str, ingredient: str) -> None:
+    found = recognize([(RX, rxcui)], [])
+    assert found.match is MatchMethod.CODE and found.ingredients == (ingredient,)
+
+
+def test_class_sources_are_recorded() -> None:
+    data = json.loads(resources.files("cds_service.facts").joinpath("data", "drug_classes.json").read_text())
+    added = ("cyp1a2-inhibitor", "antidepressant", "antipsychotic", "antiepileptic", "loop-diuretic")
+    added += ("thiazide-diuretic", "proton-pump-inhibitor", "potassium-supplement", "magnesium-supplement")
+    for drug_class in added:
+        entry = data["class_sources"][drug_class]
+        assert entry["source"] and entry["status"]
+    assert "verapamil" in data["class_sources"]["serotonergic"]["excluded"]
+
+
+@pytest.mark.parametrize(
+    ("rxcui", "extended_release", "route"),
+    [
+        ("828358", True, Route.ORAL),  # 24 HR cyclobenzaprine 15 MG ER capsule
+        ("828355", True, Route.ORAL),  # 24 HR cyclobenzaprine 30 MG ER capsule [Amrix]
+        ("828356", True, Route.UNKNOWN),  # cyclobenzaprine 15 MG [Amrix] (component): Amrix is ER only
+        ("828348", False, Route.ORAL),  # cyclobenzaprine 10 MG tablet
+        ("994521", True, Route.ORAL),  # 12 HR orphenadrine 100 MG ER tablet
+        ("856652", False, Route.ORAL),  # dantrolene 100 MG oral capsule
+        ("856696", False, Route.INJECTION),  # dantrolene 20 MG injection (IV)
+    ],
+)
+def test_products_know_extended_release_and_route(rxcui: str, extended_release: bool, route: Route) -> None:
+    product = terminology.product(rxcui)
+    assert product is not None
+    assert product.extended_release is extended_release
+    assert product.route is route
+
+
+@pytest.mark.parametrize(
+    ("text", "extended_release", "route"),
+    [
+        ("Amrix 15 mg capsule", True, None),
+        ("cyclobenzaprine ER 30 mg", True, None),
+        ("orphenadrine citrate 100 mg 12 hr tablet", True, None),
+        ("cyclobenzaprine 10 mg tablet", False, None),
+        ("Ryanodex 250 mg", False, Route.INJECTION),
+        ("Revonto 20 mg vial", False, Route.INJECTION),
+        ("Dantrium 25 mg capsule", False, None),
+    ],
+)
+def test_names_say_extended_release_and_brand_route(text: str, extended_release: bool, route: Route | None) -> None:
+    assert terminology.is_extended_release_text(text) is extended_release
+    assert terminology.route_in_text(text) is route
+
+
+def test_condition_tables_record_their_sources() -> None:
+    data = json.loads(resources.files("cds_service.facts").joinpath("data", "conditions.json").read_text())
+    for category, entry in data["categories"].items():
+        for code, snomed in entry["snomed"].items():
+            assert snomed["status"] in ("verified", "unverified"), (category, code)
+            assert snomed.get("source"), (category, code)
+        for prefix, icd in entry.get("icd10", {}).items():
+            assert icd["status"] in ("verified", "unverified") and icd["source"], (category, prefix)
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "expected", "not_expected"),
+    [
+        (ICD, "K70.30", {CC.CIRRHOSIS, CC.LIVER_DISEASE}, set()),
+        (ICD, "K76.0", {CC.LIVER_DISEASE}, {CC.CIRRHOSIS, CC.ACTIVE_LIVER_DISEASE}),  # fatty liver
+        (ICD, "B18.2", {CC.ACTIVE_LIVER_DISEASE}, {CC.CIRRHOSIS}),  # chronic hepatitis C
+        (ICD, "K75.4", {CC.ACTIVE_LIVER_DISEASE}, {CC.CIRRHOSIS}),  # autoimmune hepatitis
+        (SCT, "19943007", {CC.CIRRHOSIS, CC.ACTIVE_LIVER_DISEASE}, set()),
+        (ICD, "R25.2", {CC.MUSCLE_CRAMPS}, {CC.ACUTE_MUSCULOSKELETAL}),
+        (SCT, "55300003", {CC.MUSCLE_CRAMPS}, {CC.ACUTE_MUSCULOSKELETAL}),
+        (ICD, "M62.830", {CC.ACUTE_MUSCULOSKELETAL}, set()),
+        (ICD, "N18.31", {CC.CKD_STAGE_3, CC.RENAL_IMPAIRMENT}, {CC.CKD_STAGE_4}),
+        (ICD, "N18.4", {CC.CKD_STAGE_4}, {CC.CKD_STAGE_3}),
+        (ICD, "N18.5", {CC.CKD_STAGE_5}, set()),
+        (ICD, "N18.6", {CC.CKD_STAGE_5}, set()),
+        (SCT, "46177005", {CC.CKD_STAGE_5, CC.RENAL_IMPAIRMENT}, set()),
+        (ICD, "Z99.2", {CC.DIALYSIS}, set()),
+        (ICD, "Z49.01", {CC.DIALYSIS}, set()),
+        (ICD, "F10.20", {CC.ALCOHOL_USE_DISORDER}, set()),
+        (ICD, "F10.10", {CC.ALCOHOL_USE_DISORDER}, set()),
+        (ICD, "F10.90", set(), {CC.ALCOHOL_USE_DISORDER}),
+    ],
+)
+def test_condition_categories_v2(system: str, code: str, expected: set, not_expected: set) -> None:
+    found = terminology.condition_categories(system, code)
+    assert expected <= found
+    assert not (not_expected & found)

@@ -60,8 +60,20 @@ def medication_request(
     contained: list[dict[str, Any]] | None = None,
     dose_at_root: bool = False,
     pid: str = PATIENT_ID,
+    frequency_max: int | None = None,
+    max_per_period: tuple[float, str, float, str] | None = None,
+    validity_start: str | None = None,
+    validity_end: str | None = None,
+    quantity_unit: str = "tablet",
+    reason_codes: list[tuple[str, str, str]] | None = None,
+    reason_references: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A MedicationRequest. `rxcui=None` with `medication_reference` makes an Epic-style reference."""
+    """A MedicationRequest. `rxcui=None` with `medication_reference` makes an Epic-style reference.
+
+    `max_per_period` is (dose, unit, period, period unit), e.g. (30, "mg", 1, "d");
+    `reason_codes` are (system, code, display) codings, each its own reasonCode concept;
+    `reason_references` are references to Conditions ("Condition/c1", "#c1", a fullUrl).
+    """
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": rid or f"mr-{uuid.uuid4().hex[:8]}",
@@ -84,6 +96,8 @@ def medication_request(
     timing: dict[str, Any] = {}
     if frequency is not None:
         timing["repeat"] = {"frequency": frequency, "period": period, "periodUnit": period_unit}
+    if frequency_max is not None:
+        timing.setdefault("repeat", {"period": period, "periodUnit": period_unit})["frequencyMax"] = frequency_max
     if timing_code:
         timing["code"] = {
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "code": timing_code}],
@@ -99,6 +113,12 @@ def medication_request(
             dosage["doseAndRate"] = [{"doseQuantity": quantity_json}]
     if as_needed is not None:
         dosage["asNeededBoolean"] = as_needed
+    if max_per_period is not None:
+        amount, amount_unit, per, per_unit = max_per_period
+        dosage["maxDosePerPeriod"] = {
+            "numerator": {"value": amount, "unit": amount_unit, "system": UCUM, "code": amount_unit},
+            "denominator": {"value": per, "unit": per_unit, "system": UCUM, "code": per_unit},
+        }
     if route:
         dosage["route"] = {"coding": [{"system": SNOMED, "code": _ROUTES[route][0], "display": _ROUTES[route][1]}]}
     if dosage:
@@ -107,11 +127,22 @@ def medication_request(
     if supply_days is not None:
         dispense["expectedSupplyDuration"] = {"value": supply_days, "unit": "days", "system": UCUM, "code": "d"}
     if quantity is not None:
-        dispense["quantity"] = {"value": quantity, "unit": "tablet"}
+        dispense["quantity"] = {"value": quantity, "unit": quantity_unit}
     if refills is not None:
         dispense["numberOfRepeatsAllowed"] = refills
+    if validity_start or validity_end:
+        dispense["validityPeriod"] = {
+            k: v for k, v in (("start", validity_start), ("end", validity_end)) if v is not None
+        }
     if dispense:
         resource["dispenseRequest"] = dispense
+    if reason_codes:
+        resource["reasonCode"] = [
+            {"coding": [{"system": system, "code": code, "display": shown}], "text": shown}
+            for system, code, shown in reason_codes
+        ]
+    if reason_references:
+        resource["reasonReference"] = [{"reference": ref} for ref in reason_references]
     return resource
 
 
@@ -131,8 +162,8 @@ def medication(mid: str, rxcui: str | None, display: str, *, extra_codes: list[s
 
 def observation(
     loinc: str,
-    value: float,
-    unit: str,
+    value: Any,
+    unit: str | None,
     effective: str,
     *,
     ucum: str | None = None,
@@ -140,12 +171,38 @@ def observation(
     comparator: str | None = None,
     oid: str | None = None,
     pid: str = PATIENT_ID,
+    interpretation: str | None = None,
+    value_string: bool = False,
 ) -> dict[str, Any]:
-    quantity: dict[str, Any] = {"value": value, "unit": unit}
+    """A lab Observation. `unit=None` sends no unit; `value_string` sends the value as valueString
+    (labs do, for "<0.5" or "hemolyzed"); `interpretation` is a v3 code (LL, L, H, HH)."""
+    quantity: dict[str, Any] = {"value": value}
+    if unit is not None:
+        quantity["unit"] = unit
     if ucum:
         quantity.update(system=UCUM, code=ucum)
     if comparator:
         quantity["comparator"] = comparator
+    resource = _observation_shell(loinc, effective, status=status, oid=oid, pid=pid)
+    if value_string:
+        resource["valueString"] = str(value)
+    else:
+        resource["valueQuantity"] = quantity
+    if interpretation:
+        resource["interpretation"] = [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                        "code": interpretation,
+                    }
+                ]
+            }
+        ]
+    return resource
+
+
+def _observation_shell(loinc: str, effective: str, *, status: str, oid: str | None, pid: str) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "id": oid or f"obs-{uuid.uuid4().hex[:8]}",
@@ -156,7 +213,6 @@ def observation(
         "code": {"coding": [{"system": LOINC, "code": loinc}]},
         "subject": {"reference": f"Patient/{pid}"},
         "effectiveDateTime": effective,
-        "valueQuantity": quantity,
     }
 
 
@@ -169,17 +225,31 @@ def magnesium(value: float, effective: str, unit: str = "mg/dL", **kw: Any) -> d
     return observation(loinc, value, unit, effective, ucum=kw.pop("ucum", unit), **kw)
 
 
+def egfr(value: float, effective: str, loinc: str = "98979-8", **kw: Any) -> dict[str, Any]:
+    """An eGFR result in mL/min/1.73 m² (LOINC 98979-8 = CKD-EPI 2021 by default)."""
+    return observation(loinc, value, "mL/min/{1.73_m2}", effective, ucum=kw.pop("ucum", "mL/min/{1.73_m2}"), **kw)
+
+
+def creatinine(value: float, effective: str, unit: str = "mg/dL", **kw: Any) -> dict[str, Any]:
+    """Serum creatinine: 2160-0 in mg/dL, 14682-9 in µmol/L (UCUM umol/L)."""
+    loinc = kw.pop("loinc", "2160-0" if unit.lower() == "mg/dl" else "14682-9")
+    return observation(loinc, value, unit, effective, ucum=kw.pop("ucum", "umol/L" if "mol" in unit else unit), **kw)
+
+
 def condition(
     code: str,
     display: str,
     *,
     system: str = ICD10,
-    clinical_status: str = "active",
-    verification_status: str = "confirmed",
+    clinical_status: str | None = "active",
+    verification_status: str | None = "confirmed",
     onset: str | None = None,
     cid: str | None = None,
     pid: str = PATIENT_ID,
+    abatement: str | None = None,
 ) -> dict[str, Any]:
+    """A Condition; `clinical_status`/`verification_status` None leave the element out; `abatement` is
+    an abatementDateTime."""
     resource: dict[str, Any] = {
         "resourceType": "Condition",
         "id": cid or f"cond-{uuid.uuid4().hex[:8]}",
@@ -199,6 +269,12 @@ def condition(
     }
     if onset:
         resource["onsetDateTime"] = onset
+    if clinical_status is None:
+        resource.pop("clinicalStatus")
+    if verification_status is None:
+        resource.pop("verificationStatus")
+    if abatement:
+        resource["abatementDateTime"] = abatement
     return resource
 
 
@@ -224,6 +300,7 @@ def hook_request(
     potassium_results: list[dict[str, Any]] | None = None,
     magnesium_results: list[dict[str, Any]] | None = None,
     conditions: list[dict[str, Any]] | None = None,
+    renal_results: list[dict[str, Any]] | None = None,
     fhir_server: str | None = None,
     omit: tuple[str, ...] = (),
     pid: str = PATIENT_ID,
@@ -248,6 +325,7 @@ def hook_request(
         "potassium": searchset(potassium_results or []),
         "magnesium": searchset(magnesium_results or []),
         "conditions": searchset(conditions or []),
+        "renal": searchset(renal_results or []),
     }
     for key in omit:
         prefetch.pop(key, None)
