@@ -116,8 +116,8 @@ def is_serotonergic(medication: MedicationFact, *, beside_cyclobenzaprine: bool 
 
     Verapamil counts only beside cyclobenzaprine (`beside_cyclobenzaprine`): that label names it.
     """
-    if not beside_cyclobenzaprine and not SEROTONERGIC_ONLY_WITH_CYCLOBENZAPRINE.isdisjoint(medication.ingredients):
-        return False
+    if not SEROTONERGIC_ONLY_WITH_CYCLOBENZAPRINE.isdisjoint(medication.ingredients):
+        return beside_cyclobenzaprine  # the terminology does not class verapamil serotonergic
     return in_any_class(medication, SEROTONERGIC_CLASSES) or medication.has("cyclobenzaprine")
 
 

@@ -50,7 +50,6 @@ def test_quiet_when_already_on_albumin() -> None:
 # --------------------------------------------------------------------------- FHIR through HTTP
 
 
-@pytest.mark.xfail(reason="needs the facts-v2 CIRRHOSIS condition category (facts engineer's branch)", strict=False)
 @pytest.mark.parametrize("hook", ["order-select", "order-sign", "patient-view"])
 def test_e2e_cramps_with_cirrhosis(client, hook: str) -> None:
 

@@ -104,7 +104,10 @@ def test_e2e_duration_patient_view_course_past_21_days(client: TestClient) -> No
 
 
 def test_e2e_duration_patient_view_ended_course_is_quiet(client: TestClient) -> None:
-    ended = medication_request(*CYCLO_10_SCD, authored_on=days_ago(40), dose=10, frequency=3, supply_days=30)
+    """A completed order is over whatever its supply said (status decides, issue 11)."""
+    ended = medication_request(
+        *CYCLO_10_SCD, authored_on=days_ago(40), dose=10, frequency=3, supply_days=30, status="completed"
+    )
     body = post_hook(client, hook_request("patient-view", meds=[ended]))
     assert cards_of(body, "cyclobenzaprine-duration") == []
 

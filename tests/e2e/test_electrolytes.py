@@ -84,21 +84,23 @@ def test_patient_view_on_tizanidine_with_severe_hypokalaemia_is_critical(client:
     assert "Mg 0.45 mmol/L" in mg_card["summary"]
 
 
-def test_patient_view_with_a_cramp_condition_only_and_a_preliminary_result(client: TestClient) -> None:
+def test_patient_view_with_a_cramp_condition_only(client: TestClient) -> None:
+    cramps = [condition("R25.2", "Cramp and spasm")]
     body = post_hook(
-        client,
-        hook_request(
-            "patient-view",
-            conditions=[condition("R25.2", "Cramp and spasm")],
-            potassium_results=[potassium(3.3, days_ago(0.2), status="preliminary")],
-        ),
+        client, hook_request("patient-view", conditions=cramps, potassium_results=[potassium(2.8, days_ago(0.2))])
     )
     card = one(body, "electrolyte-potassium")
-    assert "prelim" in card["summary"]
-    assert "preliminary result" in card["detail"]
     assert "Cramp and spasm" in card["detail"]
     # A condition alone does not make the service order labs.
     assert "electrolyte-monitoring" not in topics(body)
+
+
+def test_a_preliminary_result_is_not_used(client: TestClient) -> None:
+    """Issue 11: preliminary results are not acted on (they may still change); the final one is."""
+    cramps = [condition("R25.2", "Cramp and spasm")]
+    preliminary = potassium(2.8, days_ago(0.2), status="preliminary")
+    body = post_hook(client, hook_request("patient-view", conditions=cramps, potassium_results=[preliminary]))
+    assert "electrolyte-potassium" not in topics(body)
 
 
 @pytest.mark.parametrize("hook", [*ORDER_HOOKS, "patient-view"])
