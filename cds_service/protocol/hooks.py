@@ -6,6 +6,7 @@ request's `fhirServer` may be called (the client allowlist) and passes a fetcher
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -111,6 +112,9 @@ async def handle_hook_call(
             timeout=settings.fhir_timeout_seconds,
             max_pages=settings.fhir_max_pages,
             max_resources=settings.fhir_max_resources,
+            max_response_bytes=settings.fhir_max_response_bytes,
+            max_depth=settings.max_json_depth,
+            deadline=asyncio.get_running_loop().time() + settings.fhir_deadline_seconds,
         )
     resolved = await resolve_prefetch(request, fetcher=fetcher, refusal=refusal)
     if resolved.unobtainable:
