@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.auth import Authenticator
+from cds_service.auth.replay import GuardedReplayCache, InMemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.ssrf import fhir_http_client_options
 from cds_service.logs import request_id_var
 from cds_service.protocol.analytics import router as analytics_router
@@ -95,9 +96,29 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-def _make_authenticator(settings: Settings, recorder: Recorder) -> Authenticator:
-    """JWT replay checks go to the recorder's shared store when it has one (several instances)."""
-    return Authenticator(settings, replay_cache=recorder.replay_cache)
+def make_replay_cache(settings: Settings, recorder: Recorder) -> ReplayCache:
+    """The JWT replay store `CDS_REPLAY_STORE` names, under the `CDS_REPLAY_OUTAGE` policy.
+
+    `auto` is the audit database when storage is on (shared by every instance on it), else this
+    process's memory. A shared store is wrapped so that its outage follows the policy.
+    """
+    choice = settings.replay_store
+    if choice == "auto":
+        choice = "database" if recorder.replay_cache is not None else "memory"
+    if choice == "memory":
+        if settings.workers > 1 and not settings.dev:
+            log.warning("in-memory JWT replay cache with several workers: replays across workers pass")
+        return InMemoryReplayCache()
+    if choice == "redis":
+        store: ReplayCache = RedisReplayCache(settings.redis_url, timeout=settings.db_call_timeout_seconds)
+        return GuardedReplayCache(store, settings.replay_outage, name="redis")
+    if recorder.replay_cache is None:
+        raise ValueError("CDS_REPLAY_STORE=database needs storage (CDS_STORAGE_ENABLED=true)")
+    return GuardedReplayCache(recorder.replay_cache, settings.replay_outage, name="database")
+
+
+def _make_authenticator(settings: Settings, replay_cache: ReplayCache) -> Authenticator:
+    return Authenticator(settings, replay_cache=replay_cache)
 
 
 def _warm_up() -> None:
@@ -136,6 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.recorder.aclose()
             await app.state.authenticator.aclose()
+            closer = getattr(app.state.replay_cache, "aclose", None)
+            if closer is not None:
+                await closer()
             await app.state.http_pool.aclose()
 
     app = FastAPI(
@@ -147,7 +171,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.http_pool = LoopBoundHttp(settings)
     app.state.recorder = create_recorder(settings)
-    app.state.authenticator = _make_authenticator(settings, app.state.recorder)
+    app.state.replay_cache = make_replay_cache(settings, app.state.recorder)
+    app.state.authenticator = _make_authenticator(settings, app.state.replay_cache)
 
     install_error_handlers(app)
     app.include_router(router)

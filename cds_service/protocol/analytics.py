@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.protocol.deps import authenticated_client
 from cds_service.protocol.errors import ClientError
+from cds_service.storage import StorageUnavailable
 from cds_service.storage.db import describe_db_error
 from cds_service.storage.report import Report, TopicStats, build_report, default_since
 
@@ -37,6 +38,7 @@ NO_FEEDBACK_COLOR = "#9aa5b1"
 SHOWN_COLOR = "#1f5fa8"
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
+ANALYTICS_TIMEOUT_SECONDS = 30.0  # a year of figures on a large trail; statements are bounded too
 _render_lock = threading.Lock()  # matplotlib's font and text caches are not thread-safe
 
 
@@ -83,11 +85,15 @@ async def analytics_page(
     since: Annotated[str | None, Query(description="first UTC day, YYYY-MM-DD (default: 30 days ago)")] = None,
 ) -> HTMLResponse:
     start = _parse_since(since, request.app.state.settings.analytics_max_days)
-    engine = getattr(request.app.state.recorder, "engine", None)
+    recorder = request.app.state.recorder
+    engine = getattr(recorder, "engine", None)
     if engine is None:
         raise ClientError(404, [("analytics unavailable: storage is disabled on this service", None)], "not-found")
     try:
-        report = await asyncio.to_thread(build_report, engine, start, None, viewer)
+        # Through the recorder's gate: bounded threads and time, so a hung database is a 503.
+        report = await recorder.gate.call(build_report, engine, start, None, viewer, timeout=ANALYTICS_TIMEOUT_SECONDS)
+    except StorageUnavailable:
+        raise ClientError(503, [("analytics database temporarily unavailable", None)], "transient") from None
     except SQLAlchemyError as exc:
         import logging
 

@@ -22,7 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.storage import schema
-from cds_service.storage.db import describe_db_error, make_engine, run_migrations, utc
+from cds_service.storage.db import DEFAULT_STATEMENT_TIMEOUT_MS, describe_db_error, make_engine, run_migrations, utc
+from cds_service.storage.gate import DbGate
 from cds_service.storage.records import (
     FeedbackEntry,
     FeedbackProblem,
@@ -69,7 +70,15 @@ class SqlRecorder:
         self.database_url = database_url
         self.settings = settings
         self._secret = patient_hash_secret
-        self.engine: Engine = make_engine(database_url)
+        statement_ms = int(getattr(settings, "db_statement_timeout_ms", DEFAULT_STATEMENT_TIMEOUT_MS))
+        self.engine: Engine = make_engine(
+            database_url,
+            statement_timeout_ms=statement_ms,
+            journal_mode=str(getattr(settings, "sqlite_journal_mode", "delete")),
+        )
+        # Database calls made while a client waits (replay check, feedback, analytics) go
+        # through this gate: bounded threads, an overall timeout, a breaker.
+        self.gate = DbGate("request", float(getattr(settings, "db_call_timeout_seconds", 2.5)))
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -82,7 +91,7 @@ class SqlRecorder:
         self._last_migration_attempt = 0.0
         self._thread: threading.Thread | None = None
         # The authenticator picks this up (app.state.recorder.replay_cache) for JWT jti checks.
-        self.replay_cache = SqlReplayCache(self.engine)
+        self.replay_cache = SqlReplayCache(self.engine, self.gate)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -98,6 +107,7 @@ class SqlRecorder:
         if self._thread is not None:
             await asyncio.to_thread(self._stop_writer, timeout)
             self._thread = None
+        self.gate.close()
         self.engine.dispose()
 
     def _stop_writer(self, timeout: float) -> None:
@@ -258,8 +268,12 @@ class SqlRecorder:
     async def record_feedback(
         self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
     ) -> FeedbackResult:
-        """Check each entry against the audit trail and store the batch, all or nothing."""
-        return await asyncio.to_thread(self._record_feedback_sync, service_id, list(entries), client)
+        """Check each entry against the audit trail and store the batch, all or nothing.
+
+        Bounded by the gate: a hung database answers StorageUnavailable (503), not a stall."""
+        return await self.gate.call(
+            self._record_feedback_sync, service_id, list(entries), client, timeout=self.gate.timeout + 5.0
+        )
 
     def _record_feedback_sync(
         self, service_id: str, entries: list[FeedbackEntry], client: str | None

@@ -15,12 +15,13 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, and_, case, func, select, text
 
 from cds_service.storage import schema
 
 NO_REASON = "(no reason given)"
 TOP_REASONS = 3
+REPORT_STATEMENT_TIMEOUT_MS = 30_000
 
 
 @dataclass
@@ -181,6 +182,8 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None, c
         .order_by(one_day)
     )
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # a year of figures may take longer than a request's statement
+            conn.execute(text(f"SET LOCAL statement_timeout = {REPORT_STATEMENT_TIMEOUT_MS}"))
         grouped_rows = conn.execute(grouped).all()
         call_rows = conn.execute(calls).all()
         day_rows = conn.execute(per_day).all()
