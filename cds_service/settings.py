@@ -85,9 +85,11 @@ class Settings(BaseSettings):
         "delete", description="`wal` maps the -shm file into memory: faster, but SIGBUS if it becomes unwritable"
     )
     audit_spool_dir: Path | None = Field(
-        Path("./cds_audit_spool"), description="Audit rows wait here while the database is down (None: no spool)"
+        None, description="Audit rows wait here while the database is down (default: <tmp>/cds-audit-spool)"
     )
-    audit_spool_max_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Bound of the audit spool on disk")
+    audit_spool_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Bound of the audit spool on disk (0: no spool, rows are lost)"
+    )
     analytics_max_days: int = Field(366, ge=1, description="Longest period /analytics answers (400 beyond)")
 
     # --- JWT replay store

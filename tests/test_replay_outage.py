@@ -155,7 +155,7 @@ def test_redis_store_refuses_a_token_replayed_on_another_instance(
 ) -> None:
     monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
     url, _ = own_redis
-    common = {"replay_store": "redis", "redis_url": url, "storage_enabled": False}
+    common = {"replay_store": "redis", "redis_url": url, "storage_enabled": False, "db_call_timeout_seconds": 3.0}
     with _instance(tmp_path / "a", **common) as a, _instance(tmp_path / "b", **common) as b:
         token = app_token("/cds-services")
         assert _get(a, token) == 200

@@ -58,16 +58,17 @@ class ThrowawayPostgres:
             self._run(_bin("initdb") or "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            "-c fsync=off -c full_page_writes=off"
         )
         self._run(_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-o", options, "-w", "-t", "30", "start",
                   "-l", str(self.root / "log"))  # fmt: skip
         return self
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: what an operator's restart does; `immediate`: a crash."""
         self.thaw()
         with contextlib.suppress(subprocess.SubprocessError):
-            self._run(_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self._run(_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def _pids(self) -> list[int]:
         """The postmaster and every process it started (backends, checkpointer, ...)."""
@@ -92,7 +93,7 @@ class ThrowawayPostgres:
             self.frozen = False
 
     def destroy(self) -> None:
-        self.stop()
+        self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
 
 

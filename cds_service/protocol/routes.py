@@ -106,10 +106,18 @@ async def call_service(
     return _json(outcome.body)
 
 
-@router.get("/health", summary="Liveness, and the audit trail's counters (written, pending, lost)")
+@router.get("/health", summary="Liveness, and the audit trail's state (pending, written, spooled, lost)")
 async def health(request: Request) -> Response:
-    body: dict[str, object] = {"status": "ok"}
-    audit = request.app.state.recorder.stats()
+    """200 whenever the process serves: `status` is "degraded" while audit records are spooled or
+    lost (the database is down), else "ok".
+
+    Still 200 when degraded, on purpose: cards do not depend on the audit database, and every
+    instance shares it, so a load balancer that pulled "degraded" instances would take the whole
+    service down for an audit outage. Monitoring should alert on "degraded" instead.
+    """
+    recorder = request.app.state.recorder
+    body: dict[str, object] = {"status": "degraded" if recorder.degraded() else "ok"}
+    audit = recorder.stats()
     if audit is not None:
         body["audit"] = audit
     return _json(body)
