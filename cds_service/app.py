@@ -16,12 +16,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.auth import Authenticator
+from cds_service.auth.outage import ThrottledLog
 from cds_service.auth.replay import GuardedReplayCache, InMemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.ssrf import fhir_http_client_options
 from cds_service.logs import request_id_var
 from cds_service.protocol.analytics import router as analytics_router
 from cds_service.protocol.errors import install_error_handlers, outcome_response
 from cds_service.protocol.feedback import router as feedback_router
+from cds_service.protocol.hooks import CpuLane, LargeRequestPool
 from cds_service.protocol.routes import router
 from cds_service.settings import Settings, load_settings
 from cds_service.storage import Recorder, create_recorder
@@ -96,6 +98,48 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class LoadShedding:
+    """At most `limit` CDS calls (hook calls and feedback) in progress per process; more are
+    answered at once with 503 and `Retry-After` instead of queueing.
+
+    EHRs give up on a CDS service after a few seconds: a request that would wait longer than
+    that is better refused quickly, so the ones admitted are answered in time (at 200
+    connections, queueing everything took p99 to 5-20 s). Checked before authentication, so an
+    overload costs no signature verification or database call either.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, retry_after_seconds: int = 1) -> None:
+        self.app = app
+        self.limit = limit
+        self.retry_after = str(retry_after_seconds).encode()
+        self.in_flight = 0
+        self.shed = 0
+        self._log = ThrottledLog(log)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or not scope.get("path", "").startswith("/cds-services/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.shed += 1
+            self._log.warning("overloaded: CDS calls answered 503", count=self.shed, limit=self.limit)
+            response = outcome_response(
+                503, [("the service is busy; retry after the time in Retry-After", None)], "transient"
+            )
+            response.headers["Retry-After"] = self.retry_after.decode()
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
 def make_replay_cache(settings: Settings, recorder: Recorder) -> ReplayCache:
     """The JWT replay store `CDS_REPLAY_STORE` names, under the `CDS_REPLAY_OUTAGE` policy.
 
@@ -161,6 +205,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if closer is not None:
                 await closer()
             await app.state.http_pool.aclose()
+            if app.state.large_pool is not None:
+                app.state.large_pool.close()
 
     app = FastAPI(
         title="Muscle-spasm CDS Hooks service",
@@ -170,6 +216,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.http_pool = LoopBoundHttp(settings)
+    app.state.cpu = CpuLane(settings.cpu_threads)
+    app.state.large_pool = (
+        LargeRequestPool(settings.large_request_processes, settings.log_level)
+        if settings.large_request_processes > 0
+        else None
+    )
     app.state.recorder = create_recorder(settings)
     app.state.replay_cache = make_replay_cache(settings, app.state.recorder)
     app.state.authenticator = _make_authenticator(settings, app.state.replay_cache)
@@ -179,6 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feedback_router)
     app.include_router(analytics_router)
 
+    app.add_middleware(LoadShedding, limit=settings.max_concurrent_hook_calls)
     app.add_middleware(RequestContextMiddleware)
 
     origins = ["*"] if settings.dev else settings.cors_origins

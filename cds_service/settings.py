@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(
         4, ge=1, description="Threads that parse requests and run the facts and rules off the event loop"
     )
+    large_request_processes: int = Field(
+        1, ge=0, description="Processes for requests of 1 MiB or more (0: a thread of their own instead)"
+    )
 
     # --- storage
     database_url: str = Field("sqlite:///./cds_service.db", description="SQLAlchemy URL (SQLite or PostgreSQL)")

@@ -168,7 +168,8 @@ def test_postgres_stop_loses_no_audit_row(
         assert body["status"] == "degraded" and body["audit"]["spooled"] == 30 and body["audit"]["lost"] == 0, body
         cluster.start()
         recorder.retry_now()
-        assert wait_until(lambda: client.get("/health").json()["status"] == "ok", timeout=30), client.get("/health").text
+        healthy = wait_until(lambda: client.get("/health").json()["status"] == "ok", timeout=30)
+        assert healthy, client.get("/health").text
         assert _rows(recorder) == 35
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) <= 3, [r.getMessage() for r in errors]
@@ -195,7 +196,8 @@ _WRITER = textwrap.dedent(
             for _ in range(20):
                 recorder.record_hook_call(hook_call(card()))
             try:
-                await recorder.replay_cache.check_and_store(str(uuid.uuid4()), "iss", datetime.now(UTC) + timedelta(minutes=5))
+                expires = datetime.now(UTC) + timedelta(minutes=5)
+                await recorder.replay_cache.check_and_store(str(uuid.uuid4()), "iss", expires)
             except Exception:
                 refused += 1
             await asyncio.sleep(0.01)

@@ -13,7 +13,7 @@ from cds_service.auth import AuthenticatedClient
 from cds_service.cdshooks import DiscoveryResponse
 from cds_service.protocol.deps import authenticated_client, public_base_url
 from cds_service.protocol.errors import ClientError
-from cds_service.protocol.hooks import HookOutcome, handle_hook_call
+from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
 from cds_service.protocol.pages import guideline_index, guideline_page
 from cds_service.protocol.services import SERVICES
 from cds_service.storage import CardRecord, HookCallRecord
@@ -52,14 +52,18 @@ async def call_service(
     body = await request.body()
     outcome: HookOutcome | None = None
     try:
-        outcome = await handle_hook_call(
-            service_id,
-            body,
-            client=client,
-            settings=state.settings,
-            http=state.http_pool.get(),
-            base_url=public_base_url(request),
-        )
+        if state.large_pool is not None and len(body) >= LARGE_BODY_BYTES:
+            outcome = await state.large_pool.handle(service_id, body, client, state.settings, public_base_url(request))
+        else:
+            outcome = await handle_hook_call(
+                service_id,
+                body,
+                client=client,
+                settings=state.settings,
+                http=state.http_pool.get(),
+                base_url=public_base_url(request),
+                cpu=state.cpu,
+            )
     except ClientError as exc:
         log.info("hook request refused", extra={"status": exc.status, "service": service_id[:60]})
         raise
