@@ -173,6 +173,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=15000, help="tokens minted for the authenticated run")
     parser.add_argument("--label", default="", help="a note stored with the results (e.g. before/after)")
     parser.add_argument("--env", action="append", default=[], help="extra CDS_*=value for the service")
+    parser.add_argument("--quick", action="store_true", help="only the --dev wrk run (for tuning; not saved)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
@@ -197,6 +198,9 @@ def main() -> int:
     dev_env = {"CDS_DEV": "true", "CDS_LOG_LEVEL": "WARNING", **extra}
     with server("cds_service.app:create_app", env=dev_env, factory=True) as (base, _proc):
         results["dev"] = wrk_run(base + SERVICE, typical, args.connections, args.seconds)
+        if args.quick:
+            print(json.dumps(results["dev"]))
+            return 0
         results["interference_dev"] = interference(
             base, typical.read_bytes(), heavy_bytes, args.heavy_clients, float(args.seconds)
         )

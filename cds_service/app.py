@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.auth import Authenticator
@@ -24,6 +25,7 @@ from cds_service.protocol.analytics import router as analytics_router
 from cds_service.protocol.errors import install_error_handlers, outcome_response
 from cds_service.protocol.feedback import router as feedback_router
 from cds_service.protocol.hooks import CpuLane, LargeRequestPool
+from cds_service.protocol.openapi import add_component_schemas
 from cds_service.protocol.routes import router
 from cds_service.settings import Settings, load_settings
 from cds_service.storage import Recorder, create_recorder
@@ -99,22 +101,42 @@ class RequestContextMiddleware:
 
 
 class LoadShedding:
-    """At most `limit` CDS calls (hook calls and feedback) in progress per process; more are
-    answered at once with 503 and `Retry-After` instead of queueing.
+    """Refuses CDS calls (hook calls and feedback) with 503 and `Retry-After` at once when the
+    process is overloaded, instead of letting them queue for seconds.
 
-    EHRs give up on a CDS service after a few seconds: a request that would wait longer than
-    that is better refused quickly, so the ones admitted are answered in time (at 200
-    connections, queueing everything took p99 to 5-20 s). Checked before authentication, so an
-    overload costs no signature verification or database call either.
+    Two signals: more than `limit` calls in progress (calls waiting on a FHIR server or the
+    database accumulate here), or an event loop running `max_delay` behind (calls waiting for
+    the loop, which never reach a counter: a monitor task measures how late its own wake-ups
+    are). EHRs give up on a CDS service after a few seconds; at 200 connections, queueing
+    everything took p99 to 5-20 s. Checked before authentication, so a refused call costs no
+    signature check and no database call.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, retry_after_seconds: int = 1) -> None:
+    def __init__(self, app: ASGIApp, limit: int, max_delay: float, retry_after_seconds: int = 1) -> None:
         self.app = app
         self.limit = limit
-        self.retry_after = str(retry_after_seconds).encode()
+        self.max_delay = max_delay
+        self.retry_after = str(retry_after_seconds)
         self.in_flight = 0
         self.shed = 0
+        self.delay = 0.0
+        self._monitors: dict[int, asyncio.Task[None]] = {}
         self._log = ThrottledLog(log)
+
+    async def _monitor(self, interval: float = 0.025) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(interval)
+            late = loop.time() - started - interval
+            # up at once, down gently: one quick wake-up in a busy second says little
+            self.delay = late if late > self.delay else 0.8 * self.delay + 0.2 * late
+
+    def _ensure_monitor(self) -> None:
+        loop = asyncio.get_running_loop()
+        task = self._monitors.get(id(loop))
+        if task is None or task.done():
+            self._monitors[id(loop)] = loop.create_task(self._monitor(), name="cds-loop-delay")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -124,13 +146,15 @@ class LoadShedding:
         ):
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        self._ensure_monitor()
+        if self.in_flight >= self.limit or self.delay > self.max_delay:
             self.shed += 1
             self._log.warning("overloaded: CDS calls answered 503", count=self.shed, limit=self.limit)
             response = outcome_response(
                 503, [("the service is busy; retry after the time in Retry-After", None)], "transient"
             )
-            response.headers["Retry-After"] = self.retry_after.decode()
+            response.headers["Retry-After"] = self.retry_after
+            response.headers["Connection"] = "close"  # a client that retries at once reconnects first
             await response(scope, receive, send)
             return
         self.in_flight += 1
@@ -216,7 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.http_pool = LoopBoundHttp(settings)
-    app.state.cpu = CpuLane(settings.cpu_threads)
+    app.state.cpu = CpuLane()
     app.state.large_pool = (
         LargeRequestPool(settings.large_request_processes, settings.log_level)
         if settings.large_request_processes > 0
@@ -231,7 +255,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feedback_router)
     app.include_router(analytics_router)
 
-    app.add_middleware(LoadShedding, limit=settings.max_concurrent_hook_calls)
+    def openapi_document() -> dict[str, object]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_component_schemas(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            ))  # fmt: skip
+        return app.openapi_schema
+
+    app.openapi = openapi_document  # type: ignore[method-assign]
+
+    app.add_middleware(
+        LoadShedding, limit=settings.max_concurrent_hook_calls, max_delay=settings.max_queue_delay_ms / 1000
+    )
     app.add_middleware(RequestContextMiddleware)
 
     origins = ["*"] if settings.dev else settings.cors_origins

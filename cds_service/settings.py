@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     max_concurrent_hook_calls: int = Field(
         32, ge=1, description="Hook calls in progress per process; more are answered 503 with Retry-After"
     )
-    cpu_threads: int = Field(
-        4, ge=1, description="Threads that parse requests and run the facts and rules off the event loop"
+    max_queue_delay_ms: int = Field(
+        250, ge=1, description="Event-loop delay beyond which new hook calls are answered 503 with Retry-After"
     )
     large_request_processes: int = Field(
         1, ge=0, description="Processes for requests of 1 MiB or more (0: a thread of their own instead)"

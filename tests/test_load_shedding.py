@@ -76,7 +76,7 @@ def test_large_requests_do_not_hold_typical_ones(tmp_path: Path) -> None:
 def test_beyond_the_limit_calls_are_answered_503_at_once(tmp_path: Path) -> None:
     generate = _generate()
     heavy = json.dumps(generate.build("heavy")).encode()
-    settings = load_settings(dev=True, storage_enabled=False, max_concurrent_hook_calls=2, cpu_threads=1)
+    settings = load_settings(dev=True, storage_enabled=False, max_concurrent_hook_calls=2)
     with live_server(create_app(settings)) as base, ThreadPoolExecutor(12) as pool:
         results = list(pool.map(lambda _: _post(base, heavy), range(12)))
     statuses = [status for status, _, _ in results]

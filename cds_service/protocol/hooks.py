@@ -102,7 +102,7 @@ async def handle_hook_call(
 ) -> HookOutcome:
     started = time.perf_counter()
     service = find_service(service_id)
-    run = _inline if cpu is None else (cpu.run_large if len(body) >= LARGE_BODY_BYTES else cpu.run)
+    run = cpu.run if cpu is not None and len(body) >= LARGE_BODY_BYTES else _inline
     request = await run(_parse, body, service, settings)
     now = now or datetime.now(UTC)
     if not orders_need_patient_data(service.hook, request.context, now):
@@ -204,35 +204,29 @@ async def _inline(fn: Callable[..., T], *args: Any) -> T:
 
 
 class CpuLane:
-    """Runs CPU-bound work (parsing, facts, rules) on threads, off the event loop.
+    """Runs the CPU-bound work of large requests on one thread of its own, off the event loop
+    (used when `CDS_LARGE_REQUEST_PROCESSES=0`; a process is better, see `LargeRequestPool`).
 
-    On the event loop a 5 MB request held every other request for its whole parse and evaluation
-    (4.8 MB requests made small ones wait seconds). In threads, the interpreter switches between
-    them every few milliseconds (`sys.getswitchinterval`), so a small request's few milliseconds
-    of work interleave with a large one's instead of queueing behind it. Requests of
-    `LARGE_BODY_BYTES` or more share one thread of their own: every extra thread holding the GIL
-    slows the others, and large requests are rare, so they wait for each other rather than
-    for typical ones to wait for all of them. One pair of limiters per event loop.
+    Typical requests (~160 kB, ~10 ms of work) stay on the event loop: measured with wrk at 200
+    connections, moving them to threads halved throughput (the loop's many short system calls
+    each wait for the interpreter lock behind a busy thread), while a large request on the loop
+    held every other request for its whole parse and evaluation.
     """
 
-    def __init__(self, threads: int, large_threads: int = 1) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self.threads = threads
-        self.large_threads = large_threads
-        self._limiters: dict[tuple[int, bool], anyio.CapacityLimiter] = {}
+        self._limiters: dict[int, anyio.CapacityLimiter] = {}
 
-    def _limiter(self, large: bool) -> anyio.CapacityLimiter:
-        key = (id(asyncio.get_running_loop()), large)
+    def _limiter(self) -> anyio.CapacityLimiter:
+        key = id(asyncio.get_running_loop())
         limiter = self._limiters.get(key)
         if limiter is None:
-            limiter = anyio.CapacityLimiter(self.large_threads if large else self.threads)
+            limiter = anyio.CapacityLimiter(self.threads)
             self._limiters[key] = limiter
         return limiter
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter(False))
-
-    async def run_large(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter(True))
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter())
 
 
 class LargeRequestPool:
@@ -284,6 +278,13 @@ def _child_init(log_level: str) -> None:
     from cds_service.logs import configure_logging
 
     configure_logging(log_level)
+    try:  # Linux: end with the parent, however it ends (a killed server must not leave this behind)
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _child_handle(
