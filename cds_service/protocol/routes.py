@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cds_service.auth import AuthenticatedClient
 from cds_service.cdshooks import DiscoveryResponse
+from cds_service.protocol import openapi
 from cds_service.protocol.deps import authenticated_client, public_base_url
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
@@ -39,7 +40,7 @@ async def discovery(_: AuthenticatedClient | None = Depends(_discovery_client)) 
     return _json(services.model_dump(mode="json", exclude_none=True))
 
 
-@router.post("/cds-services/{service_id}", summary="Call a CDS service (CDS Hooks 2.0)")
+@router.post("/cds-services/{service_id}", summary="Call a CDS service (CDS Hooks 2.0)", **openapi.HOOK_CALL)
 async def call_service(
     service_id: str, request: Request, client: AuthenticatedClient = Depends(authenticated_client)
 ) -> Response:
