@@ -85,3 +85,23 @@ def test_beyond_the_limit_calls_are_answered_503_at_once(tmp_path: Path) -> None
     assert set(statuses) <= {200, 503}
     assert all(headers.get("retry-after") == "1" for _, headers in shed)
     assert max(ms for ms, _ in shed) < 1500, "a refused call should not wait"
+
+
+def test_a_large_request_refused_in_the_worker_process_is_a_400(tmp_path: Path) -> None:
+    """The refusal (ClientError) crosses back from the large-request process intact."""
+    from fastapi.testclient import TestClient
+
+    generate = _generate()
+    request = generate.build("heavy")
+    request["hook"] = "patient-view"  # the wrong hook for this service
+    settings = load_settings(dev=True, storage_enabled=False)
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            SELECT, content=json.dumps(request).encode(), headers={"Content-Type": "application/json"}
+        )
+        good = client.post(SELECT, content=json.dumps(generate.build("heavy")).encode(),
+                           headers={"Content-Type": "application/json"})  # fmt: skip
+        assert client.app.state.large_pool is not None and client.app.state.large_pool._pool is not None
+    assert response.status_code == 400, response.text
+    assert "does not match service" in response.json()["issue"][0]["diagnostics"]
+    assert good.status_code == 200 and "cards" in good.json()
