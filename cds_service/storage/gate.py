@@ -12,11 +12,12 @@ database answers, and at most `max_waiting` calls may queue behind busy threads:
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -34,6 +35,42 @@ class DatabaseDown(StorageUnavailable):
     """The database did not answer in time, is unreachable, or recently was (breaker open)."""
 
 
+class _DaemonPool:
+    """A minimal thread pool whose threads are daemons: a thread stuck on a frozen database must
+    not hold the process at exit (ThreadPoolExecutor joins its threads when the interpreter
+    ends, so a SIGTERM during a database freeze would hang until the database answered)."""
+
+    def __init__(self, threads: int, name: str) -> None:
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[object, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._closed = False
+        for n in range(threads):
+            threading.Thread(target=self._run, name=f"{name}-{n}", daemon=True).start()
+
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to the caller, who decides
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
+        if self._closed:
+            raise RuntimeError("pool closed")
+        future: Future[T] = Future()
+        self._work.put((future, fn, args))
+        return future
+
+    def shutdown(self, threads: int) -> None:
+        self._closed = True
+        for _ in range(threads):
+            self._work.put(None)
+
+
 class DbGate:
     """Runs database calls on `threads` threads with an overall `timeout` and a breaker."""
 
@@ -48,7 +85,8 @@ class DbGate:
         self.name = name
         self.timeout = timeout
         self.breaker = Breaker(cooldown)
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix=f"cds-db-{name}")
+        self._threads = threads
+        self._executor = _DaemonPool(threads, f"cds-db-{name}")
         self.max_waiting = threads * 8
         self._slots = threading.BoundedSemaphore(threads + self.max_waiting)
         self.timeouts = 0
@@ -99,7 +137,7 @@ class DbGate:
             raise
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(self._threads)
 
 
 def _is_outage(exc: BaseException) -> bool:
