@@ -57,12 +57,54 @@ class Settings(BaseSettings):
     allow_http_fhir_loopback: bool = Field(True, description="Allow http:// FHIR servers on loopback only")
     max_body_bytes: int = 5 * 1024 * 1024
     max_json_depth: int = 64
+    fhir_deadline_seconds: float = Field(
+        3.0, gt=0, description="All FHIR work of one hook call together; then answer with what is there"
+    )
+    fhir_max_response_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="Cap on one FHIR response, on the wire and decompressed"
+    )
+
+    # --- load shedding
+    max_concurrent_hook_calls: int = Field(
+        32, ge=1, description="Hook calls in progress per process; more are answered 503 with Retry-After"
+    )
+    max_queue_delay_ms: int = Field(
+        250, ge=1, description="Event-loop delay beyond which new hook calls are answered 503 with Retry-After"
+    )
+    large_request_processes: int = Field(
+        1, ge=0, description="Processes for requests of 1 MiB or more (0: a thread of their own instead)"
+    )
 
     # --- storage
     database_url: str = Field("sqlite:///./cds_service.db", description="SQLAlchemy URL (SQLite or PostgreSQL)")
     patient_hash_secret: str = Field("change-me", description="HMAC key for the patient pseudonym in the audit trail")
     audit_retention_days: int = 365
     storage_enabled: bool = True
+    db_statement_timeout_ms: int = Field(
+        2000, ge=100, description="PostgreSQL statement/lock timeout and SQLite busy timeout on the request path"
+    )
+    db_call_timeout_seconds: float = Field(
+        2.5, gt=0, description="Overall time a request waits for one database call (thread offloaded)"
+    )
+    sqlite_journal_mode: Literal["delete", "wal"] = Field(
+        "delete", description="`wal` maps the -shm file into memory: faster, but SIGBUS if it becomes unwritable"
+    )
+    audit_spool_dir: Path | None = Field(
+        None, description="Audit rows wait here while the database is down (default: <tmp>/cds-audit-spool)"
+    )
+    audit_spool_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Bound of the audit spool on disk (0: no spool, rows are lost)"
+    )
+    analytics_max_days: int = Field(366, ge=1, description="Longest period /analytics answers (400 beyond)")
+
+    # --- JWT replay store
+    replay_store: Literal["auto", "memory", "database", "redis"] = Field(
+        "auto", description="Where seen `jti`s live; auto = the audit database when storage is on, else memory"
+    )
+    replay_outage: Literal["reject", "memory"] = Field(
+        "reject", description="When the replay store fails: 401 (fail closed) or this process's memory"
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for CDS_REPLAY_STORE=redis")
 
     # --- rules (site configuration; see cds_service/ruleset.py and `cds-service rules`)
     rules: dict[str, Any] = Field(

@@ -262,3 +262,73 @@ def test_no_sentinel_reaches_logs_or_error_bodies(
             assert secret not in response.text, f"{secret[:24]} echoed in an error body"
     for line in lines:
         assert set(json.loads(line)) <= ALLOWED_LOG_FIELDS | {"ts", "level", "logger", "msg", "exc"}
+
+
+# --------------------------------------------------------------------------- outage and overload paths
+
+
+def test_no_sentinel_in_outage_overload_and_spool_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, captured: tuple[io.StringIO, pytest.LogCaptureFixture]
+) -> None:
+    """The lines added by the hardening work (replay-store and audit-database outages, the audit
+    spool and its replay, load shedding, hostile FHIR answers) carry no patient data or token,
+    and the spool on disk holds the patient only as its pseudonym."""
+    from tests.support.hostile_fhir import hostile_fhir
+
+    stream, caplog = captured
+    monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
+    spool = tmp_path / "spool"
+    with hostile_fhir(huge_bytes=4 << 20, trickle_seconds=2.0) as fake:
+        base = fake.base("gzip")
+        settings = load_settings(
+            clients_file=app_clients_file(tmp_path, [base, fake.base("deep"), fake.base("nextout")]),
+            public_base_url=PUBLIC_BASE,
+            database_url="postgresql+psycopg://postgres@127.0.0.1:9/postgres",  # down: spool and replay outage
+            replay_outage="memory",
+            audit_spool_dir=spool,
+            patient_hash_secret="log-privacy-test-secret-0123456789",
+            fhir_max_response_bytes=1 << 20,
+            max_concurrent_hook_calls=1,
+        )
+        tokens: list[str] = []
+        with TestClient(create_app(settings), base_url=PUBLIC_BASE) as app:
+            sign = f"/cds-services/{SERVICE_IDS['order-sign']}"
+            for server in (base, fake.base("deep"), fake.base("nextout")):
+                body = _hook_body("order-sign", full_prefetch=False)
+                body["fhirServer"] = server
+                assert _post(app, sign, body, tokens).status_code == 200
+            assert _post(app, sign, _hook_body("order-sign"), tokens).status_code == 200
+            app.app.state.recorder.flush(timeout=20)
+            shedding = next(m for m in _middlewares(app.app) if type(m).__name__ == "LoadShedding")
+            shedding.in_flight = 1  # as if another call were in progress: the next one is shed
+            assert _post(app, sign, _hook_body("order-sign"), tokens).status_code == 503
+            shedding.in_flight = 0
+        strict = load_settings(
+            clients_file=app_clients_file(tmp_path, [FHIR_BASE]),
+            public_base_url=PUBLIC_BASE,
+            database_url="postgresql+psycopg://postgres@127.0.0.1:9/postgres",
+            audit_spool_dir=spool,
+            patient_hash_secret="log-privacy-test-secret-0123456789",
+        )
+        with TestClient(create_app(strict), base_url=PUBLIC_BASE) as app:  # replay outage: reject
+            assert _post(app, sign, _hook_body("order-sign"), tokens).status_code == 401
+    output = stream.getvalue()
+    assert "JWT replay store" in output and "audit database unavailable" in output and "overloaded" in output
+    spooled = "".join(p.read_text() for p in spool.glob("*.jsonl"))
+    assert spooled, "the audit rows should be waiting in the spool"
+    for secret in SENTINELS + tokens + [t.split(".")[2] for t in tokens]:
+        assert secret not in output, f"{secret[:24]} in production log output"
+        assert secret not in caplog.text, f"{secret[:24]} in caplog"
+        assert secret not in spooled, f"{secret[:24]} in the audit spool"
+    for line in output.splitlines():
+        assert set(json.loads(line)) <= ALLOWED_LOG_FIELDS | {"ts", "level", "logger", "msg", "exc"}
+
+
+def _middlewares(app: Any) -> list[Any]:
+    """The built middleware stack of a started app, outermost first."""
+    found = []
+    layer = app.middleware_stack
+    while layer is not None:
+        found.append(layer)
+        layer = getattr(layer, "app", None)
+    return found

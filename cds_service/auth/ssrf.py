@@ -30,6 +30,8 @@ def is_loopback_host(host: str) -> bool:
 
 
 def _split(url: str) -> SplitResult | None:
+    if not isinstance(url, str) or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        return None  # urlsplit drops tabs and newlines silently; the HTTP client would not
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError on a malformed port

@@ -68,9 +68,12 @@ def _audiences(claims: Mapping[str, Any]) -> list[str]:
 
 
 def _same_audience(claimed: str, accepted: str) -> bool:
-    """Exact match, or the same URL up to scheme/host case, default port and trailing slash."""
+    """Exact match, or the same URL up to scheme/host case, default port and trailing slash
+    (never with a query or fragment added)."""
     if claimed == accepted:
         return True
+    if "?" in claimed or "#" in claimed:
+        return False  # normalization drops them, and `…/cds-services?x` is not the URL called
     left, right = normalize_base_url(claimed), normalize_base_url(accepted)
     return left is not None and left == right
 

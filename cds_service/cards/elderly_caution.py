@@ -66,7 +66,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     if not medications:
         return []
     names = list(dict.fromkeys(main_name(m) for m in medications))
-    summary = f"Avoid {', '.join(names)} at {facts.age_years} (Beers 2023): sedation, falls"
+    summary = f"Avoid {', '.join(names)} at age {facts.age_years} (Beers 2023): sedation, falls"
     lines = [f"The patient is **{facts.age_years}** (Beers 2023 applies from {t.elderly_age_years})."]
     lines += [f"- {describe_order(m)}: {_advice(m)}" for m in medications]
     suggestions = [remove_draft_suggestion(m, "Beers 2023: avoid in older adults") for m in medications if m.is_draft]

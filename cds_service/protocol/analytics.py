@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.protocol.deps import authenticated_client
 from cds_service.protocol.errors import ClientError
+from cds_service.storage import StorageUnavailable
 from cds_service.storage.db import describe_db_error
 from cds_service.storage.report import Report, TopicStats, build_report, default_since
 
@@ -37,15 +38,20 @@ NO_FEEDBACK_COLOR = "#9aa5b1"
 SHOWN_COLOR = "#1f5fa8"
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
+ANALYTICS_TIMEOUT_SECONDS = 30.0  # a year of figures on a large trail; statements are bounded too
 _render_lock = threading.Lock()  # matplotlib's font and text caches are not thread-safe
 
 
-async def analytics_access(request: Request) -> str:
-    """Admin token (Bearer or Basic password) or an authenticated CDS client; else 401."""
+ALL_CLIENTS = None
+
+
+async def analytics_access(request: Request) -> str | None:
+    """Whose figures the caller may see: every client's (None) with the admin token (Bearer or
+    Basic password), else only its own (its issuer) once authenticated as a CDS client; else 401."""
     settings = request.app.state.settings
     admin_token = settings.admin_token
     if admin_token and _presents_token(request.headers.get("authorization", ""), admin_token):
-        return "admin"
+        return ALL_CLIENTS
     try:
         client = await authenticated_client(request)
     except HTTPException as exc:
@@ -75,15 +81,19 @@ def _presents_token(header: str, token: str) -> bool:
 @router.get("/analytics", response_class=HTMLResponse, summary="Alert-fatigue analytics (HTML)")
 async def analytics_page(
     request: Request,
-    _viewer: Annotated[str, Depends(analytics_access)],
+    viewer: Annotated[str | None, Depends(analytics_access)],
     since: Annotated[str | None, Query(description="first UTC day, YYYY-MM-DD (default: 30 days ago)")] = None,
 ) -> HTMLResponse:
-    start = _parse_since(since)
-    engine = getattr(request.app.state.recorder, "engine", None)
+    start = _parse_since(since, request.app.state.settings.analytics_max_days)
+    recorder = request.app.state.recorder
+    engine = getattr(recorder, "engine", None)
     if engine is None:
         raise ClientError(404, [("analytics unavailable: storage is disabled on this service", None)], "not-found")
     try:
-        report = await asyncio.to_thread(build_report, engine, start)
+        # Through the recorder's gate: bounded threads and time, so a hung database is a 503.
+        report = await recorder.gate.call(build_report, engine, start, None, viewer, timeout=ANALYTICS_TIMEOUT_SECONDS)
+    except StorageUnavailable:
+        raise ClientError(503, [("analytics database temporarily unavailable", None)], "transient") from None
     except SQLAlchemyError as exc:
         import logging
 
@@ -96,13 +106,17 @@ async def analytics_page(
     )
 
 
-def _parse_since(value: str | None) -> datetime:
+def _parse_since(value: str | None, max_days: int) -> datetime:
+    """The first day of the period; a period longer than `max_days` is refused before any query
+    (one request for `0001-01-01` used to draw 740,000 days into 316 MB of HTML)."""
     if not value:
         return default_since()
     try:
         day = date.fromisoformat(value)
     except ValueError:
         raise ClientError(400, [("since: expected a date as YYYY-MM-DD", "since")]) from None
+    if (datetime.now(UTC).date() - day).days > max_days:
+        raise ClientError(400, [(f"since: the period may cover at most {max_days} days", "since")])
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
@@ -204,12 +218,7 @@ def daily_chart_svg(report: Report) -> str:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    totals: dict[date, list[int]] = {}
-    for d in report.daily:
-        bucket = totals.setdefault(d.day, [0, 0, 0])
-        bucket[0] += d.shown
-        bucket[1] += d.accepted
-        bucket[2] += d.overridden
+    totals: dict[date, list[int]] = {d.day: [d.shown, d.accepted, d.overridden] for d in report.totals_by_day}
     figure = Figure(figsize=(9, 3.2), dpi=100)
     axes = figure.subplots()
     if not totals:

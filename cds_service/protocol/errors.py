@@ -28,6 +28,9 @@ class ClientError(Exception):
         self.issues = list(issues)
         self.code = code
 
+    def __reduce__(self) -> tuple[type[ClientError], tuple[int, list[tuple[str, str | None]], str]]:
+        return (ClientError, (self.status, self.issues, self.code))  # crosses to and from worker processes
+
 
 def operation_outcome(issues: Iterable[tuple[str, str | None]], code: str = "invalid") -> dict[str, Any]:
     out: list[dict[str, Any]] = []

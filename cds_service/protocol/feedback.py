@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from cds_service.auth import AuthenticatedClient
 from cds_service.cards import RULES
 from cds_service.cdshooks import FeedbackItem, FeedbackRequest
+from cds_service.protocol import openapi
 from cds_service.protocol.deps import authenticated_client
 from cds_service.protocol.errors import ClientError, validation_issues
 from cds_service.protocol.parsing import parse_json_body
@@ -39,7 +40,7 @@ EPIC_REASON_SYSTEM = "com.epic.cdshooks.feedback.overrideReason.reasonCategory"
 KNOWN_REASON_DISPLAYS: dict[str, str] = {o.code: o.display for rule in RULES for o in rule.overrides}
 
 
-@router.post("/cds-services/{service_id}/feedback", summary="Card feedback (CDS Hooks 2.0)")
+@router.post("/cds-services/{service_id}/feedback", summary="Card feedback (CDS Hooks 2.0)", **openapi.FEEDBACK)
 async def receive_feedback(
     service_id: str, request: Request, client: Annotated[AuthenticatedClient, Depends(authenticated_client)]
 ) -> Response:

@@ -31,7 +31,7 @@ def parse_json_body(body: bytes, *, max_bytes: int, max_depth: int) -> Any:
     # resources are only read field by field and are bounded by the parser's own 1,024-level limit;
     # walking years of history node by node here would cost more than the whole evaluation.
     envelope = {k: v for k, v in data.items() if k != "prefetch"} if isinstance(data, dict) else data
-    depth = _depth(envelope, max_depth)
+    depth = json_depth(envelope, max_depth)
     if depth > max_depth:
         raise ClientError(400, [(f"JSON nesting deeper than {max_depth} levels", None)])
     return data
@@ -50,7 +50,7 @@ def _loads_without_gc(body: bytes) -> Any:
             gc.enable()
 
 
-def _depth(value: Any, limit: int) -> int:
+def json_depth(value: Any, limit: int) -> int:
     """Nesting depth, computed iteratively and stopping once past `limit`."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin
 
 import httpx
+import orjson
 
 from cds_service.auth.ssrf import is_under_base_url
 from cds_service.cdshooks import HookRequest
 from cds_service.facts.build import DraftOrders, unresolved_medication_references
 from cds_service.facts.model import DataGap
+from cds_service.protocol.parsing import json_depth
 from cds_service.protocol.services import PREFETCH_MEANING, PREFETCH_TEMPLATES
 
 log = logging.getLogger("cds_service.prefetch")
@@ -76,7 +79,14 @@ def outcome_text(resource: dict[str, Any]) -> str:
 
 
 class FhirFetcher:
-    """Reads from one FHIR server with the request's bearer token; bounded and concurrent."""
+    """Reads from one FHIR server with the request's bearer token; bounded and concurrent.
+
+    Bounds: each response is read as a stream and abandoned past `max_response_bytes`, counted
+    both on the wire and after decompression (a gzip bomb is refused while it inflates, never
+    held whole); JSON nested deeper than `max_depth` is refused (the stdlib parser would recurse
+    until RecursionError); every request ends by `deadline` (a `loop.time()` value shared by all
+    the requests of one hook call), so a server trickling bytes cannot hold the call.
+    """
 
     def __init__(
         self,
@@ -87,46 +97,67 @@ class FhirFetcher:
         timeout: float,
         max_pages: int,
         max_resources: int,
+        max_response_bytes: int = 16 * 1024 * 1024,
+        max_depth: int = 64,
+        deadline: float | None = None,
     ) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/") + "/"
-        self.headers = {"Accept": FHIR_ACCEPT}
+        self.headers = {"Accept": FHIR_ACCEPT, "Accept-Encoding": "gzip, deflate"}
         if access_token:
             self.headers["Authorization"] = f"Bearer {access_token}"
         self.timeout = timeout
         self.max_pages = max_pages
         self.max_resources = max_resources
+        self.max_response_bytes = max_response_bytes
+        self.max_depth = max_depth
+        self.deadline = deadline
         self.resources_fetched = 0
 
     def owns(self, url: str) -> bool:
         """Only URLs under this server's base (no dot segments) are ever requested."""
         return is_under_base_url(url, self.base_url)
 
+    def _request_timeout(self) -> float:
+        if self.deadline is None:
+            return self.timeout
+        remaining = self.deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise FetchError("the FHIR server did not answer within the time allowed for this call")
+        return min(self.timeout, remaining)
+
     async def get_json(self, url: str) -> dict[str, Any] | None:
         """GET one URL on this server; None for 404/410; FetchError otherwise."""
         if not self.owns(url):
             raise FetchError("a reference points outside the FHIR server; not followed")
+        timeout = self._request_timeout()
         try:
-            response = await self.http.get(url, headers=self.headers, timeout=self.timeout)
+            async with asyncio.timeout(timeout):  # the whole exchange, not each read
+                body = await self._get_body(url, timeout)
+        except TimeoutError:
+            raise FetchError(f"the FHIR server did not answer within {timeout:g} s") from None
         except httpx.TimeoutException:
-            raise FetchError(f"the FHIR server did not answer within {self.timeout:g} s") from None
-        except httpx.HTTPError as exc:
+            raise FetchError(f"the FHIR server did not answer within {timeout:g} s") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise FetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from None
-        if response.status_code in (404, 410):
+        if body is None:
             return None
-        if response.status_code in (401, 403):
-            raise FetchError(f"the FHIR server refused access ({response.status_code})")
-        if response.is_redirect:
-            raise FetchError(f"the FHIR server redirected ({response.status_code}); redirects are not followed")
-        if response.status_code >= 400:
-            raise FetchError(f"the FHIR server answered {response.status_code}")
-        try:
-            data = response.json()
-        except ValueError:
-            raise FetchError("the FHIR server answered with invalid JSON") from None
+        data = parse_fhir_json(body, self.max_depth)
         if not isinstance(data, dict):
             raise FetchError("the FHIR server answered with something other than a resource")
         return data
+
+    async def _get_body(self, url: str, timeout: float) -> bytes | None:
+        async with self.http.stream("GET", url, headers=self.headers, timeout=timeout) as response:
+            if response.status_code in (404, 410):
+                return None
+            if response.status_code in (401, 403):
+                raise FetchError(f"the FHIR server refused access ({response.status_code})")
+            if response.is_redirect:
+                raise FetchError(f"the FHIR server redirected ({response.status_code}); redirects are not followed")
+            if response.status_code >= 400:
+                raise FetchError(f"the FHIR server answered {response.status_code}")
+            return await read_capped(response, self.max_response_bytes)
 
     async def search_all(self, url: str) -> dict[str, Any] | None:
         """A search, with `next` pages merged into one Bundle (bounded by pages and resources)."""
@@ -136,15 +167,22 @@ class FhirFetcher:
         return await self.follow_pages(first)
 
     async def follow_pages(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        entries = list(bundle.get("entry") or [])
+        """`bundle` with its `next` pages merged in. A page that fails raises `PartialFetch`
+        carrying what was read so far: the first pages are data too."""
+        entries = _entries(bundle)
         page = bundle
         pages = 1
+        failure: FetchError | None = None
         while pages < self.max_pages:
             next_url = _next_link(page)
             if not next_url or len(entries) >= self.max_resources:
                 break
-            page = await self.get_json(urljoin(self.base_url, next_url)) or {}
-            entries.extend(page.get("entry") or [])
+            try:
+                page = await self.get_json(urljoin(self.base_url, next_url)) or {}
+            except FetchError as exc:
+                failure = exc
+                break
+            entries.extend(_entries(page))
             pages += 1
         if len(entries) > self.max_resources:
             entries = entries[: self.max_resources]
@@ -152,12 +190,87 @@ class FhirFetcher:
         merged = dict(bundle)
         merged["entry"] = entries
         merged.pop("link", None)
+        if failure is not None:
+            raise PartialFetch(failure.reason, merged, pages)
         return merged
 
 
+class PartialFetch(FetchError):
+    """Paging stopped early: `bundle` holds the pages read before the failure."""
+
+    def __init__(self, reason: str, bundle: dict[str, Any], pages: int) -> None:
+        super().__init__(reason)
+        self.bundle = bundle
+        self.pages = pages
+
+
+async def read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The body of `response`, refusing more than `cap` bytes on the wire or once decoded.
+
+    Decoding is done here, not by httpx: its decoder inflates a whole chunk at once (a 64 kB
+    gzip chunk can become 64 MB), while `zlib`'s `max_length` lets us stop at the cap.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise FetchError(f"the FHIR server's answer is larger than {cap} bytes; not read")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflater: Any = zlib.decompressobj(47)  # 47: zlib or gzip header, detected
+    elif encoding in ("identity", ""):
+        inflater = None
+    else:
+        raise FetchError(f"the FHIR server used an unsupported content encoding ({encoding[:20]})")
+    body = bytearray()
+    wire = 0
+    too_large = FetchError(f"the FHIR server's answer is larger than {cap} bytes; abandoned")
+    async for chunk in response.aiter_raw():
+        wire += len(chunk)
+        if wire > cap:
+            raise too_large
+        if inflater is None:
+            body += chunk
+        else:
+            data = chunk
+            while data:
+                try:
+                    body += inflater.decompress(data, cap + 1 - len(body))
+                except zlib.error:
+                    raise FetchError("the FHIR server's compressed answer is corrupt") from None
+                if len(body) > cap:
+                    raise too_large
+                data = inflater.unconsumed_tail
+        if len(body) > cap:
+            raise too_large
+    return bytes(body)
+
+
+def parse_fhir_json(body: bytes, max_depth: int) -> Any:
+    """JSON from a FHIR server: orjson (which stops at 1,024 levels instead of recursing into a
+    RecursionError), then the same nesting cap as request bodies."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FetchError("the FHIR server answered with invalid JSON") from None
+    if json_depth(data, max_depth) > max_depth:
+        raise FetchError(f"the FHIR server answered with JSON nested deeper than {max_depth} levels")
+    return data
+
+
+def _entries(bundle: dict[str, Any]) -> list[Any]:
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise FetchError("the FHIR server answered with a Bundle whose entry is not a list")
+    return list(entries)
+
+
 def _next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
 
@@ -172,7 +285,8 @@ async def resolve_prefetch(
     """Assemble the data for the facts layer; `fetcher` is None when no FHIR server may be called.
 
     `refusal` explains why no fetcher is available (no fhirServer, or not allowlisted) and is
-    used as the gap reason.
+    used as the gap reason. All FHIR work ends by `fetcher.deadline`: what has not arrived by
+    then becomes a gap, and the call goes on with what it has.
     """
     sent = request.prefetch or {}
     resolved: dict[str, Any | None] = {}
@@ -199,6 +313,9 @@ async def resolve_prefetch(
             return
         try:
             resolved[key] = await fetcher.search_all(fetcher.base_url + url)
+        except PartialFetch as exc:
+            resolved[key] = exc.bundle
+            gaps.append(DataGap(PREFETCH_MEANING[key], _partial_reason(exc), key))
         except FetchError as exc:
             gaps.append(DataGap(PREFETCH_MEANING[key], exc.reason, key))
 
@@ -206,23 +323,32 @@ async def resolve_prefetch(
         assert fetcher is not None
         try:
             resolved[key] = await fetcher.follow_pages(resolved[key])  # type: ignore[arg-type]
+        except PartialFetch as exc:
+            resolved[key] = exc.bundle
+            gaps.append(DataGap(PREFETCH_MEANING[key], _partial_reason(exc), key))
         except FetchError as exc:
             gaps.append(DataGap(PREFETCH_MEANING[key], f"only the first page was read: {exc.reason}", key))
 
+    jobs: dict[str, Any] = {}
     if fetcher is None:
         for key in missing:
             gaps.append(DataGap(PREFETCH_MEANING[key], refusal or "not sent by the EHR and no FHIR server to ask", key))
-        tasks = []
     else:
-        tasks = [fetch_key(k) for k in missing]
-        tasks += [
-            follow_key(k)
+        jobs = {k: fetch_key(k) for k in missing}
+        jobs |= {
+            k: follow_key(k)
             for k, v in list(resolved.items())
             if isinstance(v, dict) and v.get("resourceType") == "Bundle" and _next_link(v)
-        ]
+        }
     fetched = list(missing) if fetcher is not None else []
-    if tasks:
-        await asyncio.gather(*tasks)
+    if jobs:
+        assert fetcher is not None
+        late = await _until_deadline(jobs, fetcher.deadline)
+        for key in late:
+            reason = (
+                _late_reason(fetcher) if key in missing else f"only the first page was read: {_late_reason(fetcher)}"
+            )
+            gaps.append(DataGap(PREFETCH_MEANING[key], reason, key))
 
     extra: list[dict[str, Any]] = []
     references = unresolved_medication_references(resolved, drafts)
@@ -236,16 +362,40 @@ async def resolve_prefetch(
     return ResolvedData(prefetch=resolved, extra_resources=extra, gaps=gaps, fetched_keys=fetched)
 
 
+async def _until_deadline(jobs: dict[str, Any], deadline: float | None) -> list[str]:
+    """Run the jobs concurrently until `deadline`; cancel the rest and return their keys."""
+    tasks = {asyncio.ensure_future(job): key for key, job in jobs.items()}
+    timeout = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        task.result()  # a bug in a job is a bug: let it surface
+    return [tasks[t] for t in pending]
+
+
+def _late_reason(fetcher: FhirFetcher) -> str:
+    return "the FHIR server did not answer within the time allowed for this call"  # the deadline
+
+
+def _partial_reason(exc: PartialFetch) -> str:
+    return f"only the first {exc.pages} page(s) were read: {exc.reason}"
+
+
 async def _fetch_medications(fetcher: FhirFetcher, references: list[str], gaps: list[DataGap]) -> list[dict[str, Any]]:
     unique = list(dict.fromkeys(references))[:50]
+    results: dict[str, dict[str, Any] | None] = {}
 
-    async def one(reference: str) -> dict[str, Any] | None:
+    async def one(reference: str) -> None:
         url = reference if reference.startswith(("http://", "https://")) else fetcher.base_url + reference
         try:
-            return await fetcher.get_json(url)
+            results[reference] = await fetcher.get_json(url)
         except FetchError as exc:
             gaps.append(DataGap("a medication given by reference", exc.reason, None))
-            return None
 
-    results = await asyncio.gather(*(one(r) for r in unique))
-    return [r for r in results if isinstance(r, dict) and r.get("resourceType") == "Medication"]
+    late = await _until_deadline({r: one(r) for r in unique}, fetcher.deadline)
+    if late:
+        gaps.append(DataGap("a medication given by reference", _late_reason(fetcher), None))
+    return [r for r in results.values() if isinstance(r, dict) and r.get("resourceType") == "Medication"]

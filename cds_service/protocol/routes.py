@@ -11,9 +11,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from cds_service.auth import AuthenticatedClient
 from cds_service.cdshooks import DiscoveryResponse
+from cds_service.protocol import openapi
 from cds_service.protocol.deps import authenticated_client, public_base_url
 from cds_service.protocol.errors import ClientError
-from cds_service.protocol.hooks import HookOutcome, handle_hook_call
+from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
 from cds_service.protocol.pages import guideline_index, guideline_page
 from cds_service.protocol.services import SERVICES
 from cds_service.storage import CardRecord, HookCallRecord
@@ -39,7 +40,7 @@ async def discovery(_: AuthenticatedClient | None = Depends(_discovery_client)) 
     return _json(services.model_dump(mode="json", exclude_none=True))
 
 
-@router.post("/cds-services/{service_id}", summary="Call a CDS service (CDS Hooks 2.0)")
+@router.post("/cds-services/{service_id}", summary="Call a CDS service (CDS Hooks 2.0)", **openapi.HOOK_CALL)
 async def call_service(
     service_id: str, request: Request, client: AuthenticatedClient = Depends(authenticated_client)
 ) -> Response:
@@ -52,15 +53,22 @@ async def call_service(
     body = await request.body()
     outcome: HookOutcome | None = None
     try:
-        outcome = await handle_hook_call(
-            service_id,
-            body,
-            client=client,
-            settings=state.settings,
-            http=state.http_pool.get(),
-            base_url=public_base_url(request),
-            rule_set=state.rule_sets.get(client.iss, state.site_rule_set),
-        )
+        rule_set = state.rule_sets.get(client.iss, state.site_rule_set)
+        if state.large_pool is not None and len(body) >= LARGE_BODY_BYTES:
+            outcome = await state.large_pool.handle(
+                service_id, body, client, state.settings, public_base_url(request), rule_set
+            )
+        else:
+            outcome = await handle_hook_call(
+                service_id,
+                body,
+                client=client,
+                settings=state.settings,
+                http=state.http_pool.get(),
+                base_url=public_base_url(request),
+                rule_set=rule_set,
+                cpu=state.cpu,
+            )
     except ClientError as exc:
         log.info("hook request refused", extra={"status": exc.status, "service": service_id[:60]})
         raise
@@ -107,10 +115,18 @@ async def call_service(
     return _json(outcome.body)
 
 
-@router.get("/health", summary="Liveness, and the audit trail's counters (written, pending, lost)")
+@router.get("/health", summary="Liveness, and the audit trail's state (pending, written, spooled, lost)")
 async def health(request: Request) -> Response:
-    body: dict[str, object] = {"status": "ok"}
-    audit = request.app.state.recorder.stats()
+    """200 whenever the process serves: `status` is "degraded" while audit records are spooled or
+    lost (the database is down), else "ok".
+
+    Still 200 when degraded, on purpose: cards do not depend on the audit database, and every
+    instance shares it, so a load balancer that pulled "degraded" instances would take the whole
+    service down for an audit outage. Monitoring should alert on "degraded" instead.
+    """
+    recorder = request.app.state.recorder
+    body: dict[str, object] = {"status": "degraded" if recorder.degraded() else "ok"}
+    audit = recorder.stats()
     if audit is not None:
         body["audit"] = audit
     return _json(body)

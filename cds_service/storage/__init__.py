@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cds_service.storage.records import (
     CardRecord,
@@ -60,8 +60,13 @@ class Recorder(Protocol):
         """Store feedback about cards issued to `client`; raises StorageUnavailable or StorageDisabled."""
         ...
 
-    def stats(self) -> dict[str, int] | None:
-        """Audit counters for /health (pending, written, dropped); None when nothing is recorded."""
+    def stats(self) -> dict[str, Any] | None:
+        """Audit counters for /health (pending, written, spooled, replayed, lost, database);
+        None when nothing is recorded."""
+        ...
+
+    def degraded(self) -> bool:
+        """True while the audit trail is not being written as it should (spooling, losing)."""
         ...
 
     async def start(self) -> None: ...
@@ -82,8 +87,11 @@ class NullRecorder:
     ) -> FeedbackResult:
         raise StorageDisabled
 
-    def stats(self) -> dict[str, int] | None:
+    def stats(self) -> dict[str, Any] | None:
         return None
+
+    def degraded(self) -> bool:
+        return False
 
     async def start(self) -> None:
         return None

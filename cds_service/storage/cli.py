@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from cds_service.storage.db import describe_db_error, make_engine, run_migrations
 
-    engine = make_engine(settings.database_url)
+    # An operator's command, not a request: its statements may run as long as they need.
+    engine = make_engine(settings.database_url, statement_timeout_ms=0, pool_timeout=30.0)
     try:
         try:
             run_migrations(engine)

@@ -1,9 +1,11 @@
 """The SQL recorder: audit rows written by a background thread, feedback checked against them.
 
 `record_hook_call` only appends to a bounded in-memory queue, so a hook call never waits for
-the database. A writer thread drains the queue in batches. When the database is slow, stopped
-or unreachable, the batch is dropped, the loss is logged (without patient data) and counted in
-`dropped`; the hook call has long since returned its cards.
+the database. A writer thread drains the queue in batches. When the database is slow, stopped,
+hung or unreachable, the batch goes to a bounded on-disk spool (`storage.spool`) instead, and
+the writer replays the spool when the database answers again, each record exactly once (keyed
+by `record_key`). Only what neither the database nor the spool can take is lost: counted,
+shown by `/health`, and logged at most once per interval (without patient data).
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service.auth.outage import ThrottledLog
 from cds_service.storage import schema
-from cds_service.storage.db import describe_db_error, make_engine, run_migrations, utc
+from cds_service.storage.db import DEFAULT_STATEMENT_TIMEOUT_MS, describe_db_error, make_engine, run_migrations, utc
+from cds_service.storage.gate import DbGate
 from cds_service.storage.records import (
     FeedbackEntry,
     FeedbackProblem,
@@ -30,29 +36,27 @@ from cds_service.storage.records import (
     HookCallRecord,
     StorageUnavailable,
     patient_pseudonym,
+    scrub_ages,
 )
 from cds_service.storage.replay import SqlReplayCache
+from cds_service.storage.spool import AuditSpool, default_spool_dir
 
 log = logging.getLogger("cds_service.storage")
 
 DEFAULT_QUEUE_SIZE = 10_000
 BATCH_SIZE = 200
 LOSS_LOG_INTERVAL_SECONDS = 10.0
+RETRY_INTERVAL_SECONDS = 2.0  # how often the writer tries the database again while rows are spooled
+DEGRADED_AFTER_LOSS_SECONDS = 300.0  # /health stays "degraded" this long after a record was lost
+MIGRATION_TIMEOUT_SECONDS = 60.0
 _STOP = object()
 
 
-def _unique_instance_chunks(rows: list[dict[str, object]]) -> Iterator[list[dict[str, object]]]:
-    """Consecutive runs of rows in which no hookInstance repeats (a retried call may repeat it)."""
-    chunk: list[dict[str, object]] = []
-    seen: set[object] = set()
-    for row in rows:
-        if row["hook_instance"] in seen:
-            yield chunk
-            chunk, seen = [], set()
-        chunk.append(row)
-        seen.add(row["hook_instance"])
-    if chunk:
-        yield chunk
+class _Retry:
+    """A request to the writer: try the database and replay the spool now (tests, operators)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
 
 
 class SqlRecorder:
@@ -69,35 +73,65 @@ class SqlRecorder:
         self.database_url = database_url
         self.settings = settings
         self._secret = patient_hash_secret
-        self.engine: Engine = make_engine(database_url)
+        statement_ms = int(getattr(settings, "db_statement_timeout_ms", DEFAULT_STATEMENT_TIMEOUT_MS))
+        call_timeout = float(getattr(settings, "db_call_timeout_seconds", 2.5))
+        self.engine: Engine = make_engine(
+            database_url,
+            statement_timeout_ms=statement_ms,
+            journal_mode=str(getattr(settings, "sqlite_journal_mode", "delete")),
+        )
+        # Database calls made while a client waits (replay check, feedback, analytics) go
+        # through this gate: bounded threads, an overall timeout, a breaker. The writer has its
+        # own, so that neither can starve the other of threads while the database hangs.
+        self.gate = DbGate("request", call_timeout)
+        self.writer_gate = DbGate("audit", max(5.0, 2 * call_timeout), threads=2, cooldown=RETRY_INTERVAL_SECONDS)
+        self.spool: AuditSpool | None = None
+        spool_bytes = int(getattr(settings, "audit_spool_max_bytes", 0)) if settings is not None else 0
+        if spool_bytes > 0:
+            directory = getattr(settings, "audit_spool_dir", None) or default_spool_dir()
+            self.spool = AuditSpool(Path(directory), database_url, spool_bytes)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._pending = 0  # enqueued but not yet written or dropped
+        self._pending = 0  # enqueued but not yet written, spooled or lost
         self.written = 0
-        self.dropped = 0
-        self._unlogged_losses = 0
-        self._last_loss_log = float("-inf")
+        self.dropped = 0  # lost: neither written nor spooled
+        self.spooled_total = 0
+        self.replayed = 0
+        self._last_loss = float("-inf")
+        self.database_ok: bool | None = None  # the writer's last experience; None before the first
+        self._errors = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)  # "database unavailable"
+        self._losses = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)  # "records lost"
+        self._next_retry = 0.0
         self.schema_ready = False
-        self._last_migration_attempt = 0.0
         self._thread: threading.Thread | None = None
         # The authenticator picks this up (app.state.recorder.replay_cache) for JWT jti checks.
-        self.replay_cache = SqlReplayCache(self.engine)
+        self.replay_cache = SqlReplayCache(self.engine, self.gate)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Migrate the schema and start the writer; a database outage here does not stop the service."""
-        await asyncio.to_thread(self._ensure_schema)
+        if self.spool is not None:
+            try:
+                await asyncio.to_thread(self.spool.adopt_orphans)
+            except OSError as exc:
+                log.error("audit spool directory unusable: %s", exc.strerror)
+        try:
+            await self.writer_gate.call(self._ensure_schema, timeout=MIGRATION_TIMEOUT_SECONDS)
+        except Exception as exc:
+            self._failed(exc, "schema not migrated")
         if self._thread is None:
             self._thread = threading.Thread(target=self._drain, name="cds-audit-writer", daemon=True)
             self._thread.start()
 
     async def aclose(self, timeout: float = 5.0) -> None:
-        """Write what is queued (up to `timeout`), stop the writer, close connections."""
+        """Write what is queued (up to `timeout`; the rest stays spooled), stop the writer, close."""
         if self._thread is not None:
             await asyncio.to_thread(self._stop_writer, timeout)
             self._thread = None
+        self.gate.close()
+        self.writer_gate.close()
         self.engine.dispose()
 
     def _stop_writer(self, timeout: float) -> None:
@@ -109,16 +143,20 @@ class SqlRecorder:
         self._thread.join(timeout)
 
     def _ensure_schema(self) -> bool:
-        if self.schema_ready:
-            return True
-        self._last_migration_attempt = time.monotonic()
-        try:
+        """Migrate if not done yet (raises on failure; callers run it through a gate)."""
+        if not self.schema_ready:
             run_migrations(self.engine)
-        except Exception as exc:  # any failure here must not take the service down
-            log.error("audit database unavailable, schema not migrated: %s", describe_db_error(exc))
-            return False
-        self.schema_ready = True
+            self.schema_ready = True
         return True
+
+    def retry_now(self, timeout: float = 30.0) -> bool:
+        """Have the writer try the database and replay the spool now; wait until it has."""
+        request = _Retry()
+        try:
+            self._queue.put(request, timeout=timeout)
+        except queue.Full:
+            return False
+        return request.done.wait(timeout)
 
     # ------------------------------------------------------------------ hook calls
 
@@ -132,16 +170,14 @@ class SqlRecorder:
             self._lose(1, "audit queue full (database too slow or down)")
 
     def _lose(self, count: int, why: str) -> None:
+        if count <= 0:
+            return
         with self._lock:
             self.dropped += count
             total = self.dropped
-            self._unlogged_losses += count
-            now = time.monotonic()
-            due = now - self._last_loss_log >= LOSS_LOG_INTERVAL_SECONDS
-            if due:
-                logged, self._unlogged_losses, self._last_loss_log = self._unlogged_losses, 0, now
-        if due:  # at most one line per interval: an outage must not flood the logs
-            log.error("audit trail lost %d hook-call record(s) (%d lost since start): %s", logged, total, why)
+            self._last_loss = time.monotonic()
+        # at most one line per interval: an outage must not flood the logs
+        self._losses.error("audit trail lost %d hook-call record(s) (%d lost since start): %s", count, total, why)
         with self._lock:  # only now may flush() return: the loss is both counted and logged
             self._pending -= count
             self._idle.notify_all()
@@ -152,13 +188,42 @@ class SqlRecorder:
             self._pending -= count
             self._idle.notify_all()
 
+    def _spooled(self, count: int) -> None:
+        with self._lock:
+            self.spooled_total += count
+            self._pending -= count
+            self._idle.notify_all()
+
+    def _failed(self, exc: BaseException, what: str) -> None:
+        self.database_ok = False
+        if self.spool is None:
+            self._errors.error("audit database unavailable (%s: %s); no spool", what, describe_db_error(exc))
+            return
+        self._errors.error(
+            "audit database unavailable (%s: %s); records go to the spool (%d waiting)",
+            what,
+            describe_db_error(exc),
+            self.spool.rows,
+        )
+
     def _drain(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=RETRY_INTERVAL_SECONDS)
+            except queue.Empty:
+                self._maybe_replay()
+                continue
             if item is _STOP:
+                self._maybe_replay(force=True)
                 return
+            if isinstance(item, _Retry):
+                self.writer_gate.breaker.reset()
+                self._maybe_replay(force=True)
+                item.done.set()
+                continue
             batch: list[HookCallRecord] = [item]  # type: ignore[list-item]
             stop_after = False
+            retry: _Retry | None = None
             while len(batch) < BATCH_SIZE:
                 try:
                     more = self._queue.get_nowait()
@@ -167,74 +232,140 @@ class SqlRecorder:
                 if more is _STOP:
                     stop_after = True
                     break
+                if isinstance(more, _Retry):
+                    retry = more
+                    break
                 batch.append(more)  # type: ignore[arg-type]
             self._write_batch(batch)
+            if retry is not None:
+                self.writer_gate.breaker.reset()
+            self._maybe_replay(force=retry is not None or stop_after)
+            if retry is not None:
+                retry.done.set()
             if stop_after:
                 return
 
     def _write_batch(self, batch: Sequence[HookCallRecord]) -> None:
-        if not self.schema_ready and not self._ensure_schema():
-            self._lose(len(batch), "database unavailable")
+        rows = [self.spool_row(record) for record in batch]
+        if self.spool is None:
+            self.writer_gate.breaker.reset()  # nowhere to put the rows: trying costs less than losing them
+        backlog = self.spool is not None and self.spool.rows > 0
+        if not backlog and not self.writer_gate.breaker.is_open:
+            try:
+                self.writer_gate.call_sync(self._write_rows, rows, False)
+            except Exception as exc:  # log and spool; the writer thread must survive
+                self._failed(exc, "write failed")
+            else:
+                self.database_ok = True
+                self._done(len(rows))
+                return
+        self._to_spool(rows)
+
+    def _to_spool(self, rows: list[dict[str, Any]]) -> None:
+        if self.spool is None:
+            self._lose(len(rows), "database unavailable and no spool configured")
             return
         try:
-            with self.engine.begin() as conn:
-                self._insert_hook_calls(conn, batch)
-        except Exception as exc:  # log and count; the writer thread must survive
-            self._lose(len(batch), describe_db_error(exc))
+            kept = self.spool.append(rows)
+        except OSError as exc:
+            self._lose(len(rows), f"database unavailable and the spool cannot be written ({exc.strerror})")
             return
-        self._done(len(batch))
+        self._spooled(kept)
+        self._lose(len(rows) - kept, f"database unavailable and the spool is full ({self.spool.max_bytes} bytes)")
 
-    def _insert_hook_calls(self, conn, batch: Sequence[HookCallRecord]) -> None:  # type: ignore[no-untyped-def]
+    def _maybe_replay(self, force: bool = False) -> None:
+        """Write the spooled rows once the database answers (at most every RETRY_INTERVAL)."""
+        if self.spool is None or self.spool.rows == 0:
+            return
+        now = time.monotonic()
+        if not force and (now < self._next_retry or self.writer_gate.breaker.is_open):
+            return
+        self._next_retry = now + RETRY_INTERVAL_SECONDS
+        rows = self.spool.read_all()
+        try:
+            inserted = self.writer_gate.call_sync(self._write_rows, rows, True, timeout=MIGRATION_TIMEOUT_SECONDS)
+        except Exception as exc:
+            self._failed(exc, "spool replay failed")
+            return
+        self.spool.clear()
+        self.database_ok = True
+        with self._lock:
+            self.written += inserted
+            self.replayed += inserted
+        log.warning("audit spool replayed: %d record(s) written, %d already present", inserted, len(rows) - inserted)
+
+    def spool_row(self, record: HookCallRecord) -> dict[str, Any]:
+        """The rows of one record as stored: pseudonymized and scrubbed, JSON-ready (for the spool)."""
+        return {
+            "record_key": record.record_key[:64],
+            "hook_instance": record.hook_instance[:200],
+            "service_id": record.service_id[:200],
+            "hook": record.hook[:100],
+            "client": (record.client or None) and record.client[:500],
+            "patient_hash": patient_pseudonym(record.patient_id, self._secret),
+            "received_at": utc(record.received_at).isoformat(),
+            "latency_ms": float(record.latency_ms),
+            "outcome": record.outcome[:16],
+            "cards": [
+                {
+                    "card_uuid": card.uuid[:200],
+                    "topic": card.topic,
+                    "indicator": card.indicator,
+                    "summary": scrub_ages(card.summary)[:300],
+                    "suggestion_uuids": " ".join(card.suggestion_uuids),
+                    "override_reasons": json.dumps([list(r) for r in card.override_reasons]),
+                }
+                for card in record.cards
+            ],
+        }
+
+    def _write_rows(self, rows: list[dict[str, Any]], skip_existing: bool) -> int:
+        """Migrate if needed, then insert `rows` in one transaction; returns how many were new."""
+        self._ensure_schema()
+        with self.engine.begin() as conn:
+            return self._insert_rows(conn, rows, skip_existing)
+
+    def _insert_rows(self, conn, rows: list[dict[str, Any]], skip_existing: bool) -> int:  # type: ignore[no-untyped-def]
         """A whole batch in two statements (calls, then their cards).
 
         Statement count matters more than rows: each statement releases and re-takes the GIL, and
-        under load the request thread holds it for its whole switch interval, so a per-row writer
-        falls behind (measured: ~150 records/s at 300 hook calls/s; batched, it keeps up).
+        a per-row writer starved under load. `skip_existing` (spool replay) first leaves out the
+        records already in the database, so a replay writes each record once.
         """
-        rows = [
-            {
-                "hook_instance": record.hook_instance[:200],
-                "service_id": record.service_id[:200],
-                "hook": record.hook[:100],
-                "client": (record.client or None) and record.client[:500],
-                "patient_hash": patient_pseudonym(record.patient_id, self._secret),
-                "received_at": utc(record.received_at),
-                "latency_ms": float(record.latency_ms),
-                "outcome": record.outcome[:16],
-            }
-            for record in batch
+        hc = schema.hook_call
+        if skip_existing:
+            keys = [row["record_key"] for row in rows]
+            present: set[str] = set()
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                present.update(conn.execute(select(hc.c.record_key).where(hc.c.record_key.in_(chunk))).scalars())
+            unique: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                if row["record_key"] not in present:
+                    unique.setdefault(row["record_key"], row)
+            rows = list(unique.values())
+        if not rows:
+            return 0
+        calls = [
+            {k: (datetime.fromisoformat(v) if k == "received_at" else v) for k, v in row.items() if k != "cards"}
+            for row in rows
         ]
-        # RETURNING in batch order would need a sentinel column SQLite lacks (SQLAlchemy then sends
-        # one statement per row); chunks with unique hookInstances are matched by hookInstance.
-        ids: list[int] = []
-        for chunk in _unique_instance_chunks(rows):
-            inserted = conn.execute(
-                schema.hook_call.insert().returning(schema.hook_call.c.id, schema.hook_call.c.hook_instance), chunk
-            ).all()
-            by_instance = {instance: call_id for call_id, instance in inserted}
-            ids.extend(by_instance[row["hook_instance"]] for row in chunk)
+        inserted = conn.execute(hc.insert().returning(hc.c.id, hc.c.record_key), calls).all()
+        ids = {key: call_id for call_id, key in inserted}
         cards = [
-            {
-                "hook_call_id": call_id,
-                "service_id": record.service_id[:200],
-                "card_uuid": card.uuid[:200],
-                "topic": card.topic,
-                "indicator": card.indicator,
-                "summary": card.summary[:300],
-                "suggestion_uuids": " ".join(card.suggestion_uuids),
-                "override_reasons": json.dumps([list(r) for r in card.override_reasons]),
-                "shown_at": utc(record.received_at),
-            }
-            for call_id, record in zip(ids, batch, strict=True)
-            for card in record.cards
-        ]
+            {**card, "hook_call_id": ids[row["record_key"]], "service_id": row["service_id"],
+             "shown_at": datetime.fromisoformat(row["received_at"])}
+            for row in rows
+            for card in row["cards"]
+        ]  # fmt: skip
         if cards:
             # RETURNING makes SQLAlchemy send multi-row VALUES statements ("insertmanyvalues")
             # instead of the driver's executemany, which would release the GIL once per row.
             conn.execute(schema.card_shown.insert().returning(schema.card_shown.c.id), cards).all()
+        return len(rows)
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Block until every queued record is written or dropped (tests, feedback look-ups)."""
+        """Block until every queued record is written, spooled or lost (tests, feedback look-ups)."""
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._pending > 0:
@@ -249,23 +380,44 @@ class SqlRecorder:
         with self._lock:
             return self._pending
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
+        """Audit counters for /health: pending (queued), written, spooled (waiting on disk now),
+        replayed (written from the spool), lost, and the writer's view of the database."""
         with self._lock:
-            return {"pending": self._pending, "written": self.written, "dropped": self.dropped}
+            return {
+                "pending": self._pending,
+                "written": self.written,
+                "spooled": self.spool.rows if self.spool is not None else 0,
+                "replayed": self.replayed,
+                "lost": self.dropped,
+                "database": {None: "unknown", True: "up", False: "down"}[self.database_ok],
+            }
+
+    def degraded(self) -> bool:
+        """True while records wait in the spool, the database fails, or a record was lost lately."""
+        recently_lost = time.monotonic() - self._last_loss < DEGRADED_AFTER_LOSS_SECONDS
+        spooled = self.spool is not None and self.spool.rows > 0
+        return spooled or self.database_ok is False or recently_lost
 
     # ------------------------------------------------------------------ feedback
 
     async def record_feedback(
         self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
     ) -> FeedbackResult:
-        """Check each entry against the audit trail and store the batch, all or nothing."""
-        return await asyncio.to_thread(self._record_feedback_sync, service_id, list(entries), client)
+        """Check each entry against the audit trail and store the batch, all or nothing.
+
+        Bounded by the gate: a hung database answers StorageUnavailable (503), not a stall."""
+        return await self.gate.call(
+            self._record_feedback_sync, service_id, list(entries), client, timeout=self.gate.timeout + 5.0
+        )
 
     def _record_feedback_sync(
         self, service_id: str, entries: list[FeedbackEntry], client: str | None
     ) -> FeedbackResult:
-        if not self._ensure_schema():
-            raise StorageUnavailable("feedback store unavailable")
+        try:
+            self._ensure_schema()
+        except Exception as exc:
+            raise StorageUnavailable("feedback store unavailable") from exc
         wanted = {e.card_uuid for e in entries}
         try:
             cards = self._cards_shown(service_id, wanted)

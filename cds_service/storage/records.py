@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,6 +37,9 @@ class HookCallRecord:
     patient_id: str | None  # raw id: the recorder stores only its keyed hash
     client: str | None  # authenticated client issuer
     cards: tuple[CardRecord, ...] = field(default_factory=tuple)
+    # Identifies this record (not the hookInstance, which a retried call repeats): a record
+    # replayed from the spool is written once however often it is replayed.
+    record_key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +98,21 @@ class StorageUnavailable(Exception):
 
 class StorageDisabled(Exception):
     """Storage is turned off (`CDS_STORAGE_ENABLED=false`): there is no audit trail to consult."""
+
+
+# "Age 95", "aged 93", "95 years old", "95-year-old", "95 yo": ages over 89 identify a patient
+# under HIPAA Safe Harbor (45 CFR 164.514(b)(2)(i)(C)) and are stored as "90+".
+_AGE_BEFORE = re.compile(r"(?i)\b(age[sd]?|aged|patient is)(\s*:?\s*)(\d{2,3})\b")
+_AGE_AFTER = re.compile(r"(?i)\b(\d{2,3})(\s*-?\s*(?:years?|yrs?|yo|y/o)\b)")
+
+
+def scrub_ages(text: str) -> str:
+    """`text` with every age above 89 replaced by "90+" (card summaries kept in the audit trail)."""
+
+    def before(match: re.Match[str]) -> str:
+        return match.group(0) if int(match.group(3)) < 90 else f"{match.group(1)}{match.group(2)}90+"
+
+    def after(match: re.Match[str]) -> str:
+        return match.group(0) if int(match.group(1)) < 90 else f"90+{match.group(2)}"
+
+    return _AGE_AFTER.sub(after, _AGE_BEFORE.sub(before, text))

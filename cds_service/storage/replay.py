@@ -2,26 +2,22 @@
 
 The unique constraint on (issuer, jti) makes the check atomic across processes: the first INSERT
 wins, a second one violates the constraint and is a replay. A row whose token has expired may
-be reused (its `jti` can no longer authenticate anything). If the database is unreachable the
-cache falls back to per-process memory: replay protection narrows to one process for the
-outage instead of every hook call failing with 401 (which would cost clinicians their cards).
+be reused (its `jti` can no longer authenticate anything). Every check runs through the
+recorder's `DbGate` (bounded time, breaker); a failure raises, and the authenticator's outage
+policy (`CDS_REPLAY_OUTAGE`) decides between refusing the token and per-process memory.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
-from cds_service.auth.replay import InMemoryReplayCache
 from cds_service.storage import schema
-from cds_service.storage.db import describe_db_error, utc
-
-log = logging.getLogger("cds_service.storage")
+from cds_service.storage.db import utc
+from cds_service.storage.gate import DbGate
 
 PURGE_INTERVAL_SECONDS = 300.0
 
@@ -29,20 +25,17 @@ PURGE_INTERVAL_SECONDS = 300.0
 class SqlReplayCache:
     """`ReplayCache` on the `seen_jti` table (created by the storage migrations)."""
 
-    def __init__(self, engine: Engine, purge_interval_seconds: float = PURGE_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self, engine: Engine, gate: DbGate | None = None, purge_interval_seconds: float = PURGE_INTERVAL_SECONDS
+    ) -> None:
         self.engine = engine
+        self.gate = gate or DbGate("replay", 2.5)
         self.purge_interval_seconds = purge_interval_seconds
         self._next_purge = 0.0
-        self._fallback = InMemoryReplayCache()
-        self.fallback_uses = 0
 
     async def check_and_store(self, jti: str, issuer: str, expires_at: datetime) -> bool:
-        try:
-            return await asyncio.to_thread(self._check_and_store, jti, issuer, utc(expires_at))
-        except SQLAlchemyError as exc:
-            self.fallback_uses += 1
-            log.error("replay cache database unavailable, using process memory: %s", describe_db_error(exc))
-            return await self._fallback.check_and_store(jti, issuer, expires_at)
+        """True if unseen (and now recorded); raises when the database cannot answer in time."""
+        return await self.gate.call(self._check_and_store, jti, issuer, utc(expires_at))
 
     def _check_and_store(self, jti: str, issuer: str, expires_at: datetime) -> bool:
         now = datetime.now(UTC)

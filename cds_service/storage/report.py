@@ -15,12 +15,13 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, case, func, select, text
 
 from cds_service.storage import schema
 
 NO_REASON = "(no reason given)"
 TOP_REASONS = 3
+REPORT_STATEMENT_TIMEOUT_MS = 30_000
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Report:
     topics: list[TopicStats]
     daily: list[DailyCount]
     services: list[ServiceCalls]
+    totals_by_day: list[DailyCount] = field(default_factory=list)  # summed by the database
 
     def by_topic(self) -> list[TopicStats]:
         """The same figures summed over services (one row per topic code)."""
@@ -99,23 +101,28 @@ class Report:
         }
 
 
-def build_report(engine: Engine, since: datetime, now: datetime | None = None) -> Report:
-    """Figures for cards shown at or after `since` (UTC) and the feedback given on them."""
+def build_report(engine: Engine, since: datetime, now: datetime | None = None, client: str | None = None) -> Report:
+    """Figures for cards shown at or after `since` (UTC) and the feedback given on them.
+
+    `client` (an issuer) limits every figure to the cards shown to that client and the feedback
+    it sent; None means all clients (the admin's view and the command line). Every sum is a
+    GROUP BY in the database: Python only reshapes at most a row per day, topic and reason.
+    """
     since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
     cs, fb, hc = schema.card_shown, schema.feedback, schema.hook_call
 
-    cards = (
-        select(
-            cs.c.service_id,
-            cs.c.card_uuid,
-            func.max(cs.c.topic).label("topic"),
-            func.min(cs.c.shown_at).label("shown_at"),
-        )
-        .where(cs.c.shown_at >= since)
-        .group_by(cs.c.service_id, cs.c.card_uuid)
-        .cte("cards")
-    )
+    shown = select(
+        cs.c.service_id,
+        cs.c.card_uuid,
+        func.max(cs.c.topic).label("topic"),
+        func.min(cs.c.shown_at).label("shown_at"),
+    ).where(cs.c.shown_at >= since)
+    if client is not None:
+        shown = shown.join(hc, hc.c.id == cs.c.hook_call_id).where(hc.c.client == client)
+    cards = shown.group_by(cs.c.service_id, cs.c.card_uuid).cte("cards")
+    if client is not None:
+        fb = select(fb).where(fb.c.client == client).subquery("fb")  # type: ignore[assignment]
     ranked = select(
         fb.c.service_id,
         fb.c.card_uuid,
@@ -153,14 +160,33 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None) -
             latest.c.reason_display,
         )
     )
-    calls = (
-        select(hc.c.service_id, hc.c.outcome, func.count().label("n"), func.avg(hc.c.latency_ms).label("mean"))
-        .where(hc.c.received_at >= since)
-        .group_by(hc.c.service_id, hc.c.outcome)
+    calls = select(
+        hc.c.service_id, hc.c.outcome, func.count().label("n"), func.avg(hc.c.latency_ms).label("mean")
+    ).where(hc.c.received_at >= since)
+    if client is not None:
+        calls = calls.where(hc.c.client == client)
+    calls = calls.group_by(hc.c.service_id, hc.c.outcome)
+    joined = cards.outerjoin(
+        latest, and_(latest.c.service_id == cards.c.service_id, latest.c.card_uuid == cards.c.card_uuid)
+    )
+    one_day = func.date(cards.c.shown_at)
+    per_day = (
+        select(
+            one_day.label("day"),
+            func.count().label("shown"),
+            func.sum(case((latest.c.outcome == "accepted", 1), else_=0)).label("accepted"),
+            func.sum(case((latest.c.outcome == "overridden", 1), else_=0)).label("overridden"),
+        )
+        .select_from(joined)
+        .group_by(one_day)
+        .order_by(one_day)
     )
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # a year of figures may take longer than a request's statement
+            conn.execute(text(f"SET LOCAL statement_timeout = {REPORT_STATEMENT_TIMEOUT_MS}"))
         grouped_rows = conn.execute(grouped).all()
         call_rows = conn.execute(calls).all()
+        day_rows = conn.execute(per_day).all()
 
     topics: dict[tuple[str, str], TopicStats] = {}
     daily: dict[tuple[date, str, str], DailyCount] = {}
@@ -200,6 +226,10 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None) -
         topics=sorted(topics.values(), key=lambda t: (-t.shown, t.service_id, t.topic)),
         daily=sorted(daily.values(), key=lambda d: (d.day, d.service_id, d.topic)),
         services=sorted(services.values(), key=lambda s: s.service_id),
+        totals_by_day=[
+            DailyCount(_as_date(day_value), "(all services)", "(all topics)", int(n), int(a or 0), int(o or 0))
+            for day_value, n, a, o in day_rows
+        ],
     )
 
 

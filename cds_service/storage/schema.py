@@ -35,8 +35,10 @@ hook_call = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("outcome", String(16), nullable=False),
+    Column("record_key", String(64)),  # per record: a replayed spool writes each record once
     Index("ix_hook_call_received_at", "received_at"),
     Index("ix_hook_call_hook_instance", "hook_instance"),
+    Index("uq_hook_call_record_key", "record_key", unique=True),
 )
 
 card_shown = Table(

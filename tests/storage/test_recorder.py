@@ -60,7 +60,7 @@ def test_migrations_build_every_table_from_an_empty_database_and_rerun_cleanly(d
         names = set(inspect(engine).get_table_names())
         assert {"hook_call", "card_shown", "feedback", "seen_jti", "alembic_version"} <= names
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         uniques = {u["name"] for u in inspect(engine).get_unique_constraints("seen_jti")}
         assert "uq_seen_jti_issuer_jti" in uniques
     finally:
@@ -104,7 +104,7 @@ def test_every_hook_call_leaves_an_audit_row_with_its_cards(recorder: SqlRecorde
     recorder.record_hook_call(hook_call(service_id="muscle-spasm-patient-view"))  # no cards
     recorder.record_hook_call(hook_call(outcome="412", patient_id="pat2"))
     assert recorder.flush()
-    assert recorder.stats() == {"pending": 0, "written": 3, "dropped": 0}
+    assert recorder.stats() == {"pending": 0, "written": 3, "spooled": 0, "replayed": 0, "lost": 0, "database": "up"}
 
     with recorder.engine.connect() as conn:
         calls = conn.execute(select(tables.hook_call).order_by(tables.hook_call.c.id)).mappings().all()
@@ -307,8 +307,8 @@ def test_health_reports_the_audit_counters(tmp_path: Path) -> None:
     settings = load_settings(dev=True, database_url=f"sqlite:///{tmp_path}/health.db")
     with TestClient(create_app(settings)) as client:
         audit = client.get("/health").json()["audit"]
-    assert set(audit) == {"pending", "written", "dropped"}
-    assert audit["dropped"] == 0
+    assert set(audit) == {"pending", "written", "spooled", "replayed", "lost", "database"}
+    assert audit["lost"] == 0
 
 
 def test_a_batch_of_calls_is_written_in_a_few_statements_with_cards_linked_to_their_call(
@@ -320,10 +320,12 @@ def test_a_batch_of_calls_is_written_in_a_few_statements_with_cards_linked_to_th
     statements: list[str] = []
     event.listen(recorder.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     import dataclasses
+    import uuid
 
     calls = [hook_call(card("baclofen-titration"), card("electrolyte-potassium")) for _ in range(150)]
     # a client retry repeats a hookInstance inside the batch: its cards must still link to its own row
-    calls.insert(75, dataclasses.replace(calls[10], cards=(card("sedation-risk"),)))
+    # (a retry is a new request, so a record of its own: its own record_key)
+    calls.insert(75, dataclasses.replace(calls[10], cards=(card("sedation-risk"),), record_key=uuid.uuid4().hex))
     recorder._write_batch(calls)  # one batch, as the writer thread forms it
     writes = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
     assert 2 <= len(writes) <= 10, len(writes)

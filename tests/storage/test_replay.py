@@ -1,6 +1,5 @@
 """JWT `jti` replay cache on the shared database: a token replayed against another worker or
-instance is refused; a database outage narrows protection to one process instead of locking
-clinicians out."""
+instance is refused; a database outage raises, and the outage policy decides (tests/test_replay_outage.py)."""
 
 from __future__ import annotations
 
@@ -81,9 +80,24 @@ def test_a_token_seen_by_another_process_is_a_replay_here(database_url: str) -> 
     assert second.stdout.strip() == "replay", second.stderr
 
 
-def test_database_down_falls_back_to_process_memory() -> None:
+def test_database_down_raises_quickly_for_the_outage_policy_to_decide() -> None:
+    """The store itself never falls back: `GuardedReplayCache` applies CDS_REPLAY_OUTAGE."""
+    import time
+
+    import pytest
+
+    from cds_service.auth.replay import GuardedReplayCache, ReplayStoreUnavailable
+
     cache = SqlReplayCache(make_engine("postgresql+psycopg://postgres@127.0.0.1:9/test"))
+    started = time.monotonic()
+    with pytest.raises(Exception):  # noqa: B017 - connection refused, then the breaker
+        _check(cache, str(uuid.uuid4()))
+    assert time.monotonic() - started < 3
+    rejecting = GuardedReplayCache(cache, "reject")
+    with pytest.raises(ReplayStoreUnavailable):
+        _check(rejecting, str(uuid.uuid4()))  # type: ignore[arg-type]
+    remembering = GuardedReplayCache(cache, "memory")
     jti = str(uuid.uuid4())
-    assert _check(cache, jti) is True
-    assert _check(cache, jti) is False  # still refused within this process
-    assert cache.fallback_uses == 2
+    assert _check(remembering, jti) is True  # type: ignore[arg-type]
+    assert _check(remembering, jti) is False  # type: ignore[arg-type]  # still refused within this process
+    assert remembering.fallback_uses == 2
