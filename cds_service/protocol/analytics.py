@@ -147,7 +147,8 @@ def render_page(report: Report) -> str:
         "<tr>"
         f"<td>{_e(t.service_id)}</td><td>{_e(t.topic)}</td><td class=num>{t.shown}</td>"
         f"<td class=num>{t.accepted}</td><td class=num>{t.overridden}</td><td class=num>{t.no_feedback}</td>"
-        f"<td class=num>{100 * t.override_rate:.0f}%</td><td>{_reasons_html(t)}</td></tr>"
+        f"<td class=num>{100 * t.override_rate:.0f}%</td><td class=num>{t.suppressed}</td>"
+        f"<td>{_reasons_html(t)}</td></tr>"
         for t in report.topics
     ]
     return template.substitute(

@@ -58,7 +58,10 @@ async def receive_feedback(
 
     recorder = request.app.state.recorder
     try:
-        result: FeedbackResult = await recorder.record_feedback(service_id, entries, client.iss)
+        rule_set = request.app.state.rule_sets.get(client.iss, request.app.state.site_rule_set)
+        result: FeedbackResult = await recorder.record_feedback(
+            service_id, entries, client.iss, suppression_days=rule_set.override_suppression_days
+        )
     except StorageDisabled:
         raise ClientError(
             404, [("feedback is not collected: storage is disabled on this service", None)], "not-supported"

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cds_service.auth import AuthenticatedClient
-from cds_service.cdshooks import DiscoveryResponse
+from cds_service.cards.base import RuleCard
+from cds_service.cdshooks import Card, DiscoveryResponse
 from cds_service.protocol import openapi
 from cds_service.protocol.deps import authenticated_client, public_base_url
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
 from cds_service.protocol.pages import guideline_index, guideline_page
 from cds_service.protocol.services import SERVICES
-from cds_service.storage import CardRecord, HookCallRecord
+from cds_service.storage import CardRecord, HookCallRecord, suppression_key
 
 log = logging.getLogger("cds_service.http")
 
@@ -72,6 +74,7 @@ async def call_service(
     except ClientError as exc:
         log.info("hook request refused", extra={"status": exc.status, "service": service_id[:60]})
         raise
+    keys, held = await _overrides_that_hold(state, outcome, client, rule_set.override_suppression_days)
     log.info(
         "hook call",
         extra={
@@ -105,14 +108,56 @@ async def call_service(
                         summary=c.summary,
                         suggestion_uuids=tuple(s.uuid for s in c.suggestions or ()),
                         override_reasons=tuple((r.code, r.display or r.code) for r in c.overrideReasons or ()),
+                        suppression_key=keys.get(c.uuid),
+                        suppressed=c.uuid in held,
                     )
-                    for c in outcome.cards
+                    for c in [*outcome.cards, *held.values()]
                 ),
             )
         )
     if outcome.status == 412:
         return Response(content=orjson.dumps(outcome.body), status_code=412, media_type="application/fhir+json")
     return _json(outcome.body)
+
+
+def card_fingerprint(card: Card) -> str | None:
+    """What makes a card the same card: its rule's fingerprint (drug and the facts behind it)."""
+    if not isinstance(card, RuleCard):
+        return None
+    return getattr(card, "fingerprint", None) or card.summary
+
+
+async def _overrides_that_hold(
+    state: Any, outcome: HookOutcome, client: AuthenticatedClient, days: int
+) -> tuple[dict[str, str], dict[str, Card]]:
+    """Take out the cards a clinician overrode for this patient within `days` (issue 12: overrides
+    that stick) and return every card's suppression key and the cards held back, for the audit.
+
+    Critical cards are never held back; neither are the engine's own cards (data that could not be
+    had, checks that failed), which have no rule fingerprint. One indexed look-up per call with
+    cards, through the bounded database gate; when it fails the cards are shown.
+    """
+    if outcome.status != 200 or outcome.request is None or not outcome.cards:
+        return {}, {}
+    patient_id = str(outcome.request.context.get("patientId") or "") or None
+    secret = state.settings.patient_hash_secret
+    keys: dict[str, str] = {}
+    for card in outcome.cards:
+        fingerprint = card_fingerprint(card)
+        if card.indicator == "critical" or not fingerprint:
+            continue
+        key = suppression_key(secret, client.iss, patient_id, card.topic_code, fingerprint)
+        if key is not None:
+            keys[card.uuid] = key
+    if not keys or days <= 0:
+        return keys, {}
+    suppressed = await state.recorder.suppressed_keys(set(keys.values()))
+    if not suppressed:
+        return keys, {}
+    held = {c.uuid: c for c in outcome.cards if keys.get(c.uuid) in suppressed}
+    outcome.cards = [c for c in outcome.cards if c.uuid not in held]
+    outcome.body["cards"] = [c for c in outcome.body.get("cards", []) if c.get("uuid") not in held]
+    return keys, held
 
 
 @router.get("/health", summary="Liveness, and the audit trail's state (pending, written, spooled, lost)")

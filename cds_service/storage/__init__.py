@@ -8,7 +8,7 @@ never costs a clinician a card.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cds_service.storage.records import (
@@ -20,6 +20,7 @@ from cds_service.storage.records import (
     StorageDisabled,
     StorageUnavailable,
     patient_pseudonym,
+    suppression_key,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "StorageUnavailable",
     "create_recorder",
     "patient_pseudonym",
+    "suppression_key",
 ]
 
 log = logging.getLogger("cds_service.storage")
@@ -55,9 +57,14 @@ class Recorder(Protocol):
         ...
 
     async def record_feedback(
-        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
+        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None, *, suppression_days: int = 0
     ) -> FeedbackResult:
-        """Store feedback about cards issued to `client`; raises StorageUnavailable or StorageDisabled."""
+        """Store feedback about cards issued to `client`; an override with a reason suppresses that card
+        for `suppression_days` (never a critical one). Raises StorageUnavailable or StorageDisabled."""
+        ...
+
+    async def suppressed_keys(self, keys: Collection[str]) -> set[str]:
+        """The keys an unexpired override holds back (fails open: empty when it cannot tell)."""
         ...
 
     def stats(self) -> dict[str, Any] | None:
@@ -83,9 +90,12 @@ class NullRecorder:
         return None
 
     async def record_feedback(
-        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
+        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None, *, suppression_days: int = 0
     ) -> FeedbackResult:
         raise StorageDisabled
+
+    async def suppressed_keys(self, keys: Collection[str]) -> set[str]:
+        return set()
 
     def stats(self) -> dict[str, Any] | None:
         return None

@@ -16,7 +16,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ log = logging.getLogger("cds_service.storage")
 DEFAULT_QUEUE_SIZE = 10_000
 BATCH_SIZE = 200
 LOSS_LOG_INTERVAL_SECONDS = 10.0
+# The override look-up waits at most this long on the request path before showing the cards.
+SUPPRESSION_LOOKUP_TIMEOUT_SECONDS = 0.25
+SUPPRESSION_CACHE_SIZE = 8192  # overrides this instance knows of (keys only: no patient data)
 RETRY_INTERVAL_SECONDS = 2.0  # how often the writer tries the database again while rows are spooled
 DEGRADED_AFTER_LOSS_SECONDS = 300.0  # /health stays "degraded" this long after a record was lost
 MIGRATION_TIMEOUT_SECONDS = 60.0
@@ -107,6 +111,8 @@ class SqlRecorder:
         self._thread: threading.Thread | None = None
         # The authenticator picks this up (app.state.recorder.replay_cache) for JWT jti checks.
         self.replay_cache = SqlReplayCache(self.engine, self.gate)
+        self._suppressions: OrderedDict[str, datetime] = OrderedDict()
+        self._suppression_errors = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -314,6 +320,8 @@ class SqlRecorder:
                     "summary": scrub_ages(card.summary)[:300],
                     "suggestion_uuids": " ".join(card.suggestion_uuids),
                     "override_reasons": json.dumps([list(r) for r in card.override_reasons]),
+                    "suppression_key": card.suppression_key,
+                    "suppressed": card.suppressed,
                 }
                 for card in record.cards
             ],
@@ -402,17 +410,63 @@ class SqlRecorder:
     # ------------------------------------------------------------------ feedback
 
     async def record_feedback(
-        self, service_id: str, entries: Sequence[FeedbackEntry], client: str | None
+        self,
+        service_id: str,
+        entries: Sequence[FeedbackEntry],
+        client: str | None,
+        *,
+        suppression_days: int = 0,
     ) -> FeedbackResult:
         """Check each entry against the audit trail and store the batch, all or nothing.
 
+        A card overridden with a reason is not shown again to that patient for `suppression_days`
+        unless the facts that made it change (its suppression key); critical cards never are.
         Bounded by the gate: a hung database answers StorageUnavailable (503), not a stall."""
         return await self.gate.call(
-            self._record_feedback_sync, service_id, list(entries), client, timeout=self.gate.timeout + 5.0
+            self._record_feedback_sync,
+            service_id,
+            list(entries),
+            client,
+            suppression_days,
+            timeout=self.gate.timeout + 5.0,
         )
 
+    # ------------------------------------------------------------------ overrides that stick
+
+    async def suppressed_keys(self, keys: Collection[str]) -> set[str]:
+        """Which of `keys` an unexpired override holds back: this instance's cache, then one indexed
+        query for the rest (another instance may have stored it). Fails open: when the database
+        cannot answer in time, the cards are shown (a card too many is safe, a missing one is not)."""
+        now = datetime.now(UTC)
+        held = {k for k in keys if (until := self._suppressions.get(k)) is not None and until > now}
+        rest = [k for k in keys if k not in held]
+        if not rest:
+            return held
+        try:
+            found = await self.gate.call(self._suppressed_sync, rest, now, timeout=SUPPRESSION_LOOKUP_TIMEOUT_SECONDS)
+        except (StorageUnavailable, SQLAlchemyError) as exc:
+            self._suppression_errors.error("override look-up failed; cards shown: %s", type(exc).__name__)
+            return held
+        for key, until in found.items():
+            self._remember_suppression(key, until)
+        return held | set(found)
+
+    def _suppressed_sync(self, keys: list[str], now: datetime) -> dict[str, datetime]:
+        if not self.schema_ready:
+            self._ensure_schema()
+        table = schema.card_suppression
+        query = select(table.c.key, table.c.expires_at).where(table.c.key.in_(keys), table.c.expires_at > now)
+        with self.engine.connect() as conn:
+            return {key: utc(until) for key, until in conn.execute(query)}
+
+    def _remember_suppression(self, key: str, until: datetime) -> None:
+        self._suppressions[key] = until
+        self._suppressions.move_to_end(key)
+        while len(self._suppressions) > SUPPRESSION_CACHE_SIZE:
+            self._suppressions.popitem(last=False)
+
     def _record_feedback_sync(
-        self, service_id: str, entries: list[FeedbackEntry], client: str | None
+        self, service_id: str, entries: list[FeedbackEntry], client: str | None, suppression_days: int = 0
     ) -> FeedbackResult:
         try:
             self._ensure_schema()
@@ -431,6 +485,7 @@ class SqlRecorder:
 
         problems: list[FeedbackProblem] = []
         rows = []
+        suppressions: list[dict[str, Any]] = []
         now = datetime.now(UTC)
         for entry in entries:
             card = cards.get(entry.card_uuid)
@@ -446,7 +501,17 @@ class SqlRecorder:
                     )
                 )
                 continue
-            suggestion_uuids, offered_reasons, _ = card
+            suggestion_uuids, offered_reasons, _, key, indicator = card
+            if (
+                entry.outcome == "overridden"
+                and entry.reason_code
+                and key
+                and indicator != "critical"
+                and suppression_days > 0
+            ):
+                until = max(now, utc(entry.outcome_at)) + timedelta(days=suppression_days)
+                suppressions.append({"key": key, "client": client, "topic": None, "created_at": now,
+                                     "expires_at": until})  # fmt: skip
             for n, suggestion in enumerate(entry.accepted_suggestions):
                 if suggestion not in suggestion_uuids:
                     problems.append(
@@ -483,14 +548,19 @@ class SqlRecorder:
                 for row in rows:
                     # RETURNING yields a row only when the item was new (rowcount is unreliable here).
                     stored += len(conn.execute(insert.values(**row).returning(schema.feedback.c.id)).all())
+                for suppression in suppressions:
+                    conn.execute(_upsert_suppression(conn.dialect.name, suppression))
         except SQLAlchemyError as exc:
             log.error("feedback write failed: %s", describe_db_error(exc))
             raise StorageUnavailable("feedback store unavailable") from exc
+        for suppression in suppressions:
+            self._remember_suppression(suppression["key"], suppression["expires_at"])
         return FeedbackResult(stored=stored, duplicates=len(rows) - stored)
 
     def _cards_shown(
         self, service_id: str, card_uuids: set[str]
-    ) -> dict[str, tuple[frozenset[str], dict[str, str], str | None]]:
+    ) -> dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str]]:
+        """Per card: its suggestions, offered reasons, client, suppression key and indicator."""
         if not card_uuids:
             return {}
         query = (
@@ -499,6 +569,8 @@ class SqlRecorder:
                 schema.card_shown.c.suggestion_uuids,
                 schema.card_shown.c.override_reasons,
                 schema.hook_call.c.client,
+                schema.card_shown.c.suppression_key,
+                schema.card_shown.c.indicator,
             )
             .join(schema.hook_call, schema.card_shown.c.hook_call_id == schema.hook_call.c.id)
             .where(
@@ -506,11 +578,11 @@ class SqlRecorder:
                 schema.card_shown.c.card_uuid.in_(sorted(card_uuids)),
             )
         )
-        found: dict[str, tuple[frozenset[str], dict[str, str], str | None]] = {}
+        found: dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str]] = {}
         with self.engine.connect() as conn:
-            for card_uuid, suggestions, reasons, issued_to in conn.execute(query):
+            for card_uuid, suggestions, reasons, issued_to, key, indicator in conn.execute(query):
                 offered = {code: display for code, display in json.loads(reasons or "[]")}
-                found[card_uuid] = (frozenset((suggestions or "").split()), offered, issued_to)
+                found[card_uuid] = (frozenset((suggestions or "").split()), offered, issued_to, key, indicator)
         return found
 
     # ------------------------------------------------------------------ retention
@@ -530,12 +602,25 @@ def purge_rows(engine: Engine, retention_days: int, now: datetime | None = None)
         calls = conn.execute(delete(hc).where(hc.c.received_at < cutoff))
         feedback = conn.execute(delete(fb).where(fb.c.received_at < cutoff))
         jtis = conn.execute(delete(jti).where(jti.c.expires_at < now))
+        conn.execute(delete(schema.card_suppression).where(schema.card_suppression.c.expires_at < now))
     return {
         "hook_calls": calls.rowcount,
         "cards": cards.rowcount,
         "feedback": feedback.rowcount,
         "expired_jtis": jtis.rowcount,
     }
+
+
+def _upsert_suppression(dialect: str, row: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Insert a suppression, or move its expiry later when the same card is overridden again."""
+    table = schema.card_suppression
+    module = postgresql if dialect == "postgresql" else sqlite if dialect == "sqlite" else None
+    if module is None:
+        raise NotImplementedError(f"override suppression supports SQLite and PostgreSQL, not {dialect}")
+    statement = module.insert(table).values(**row)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.key], set_={"expires_at": statement.excluded.expires_at}
+    )
 
 
 def _insert_ignoring_duplicates(dialect: str):  # type: ignore[no-untyped-def]

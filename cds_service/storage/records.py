@@ -24,6 +24,9 @@ class CardRecord:
     # (code, display) of the card's overrideReasons: lets the report name a reason that a client
     # echoed without its display (the sandbox sends only code and system).
     override_reasons: tuple[tuple[str, str], ...] = ()
+    # Under which key an override of this card suppresses it (None: never suppressed, e.g. critical).
+    suppression_key: str | None = None
+    suppressed: bool = False  # not shown: an earlier override of the same card still holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,18 @@ class FeedbackResult:
     stored: int
     duplicates: int
     problems: tuple[FeedbackProblem, ...] = ()
+
+
+def suppression_key(
+    secret: str, client: str | None, patient_id: str | None, topic: str | None, fingerprint: str
+) -> str | None:
+    """The key an overridden card is remembered under: the same card (topic, drug and the facts that
+    made it, as the rule's fingerprint says) for the same patient and client. Keyed with the patient
+    hash secret, so the key reveals nothing; None without a patient or a topic."""
+    if not patient_id or not topic or not fingerprint:
+        return None
+    message = "\x1f".join((client or "", patient_id, topic, fingerprint))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 def patient_pseudonym(patient_id: str | None, secret: str) -> str | None:

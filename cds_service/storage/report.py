@@ -3,7 +3,8 @@ overridden, the reasons clinicians give, and how that moves day by day.
 
 A card counts once (by uuid) with the *latest* outcome a client reported for it: a clinician
 may dismiss a card and later accept its suggestion. Cards without feedback were ignored (the
-spec sends nothing for them). `override_rate` = overridden / shown.
+spec sends nothing for them). `override_rate` = overridden / shown. `suppressed` counts the cards
+held back because a clinician had overridden the same card for the same patient (not shown).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class TopicStats:
     shown: int = 0
     accepted: int = 0
     overridden: int = 0
+    suppressed: int = 0  # held back by an earlier override; not counted in `shown`
     top_reasons: list[ReasonCount] = field(default_factory=list)
 
     @property
@@ -117,9 +119,15 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None, c
         cs.c.card_uuid,
         func.max(cs.c.topic).label("topic"),
         func.min(cs.c.shown_at).label("shown_at"),
-    ).where(cs.c.shown_at >= since)
+    ).where(cs.c.shown_at >= since, cs.c.suppressed.is_(False))
     if client is not None:
         shown = shown.join(hc, hc.c.id == cs.c.hook_call_id).where(hc.c.client == client)
+    held = select(cs.c.service_id, cs.c.topic, func.count().label("n")).where(
+        cs.c.shown_at >= since, cs.c.suppressed.is_(True)
+    )
+    if client is not None:
+        held = held.join(hc, hc.c.id == cs.c.hook_call_id).where(hc.c.client == client)
+    held = held.group_by(cs.c.service_id, cs.c.topic)
     cards = shown.group_by(cs.c.service_id, cs.c.card_uuid).cte("cards")
     if client is not None:
         fb = select(fb).where(fb.c.client == client).subquery("fb")  # type: ignore[assignment]
@@ -187,6 +195,7 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None, c
         grouped_rows = conn.execute(grouped).all()
         call_rows = conn.execute(calls).all()
         day_rows = conn.execute(per_day).all()
+        held_rows = conn.execute(held).all()
 
     topics: dict[tuple[str, str], TopicStats] = {}
     daily: dict[tuple[date, str, str], DailyCount] = {}
@@ -209,6 +218,9 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None, c
     for key, counter in reasons.items():
         ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0][1]))
         topics[key].top_reasons = [ReasonCount(code, label, n) for (code, label), n in ordered[:TOP_REASONS]]
+    for service_id, topic, n in held_rows:
+        topic = topic or "(no topic)"
+        topics.setdefault((service_id, topic), TopicStats(service_id, topic)).suppressed += int(n)
 
     services: dict[str, ServiceCalls] = {}
     latency_sum: dict[str, float] = defaultdict(float)
@@ -255,6 +267,7 @@ def _roll_up(rows: list[TopicStats], key) -> list[TopicStats]:  # type: ignore[n
         total.shown += row.shown
         total.accepted += row.accepted
         total.overridden += row.overridden
+        total.suppressed += row.suppressed
         for reason in row.top_reasons:
             reason_totals[k][(reason.code, reason.display)] += reason.count
     for k, counter in reason_totals.items():
@@ -273,6 +286,7 @@ CSV_COLUMNS = (
     "overridden",
     "no_feedback",
     "override_rate",
+    "suppressed",
     "top_override_reasons",
 )
 
@@ -299,6 +313,7 @@ def format_csv(report: Report) -> str:
                 t.overridden,
                 t.no_feedback,
                 f"{t.override_rate:.4f}",
+                t.suppressed,
                 _reasons_text(t),
             ]
         )
@@ -306,7 +321,7 @@ def format_csv(report: Report) -> str:
 
 
 def format_table(report: Report) -> str:
-    header = ("service", "topic", "shown", "accepted", "overridden", "override %", "top override reasons")
+    header = ("service", "topic", "shown", "accepted", "overridden", "override %", "suppressed", "top override reasons")
     rows = [
         (
             t.service_id,
@@ -315,6 +330,7 @@ def format_table(report: Report) -> str:
             str(t.accepted),
             str(t.overridden),
             f"{100 * t.override_rate:.0f}%",
+            str(t.suppressed),
             _reasons_text(t) or "-",
         )
         for t in [*report.topics, *report.by_service()]

@@ -54,6 +54,8 @@ card_shown = Table(
     Column("suggestion_uuids", Text, nullable=False, default=""),  # space-separated
     Column("override_reasons", Text, nullable=False, default="[]"),  # JSON [[code, display], ...]
     Column("shown_at", DateTime(timezone=True), nullable=False),
+    Column("suppression_key", String(64)),  # what an override of this card would suppress (None: never)
+    Column("suppressed", Boolean, nullable=False, default=False),  # held back by an earlier override
     Index("ix_card_shown_service_card", "service_id", "card_uuid"),
     Index("ix_card_shown_shown_at", "shown_at"),
 )
@@ -77,6 +79,19 @@ feedback = Table(
     UniqueConstraint("service_id", "item_digest", name="uq_feedback_item"),
     Index("ix_feedback_service_card", "service_id", "card_uuid"),
     Index("ix_feedback_received_at", "received_at"),
+)
+
+# An overridden card not to show again to the same patient (same client, topic, drug and facts)
+# until `expires_at`. Looked up by primary key on the request path, shared by every instance.
+card_suppression = Table(
+    "card_suppression",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("client", String(500)),
+    Column("topic", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_card_suppression_expires_at", "expires_at"),
 )
 
 seen_jti = Table(
