@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from cds_service.cards import RULES
 from cds_service.cards.base import GUIDELINE_PATH, SOURCE_LABEL, TOPIC_SYSTEM, CardList, Rule, RuleCard
+from cds_service.cards.scope import is_muscle_relaxant
 from cds_service.cards.text import escape_md
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import CARD_SUMMARY_MAX, Card, Coding, Source
-from cds_service.facts.model import PatientFacts
+from cds_service.facts.model import ConditionCategory, DataGap, PatientFacts
 
 log = logging.getLogger("cds_service.engine")
 
@@ -52,8 +53,9 @@ def evaluate(
     cards = sorted(one_concern_per_card(collected.cards, facts.hook), key=lambda c: _INDICATOR_ORDER[c.indicator])
     if result.rule_errors:
         cards.append(_rule_error_card(result.rule_errors))
-    if facts.gaps:
-        cards.append(_data_unavailable_card(facts))
+    gaps = relevant_gaps(facts)
+    if gaps:
+        cards.append(_data_unavailable_card(gaps))
     result.cards = cards
     return result
 
@@ -105,9 +107,38 @@ def _rule_error_card(topics: list[str]) -> Card:
     )
 
 
-def _data_unavailable_card(facts: PatientFacts) -> Card:
-    lines = [f"- **{escape_md(g.what)}**: {escape_md(g.reason)}" for g in facts.gaps]
-    whats = sorted({g.what for g in facts.gaps})
+# Prefetch keys whose absence matters only for a patient this service is about: on (or being ordered)
+# a muscle relaxant, or with cramps (the electrolyte statements are about spasm and cramps).
+_LAB_KEYS = frozenset({"potassium", "magnesium"})
+_RELAXANT_ONLY_KEYS = frozenset({"renal", "conditions", "patient"})
+
+
+def relevant_gaps(facts: PatientFacts) -> tuple[DataGap, ...]:
+    """The data gaps that could change an answer (issue 12: "not checked" only where it matters).
+
+    Medications that could not be had always matter (they may hold a relaxant or a partner drug),
+    and so does a medication given by reference that was worth fetching. Labs, kidney function,
+    conditions and age matter only when a muscle relaxant is current or being ordered, or (labs)
+    when the patient has cramps: for anyone else no card could come of them.
+    """
+    if not facts.gaps:
+        return ()
+    drafts = [m for m in facts.drafts_in_scope + facts.other_drafts if not m.is_stop]
+    relaxant = any(is_muscle_relaxant(m) for m in [*drafts, *facts.active_medications()])
+    cramps = bool(facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS))
+    kept = []
+    for gap in facts.gaps:
+        if gap.prefetch_key in _LAB_KEYS and not (relaxant or cramps):
+            continue
+        if gap.prefetch_key in _RELAXANT_ONLY_KEYS and not relaxant:
+            continue
+        kept.append(gap)
+    return tuple(kept)
+
+
+def _data_unavailable_card(gaps: tuple[DataGap, ...]) -> Card:
+    lines = [f"- **{escape_md(g.what)}**: {escape_md(g.reason)}" for g in gaps]
+    whats = sorted({g.what for g in gaps})
     summary = "Not checked: " + ", ".join(whats) + " could not be retrieved"
     if len(summary) > CARD_SUMMARY_MAX:
         summary = "Some patient data could not be retrieved; muscle-spasm checks are incomplete"

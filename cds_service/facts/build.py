@@ -109,12 +109,17 @@ def _selected_ids(context: Mapping[str, Any]) -> set[str]:
 
 
 def _external_reference(raw: Mapping[str, Any], index: FhirIndex) -> str | None:
-    """The `medicationReference.reference` of an order when it is neither contained nor indexed."""
+    """The `medicationReference.reference` of an order when it is neither contained nor indexed,
+    and worth fetching: a reference whose `display` names no drug of our tables (ibuprofen, an IV
+    chemotherapy) cannot change a card, so it is not fetched (and its absence is no data gap)."""
     reference = raw.get("medicationReference")
     if not isinstance(reference, dict):
         return None
     target = reference.get("reference")
     if not isinstance(target, str) or not target or target.startswith("#"):
+        return None
+    display = reference.get("display")
+    if isinstance(display, str) and display.strip() and not terminology.ingredients_in_text(display):
         return None
     return None if index.find_medication(target) is not None else target
 
