@@ -261,3 +261,11 @@ def test_intrathecal_baclofen_is_not_oral_baclofen() -> None:
     itb = next(m for m in facts.medications if m.resource_id == "itb-1")
     assert itb.route is Route.INTRATHECAL and itb.daily_dose.mg_per_day == 0.3
     assert facts.dose_histories["baclofen"].current_mg_per_day == 45  # oral history unchanged
+
+
+def test_kidney_function_from_an_egfr_result_or_computed_from_creatinine() -> None:
+    epic = facts_for("epic-order-sign").renal
+    assert epic is not None and epic.egfr == 72 and "98979-8" in epic.method
+    cerner = facts_for("cerner-order-select").renal
+    assert cerner is not None and cerner.egfr is not None and "CKD-EPI 2021" in cerner.method
+    assert facts_for("sandbox-order-select").renal is None  # an empty renal search: nothing known
