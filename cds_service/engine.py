@@ -11,10 +11,20 @@ import logging
 from dataclasses import dataclass, field
 
 from cds_service.cards import RULES
-from cds_service.cards.base import GUIDELINE_PATH, SOURCE_LABEL, TOPIC_SYSTEM, CardList, Rule, RuleCard
-from cds_service.cards.text import escape_md
+from cds_service.cards.base import (
+    DETAIL_MAX,
+    GUIDELINE_PATH,
+    SOURCE_LABEL,
+    SUMMARY_MAX,
+    TOPIC_SYSTEM,
+    CardList,
+    Rule,
+    RuleCard,
+    fingerprint_of,
+)
+from cds_service.cards.text import escape_md, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import CARD_SUMMARY_MAX, Card, Coding, Source
+from cds_service.cdshooks import Card, Coding, Source
 from cds_service.facts.model import PatientFacts
 
 log = logging.getLogger("cds_service.engine")
@@ -60,7 +70,12 @@ def evaluate(
 
 def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
     """At most one card per topic per order; on order hooks an info card about an order that already
-    has a warning or critical card becomes a line in that card (the first, most serious one)."""
+    has a warning or critical card becomes a line in that card (the first, most serious one).
+
+    An info card is kept on its own when it offers suggestions (a lab order would be lost in a line)
+    or when the line would take the host's detail past `DETAIL_MAX`. A folded line changes the host's
+    fingerprint: an override of the card with the line is not an override of the card without it.
+    """
     kept: list[Card] = []
     seen: set[tuple[str | None, str]] = set()
     for card in sorted(cards, key=lambda c: _INDICATOR_ORDER[c.indicator]):
@@ -75,23 +90,33 @@ def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
     out: list[Card] = []
     for card in kept:
         about = set(card.about) if isinstance(card, RuleCard) else set()
+        line = f"\n\nAlso: {card.summary}."
         host = None
-        if card.indicator == "info" and about:
+        if card.indicator == "info" and about and not card.suggestions:
             host = next(
-                (c for c in out if c.indicator != "info" and isinstance(c, RuleCard) and about <= set(c.about)),
+                (
+                    c
+                    for c in out
+                    if c.indicator != "info"
+                    and isinstance(c, RuleCard)
+                    and about <= set(c.about)
+                    and len(c.detail or "") + len(line) <= DETAIL_MAX
+                ),
                 None,
             )
         if host is None:
             out.append(card)
             continue
-        host.detail = (host.detail or "") + f"\n\nAlso: {card.summary}."
+        host.detail = (host.detail or "") + line
+        if isinstance(card, RuleCard) and isinstance(host, RuleCard):
+            host._fingerprint = fingerprint_of(host.fingerprint, (), (card.fingerprint,))
     return out
 
 
 def _rule_error_card(topics: list[str]) -> Card:
-    names = ", ".join(topics)
+    names = ", ".join(topics) if len(", ".join(topics)) <= 300 else f"{len(topics)} checks"
     return Card(
-        summary="Some muscle-spasm checks could not run; review this order manually",
+        summary="Review this order by hand: some muscle-spasm checks could not run",
         detail=(
             f"An internal error stopped these checks: **{escape_md(names)}**. "
             "Their absence from this list does not mean the order is safe. The error was logged."
@@ -106,17 +131,26 @@ def _rule_error_card(topics: list[str]) -> Card:
 
 
 def _data_unavailable_card(facts: PatientFacts) -> Card:
-    lines = [f"- **{escape_md(g.what)}**: {escape_md(g.reason)}" for g in facts.gaps]
+    lines = [f"- **{quote(g.what, 40)}**: {quote(g.reason, 100)}" for g in facts.gaps]
     whats = sorted({g.what for g in facts.gaps})
-    summary = "Not checked: " + ", ".join(whats) + " could not be retrieved"
-    if len(summary) > CARD_SUMMARY_MAX:
-        summary = "Some patient data could not be retrieved; muscle-spasm checks are incomplete"
+    summary = "Review in the chart: " + ", ".join(whats) + " could not be retrieved"
+    if len(summary) > SUMMARY_MAX:
+        summary = "Review the chart: some patient data could not be retrieved, checks incomplete"
+    detail = (
+        "The checks ran without this data; a missing warning does **not** mean there is no problem:\n"
+        + "\n".join(lines)
+        + "\n\nReview these items in the chart before signing."
+    )
+    if len(detail) > DETAIL_MAX:
+        shown = "\n".join(lines[:2]) + f"\n- and {len(lines) - 2} more"
+        detail = (
+            "The checks ran without this data; a missing warning does **not** mean there is no problem:\n"
+            + shown
+            + "\n\nReview these items in the chart before signing."
+        )
     return Card(
         summary=summary,
-        detail=(
-            "The checks below ran without this data, so a missing warning here does **not** mean "
-            "there is no problem:\n\n" + "\n".join(lines) + "\n\nReview these items in the chart before signing."
-        ),
+        detail=detail,
         indicator="warning",
         source=Source(
             label=SOURCE_LABEL,

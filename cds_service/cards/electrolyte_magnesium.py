@@ -29,10 +29,8 @@ from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import LabKind, PatientFacts
 
 _ADVICE = (
-    "Replace magnesium (general guidance, not an order): oral magnesium oxide for mild deficits; IV "
-    "magnesium sulfate 1-2 g when severe or symptomatic. Avoid magnesium supplements when creatinine "
-    "clearance is below 20-30 mL/min. Correct magnesium **before or with** potassium: hypokalaemia does "
-    "not correct while magnesium is low. Recheck after replacement."
+    "Replace it: oral magnesium oxide if mild, IV magnesium sulfate if severe or symptomatic; avoid "
+    "supplements when creatinine clearance is below 20-30 mL/min. Correct it **before or with** potassium."
 )
 
 
@@ -69,15 +67,36 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             warning=warning,
             band=band,
             below=f"{fmt_number(threshold)} {unit}",
-            cutoff_note=(
-                f"; the cut-offs are {fmt_number(t.magnesium_low_mmol_per_l)} mmol/L, and "
-                f"{fmt_number(t.magnesium_critical_mmol_per_l)} mmol/L for the severe band"
-            ),
-            why_it_matters="low magnesium causes cramps and keeps potassium low, and the guideline asks to correct it.",
             advice=_ADVICE,
             reason=reason,
         )
     ]
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "Why. Low magnesium causes cramps and keeps potassium low (S16, A5). Bands: below "
+            "{magnesium_low_mmol_per_l} mmol/L low (information), below {magnesium_warning_mmol_per_l} mmol/L "
+            "warning, below {magnesium_critical_mmol_per_l} mmol/L or flagged LL by the lab severe (critical). "
+            "The cut-offs are converted into the unit the lab reported, at its precision (mg/dL times 0.4114 is "
+            "mmol/L; mmol/L times 2 is mEq/L), so a result reported exactly at a cut-off is not called low by "
+            "rounding."
+        ),
+        (
+            "Replacement (general guidance, not an order): oral magnesium oxide for mild deficits; IV magnesium "
+            "sulfate 1-2 g when severe or symptomatic. Avoid magnesium supplements when creatinine clearance is "
+            "below 20-30 mL/min. Correct magnesium before or with potassium: hypokalaemia does not correct while "
+            "magnesium is low. Recheck after replacement."
+        ),
+        (
+            "Scope as for potassium: on order hooks when a muscle relaxant is being ordered; on chart opening "
+            "when the patient is on a muscle relaxant or has muscle cramps on the problem list. A current "
+            "magnesium supplement quiets all but the critical band."
+        ),
+        ("Sources: StatPearls, Hypomagnesemia (NBK500003)."),
+    )
+)
 
 
 RULE = Rule(
@@ -86,6 +105,7 @@ RULE = Rule(
     statements=("S16", "A5"),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Latest magnesium below {magnesium_low_mmol_per_l} mmol/L (warning) or {magnesium_critical_mmol_per_l} "
         "mmol/L (critical) in a patient being ordered, or on, a muscle relaxant, or with a "

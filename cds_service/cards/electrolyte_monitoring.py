@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cds_service.cards._electrolytes import active_relaxants, describe_result, relaxant_drafts
 from cds_service.cards.base import NOT_APPLICABLE, Rule, make_card, suggestion
-from cds_service.cards.text import escape_md, main_name
+from cds_service.cards.text import main_name, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Action, Card, Suggestion
 from cds_service.facts.model import LabKind, LabResult, PatientFacts
@@ -54,35 +54,51 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         return []
     names = " and ".join(name for name, _, _ in missing)
     drugs = ", ".join(sorted({main_name(m) for m in relaxants}))
-    lines = [f"No {names} result in the last {t.lab_recent_days} days for this patient on {escape_md(drugs)}."]
+    lines = [f"No {names} result in the last {t.lab_recent_days} days for this patient on {quote(drugs)}:"]
     for name, _, result in missing:
         if result is None:
             lines.append(f"- {name.capitalize()}: no result on file.")
         else:
             lines.append(f"- {name.capitalize()}: latest {describe_result(result, facts.now)}.")
-    lines += [
-        "",
-        "Low potassium or magnesium causes cramps and weakness that no muscle relaxant treats; the "
-        "guideline asks to correct them when present.",
-    ]
+    lines += ["", "Low potassium or magnesium causes cramps and weakness that no muscle relaxant treats."]
     suggestions: list[Suggestion] = []
     for name, (code, display), _ in missing:
         label = f"Order serum {name} (LOINC {code})"
         suggestions.append(
             suggestion(
-                label, Action(type="create", description=label, resource=lab_order(facts.patient_id, code, display))
+                label,
+                Action(type="create", description=label, resource=lab_order(facts.patient_id, code, display)),
+                recommended=False,
             )
         )
     return [
         make_card(
             RULE,
-            summary=f"No {names} result in {t.lab_recent_days} days: check before treating spasm with {drugs}",
+            summary=f"Check {names} before treating spasm: none in {t.lab_recent_days} days",
             indicator="info",
             detail="\n".join(lines),
             suggestions=suggestions,
             overrides=_OVERRIDES,
+            drugs=tuple(sorted({main_name(m) for m in relaxants})),
+            basis=tuple((name, result.effective if result else None) for name, _, result in missing),
         )
     ]
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "'Address any underlying electrolyte abnormalities' (S16, A5) needs a result to address. A result is "
+            "missing when there is none, it has no date, or it is older than {lab_recent_days} days. A lab the "
+            "service could not retrieve is not missing: the data-unavailable card names it and no test is "
+            "suggested for it."
+        ),
+        (
+            "The card offers one draft lab order per missing test (a ServiceRequest coded with LOINC); it is "
+            "information and its suggestions are never preselected."
+        ),
+    )
+)
 
 
 RULE = Rule(
@@ -91,6 +107,7 @@ RULE = Rule(
     statements=("S16", "A5"),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "A muscle-relaxant order (or a patient on one) with no potassium or magnesium result in the last "
         "{lab_recent_days} days: info with a one-click lab order (ServiceRequest, LOINC "

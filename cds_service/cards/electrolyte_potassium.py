@@ -30,11 +30,8 @@ from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import LabKind, PatientFacts
 
 _ADVICE = (
-    "Correct before attributing cramps or weakness to the spasm itself (general guidance, not an order): "
-    "oral potassium chloride 20-40 mEq/day in divided doses (about 20 mEq per dose) for mild to moderate "
-    "hypokalaemia; IV replacement in a monitored setting when K is in the severe band, symptomatic or with ECG "
-    "changes (typically ≤ 10 mEq/h peripherally). Recheck 24-48 h after oral and 4-6 h after IV "
-    "replacement. **Check magnesium too: hypokalaemia does not correct until magnesium is replaced.**"
+    "Correct it: oral potassium chloride if mild to moderate; IV, monitored, if severe, symptomatic or with "
+    "ECG changes. **Check magnesium: hypokalaemia does not correct while it is low.**"
 )
 
 
@@ -70,11 +67,39 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             warning=warning,
             band=band,
             below=f"{fmt_number(threshold)} mmol/L",
-            why_it_matters="low potassium causes cramps and muscle weakness, and the guideline asks to correct it.",
             advice=_ADVICE,
             reason=reason,
         )
     ]
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "Why. Low potassium causes cramps and muscle weakness that no muscle relaxant treats; the summary "
+            "asks to correct it (S16, A5). Bands (StatPearls NBK482465): below {potassium_low_mmol_per_l} mmol/L "
+            "low (mild: information), below {potassium_warning_mmol_per_l} mmol/L moderate (warning), below "
+            "{potassium_critical_mmol_per_l} mmol/L or flagged LL by the lab severe (critical). The value is "
+            "judged as reported (mmol/L equals mEq/L) with its comparator: a result reported as below a value is "
+            "below it, one reported as above a value is never low."
+        ),
+        (
+            "Correction (general guidance, not an order): oral potassium chloride 20-40 mEq/day in divided doses "
+            "(about 20 mEq per dose) for mild to moderate hypokalaemia; IV replacement in a monitored setting "
+            "when severe, symptomatic or with ECG changes (typically no more than 10 mEq/h through a peripheral "
+            "line). Recheck 24-48 h after oral and 4-6 h after IV replacement. Check magnesium too: hypokalaemia "
+            "does not correct until magnesium is replaced."
+        ),
+        (
+            "Scope, quiet by default: on order hooks when a muscle relaxant is being ordered; on chart opening "
+            "when the patient is on a muscle relaxant or has muscle cramps on the problem list. A current "
+            "potassium supplement quiets all but the critical band. A newest result that could not be read is "
+            "named; when the lab flagged it low, the card fires on the flag and an older readable value is called"
+            " previous. Everyone else gets no card however low: general lab alerting belongs to the EHR."
+        ),
+        ("Sources: StatPearls, Hypokalemia (NBK482465)."),
+    )
+)
 
 
 RULE = Rule(
@@ -83,6 +108,7 @@ RULE = Rule(
     statements=("S16", "A5"),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Latest potassium below {potassium_low_mmol_per_l} mmol/L (warning) or {potassium_critical_mmol_per_l} "
         "mmol/L (critical) in a patient being ordered, or on, a muscle relaxant, or with a "

@@ -23,7 +23,7 @@ def test_patient_view_with_cramps_and_cirrhosis() -> None:
     assert "albumin 20-40 g/week" in card.summary.lower()
     assert "EASL 2018" in card.source.label
     assert "Alcoholic cirrhosis of liver" in card.detail
-    assert "Guideline S9" in card.detail
+    assert "summary S9" in card.detail
 
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])

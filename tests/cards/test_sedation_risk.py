@@ -21,7 +21,7 @@ def test_muscle_relaxant_draft_with_active_gabapentinoid_is_info_to_monitor() ->
     assert card.topic_code == "sedation-risk"
     assert "2 CNS depressants" in card.summary and "baclofen" in card.summary and "gabapentin" in card.summary
     assert "sedation, dizziness and weakness" in card.detail
-    assert "Guideline S18" in card.detail
+    assert "summary S18" in card.detail
     assert not card.suggestions
 
 
@@ -48,9 +48,9 @@ def test_starting_a_benzodiazepine_for_spasm_for_a_patient_on_an_opioid_is_criti
         evaluate(facts(drafts=[diazepam], meds=[med("oxycodone", start=ago(30))], indications=_spasm(diazepam)))
     )
     assert card.indicator == "critical"
-    assert card.summary.startswith("Benzodiazepine + opioid")
+    assert card.summary.startswith("Avoid diazepam + oxycodone: boxed warning")
     assert "Boxed warning" in card.detail and "respiratory depression" in card.detail
-    assert "Guideline S8" in card.detail
+    assert "summary S18, S8" in card.detail
     [action] = actions(card)
     assert action.type == "delete" and action.resourceId == ["MedicationRequest/draft-diazepam"]
 
@@ -74,7 +74,7 @@ def test_three_cns_drugs_at_65_make_it_a_warning_citing_beers() -> None:
     card = only(evaluate(facts(age=65, drafts=[med("methocarbamol", draft=True)], meds=meds)))
     assert card.indicator == "warning"
     assert "3 CNS depressants" in card.summary
-    assert "Beers 2023 says avoid a total of 3 or more" in card.detail
+    assert "Beers 2023: avoid 3 or more CNS-active drugs" in card.detail
 
 
 def test_beers_count_includes_antidepressants_antipsychotics_and_antiepileptics() -> None:
@@ -100,7 +100,7 @@ def test_a_stop_order_is_not_a_drug_taken() -> None:
 def test_three_cns_drugs_at_64_do_not_cite_beers() -> None:
     meds = [med("gabapentin", start=ago(90)), med("zolpidem", start=ago(90))]
     card = only(evaluate(facts(age=64, drafts=[med("methocarbamol", draft=True)], meds=meds)))
-    assert "Beers" not in card.detail.split("> **Guideline")[0]
+    assert "Beers" not in card.detail
 
 
 def test_unrelated_draft_for_a_patient_on_two_depressants_is_quiet() -> None:
@@ -140,8 +140,8 @@ def test_e2e_diazepam_order_for_patient_on_oxycodone_and_baclofen_is_critical(cl
     body = post_hook(client, fb.hook_request(hook, drafts=[diazepam], meds=[oxycodone, baclofen]))
     card = one_card(body, "sedation-risk")
     assert card["indicator"] == "critical"
-    assert card["summary"].startswith("Benzodiazepine + opioid")
-    assert "MedicationRequest/oxy" in card["detail"]
+    assert card["summary"].startswith("Avoid diazepam + oxycodone: boxed warning")
+    assert "current: oxycodone, baclofen" in card["detail"]
     assert delete_targets(card) == [["MedicationRequest/draft-1"]]
 
 

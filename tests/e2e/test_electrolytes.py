@@ -16,6 +16,7 @@ from tests.support.fhir import condition, draft, hook_request, magnesium, medica
 from tests.support.http import post_hook, topics
 
 BAC_10 = ("197391", "baclofen 10 MG Oral Tablet")
+BAC_5 = ("430902", "baclofen 5 MG Oral Tablet")
 TIZANIDINE_4 = ("313413", "tizanidine 4 MG Oral Tablet")
 LISINOPRIL = ("314076", "lisinopril 10 MG Oral Tablet")
 ORDER_HOOKS = ("order-select", "order-sign")
@@ -33,7 +34,13 @@ def one(body: dict[str, Any], topic: str) -> dict[str, Any]:
 
 
 def baclofen_draft() -> dict[str, Any]:
+    """30 mg/day: a start above the label's 15 mg/day, so the titration card warns about this order."""
     return draft(*BAC_10, dose=1, dose_unit="tablet", timing_code="TID")
+
+
+def label_start_draft() -> dict[str, Any]:
+    """15 mg/day, the label's start: no other card speaks about this order."""
+    return draft(*BAC_5, dose=1, dose_unit="tablet", timing_code="TID")
 
 
 @pytest.mark.parametrize("hook", ORDER_HOOKS)
@@ -41,7 +48,7 @@ def test_low_potassium_meq_and_low_magnesium_mg_dl_when_ordering_baclofen(client
     k = potassium(3.1, days_ago(3), unit="mEq/L", ucum="meq/L")
     mg = magnesium(1.5, days_ago(3))
     body = post_hook(
-        client, hook_request(hook, drafts=[baclofen_draft()], potassium_results=[k], magnesium_results=[mg])
+        client, hook_request(hook, drafts=[label_start_draft()], potassium_results=[k], magnesium_results=[mg])
     )
     k_card = one(body, "electrolyte-potassium")
     assert k_card["indicator"] == "info"  # 3.0-3.4 mmol/L: the mild band (issue 12)
@@ -53,6 +60,20 @@ def test_low_potassium_meq_and_low_magnesium_mg_dl_when_ordering_baclofen(client
     assert "Mg 1.5 mg/dL" in mg_card["summary"]
     assert "0.62 mmol/L" in mg_card["detail"]  # 1.5 × 0.4114
     assert "electrolyte-monitoring" not in topics(body)
+
+
+def test_a_low_potassium_is_about_the_patient_and_keeps_its_own_card(client: TestClient) -> None:
+    body = post_hook(
+        client,
+        hook_request(
+            "order-sign",
+            drafts=[baclofen_draft()],
+            potassium_results=[potassium(3.1, days_ago(3), unit="mEq/L", ucum="meq/L")],
+            magnesium_results=[magnesium(2.0, days_ago(3))],
+        ),
+    )
+    assert topics(body) == ["baclofen-titration", "electrolyte-potassium"]
+    assert "Also:" not in body["cards"][0]["detail"]
 
 
 def test_magnesium_at_1_7_mg_dl_is_not_low(client: TestClient) -> None:
