@@ -3,8 +3,9 @@
 Scope (quiet by default): the guideline's electrolyte statements (S16, A5) are about muscle spasm
 and cramps, so a potassium or magnesium card appears only for a patient this guideline is about.
 Order hooks: a muscle relaxant is being ordered (a draft in scope; a stop order does not count).
-Patient-view: the patient is on a muscle relaxant, or has an active spasm, spasticity or cramp
-condition. Anyone else gets no electrolyte card from this service. Not a rule module (leading
+Patient-view: the patient is on a muscle relaxant, or has muscle cramps on the problem list (cramps
+are what low K or Mg explain; spasticity alone is not); the rules then speak only in the warning and
+critical bands. Anyone else gets no electrolyte card from this service. Not a rule module (leading
 underscore: skipped by the registry).
 """
 

@@ -2,9 +2,9 @@
 
 The evidence (Angeli 1996; EASL 2018) is for cramps in cirrhosis only, so the card needs both an
 active muscle-cramp condition and cirrhosis (fatty liver or hepatitis alone do not count).
-Patient-view: whenever both are on the problem list. Order hooks: when a muscle relaxant is being
-ordered for such a patient (the moment a cramp treatment is chosen). Quiet when albumin is already
-among the active orders. Info only: albumin is an infusion planned by the hepatology team, not a
+Order hooks only: when a muscle relaxant is being ordered for such a patient, the moment a cramp
+treatment is chosen; a chart opening is quiet (issue 12: nothing here needs action now). Quiet when
+albumin is already among the active orders. Info only: albumin is an infusion planned by the hepatology team, not a
 one-click order.
 """
 
@@ -14,7 +14,7 @@ from cds_service.cards._electrolytes import relaxant_drafts
 from cds_service.cards.base import NOT_APPLICABLE, Rule, make_card
 from cds_service.cards.text import describe_condition, main_name
 from cds_service.cards.thresholds import ALBUMIN_G_PER_WEEK, DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Card
+from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.model import ConditionCategory, PatientFacts
 
 _OVERRIDES = (NOT_APPLICABLE,)
@@ -27,7 +27,7 @@ def _on_albumin(facts: PatientFacts) -> bool:
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
-    if facts.hook in ORDER_HOOKS and not relaxant_drafts(facts):
+    if facts.hook not in ORDER_HOOKS or not relaxant_drafts(facts):
         return []
     cramps = facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS)
     liver = facts.conditions_in(ConditionCategory.CIRRHOSIS)
@@ -78,7 +78,7 @@ RULE = Rule(
     topic="albumin-liver-cramps",
     title="Albumin for cramps in liver disease",
     statements=("S9",),
-    hooks=ALL_HOOKS,
+    hooks=ORDER_HOOKS,
     evaluate=evaluate,
     reasoning=_REASONING,
     description=(

@@ -9,7 +9,8 @@ current supply runs out), so a card never overstates. The suggestion limits the 
 the days left in the course, or removes the draft when none are left. A draft whose supply cannot be
 computed is not guessed at: it fires only when the course has already reached the limit (any renewal
 then exceeds it) and says the supply is unknown. Patient-view: a warning when the active course has
-already run past the limit or its current orders plan more. Tonmya (sublingual cyclobenzaprine for
+already run past the limit (reassess now); a course only planned past it was warned about when it
+was ordered, so the chart opening stays quiet (issue 12). Tonmya (sublingual cyclobenzaprine for
 fibromyalgia) is not covered by the short-course limitation and is left out.
 """
 
@@ -46,7 +47,6 @@ class Course:
     start: datetime
     orders: tuple[MedicationFact, ...]
     active: bool  # at least one order of the course is active now
-    planned_end: datetime | None  # the latest known end of the course's orders
 
     def days_run(self, now: datetime) -> float:
         return max(0.0, (now - self.start).total_seconds() / 86400)
@@ -86,13 +86,7 @@ def current_course(facts: PatientFacts, t: Thresholds) -> Course | None:
             frontier = min(frontier, order.start or frontier)
     if not members:
         return None
-    ends = [m.end for m in members if m.end is not None]
-    return Course(
-        start=frontier,
-        orders=tuple(members),
-        active=any(m.reference in active_refs for m in members),
-        planned_end=max(ends) if ends else None,
-    )
+    return Course(start=frontier, orders=tuple(members), active=any(m.reference in active_refs for m in members))
 
 
 def _days_text(days: float) -> str:
@@ -180,34 +174,21 @@ def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | Non
 def _patient_view_card(facts: PatientFacts, course: Course, t: Thresholds) -> Card | None:
     limit = t.cyclobenzaprine_max_course_days
     days_run = course.days_run(facts.now)
-    planned: float | None = None
-    if course.planned_end is not None:
-        planned = (course.planned_end - course.start).total_seconds() / 86400
-    if days_run > limit:
-        summary = f"Reassess cyclobenzaprine: taken {_days_text(days_run)} days, label limit 2–3 weeks ({limit} days)"
-    elif planned is not None and planned > limit:
-        summary = f"Reassess cyclobenzaprine: course planned for {_days_text(planned)} days, label limit 2–3 weeks"
-    else:
-        return None
-    lines = [_course_line(course, facts.now)]
-    if planned is not None:
-        lines.append(
-            f"The current orders supply until **{fmt_date(course.planned_end)}**: a course of "
-            f"**{fmt_number(planned, 1)} days** (limit {limit} days)."
-        )
-    lines.append(_LABEL_TEXT + " Reassess the need before renewing.")
-    current = [m for m in course.orders if m.reference in {a.reference for a in facts.active_medications()}]
+    if days_run <= limit:
+        return None  # a course planned past the limit was warned about when it was ordered
+    lines = [_course_line(course, facts.now), _LABEL_TEXT + " Reassess the need before renewing."]
+    active = {a.reference for a in facts.active_medications()}
     return make_card(
         RULE,
-        summary=summary,
+        summary=f"Reassess cyclobenzaprine: taken {_days_text(days_run)} days, label limit 2–3 weeks ({limit} days)",
         indicator="warning",
         detail="\n\n".join(lines),
         overrides=_OVERRIDES,
-        about=current,
+        about=[m for m in course.orders if m.reference in active],
         sources=("FDA cyclobenzaprine label",),
         label_of=("cyclobenzaprine",),
         drugs=("cyclobenzaprine",),
-        basis=(course.start, course.planned_end),
+        basis=(course.start,),
     )
 
 
@@ -264,8 +245,8 @@ RULE = Rule(
         "Warns when a cyclobenzaprine order supplies more than {cyclobenzaprine_max_course_days} days, when a "
         "renewal would take the course past {cyclobenzaprine_max_course_days} days (orders less than "
         "{cyclobenzaprine_course_gap_days} days apart are one course), or (patient-view) when an active course has "
-        "run or is planned past {cyclobenzaprine_max_course_days} days. Suggests limiting the draft's supply to the "
-        "days left in the course."
+        "already run past {cyclobenzaprine_max_course_days} days. Suggests limiting the draft's supply to the days "
+        "left in the course."
     ),
     overrides=_OVERRIDES,
     thresholds=("cyclobenzaprine_max_course_days", "cyclobenzaprine_course_gap_days"),

@@ -1,15 +1,16 @@
 """No recent potassium or magnesium when there is a reason to expect a deficit (S16, A5).
 
-What it checks. A muscle-relaxant order (a draft in scope; patient-view: a current relaxant) for a
-patient with a reason to expect low potassium or magnesium, and no recent result of the lab that
-reason concerns. The reasons: a loop or thiazide diuretic taken with the relaxant (potassium and
+What it checks. A muscle-relaxant order (a draft in scope, on order hooks only) for a patient with
+a reason to expect low potassium or magnesium, and no recent result of the lab that reason
+concerns. The reasons: a loop or thiazide diuretic taken with the relaxant (potassium and
 magnesium), a proton-pump inhibitor taken for `Thresholds.ppi_long_term_days` or longer (magnesium:
 the PPI labels' hypomagnesaemia), cirrhosis, alcohol use disorder, and cramps (the relaxant's
-indication, or muscle cramps on the problem list: potassium and magnesium). A result is missing when
-there is none, it has no date, or it is older than `Thresholds.lab_recent_days`.
+indication, or muscle cramps on the problem list: potassium and magnesium). A result is missing
+when there is none, it has no date, or it is older than `Thresholds.lab_recent_days`.
 
 Why. "Address any underlying electrolyte abnormalities" needs a result to address, but asking for
-labs on every relaxant order is noise (issue 12): a healthy adult's muscle relaxant gets no card.
+labs on every relaxant order is noise (issue 12): a healthy adult's muscle relaxant gets no card,
+and a chart opening none either (the moment to order a lab is when the relaxant is ordered).
 
 What it says. One info card naming the reason(s), with one **create** suggestion per missing lab (a
 draft ServiceRequest coded with LOINC), never preselected. A lab the service could not retrieve (a
@@ -21,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from cds_service.cards._electrolytes import active_relaxants, describe_result, drug_names, relaxant_drafts
+from cds_service.cards._electrolytes import describe_result, drug_names, relaxant_drafts
 from cds_service.cards.base import NOT_APPLICABLE, SUMMARY_MAX, Rule, make_card, suggestion
 from cds_service.cards.scope import combination_pool, group_by_drug
 from cds_service.cards.text import fmt_date, join_and, main_name, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Action, Card, Suggestion
+from cds_service.cdshooks import ORDER_HOOKS, Action, Card, Suggestion
 from cds_service.facts.model import (
     ConditionCategory,
     DrugClass,
@@ -126,7 +127,7 @@ def deficit_reasons(facts: PatientFacts, relaxants: tuple[MedicationFact, ...], 
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
-    relaxants = relaxant_drafts(facts) if facts.hook in ORDER_HOOKS else active_relaxants(facts)
+    relaxants = relaxant_drafts(facts) if facts.hook in ORDER_HOOKS else ()
     if not relaxants:
         return []
     reasons = deficit_reasons(facts, relaxants, t)
@@ -213,11 +214,11 @@ RULE = Rule(
     topic="electrolyte-monitoring",
     title="Potassium and magnesium monitoring",
     statements=("S16", "A5"),
-    hooks=ALL_HOOKS,
+    hooks=ORDER_HOOKS,
     evaluate=evaluate,
     reasoning=_REASONING,
     description=(
-        "A muscle-relaxant order (or a patient on one) with a reason to expect a deficit (a loop or thiazide "
+        "A muscle-relaxant order with a reason to expect a deficit (a loop or thiazide "
         "diuretic, a proton-pump inhibitor for {ppi_long_term_days} days or more, cirrhosis, alcohol use "
         "disorder, cramps) and no result of that lab in the last {lab_recent_days} days: info naming the reason, "
         "with a one-click lab order (ServiceRequest, LOINC "

@@ -3,8 +3,10 @@
 Counts drugs, not orders (a renewal is not a combination), from muscle relaxants, benzodiazepines,
 opioids, gabapentinoids, Z-drugs and other CNS depressants. Scope: only combinations that include a
 drug this service is about (a muscle relaxant, or a benzodiazepine ordered for spasm); oxycodone +
-gabapentin is the EHR's general interaction screening. Order hooks: fires when a CNS depressant
-draft in scope is part of such a combination. Patient-view: the same combinations.
+gabapentin is the EHR's general interaction screening. Order hooks only: fires when a CNS
+depressant draft in scope is part of such a combination. A chart opening is quiet (issue 12): a
+combination the patient already takes needs no action now, and each order that continues it is
+judged when it is placed.
 
 Indicator: **info** for two or more CNS depressants (monitor sedation, dizziness, weakness: S18).
 **Warning** at 65 and older when the patient would take three or more CNS-active drugs (Beers 2023
@@ -35,7 +37,7 @@ from cds_service.cards.scope import (
 )
 from cds_service.cards.text import fit_names, main_name, quote, together
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, Card
+from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
 
 _CRITICAL_OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED, WILL_MONITOR)
@@ -52,14 +54,14 @@ def _in_class(group: list[MedicationFact], drug_class: DrugClass) -> bool:
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    if not is_order_hook(facts):
+        return []
     taken = combination_pool(facts)
     pool = [m for m in taken if is_cns_depressant(m)]
     if not any(is_service_drug(facts, m) for m in pool):
         return []  # no relaxant (or benzodiazepine for spasm): the EHR's general interaction screening
-    drafts_in_scope = (
-        [m for m in facts.drafts_in_scope if is_cns_depressant(m) and not m.is_stop] if is_order_hook(facts) else []
-    )
-    if is_order_hook(facts) and not drafts_in_scope:
+    drafts_in_scope = [m for m in facts.drafts_in_scope if is_cns_depressant(m) and not m.is_stop]
+    if not drafts_in_scope:
         return []
     drugs = group_by_drug(pool)
     if len(drugs) < t.sedation_min_cns_depressants:
@@ -75,7 +77,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     opioids = [g for g in drugs if _in_class(g, DrugClass.OPIOID)]
     benzo_opioid = bool(benzos and opioids)
     starts_benzo_opioid = benzo_opioid and (any(_is_new(g) for g in benzos) or any(_is_new(g) for g in opioids))
-    critical = is_order_hook(facts) and starts_benzo_opioid
+    critical = starts_benzo_opioid
     indicator = "critical" if critical else "warning" if (benzo_opioid or beers) else "info"
 
     names = [main_name(g[0]) for g in drugs]
@@ -123,7 +125,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             statements=("S18", "S8") if benzos else ("S18",),
             suggestions=suggestions,
             overrides=overrides,
-            about=drafts_in_scope if is_order_hook(facts) else [m for g in drugs for m in g],
+            about=drafts_in_scope,
             sources=tuple(
                 s for s, used in (("FDA benzodiazepine boxed warning", benzo_opioid), ("AGS Beers 2023", beers)) if used
             ),
@@ -164,7 +166,7 @@ RULE = Rule(
     topic="sedation-risk",
     title="Several CNS depressants together",
     statements=("S18", "S8"),
-    hooks=ALL_HOOKS,
+    hooks=ORDER_HOOKS,
     evaluate=evaluate,
     reasoning=_REASONING,
     description=(

@@ -123,12 +123,20 @@ def test_quiet_for_patients_this_guideline_is_not_about(rule) -> None:
 
 @pytest.mark.parametrize("rule", [electrolyte_potassium, electrolyte_magnesium])
 def test_patient_view_fires_for_relaxant_or_spasm_condition(rule) -> None:
-    low = {"potassium": potassium(3.0), "magnesium": magnesium(0.6)}
+    low = {"potassium": potassium(2.9), "magnesium": magnesium(0.55)}  # the warning band
     on_relaxant = only(rule.evaluate(facts("patient-view", meds=(med("tizanidine", 12),), **low)))
     assert "tizanidine" in on_relaxant.detail
     cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
     with_condition = only(rule.evaluate(facts("patient-view", conditions=(cramps,), **low)))
     assert "Cramp and spasm" in with_condition.detail
+
+
+@pytest.mark.parametrize("rule", [electrolyte_potassium, electrolyte_magnesium])
+def test_patient_view_is_quiet_in_the_mild_band(rule) -> None:
+    """Issue 12: a mildly low value needs no action at a chart opening; the next relaxant order shows it."""
+    mild = {"potassium": potassium(3.2), "magnesium": magnesium(0.65)}
+    assert rule.evaluate(facts("patient-view", meds=(med("tizanidine", 12),), **mild)) == []
+    assert only(rule.evaluate(_order(**mild))).indicator == "info"
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -232,6 +240,10 @@ def test_monitoring_scope() -> None:
     # A reason without a muscle relaxant is the EHR's general lab monitoring, not this service's.
     cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
     assert electrolyte_monitoring.evaluate(facts("patient-view", conditions=(cramps,), meds=(FUROSEMIDE,))) == []
+    # Issue 12: a chart opening is not the moment to order labs, even for a patient on a relaxant.
+    on_relaxant = (FUROSEMIDE, med(mg_per_day=30))
+    assert electrolyte_monitoring.evaluate(facts("patient-view", conditions=(cramps,), meds=on_relaxant)) == []
+    assert electrolyte_monitoring.RULE.hooks == {"order-select", "order-sign"}
 
 
 # --- issue 11: the newest result could not be read ---------------------------------------------------
