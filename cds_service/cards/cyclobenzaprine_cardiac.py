@@ -66,9 +66,9 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     more = f" and {len(orders) - 1} more" if len(orders) > 1 else ""
     detail = "\n\n".join(
         [
-            f"Order: {describe_order(orders[0], 30)}{more}. On record:\n{condition_lines}",
-            "Tricyclic-like (arrhythmias, conduction delay, MI, stroke): contraindicated; the summary's "
-            '"caution" understates it. Choose another option.',
+            f"Order: {describe_order(orders[0], 45)}{more}. On record:\n{condition_lines}",
+            "Tricyclic-like (arrhythmias, conduction delay, MI, stroke): the label contraindicates it. Choose "
+            "another option.",
         ]
     )
     suggestions = (

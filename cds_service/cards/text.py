@@ -106,7 +106,7 @@ def describe_order(medication: MedicationFact, limit: int = QUOTE_MAX) -> str:
         state = f"{medication.status}, since {fmt_date(medication.start)}"
     text = f"**{quote(medication.display, limit)}** ({escape_md(state)})"
     if medication.match == MatchMethod.NAME:
-        text += " — recognized by its name only, not by an RxNorm code"
+        text += " (matched by name only)"
     return text
 
 

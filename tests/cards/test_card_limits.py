@@ -14,7 +14,7 @@ from cds_service.cards import RULES, RULES_BY_TOPIC
 from cds_service.cards.base import DETAIL_MAX, SUMMARY_MAX
 from cds_service.cdshooks import Card
 from cds_service.facts.model import ConditionCategory as Cat
-from cds_service.facts.model import DrugClass, Indication, LabKind, OrderRelation, Route
+from cds_service.facts.model import DrugClass, Indication, LabKind, MatchMethod, OrderRelation, Route
 from cds_service.protocol.pages import guideline_page
 from tests.support.facts import (
     ago,
@@ -71,7 +71,9 @@ def _cardiac() -> list[Card]:
         cond(c, "I99.99", HOSTILE, onset=ago(5), verification_status="provisional")
         for c in (Cat.CARDIAC_ARRHYTHMIA, Cat.CARDIAC_CONDUCTION, Cat.HEART_FAILURE, Cat.RECENT_MI, Cat.HYPERTHYROIDISM)
     ]
-    drafts = [_long("cyclobenzaprine", draft=True, ref=f"MedicationRequest/c{i}") for i in range(3)]
+    drafts = [
+        _long("cyclobenzaprine", draft=True, ref=f"MedicationRequest/c{i}", match=MatchMethod.NAME) for i in range(3)
+    ]
     return cyclobenzaprine_cardiac.evaluate(facts(drafts=drafts, conditions=conditions))
 
 

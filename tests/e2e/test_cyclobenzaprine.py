@@ -145,7 +145,7 @@ def test_e2e_cardiac_snomed_heart_failure_and_flexeril_by_name(client: TestClien
     )
     card = one_card(body, "cyclobenzaprine-cardiac")
     assert card["indicator"] == "critical" and "heart failure" in card["summary"]
-    assert "recognized by its name only" in card["detail"]
+    assert "matched by name only" in card["detail"]
 
 
 def test_e2e_cardiac_patient_view_hyperthyroidism(client: TestClient) -> None:
