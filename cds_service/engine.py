@@ -8,6 +8,7 @@ OperationOutcome in prefetch) becomes one card listing what was not checked.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from cds_service.cards import RULES
@@ -25,7 +26,7 @@ from cds_service.cards.base import (
 from cds_service.cards.text import escape_md, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import Card, Coding, Source
-from cds_service.facts.model import PatientFacts
+from cds_service.facts.model import DataGap, PatientFacts
 
 log = logging.getLogger("cds_service.engine")
 
@@ -63,7 +64,7 @@ def evaluate(
     if result.rule_errors:
         cards.append(_rule_error_card(result.rule_errors))
     if facts.gaps:
-        cards.append(_data_unavailable_card(facts))
+        cards.append(_data_unavailable_card(facts.gaps))
     result.cards = cards
     return result
 
@@ -130,24 +131,24 @@ def _rule_error_card(topics: list[str]) -> Card:
     )
 
 
-def _data_unavailable_card(facts: PatientFacts) -> Card:
-    lines = [f"- **{quote(g.what, 40)}**: {quote(g.reason, 100)}" for g in facts.gaps]
-    whats = sorted({g.what for g in facts.gaps})
-    summary = "Review in the chart: " + ", ".join(whats) + " could not be retrieved"
-    if len(summary) > SUMMARY_MAX:
-        summary = "Review the chart: some patient data could not be retrieved, checks incomplete"
-    detail = (
-        "The checks ran without this data; a missing warning does **not** mean there is no problem:\n"
-        + "\n".join(lines)
-        + "\n\nReview these items in the chart before signing."
-    )
+def _gap_summary(whats: list[str]) -> str:
+    """'Review in the chart: potassium results, magnesium results could not be retrieved', within
+    `SUMMARY_MAX`: without the parenthesized details if need be, else counted."""
+    for names in (whats, [re.sub(r"\s*\(.*?\)", "", w) for w in whats]):
+        summary = "Review in the chart: " + ", ".join(names) + " could not be retrieved"
+        if len(summary) <= SUMMARY_MAX:
+            return summary
+    return f"Review the chart: {len(whats)} kinds of patient data could not be retrieved, checks incomplete"
+
+
+def _data_unavailable_card(gaps: tuple[DataGap, ...]) -> Card:
+    lines = [f"- **{quote(g.what, 50)}**: {quote(g.reason, 100)}" for g in gaps]
+    summary = _gap_summary(sorted({g.what for g in gaps}))
+    intro = "The checks ran without this data; a missing warning does **not** mean there is no problem:\n"
+    outro = "\n\nReview these items in the chart before signing."
+    detail = intro + "\n".join(lines) + outro
     if len(detail) > DETAIL_MAX:
-        shown = "\n".join(lines[:2]) + f"\n- and {len(lines) - 2} more"
-        detail = (
-            "The checks ran without this data; a missing warning does **not** mean there is no problem:\n"
-            + shown
-            + "\n\nReview these items in the chart before signing."
-        )
+        detail = intro + "\n".join(lines[:2]) + f"\n- and {len(lines) - 2} more" + outro
     return Card(
         summary=summary,
         detail=detail,

@@ -291,3 +291,23 @@ def test_safety_facts_stay_on_the_card_and_the_full_label_words_are_on_the_page(
     assert "Hallucinations and seizures".lower() in page.lower() and "pump alarms" in page
     stop = only([c for c in _withdrawal() if "intrathecal" not in c.summary])
     assert "seizures" in (stop.detail or "")
+
+
+def test_the_data_unavailable_card_names_what_is_missing_within_the_limits() -> None:
+    from cds_service import engine
+    from cds_service.facts.model import DataGap
+
+    gaps = (
+        DataGap("kidney function (eGFR and creatinine results)", "the FHIR server did not answer", "renal"),
+        DataGap("magnesium results", "the FHIR server did not answer", "magnesium"),
+        DataGap("potassium results", "the FHIR server did not answer", "potassium"),
+    )
+    [card] = engine.evaluate(facts("patient-view", gaps=gaps)).cards
+    assert card.summary == (
+        "Review in the chart: kidney function, magnesium results, potassium results could not be retrieved"
+    )
+    assert r"kidney function \(eGFR and creatinine results\)" in (card.detail or "")  # escaped markdown
+    many = tuple(DataGap(f"{HOSTILE} {i}", HOSTILE * 3, None) for i in range(6))
+    [card] = engine.evaluate(facts("patient-view", gaps=many)).cards
+    assert len(card.summary) <= SUMMARY_MAX and len(card.detail or "") <= DETAIL_MAX
+    assert "and 4 more" in (card.detail or "") and "does **not** mean" in (card.detail or "")
