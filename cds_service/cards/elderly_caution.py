@@ -70,9 +70,9 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     if not medications:
         return []
     names = list(dict.fromkeys(main_name(m) for m in medications))
-    summary = f"Avoid {', '.join(names)} at {facts.age_years} (Beers 2023): sedation, falls"
+    summary = f"Avoid {', '.join(names)} at age {facts.age_years} (Beers 2023): sedation, falls"
     if len(summary) > SUMMARY_MAX:
-        summary = f"Avoid these {len(names)} drugs at {facts.age_years} (Beers 2023): sedation, falls"
+        summary = f"Avoid these {len(names)} drugs at age {facts.age_years} (Beers 2023): sedation, falls"
     lines = [
         f"Age **{facts.age_years}** (Beers 2023 from {t.elderly_age_years}); starting {quote(join_and(names), 70)}.",
         *_advice(medications),

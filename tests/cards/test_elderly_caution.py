@@ -33,7 +33,7 @@ def test_age_65_starting_a_beers_antispasmodic_warns_and_offers_removal(ingredie
     card = only(evaluate(facts(age=65, drafts=[med(ingredient, draft=True)])))
     assert card.indicator == "warning"
     assert card.topic_code == "elderly-caution"
-    assert card.summary.startswith(f"Avoid {ingredient} at 65 (Beers 2023)")
+    assert card.summary.startswith(f"Avoid {ingredient} at age 65 (Beers 2023)")  # "age N": the audit scrubs ages
     assert "AGS Beers 2023" in card.source.label
     [action] = actions(card)
     assert action.type == "delete" and action.resourceId == [f"MedicationRequest/draft-{ingredient}"]
@@ -104,7 +104,7 @@ def test_e2e_cyclobenzaprine_order_at_age_65_cites_beers(client, hook: str) -> N
     body = post_hook(client, fb.hook_request(hook, drafts=[order], patient_resource=fb.patient(years_ago(65))))
     card = one_card(body, "elderly-caution")
     assert card["indicator"] == "warning"
-    assert card["summary"].startswith("Avoid cyclobenzaprine at 65 (Beers 2023)")
+    assert card["summary"].startswith("Avoid cyclobenzaprine at age 65 (Beers 2023)")
     assert delete_targets(card) == [["MedicationRequest/draft-1"]]
 
 
