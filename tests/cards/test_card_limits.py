@@ -302,12 +302,13 @@ def test_the_data_unavailable_card_names_what_is_missing_within_the_limits() -> 
         DataGap("magnesium results", "the FHIR server did not answer", "magnesium"),
         DataGap("potassium results", "the FHIR server did not answer", "potassium"),
     )
-    [card] = engine.evaluate(facts("patient-view", gaps=gaps)).cards
+    on_baclofen = (med(mg_per_day=30),)  # gaps matter for a patient this service is about
+    [card] = engine.evaluate(facts("patient-view", meds=on_baclofen, gaps=gaps)).cards
     assert card.summary == (
         "Review in the chart: kidney function, magnesium results, potassium results could not be retrieved"
     )
     assert r"kidney function \(eGFR and creatinine results\)" in (card.detail or "")  # escaped markdown
     many = tuple(DataGap(f"{HOSTILE} {i}", HOSTILE * 3, None) for i in range(6))
-    [card] = engine.evaluate(facts("patient-view", gaps=many)).cards
+    [card] = engine.evaluate(facts("patient-view", meds=on_baclofen, gaps=many)).cards
     assert len(card.summary) <= SUMMARY_MAX and len(card.detail or "") <= DETAIL_MAX
     assert "and 4 more" in (card.detail or "") and "does **not** mean" in (card.detail or "")

@@ -150,7 +150,8 @@ def test_monitoring_with_cramps_offers_one_lab_order_per_missing_result(client: 
     request = hook_request(hook, drafts=[label_start_draft()], conditions=[condition("R25.2", "Cramp and spasm")])
     card = one(post_hook(client, request), "electrolyte-monitoring")
     assert card["indicator"] == "info"
-    assert "Cramp and spasm on record" in card["detail"]
+    # The reason: cramps on the problem list (or, once the facts read it, what the order treats).
+    assert card["summary"] == "Check potassium and magnesium before treating spasm: cramps, none in 30 days"
     resources = [s["actions"][0]["resource"] for s in card["suggestions"]]
     assert [r["code"]["coding"][0]["code"] for r in resources] == ["2823-3", "19123-9"]
     assert all(s["actions"][0]["type"] == "create" and not s.get("isRecommended") for s in card["suggestions"])
