@@ -8,14 +8,25 @@ OperationOutcome in prefetch) becomes one card listing what was not checked.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from cds_service.cards import RULES
-from cds_service.cards.base import GUIDELINE_PATH, SOURCE_LABEL, TOPIC_SYSTEM, CardList, Rule, RuleCard
+from cds_service.cards.base import (
+    DETAIL_MAX,
+    GUIDELINE_PATH,
+    SOURCE_LABEL,
+    SUMMARY_MAX,
+    TOPIC_SYSTEM,
+    CardList,
+    Rule,
+    RuleCard,
+    fingerprint_of,
+)
 from cds_service.cards.scope import is_muscle_relaxant
-from cds_service.cards.text import escape_md
+from cds_service.cards.text import escape_md, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import CARD_SUMMARY_MAX, Card, Coding, Source
+from cds_service.cdshooks import Card, Coding, Source
 from cds_service.facts.model import ConditionCategory, DataGap, PatientFacts
 
 log = logging.getLogger("cds_service.engine")
@@ -62,7 +73,12 @@ def evaluate(
 
 def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
     """At most one card per topic per order; on order hooks an info card about an order that already
-    has a warning or critical card becomes a line in that card (the first, most serious one)."""
+    has a warning or critical card becomes a line in that card (the first, most serious one).
+
+    An info card is kept on its own when it offers suggestions (a lab order would be lost in a line)
+    or when the line would take the host's detail past `DETAIL_MAX`. A folded line changes the host's
+    fingerprint: an override of the card with the line is not an override of the card without it.
+    """
     kept: list[Card] = []
     seen: set[tuple[str | None, str]] = set()
     for card in sorted(cards, key=lambda c: _INDICATOR_ORDER[c.indicator]):
@@ -77,23 +93,33 @@ def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
     out: list[Card] = []
     for card in kept:
         about = set(card.about) if isinstance(card, RuleCard) else set()
+        line = f"\n\nAlso: {card.summary}."
         host = None
-        if card.indicator == "info" and about:
+        if card.indicator == "info" and about and not card.suggestions:
             host = next(
-                (c for c in out if c.indicator != "info" and isinstance(c, RuleCard) and about <= set(c.about)),
+                (
+                    c
+                    for c in out
+                    if c.indicator != "info"
+                    and isinstance(c, RuleCard)
+                    and about <= set(c.about)
+                    and len(c.detail or "") + len(line) <= DETAIL_MAX
+                ),
                 None,
             )
         if host is None:
             out.append(card)
             continue
-        host.detail = (host.detail or "") + f"\n\nAlso: {card.summary}."
+        host.detail = (host.detail or "") + line
+        if isinstance(card, RuleCard) and isinstance(host, RuleCard):
+            host._fingerprint = fingerprint_of(host.fingerprint, (), (card.fingerprint,))
     return out
 
 
 def _rule_error_card(topics: list[str]) -> Card:
-    names = ", ".join(topics)
+    names = ", ".join(topics) if len(", ".join(topics)) <= 300 else f"{len(topics)} checks"
     return Card(
-        summary="Some muscle-spasm checks could not run; review this order manually",
+        summary="Review this order by hand: some muscle-spasm checks could not run",
         detail=(
             f"An internal error stopped these checks: **{escape_md(names)}**. "
             "Their absence from this list does not mean the order is safe. The error was logged."
@@ -136,18 +162,27 @@ def relevant_gaps(facts: PatientFacts) -> tuple[DataGap, ...]:
     return tuple(kept)
 
 
+def _gap_summary(whats: list[str]) -> str:
+    """'Review in the chart: potassium results, magnesium results could not be retrieved', within
+    `SUMMARY_MAX`: without the parenthesized details if need be, else counted."""
+    for names in (whats, [re.sub(r"\s*\(.*?\)", "", w) for w in whats]):
+        summary = "Review in the chart: " + ", ".join(names) + " could not be retrieved"
+        if len(summary) <= SUMMARY_MAX:
+            return summary
+    return f"Review the chart: {len(whats)} kinds of patient data could not be retrieved, checks incomplete"
+
+
 def _data_unavailable_card(gaps: tuple[DataGap, ...]) -> Card:
-    lines = [f"- **{escape_md(g.what)}**: {escape_md(g.reason)}" for g in gaps]
-    whats = sorted({g.what for g in gaps})
-    summary = "Not checked: " + ", ".join(whats) + " could not be retrieved"
-    if len(summary) > CARD_SUMMARY_MAX:
-        summary = "Some patient data could not be retrieved; muscle-spasm checks are incomplete"
+    lines = [f"- **{quote(g.what, 50)}**: {quote(g.reason, 100)}" for g in gaps]
+    summary = _gap_summary(sorted({g.what for g in gaps}))
+    intro = "The checks ran without this data; a missing warning does **not** mean there is no problem:\n"
+    outro = "\n\nReview these items in the chart before signing."
+    detail = intro + "\n".join(lines) + outro
+    if len(detail) > DETAIL_MAX:
+        detail = intro + "\n".join(lines[:2]) + f"\n- and {len(lines) - 2} more" + outro
     return Card(
         summary=summary,
-        detail=(
-            "The checks below ran without this data, so a missing warning here does **not** mean "
-            "there is no problem:\n\n" + "\n".join(lines) + "\n\nReview these items in the chart before signing."
-        ),
+        detail=detail,
         indicator="warning",
         source=Source(
             label=SOURCE_LABEL,

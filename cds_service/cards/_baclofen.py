@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cds_service.cards.text import escape_md, fmt_date, fmt_mg, fmt_number
+from cds_service.cards.text import fmt_mg, fmt_number
 from cds_service.cards.thresholds import BACLOFEN_TABLET_MG, Thresholds
 from cds_service.facts.model import (
     Indication,
@@ -67,30 +67,6 @@ class Regimen:
     @property
     def empty(self) -> bool:
         return not self.orders
-
-    def describe(self) -> str:
-        """Markdown list: one line per order with its dose and how it was computed."""
-        return "\n".join(f"- {describe_dose(m)}" for m in self.orders)
-
-
-def describe_dose(medication: MedicationFact) -> str:
-    """'**baclofen 10 MG Oral Tablet**: 30 mg/day (10 mg × 3 per day (TID)) — draft order'."""
-    dose = medication.daily_dose
-    if dose.mg_per_day is None:
-        amount = f"dose unknown ({escape_md(dose.unknown_reason or 'not computable')})"
-    else:
-        amount = f"**{fmt_mg(dose.mg_per_day)}/day**"
-        if dose.explanation:
-            amount += f" ({escape_md(dose.explanation)})"
-        if dose.as_needed:
-            amount += ", as needed: the maximum is counted"
-        if dose.from_range:
-            amount += ", a dose range: the high end is counted"
-    if medication.is_draft:
-        state = "this order" if not medication.is_stop else f"this order, status {medication.status}"
-    else:
-        state = f"existing order since {fmt_date(medication.start)}"
-    return f"{escape_md(medication.display)}: {amount} — {state}"
 
 
 def current_oral(facts: PatientFacts) -> Regimen:
@@ -187,15 +163,6 @@ def next_step_due(changed_at: datetime | None, total: float, t: Thresholds) -> d
     return changed_at + timedelta(days=t.baclofen_step_interval_days)
 
 
-def plan_summary(t: Thresholds) -> str:
-    """The source plan beside the label's, for card details."""
-    return (
-        f"Plan in the source summary: **{plan_text(t)} mg/day**, one step of "
-        f"{fmt_mg(t.baclofen_step_max_mg_per_day)}/day every {t.baclofen_step_interval_days} days, at least "
-        f"{fmt_number(t.baclofen_min_hours_between_increases)} h between increases. The FDA {label_plan_text(t)}."
-    )
-
-
 def doses_per_day(mg_per_day: float) -> int:
     """Split a daily dose into equal doses of whole or half tablets; three a day when possible."""
     for count in (3, 2, 4, 1):
@@ -208,7 +175,7 @@ def doses_per_day(mg_per_day: float) -> int:
 
 # --- the plan that applies to an order, by what it treats ------------------------------------
 
-EASL_2018 = "EASL 2018 decompensated-cirrhosis guideline (muscle cramps)"
+EASL_2018 = "EASL 2018 (cramps in cirrhosis)"
 BACLOFEN_LABEL = "FDA oral baclofen label"
 
 
@@ -236,7 +203,7 @@ def plan_for(indication: Indication, t: Thresholds) -> Plan:
     musculoskeletal spasm, for which no source plan exists)."""
     if indication is Indication.CRAMPS_WITH_LIVER_DISEASE:
         return Plan(
-            name="the cirrhosis-cramp plan",
+            name="the cramp plan",
             start_max=t.baclofen_start_max_mg_per_day,
             step_max=t.baclofen_step_max_mg_per_day,
             interval_days=t.baclofen_step_interval_days,
@@ -266,7 +233,7 @@ def label_plan_text(t: Thresholds) -> str:
 
 
 def source_plan_text(t: Thresholds) -> str:
-    return f"cirrhosis-cramp plan: {plan_text(t)} mg/day, one step every {t.baclofen_step_interval_days} days"
+    return f"cramp plan: {plan_text(t)} mg/day, a step every {t.baclofen_step_interval_days} days"
 
 
 # --- what a draft is to the orders before it ----------------------------------------------------

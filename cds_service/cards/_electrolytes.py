@@ -3,8 +3,9 @@
 Scope (quiet by default): the guideline's electrolyte statements (S16, A5) are about muscle spasm
 and cramps, so a potassium or magnesium card appears only for a patient this guideline is about.
 Order hooks: a muscle relaxant is being ordered (a draft in scope; a stop order does not count).
-Patient-view: the patient is on a muscle relaxant, or has an active spasm, spasticity or cramp
-condition. Anyone else gets no electrolyte card from this service. Not a rule module (leading
+Patient-view: the patient is on a muscle relaxant, or has muscle cramps on the problem list (cramps
+are what low K or Mg explain; spasticity alone is not); the rules then speak only in the warning and
+critical bands. Anyone else gets no electrolyte card from this service. Not a rule module (leading
 underscore: skipped by the registry).
 """
 
@@ -14,7 +15,7 @@ from datetime import datetime
 
 from cds_service.cards.base import DATA_OUTDATED, WILL_MONITOR, Rule, make_card
 from cds_service.cards.scope import is_muscle_relaxant
-from cds_service.cards.text import escape_md, fmt_date, fmt_number, main_name
+from cds_service.cards.text import clip, escape_md, fmt_date, fmt_number, main_name, quote
 from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.labs import from_mmol_per_l
 from cds_service.facts.model import (
@@ -39,30 +40,39 @@ def active_relaxants(facts: PatientFacts) -> tuple[MedicationFact, ...]:
     return tuple(m for m in facts.active_medications() if is_muscle_relaxant(m))
 
 
+def relaxants_in_scope(facts: PatientFacts) -> tuple[MedicationFact, ...]:
+    """The relaxant orders a card speaks of: the drafts (order hooks) or the current orders."""
+    return relaxant_drafts(facts) if facts.hook in ORDER_HOOKS else active_relaxants(facts)
+
+
+def drug_names(medications: tuple[MedicationFact, ...]) -> tuple[str, ...]:
+    return tuple(sorted({main_name(m) for m in medications}))
+
+
 def why_in_scope(facts: PatientFacts, *, conditions_count: bool = True) -> str | None:
     """Why the electrolyte rules speak about this patient, as escaped markdown; None: stay quiet."""
     if facts.hook in ORDER_HOOKS:
         drafts = relaxant_drafts(facts)
         if drafts:
             names = ", ".join(sorted({main_name(m) for m in drafts}))
-            return f"a muscle relaxant is being ordered ({escape_md(names)})"
+            return f"{quote(names, 40)} being ordered"
         return None
     active = active_relaxants(facts)
     if active:
         names = ", ".join(sorted({main_name(m) for m in active}))
-        return f"the patient is on a muscle relaxant ({escape_md(names)})"
+        return f"on {quote(names, 40)}"
     if conditions_count:
         # Chart opening: cramps are the condition low K or Mg explains (issue 12); spasticity alone is not.
         conditions = facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS)
         if conditions:
-            return f"the patient has {escape_md(conditions[0].display)}"
+            return f"{quote(conditions[0].display, 40)} on record"
     return None
 
 
 def describe_result(result: LabResult, now: datetime) -> str:
     """'3.2 mEq/L (3.2 mmol/L) on 2026-11-20, 5 days ago — preliminary result', escaped."""
     comparator = result.comparator or ""
-    value = f"{escape_md(comparator)}{fmt_number(result.value)} {escape_md(result.unit)}"
+    value = f"{escape_md(comparator)}{fmt_number(result.value)} {quote(result.unit, 12)}"
     if result.unit.lower().replace(" ", "") != "mmol/l":
         value += f" ({escape_md(comparator)}{fmt_number(result.value_mmol_l)} mmol/L)"
     text = f"**{value}**"
@@ -72,9 +82,9 @@ def describe_result(result: LabResult, now: datetime) -> str:
     else:
         text += " (date not recorded)"
     if result.preliminary or (result.status or "").lower() == "preliminary":
-        text += " — **preliminary result**, not yet final"
+        text += " — **preliminary result**: confirm before acting"
     if result.interpretation:
-        text += f"; lab flag {escape_md(result.interpretation)}"
+        text += f"; lab flag {quote(result.interpretation, 10)}"
     return text
 
 
@@ -82,7 +92,7 @@ def short_value(result: LabResult) -> str:
     """'K 3.2 mEq/L' style, for summaries (units as reported, comparator kept)."""
     name = "K" if result.kind is LabKind.POTASSIUM else "Mg"
     flag = " (prelim.)" if is_preliminary(result) else ""
-    return f"{name} {result.comparator or ''}{fmt_number(result.value)} {result.unit}{flag}"
+    return f"{name} {result.comparator or ''}{fmt_number(result.value)} {clip(result.unit, 15)}{flag}"
 
 
 def is_preliminary(result: LabResult) -> bool:
@@ -137,38 +147,32 @@ def low_lab_card(
     band: str,
     warning: bool = True,
     below: str,
-    why_it_matters: str,
     advice: str,
     reason: str,
-    cutoff_note: str = "",
 ) -> Card:
-    """The card of a low K or Mg result: value as reported and normalized, the cut-off, advice.
+    """The card of a low K or Mg result: value as reported and normalized, its band, the advice.
 
     When a newer result could not be read, this one is the *previous* result and the card says so.
     """
     name = lab_name(result.kind)
     newer = unreadable_of(facts, result.kind)
-    detail = "\n".join(
-        [
-            *([describe_unreadable(newer), ""] if newer is not None else []),
-            f"Previous readable {name}: {describe_result(result, facts.now)}."
-            if newer
-            else f"Latest {name}: {describe_result(result, facts.now)}.",
-            "",
-            f"This is **below {below}** ({band}{cutoff_note}). Shown because {reason}: {why_it_matters}",
-            "",
-            advice,
-        ]
-    )
-    if is_preliminary(result):
-        detail += "\n\nThe result is preliminary: confirm it before acting."
+    which = "Previous readable" if newer is not None else "Latest"
+    lines = [describe_unreadable(newer)] if newer is not None else []
+    lines += [
+        f"{which} {name}: {describe_result(result, facts.now)}. **Below {below}**: {band}; {reason}.",
+        advice,
+    ]
     prefix = "previous " if newer is not None else ""
+    relaxants = relaxants_in_scope(facts)
+    # About the patient, not about an order (no `about`): never folded into another topic's card.
     return make_card(
         rule,
         summary=f"Correct low {name} ({prefix}{short_value(result)}): {band}",
         indicator="critical" if critical else "warning" if warning else "info",
-        detail=detail,
+        detail="\n\n".join(lines),
         overrides=LOW_LAB_OVERRIDES,
+        drugs=drug_names(relaxants),
+        basis=(result.kind, result.value, result.unit, result.comparator, result.effective, band, newer is not None),
     )
 
 
@@ -186,17 +190,20 @@ def flagged_low_card(rule: Rule, facts: PatientFacts, lab: UnreadableLab, reason
     name = lab_name(lab.kind)
     critical = flag_of(lab) == "LL"
     previous = facts.potassium if lab.kind is LabKind.POTASSIUM else facts.magnesium
-    lines = [describe_unreadable(lab), "", f"Shown because {reason}."]
+    lines = [f"{describe_unreadable(lab)} In scope: {reason}."]
     if previous is not None:
         lines.append(f"Previous readable {name}: {describe_result(previous, facts.now)}.")
-    lines += ["", advice]
+    lines.append(advice)
     flag = "critically low (LL)" if critical else "low (L)"
+    relaxants = relaxants_in_scope(facts)
     return make_card(
         rule,
         summary=f"Recheck and correct {name}: newest result flagged {flag}, value unreadable",
         indicator="critical" if critical else "warning",
-        detail="\n".join(lines),
+        detail="\n\n".join(lines),
         overrides=LOW_LAB_OVERRIDES,
+        drugs=drug_names(relaxants),
+        basis=(lab.kind, lab.raw_value, lab.raw_unit, flag_of(lab), lab.effective),
     )
 
 
@@ -214,8 +221,8 @@ def describe_unreadable(lab: UnreadableLab) -> str:
     raw = f"{lab.raw_value} {lab.raw_unit}".strip()
     text = (
         f"The newest {lab_name(lab.kind)}, on {when}, could not be read "
-        f"(&quot;{escape_md(raw)}&quot;: {escape_md(lab.problem)})"
+        f"(&quot;{quote(raw, 24)}&quot;: {quote(lab.problem, 30)})"
     )
     if lab.interpretation:
-        text += f"; the lab flagged it **{escape_md(lab.interpretation)}**"
+        text += f"; the lab flagged it **{quote(lab.interpretation, 10)}**"
     return text + "."

@@ -47,7 +47,7 @@ from cds_service.cards.base import (
     suggestion,
 )
 from cds_service.cards.scope import renal_function_known
-from cds_service.cards.text import describe_dose_short, escape_md, fmt_date, fmt_mg, fmt_number, main_name
+from cds_service.cards.text import describe_dose_short, fmt_date, fmt_mg, fmt_number, main_name, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, PEDIATRIC_LABEL_AGES, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card, Indicator, Suggestion
 from cds_service.facts.model import Indication, MedicationFact, OrderRelation, PatientFacts, above
@@ -56,8 +56,8 @@ from cds_service.facts.orders import with_daily_dose
 _OVERRIDES = (SPECIALIST_DIRECTED, ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK)
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 _NOT_INDICATED = (
-    "The baclofen label says it is not indicated for skeletal muscle spasm from rheumatic disorders; "
-    "for acute musculoskeletal spasm the summary's agents are cyclobenzaprine and the antispasmodics (S3)."
+    "Baclofen label: not indicated for spasm from rheumatic disorders; for acute musculoskeletal spasm "
+    "the summary uses cyclobenzaprine (S3)."
 )
 
 
@@ -111,16 +111,15 @@ def _assess(facts: PatientFacts, draft: MedicationFact, after: Regimen, t: Thres
         findings.add(
             "warning",
             f"Start baclofen at {fmt_mg(plan.start_max)}/day or less",
-            f"This order starts baclofen at **{fmt_mg(total)}/day**; {plan.name} starts at "
-            f"{fmt_mg(plan.start_max)}/day.",
+            f"Starts at **{fmt_mg(total)}/day**; {plan.name} starts at {fmt_mg(plan.start_max)}/day.",
         )
     if judged and change.relation is OrderRelation.INCREASE and change.step is not None:
         if above(change.step, plan.step_max):
             findings.add(
                 "warning",
                 f"Raise baclofen by {fmt_mg(plan.step_max)}/day at most",
-                f"An increase of **+{fmt_mg(change.step)}/day** ({fmt_number(change.previous_mg or 0)} → "
-                f"{fmt_number(change.new_mg or 0)} mg/day); {plan.name} steps by {fmt_mg(plan.step_max)}/day.",
+                f"Raises **{fmt_number(change.previous_mg or 0)} → {fmt_number(change.new_mg or 0)} mg/day**; "
+                f"{plan.name} steps by {fmt_mg(plan.step_max)}/day.",
             )
         if change.since is not None:
             _check_interval(findings, planned_start(facts, draft) - change.since, change.since, plan, t)
@@ -133,8 +132,7 @@ def _assess(facts: PatientFacts, draft: MedicationFact, after: Regimen, t: Thres
         findings.add(
             "warning",
             f"Keep baclofen at {fmt_mg(plan.warn_above)}/day or less for cramps",
-            f"**{fmt_mg(total)}/day is above the {fmt_mg(plan.warn_above)}/day ceiling** of the cramp "
-            "plan used in cirrhosis (EASL 2018).",
+            f"**{fmt_mg(total)}/day** is above the cramp plan's {fmt_mg(plan.warn_above)}/day ceiling (EASL 2018).",
         )
     if above(total, plan.critical_above):
         findings.add(
@@ -152,14 +150,14 @@ def _assess(facts: PatientFacts, draft: MedicationFact, after: Regimen, t: Thres
         findings.add(
             "info",
             "",
-            f"At {facts.age_years}, start low and titrate slowly (label: start at the low end of the dose range).",
+            f"At {facts.age_years}, start low and titrate slowly (label).",
         )
         if _no_renal_data(facts):
             findings.add(
                 "info",
                 "Check renal function before starting baclofen",
-                f"No eGFR or CKD stage on record: baclofen is cleared by the kidney (Beers 2023: avoid at "
-                f"eGFR < {fmt_number(t.beers_baclofen_min_egfr)}).",
+                f"No eGFR on record; baclofen is renally cleared (Beers 2023: avoid at eGFR < "
+                f"{fmt_number(t.beers_baclofen_min_egfr)}).",
             )
     if not findings.phrases:
         return None
@@ -181,15 +179,14 @@ def _check_interval(findings: _Findings, interval: timedelta, since: datetime, p
         findings.add(
             "warning",
             f"Wait until {due} to raise baclofen (<{minimum} h since the last change)",
-            f"Only **{fmt_number(hours, 0)} h** since the last change on {fmt_date(since)}: less than {minimum} hours, "
-            "too soon to judge the last step (S19).",
+            f"**{fmt_number(hours, 0)} h** since the last change ({fmt_date(since)}): less than {minimum} hours (S19).",
         )
     else:
         findings.add(
             "warning",
             f"Wait until {due} to raise baclofen ({plan.interval_days}-day steps)",
-            f"Only **{fmt_number(hours / 24, 1)} days** since the last change on {fmt_date(since)}; {plan.name} "
-            f"steps every {plan.interval_days} days.",
+            f"**{fmt_number(hours / 24, 1)} days** since the last change ({fmt_date(since)}); {plan.name} steps "
+            f"every {plan.interval_days} days.",
         )
 
 
@@ -216,17 +213,13 @@ def _card(
     findings: _Findings,
     t: Thresholds,
 ) -> Card:
-    lines = [" ".join(findings.sentences), "", _history_line(change, draft, total)]
+    lines = [_history_line(change, draft, total), "", " ".join(findings.sentences), ""]
     if indication is Indication.CRAMPS_WITH_LIVER_DISEASE:
-        lines.append(f"Plan for cramps in liver disease: {source_plan_text(t)}; {label_plan_text(t)}.")
+        lines.append(f"Dose by the {source_plan_text(t)}.")
     elif indication is Indication.CRAMPS:
-        lines.append(
-            f"Dosed by the {label_plan_text(t)}; the summary's cramp plan comes from cirrhosis, which is not on record."
-        )
+        lines.append(f"Dose by the {label_plan_text(t)} (the cramp plan is for cirrhosis, not on record).")
     else:
-        lines.append(f"Dosed by the {label_plan_text(t)}.")
-        if indication is Indication.UNKNOWN and findings.indicator != "info":
-            lines.append(f"For cramps in cirrhosis the summary uses the {source_plan_text(t)}.")
+        lines.append(f"Dose by the {label_plan_text(t)}.")
     suggestions: list[Suggestion] = []
     target = _target(change, findings, plan, total)
     if target is not None:
@@ -244,6 +237,8 @@ def _card(
         about=(draft,),
         sources=plan.sources,
         label_of=(BACLOFEN,),
+        drugs=(BACLOFEN,),
+        basis=(indication, change.relation, total, change.previous_mg, change.since, tuple(findings.phrases)),
     )
 
 
@@ -259,9 +254,9 @@ def _summary(change: Change, total: float, findings: _Findings) -> str:
 
 
 def _history_line(change: Change, draft: MedicationFact, total: float) -> str:
-    now = f"This order: {describe_dose_short(draft)}"
+    now = f"Order: {describe_dose_short(draft, name_limit=40, explanation_limit=30)}"
     if abs(total - (draft.daily_dose.mg_per_day or 0.0)) > 1e-6:
-        now += f"; {fmt_mg(total)}/day in total with the other oral baclofen orders"
+        now += f"; **{fmt_mg(total)}/day** with the other oral baclofen orders"
     if change.relation is OrderRelation.RESTART:
         ended = fmt_date(change.previous_ended) if change.previous_ended else "an unrecorded date"
         previous = fmt_mg(change.previous_mg) + "/day" if change.previous_mg is not None else "an unknown dose"
@@ -293,14 +288,74 @@ def _unknown_dose_card(draft: MedicationFact, plan: Plan, t: Thresholds) -> Card
         summary="Check the baclofen dose by hand: its daily dose could not be computed",
         indicator="info",
         detail=(
-            f"The daily dose of **{escape_md(draft.display)}** could not be computed ({escape_md(reason)}): "
-            f"the start, step and {fmt_mg(t.baclofen_label_max_mg_per_day)}/day label maximum were **not checked**."
+            f"The daily dose of **{quote(draft.display)}** could not be computed "
+            f"({quote(reason)}): the start, step and {fmt_mg(t.baclofen_label_max_mg_per_day)}/day label "
+            "maximum were **not checked**."
         ),
         statements=("S1",),
         about=(draft,),
         sources=plan.sources,
         label_of=(BACLOFEN,),
+        drugs=(BACLOFEN,),
+        basis=("dose unknown", reason),
     )
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "How the dose is worked out. The oral baclofen an order leaves the patient on is the sum of the daily"
+            " doses of every oral baclofen order once the drafts are signed (a morning and an evening order add "
+            "up). An order's daily dose is its dose per intake times its intakes per day; an as-needed order "
+            "counts its maximum, a dose range its high end; a dose in tablets uses the tablet strength. A dose "
+            "that cannot be computed is never guessed: the card says so, and the start, step and maximum are not "
+            "checked. Intrathecal baclofen is dosed in micrograms through a pump and is never added to the oral "
+            "total."
+        ),
+        (
+            "What the order is. A draft that continues the current (or just-ended) oral baclofen is judged "
+            "against that dose: a renewal or a reduction is never a titration warning and never gets a dose "
+            "suggestion (cutting a renewal is an abrupt withdrawal: baclofen-withdrawal); an increase is judged "
+            "by its step and by the time since the last change; a start, or a restart after a long gap, by the "
+            "start dose, and a restart names the previous dose and when it ended."
+        ),
+        (
+            "Which plan, by what the order treats. The source's plan (start {baclofen_start_max_mg_per_day} "
+            "mg/day, +{baclofen_step_max_mg_per_day} mg/day every {baclofen_step_interval_days} days, up to "
+            "{baclofen_plan_ceiling_mg_per_day} mg/day) is the muscle-cramp regimen used in cirrhosis (EASL "
+            "2018), so it applies to cramps in liver disease only, where an order above its ceiling warns. "
+            "Spasticity, cramps without liver disease and an unknown indication are dosed by the FDA oral "
+            "baclofen label, the floor: 5 mg three times a day to start ({baclofen_label_start_max_mg_per_day} "
+            "mg/day), raised by 5 mg per dose ({baclofen_label_step_max_mg_per_day} mg/day) every "
+            "{baclofen_label_step_interval_days} days; 40 to {baclofen_label_max_mg_per_day} mg/day is the "
+            "label's usual range for spasticity, not a failure."
+        ),
+        (
+            "Always. Less than {baclofen_min_hours_between_increases} hours since the last change warns: too soon"
+            " to judge the last step (S19; the source's 'long half-life' is wrong, baclofen's half-life is 2.5 to"
+            " 4 hours, but the label's steps agree with the interval). Above the label maximum of "
+            "{baclofen_label_max_mg_per_day} mg/day the card is critical, for every indication and age. For acute"
+            " musculoskeletal spasm the label says baclofen is not indicated for spasm from rheumatic disorders, "
+            "and the summary's agents are cyclobenzaprine and the antispasmodics (S3): information."
+        ),
+        (
+            "Age. Below the label age of the tablets only the maximum is checked (pediatric-caution speaks). At "
+            "{elderly_age_years} or older a start is told to start low and titrate slowly and, when no eGFR or "
+            "CKD stage is on record, to check renal function: baclofen is cleared by the kidney (Beers 2023: "
+            "avoid at eGFR < {beers_baclofen_min_egfr})."
+        ),
+        (
+            "The suggestion. A start above the plan's start: the start dose; too big a step: one step up from the"
+            " current dose; too soon: the current dose until the step is due. The daily dose is split into equal "
+            "doses of whole or half tablets (three a day when possible), a tablet strength that gives them is "
+            "chosen, and the dispense request follows: the days' supply is kept, the quantity recomputed."
+        ),
+        (
+            "Sources: FDA oral baclofen tablet label (Dosage and Administration; Warnings); EASL 2018 clinical "
+            "practice guideline for decompensated cirrhosis (muscle cramps); AGS Beers Criteria 2023."
+        ),
+    )
+)
 
 
 RULE = Rule(
@@ -309,6 +364,7 @@ RULE = Rule(
     statements=("S1", "S2", "A1", "S19"),
     hooks=ORDER_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Oral baclofen orders by what they treat. Cramps in liver disease: the source plan (start "
         "{baclofen_start_max_mg_per_day} mg/day, +{baclofen_step_max_mg_per_day} mg/day every "

@@ -19,7 +19,6 @@ from __future__ import annotations
 from cds_service.cards._baclofen import (
     BACLOFEN,
     Regimen,
-    describe_dose,
     doses_per_day,
     is_baclofen,
     is_intrathecal_baclofen,
@@ -28,7 +27,7 @@ from cds_service.cards._baclofen import (
     regimen_before,
 )
 from cds_service.cards.base import SPECIALIST_DIRECTED, Override, Rule, make_card, suggestion
-from cds_service.cards.text import describe_order, escape_md, fmt_mg, fmt_number
+from cds_service.cards.text import describe_order, fmt_mg, fmt_number, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card
 from cds_service.facts.model import MedicationFact, PatientFacts, above
@@ -37,15 +36,11 @@ from cds_service.facts.orders import with_daily_dose
 STOPPING_FOR_ADVERSE_EFFECT = Override(
     "stopping-for-adverse-effect", "Stopping for a serious adverse effect; patient monitored for withdrawal"
 )
-_ORAL_LABEL = (
-    "Oral baclofen label: hallucinations and seizures have occurred on abrupt withdrawal; except for "
-    "serious adverse reactions, reduce the dose slowly when stopping."
-)
+_ORAL_LABEL = "Oral label: hallucinations and seizures have occurred on abrupt withdrawal; reduce the dose slowly."
 _ITB_BOXED = (
-    "**Boxed warning (intrathecal baclofen):** abrupt discontinuation, regardless of the cause, has "
-    "resulted in high fever, altered mental status, exaggerated rebound spasticity and muscle rigidity, "
-    "that in rare cases advanced to rhabdomyolysis, multiple-organ-system failure and death. Attend to "
-    "pump programming, refill scheduling and alarms."
+    "**Boxed warning:** abrupt discontinuation of intrathecal baclofen, whatever the cause, has caused high "
+    "fever, altered mental status, rebound spasticity and muscle rigidity, rarely rhabdomyolysis, "
+    "multiple-organ failure and death."
 )
 
 
@@ -92,32 +87,21 @@ def _oral_card(
     taper_step = t.baclofen_taper_step_max_mg_per_day
     now_text = fmt_mg(current.total) + "/day" if current.total is not None else "an unknown dose"
     if stopping:
-        summary = f"Baclofen {now_text} stopped abruptly: taper to avoid withdrawal (seizures, hallucinations)"
-        what = f"These orders **stop** oral baclofen, currently **{now_text}**."
+        summary = f"Taper baclofen: {now_text} stopped abruptly risks seizures, hallucinations"
+        what = f"These orders **stop** oral baclofen, now **{now_text}**."
     else:
         cut = (current.total or 0.0) - (after.total or 0.0)
         summary = (
-            f"Baclofen cut {fmt_number(current.total or 0)} → {fmt_number(after.total or 0)} mg/day "
-            f"(−{fmt_number(cut)}) in one step: taper to avoid withdrawal"
+            f"Taper baclofen: a cut {fmt_number(current.total or 0)} → {fmt_number(after.total or 0)} mg/day "
+            "in one step risks withdrawal"
         )
         what = (
-            f"These orders cut oral baclofen by **{fmt_mg(cut)}/day** at once "
-            f"({now_text} → {fmt_mg(after.total)}/day), more than one titration step "
-            f"({fmt_mg(taper_step)}/day)."
+            f"These orders cut oral baclofen **{now_text} → {fmt_mg(after.total)}/day** at once "
+            f"(−{fmt_mg(cut)}/day), more than one {fmt_mg(taper_step)}/day step."
         )
     first_step = max((current.total or 0.0) - taper_step, 0.0)
-    plan = (
-        f"Taper by no more than {fmt_mg(taper_step)}/day per step (the titration plan in "
-        f"reverse), e.g. next **{fmt_mg(first_step)}/day**. The label gives no fixed schedule; it says to "
-        "reduce slowly."
-    )
-    lines = [what, "", "Active now:", current.describe()]
-    if not after.empty:
-        lines += ["", "Once signed:", after.describe()]
-    stops = [m for m in touched if m.is_stop]
-    if stops:
-        lines += ["", "Stopping order(s):", *(f"- {describe_dose(m)}" for m in stops)]
-    lines += ["", plan, "", _ORAL_LABEL]
+    plan = f"Taper by {fmt_mg(taper_step)}/day or less per step: next **{fmt_mg(first_step)}/day**."
+    detail = "\n\n".join([what, plan, _ORAL_LABEL])
     suggestions = []
     dosed = [m for m in facts.drafts_in_scope if is_oral_baclofen(m) and not m.is_stop]
     if len(dosed) == 1 and first_step > 0 and after.complete:
@@ -141,12 +125,14 @@ def _oral_card(
         RULE,
         summary=summary,
         indicator="warning",
-        detail="\n".join(lines),
+        detail=detail,
         suggestions=suggestions,
         overrides=_OVERRIDES,
         about=touched,
         sources=("FDA oral baclofen label",),
         label_of=(BACLOFEN,),
+        drugs=(BACLOFEN,),
+        basis=("oral", current.total, None if stopping else after.total),
     )
 
 
@@ -159,22 +145,20 @@ def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list
         elif is_intrathecal_baclofen(stop):
             # The stop order stands for the pump order it ends (same id, or the only one on file).
             pumps = [describe_order(m) for m in active_itb.values()]
-            what = pumps[0] if len(pumps) == 1 else f"**{escape_md(stop.display)}** ({escape_md(stop.reference)})"
+            what = pumps[0] if len(pumps) == 1 else f"**{quote(stop.display)}**"
         else:
             continue
         cards.append(
             make_card(
                 RULE,
-                summary="Intrathecal baclofen stopped: abrupt withdrawal can be fatal; taper, do not interrupt",
+                summary="Taper intrathecal baclofen, do not interrupt it: abrupt withdrawal can be fatal",
                 indicator="warning",
-                detail="\n".join(
+                detail="\n\n".join(
                     [
                         f"This order stops {what}.",
-                        "",
                         _ITB_BOXED,
-                        "",
-                        "Reduce the intrathecal dose gradually under the pump team; if it must stop, cover "
-                        "with oral baclofen and watch for withdrawal signs.",
+                        "Reduce the dose gradually with the pump team; if it must stop, cover with oral baclofen "
+                        "and watch for withdrawal.",
                     ]
                 ),
                 statements=("S20", "S10"),
@@ -182,9 +166,48 @@ def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list
                 about=(stop,),
                 sources=("FDA intrathecal baclofen boxed warning",),
                 label_of=(BACLOFEN,),
+                drugs=(BACLOFEN,),
+                basis=("intrathecal stop",),
             )
         )
     return cards
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "The oral label: hallucinations and seizures have occurred on abrupt withdrawal of baclofen; except "
+            "for serious adverse reactions, the dose should be reduced slowly when the drug is discontinued. The "
+            "intrathecal boxed warning: abrupt discontinuation of intrathecal baclofen, regardless of the cause, "
+            "has resulted in sequelae that include high fever, altered mental status, exaggerated rebound "
+            "spasticity and muscle rigidity, that in rare cases have advanced to rhabdomyolysis, multiple organ-"
+            "system failure and death; prevention needs attention to pump programming and monitoring, refill "
+            "scheduling and procedures, and pump alarms."
+        ),
+        (
+            "What fires. Draft orders that stop oral baclofen (a stopped or cancelled draft, or a regimen that "
+            "falls to nothing) or that cut the oral daily total by more than one step of "
+            "{baclofen_taper_step_max_mg_per_day} mg/day at once. The totals are sums over the oral baclofen "
+            "orders before and after the drafts, with what the drafts continue; a dose that cannot be computed is"
+            " not guessed, and only an explicit stop fires then. A gradual taper, one step or less at a time, is "
+            "quiet."
+        ),
+        (
+            "The taper. The label gives no schedule; the card uses the titration plan in reverse: no more than "
+            "{baclofen_taper_step_max_mg_per_day} mg/day per step, the first step one step below the current "
+            "dose, written onto the draft when there is one dosed draft."
+        ),
+        (
+            "Intrathecal. A stop of a pump order fires with the boxed-warning words; reduce the dose gradually "
+            "with the pump team and, if it must stop, cover with oral baclofen and watch for withdrawal. "
+            "Intrathecal dose changes belong to the pump team and are not judged here."
+        ),
+        (
+            "Sources: FDA oral baclofen label (Warnings: abrupt drug withdrawal); FDA intrathecal baclofen labels"
+            " (boxed warning)."
+        ),
+    )
+)
 
 
 RULE = Rule(
@@ -193,6 +216,7 @@ RULE = Rule(
     statements=("S20", "S10"),
     hooks=ORDER_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Warns when draft orders stop oral or intrathecal baclofen, or cut oral baclofen by more than one "
         "{baclofen_taper_step_max_mg_per_day} mg/day step; suggests the first taper step on the draft."

@@ -9,7 +9,8 @@ current supply runs out), so a card never overstates. The suggestion limits the 
 the days left in the course, or removes the draft when none are left. A draft whose supply cannot be
 computed is not guessed at: it fires only when the course has already reached the limit (any renewal
 then exceeds it) and says the supply is unknown. Patient-view: a warning when the active course has
-already run past the limit or its current orders plan more. Tonmya (sublingual cyclobenzaprine for
+already run past the limit (reassess now); a course only planned past it was warned about when it
+was ordered, so the chart opening stays quiet (issue 12). Tonmya (sublingual cyclobenzaprine for
 fibromyalgia) is not covered by the short-course limitation and is left out.
 """
 
@@ -28,7 +29,7 @@ from cds_service.cards.base import (
     suggestion,
 )
 from cds_service.cards.scope import is_order_hook
-from cds_service.cards.text import describe_order, escape_md, fmt_date, fmt_number
+from cds_service.cards.text import describe_order, fmt_date, fmt_number, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Action, Card, Suggestion
 from cds_service.facts.model import MedicationFact, PatientFacts
@@ -36,10 +37,7 @@ from cds_service.facts.orders import with_supply_days
 
 _COURSE_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
 _OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED)
-_LABEL_TEXT = (
-    "The cyclobenzaprine label limits use to short periods (up to two or three weeks): adequate "
-    "evidence of effectiveness for longer use is not available."
-)
+_LABEL_TEXT = "Label: only for short periods (up to 2–3 weeks); effectiveness of longer use is not established."
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +47,6 @@ class Course:
     start: datetime
     orders: tuple[MedicationFact, ...]
     active: bool  # at least one order of the course is active now
-    planned_end: datetime | None  # the latest known end of the course's orders
 
     def days_run(self, now: datetime) -> float:
         return max(0.0, (now - self.start).total_seconds() / 86400)
@@ -89,13 +86,7 @@ def current_course(facts: PatientFacts, t: Thresholds) -> Course | None:
             frontier = min(frontier, order.start or frontier)
     if not members:
         return None
-    ends = [m.end for m in members if m.end is not None]
-    return Course(
-        start=frontier,
-        orders=tuple(members),
-        active=any(m.reference in active_refs for m in members),
-        planned_end=max(ends) if ends else None,
-    )
+    return Course(start=frontier, orders=tuple(members), active=any(m.reference in active_refs for m in members))
 
 
 def _days_text(days: float) -> str:
@@ -103,19 +94,13 @@ def _days_text(days: float) -> str:
     return str(round(days))
 
 
-def _course_lines(course: Course, now: datetime) -> str:
-    lines = [
-        f"Current course: started **{fmt_date(course.start)}**, "
-        f"**{fmt_number(course.days_run(now), 1)} days** ago, from:",
-    ]
-    lines += [f"- {describe_order(m)}" for m in sorted(course.orders, key=lambda m: m.start or now)]
-    return "\n".join(lines)
-
-
-def _supply_text(order: MedicationFact) -> str:
-    supply = order.supply
-    how = f" — {escape_md(supply.explanation)}" if supply.explanation else ""
-    return f"**{fmt_number(supply.days or 0, 1)} days**{how}"
+def _course_line(course: Course, now: datetime) -> str:
+    orders = ", ".join(f"**{quote(m.display, 50)}**" for m in course.orders[:2])
+    more = f" and {len(course.orders) - 2} more" if len(course.orders) > 2 else ""
+    return (
+        f"Course: started **{fmt_date(course.start)}**, {fmt_number(course.days_run(now), 1)} days ago "
+        f"({orders}{more})."
+    )
 
 
 def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | None, t: Thresholds) -> Card | None:
@@ -150,73 +135,60 @@ def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | Non
             remove_draft_suggestion(order, f"the cyclobenzaprine course has already run {limit} days or more")
         )
 
-    detail_lines = [f"Draft order: {describe_order(order)}."]
     if supply_days is not None:
-        detail_lines.append(f"Supply on this order: {_supply_text(order)}.")
+        how = f" ({quote(order.supply.explanation)})" if order.supply.explanation else ""
+        supply = f"supply **{fmt_number(supply_days, 1)} days**{how}"
     else:
-        reason = order.supply.explanation or "no supply duration, quantity or validity period on the order"
-        detail_lines.append(f"Supply on this order: **not known** ({escape_md(reason)}).")
+        reason = order.supply.explanation or "no supply duration, quantity or validity period"
+        supply = f"supply **not known** ({quote(reason)})"
+    lines = [f"Order: {describe_order(order)}; {supply}."]
     if course is not None:
-        detail_lines.append(_course_lines(course, facts.now))
+        lines.append(_course_line(course, facts.now))
     if total is not None and course is not None:
-        detail_lines.append(
-            f"Course if signed: at least {fmt_number(days_run, 1)} days already + "
-            f"{fmt_number(supply_days or 0, 1)} days new supply = **{fmt_number(total, 1)} days** "
-            f"(limit {limit} days)."
-        )
-        summary = (
-            f"Cyclobenzaprine renewal would extend the course to {_days_text(total)} days; "
-            f"label limit is 2–3 weeks ({limit} days)"
-        )
+        lines.append(f"Course if signed: at least **{fmt_number(total, 1)} days** (limit {limit} days).")
+        summary = f"Limit cyclobenzaprine to {limit} days: this renewal makes the course {_days_text(total)} days"
     elif total is not None:
-        summary = (
-            f"Cyclobenzaprine supply of {fmt_number(supply_days or 0, 1)} days exceeds the 2–3 week "
-            f"limit ({limit} days)"
-        )
+        summary = f"Limit cyclobenzaprine to {limit} days: this order supplies {fmt_number(supply_days or 0, 1)} days"
     else:
-        summary = (
-            f"Cyclobenzaprine renewal after {_days_text(days_run)} days of use; label limit is 2–3 weeks ({limit} days)"
-        )
+        summary = f"Reassess cyclobenzaprine before renewing: {_days_text(days_run)} days of use (limit {limit})"
     if days_left >= 1:
-        detail_lines.append(f"Days left in a {limit}-day course: **{days_left}**.")
+        lines.append(f"Days left in a {limit}-day course: **{days_left}**.")
     else:
-        detail_lines.append(f"The course has already reached {limit} days: no new supply keeps it within.")
-    detail_lines.append(_LABEL_TEXT)
+        lines.append(f"The course has already reached {limit} days: no new supply keeps it within.")
+    lines.append(_LABEL_TEXT)
     return make_card(
         RULE,
         summary=summary,
         indicator="warning",
-        detail="\n\n".join(detail_lines),
+        detail="\n\n".join(lines),
         suggestions=suggestions,
         overrides=_OVERRIDES,
+        about=(order,),
+        sources=("FDA cyclobenzaprine label",),
+        label_of=("cyclobenzaprine",),
+        drugs=("cyclobenzaprine",),
+        basis=(course.start if course else None, supply_days),
     )
 
 
 def _patient_view_card(facts: PatientFacts, course: Course, t: Thresholds) -> Card | None:
     limit = t.cyclobenzaprine_max_course_days
     days_run = course.days_run(facts.now)
-    planned: float | None = None
-    if course.planned_end is not None:
-        planned = (course.planned_end - course.start).total_seconds() / 86400
-    if days_run > limit:
-        summary = f"Cyclobenzaprine taken for {_days_text(days_run)} days; label limits use to 2–3 weeks"
-    elif planned is not None and planned > limit:
-        summary = f"Cyclobenzaprine course planned for {_days_text(planned)} days; label limits use to 2–3 weeks"
-    else:
-        return None
-    detail_lines = [_course_lines(course, facts.now)]
-    if planned is not None:
-        detail_lines.append(
-            f"The current orders supply until **{fmt_date(course.planned_end)}**: a course of "
-            f"**{fmt_number(planned, 1)} days** (limit {limit} days)."
-        )
-    detail_lines.append(_LABEL_TEXT + " Reassess the need before renewing.")
+    if days_run <= limit:
+        return None  # a course planned past the limit was warned about when it was ordered
+    lines = [_course_line(course, facts.now), _LABEL_TEXT + " Reassess the need before renewing."]
+    active = {a.reference for a in facts.active_medications()}
     return make_card(
         RULE,
-        summary=summary,
+        summary=f"Reassess cyclobenzaprine: taken {_days_text(days_run)} days, label limit 2–3 weeks ({limit} days)",
         indicator="warning",
-        detail="\n\n".join(detail_lines),
+        detail="\n\n".join(lines),
         overrides=_OVERRIDES,
+        about=[m for m in course.orders if m.reference in active],
+        sources=("FDA cyclobenzaprine label",),
+        label_of=("cyclobenzaprine",),
+        drugs=("cyclobenzaprine",),
+        basis=(course.start,),
     )
 
 
@@ -237,18 +209,44 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     return cards
 
 
+_REASONING = "\n\n".join(
+    (
+        (
+            "The label: cyclobenzaprine should be used only for short periods (up to two or three weeks), because"
+            " adequate evidence of effectiveness for more prolonged use is not available; it is an adjunct to "
+            "rest and physical therapy (S3). The card holds the course to {cyclobenzaprine_max_course_days} days,"
+            " the upper end."
+        ),
+        (
+            "The course. Cyclobenzaprine orders less than {cyclobenzaprine_course_gap_days} days apart are one "
+            "course, counted from the first. A draft's course is the days already run plus the new supply "
+            "(refills included): a lower bound, since the new supply may start after the current one runs out, so"
+            " the card never overstates. A draft whose supply cannot be computed fires only when the course has "
+            "already reached the limit. The suggestion limits the supply to the days left in the course, without "
+            "refills, or removes the draft when none are left."
+        ),
+        (
+            "Chart opening: a current course that has already run past the limit (reassess the need). Tonmya "
+            "(sublingual cyclobenzaprine for fibromyalgia) is not held to the short course."
+        ),
+        ("Sources: FDA cyclobenzaprine label (Indications and Usage; Limitations of Use)."),
+    )
+)
+
+
 RULE = Rule(
     topic="cyclobenzaprine-duration",
     title="Cyclobenzaprine course longer than 2–3 weeks",
     statements=("S3",),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Warns when a cyclobenzaprine order supplies more than {cyclobenzaprine_max_course_days} days, when a "
         "renewal would take the course past {cyclobenzaprine_max_course_days} days (orders less than "
         "{cyclobenzaprine_course_gap_days} days apart are one course), or (patient-view) when an active course has "
-        "run or is planned past {cyclobenzaprine_max_course_days} days. Suggests limiting the draft's supply to the "
-        "days left in the course."
+        "already run past {cyclobenzaprine_max_course_days} days. Suggests limiting the draft's supply to the days "
+        "left in the course."
     ),
     overrides=_OVERRIDES,
     thresholds=("cyclobenzaprine_max_course_days", "cyclobenzaprine_course_gap_days"),

@@ -22,12 +22,16 @@ from cds_service.cards.base import (
     remove_draft_suggestion,
 )
 from cds_service.cards.scope import is_order_hook, subject_medications
-from cds_service.cards.text import describe_condition, escape_md, fmt_mg
+from cds_service.cards.text import describe_condition, fmt_mg, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
-from cds_service.facts.model import ConditionCategory, OrderRelation, PatientFacts
+from cds_service.facts.model import ConditionCategory, MedicationFact, OrderRelation, PatientFacts
 
 _OVERRIDES = (DATA_OUTDATED, SPECIALIST_DIRECTED, BENEFIT_OUTWEIGHS_RISK)
+
+
+def _name(order: MedicationFact) -> str:
+    return f"**{quote(order.display)}**"
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
@@ -44,7 +48,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                     summary="Do not use oral dantrolene: contraindicated in active liver disease",
                     indicator="critical",
                     detail=(
-                        f"**{escape_md(order.display)}** with {describe_condition(liver[0])}. The dantrolene label "
+                        f"{_name(order)} with {describe_condition(liver[0])}. The dantrolene label "
                         "contraindicates oral dantrolene in active hepatic disease (hepatitis, cirrhosis); boxed "
                         "warning: fatal and non-fatal hepatitis."
                     ),
@@ -56,6 +60,8 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                     about=(order,),
                     sources=("FDA dantrolene label (boxed warning)",),
                     label_of=("dantrolene",),
+                    drugs=("dantrolene",),
+                    basis=("active liver disease", liver[0].system, liver[0].code or liver[0].display),
                 )
             )
             continue
@@ -69,7 +75,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 summary="Check liver tests before and during oral dantrolene (boxed warning)",
                 indicator="info",
                 detail=(
-                    f"**{escape_md(order.display)}**: boxed warning, hepatotoxicity (fatal and non-fatal hepatitis; "
+                    f"{_name(order)}: boxed warning, hepatotoxicity (fatal and non-fatal hepatitis; "
                     f"more often in women, over 35, with estrogens, above {fmt_mg(t.dantrolene_max_mg_per_day)}/day). "
                     "Check liver tests at baseline and during treatment; stop if there is no benefit within 45 days."
                 ),
@@ -78,9 +84,31 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 about=(order,),
                 sources=("FDA dantrolene label (boxed warning)",),
                 label_of=("dantrolene",),
+                drugs=("dantrolene",),
+                basis=("start", order.daily_dose.mg_per_day),
             )
         )
     return cards
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "Boxed warning (oral dantrolene): potential for hepatotoxicity. Symptomatic hepatitis, fatal and non-"
+            "fatal, has been reported at various doses, more often above {dantrolene_max_mg_per_day} mg/day, in "
+            "women, in patients over 35 and with estrogens. The label contraindicates oral dantrolene in active "
+            "hepatic disease such as hepatitis and cirrhosis; liver function is checked at baseline and during "
+            "treatment, and dantrolene is stopped if no benefit is seen within 45 days."
+        ),
+        (
+            "What fires: oral dantrolene (not IV dantrolene for malignant hyperthermia) with active liver disease"
+            " on the problem list: critical, with removal of the draft offered, and on chart opening for a "
+            "current order. A start or restart without it: one information card on the boxed warning and liver "
+            "tests. Fatty liver alone is not active liver disease."
+        ),
+        ("Sources: FDA dantrolene capsule label (boxed warning; Contraindications)."),
+    )
+)
 
 
 RULE = Rule(
@@ -89,6 +117,7 @@ RULE = Rule(
     statements=("S5",),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Oral dantrolene with active liver disease (active hepatitis, cirrhosis): critical, a label "
         "contraindication (also on chart opening). A dantrolene start otherwise: info on the boxed "

@@ -15,43 +15,47 @@ from __future__ import annotations
 from cds_service.cards.base import (
     ALREADY_TOLERATING,
     BENEFIT_OUTWEIGHS_RISK,
+    SUMMARY_MAX,
     WILL_MONITOR,
     Rule,
     make_card,
     remove_draft_suggestion,
 )
 from cds_service.cards.scope import is_spasm_benzodiazepine, subject_medications
-from cds_service.cards.text import describe_order, main_name
+from cds_service.cards.text import join_and, main_name, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, OrderRelation, PatientFacts
 
 _BEERS_SMR = (
-    "Beers 2023: **avoid** (poorly tolerated: anticholinergic effects, sedation, falls and fractures; "
-    "effectiveness at tolerated doses is questionable; strong recommendation)."
+    "Beers 2023: **avoid** these muscle relaxants (anticholinergic effects, sedation, falls, fractures; "
+    "doubtful benefit; strong)."
 )
 _BEERS_BENZODIAZEPINE = (
-    "Beers 2023: **avoid** (cognitive impairment, delirium, falls, fractures, motor-vehicle crashes; "
-    "strong recommendation). Boxed warning: abuse, dependence and withdrawal; never with opioids "
-    "without need."
+    "Beers 2023: **avoid** benzodiazepines (cognitive impairment, delirium, falls, fractures, crashes). Boxed "
+    "warning: abuse, dependence, withdrawal, opioids."
 )
 
 
 _OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, ALREADY_TOLERATING, WILL_MONITOR)
 
 
-def beers_avoid(medication: MedicationFact) -> bool:
-    return medication.in_class(DrugClass.ANTISPASMODIC_BEERS) or medication.in_class(DrugClass.BENZODIAZEPINE)
-
-
-def _advice(medication: MedicationFact) -> str:
-    if medication.in_class(DrugClass.BENZODIAZEPINE):
-        return _BEERS_BENZODIAZEPINE
-    if medication.has("cyclobenzaprine"):
-        if medication.extended_release:
-            return _BEERS_SMR + " The extended-release form is not recommended in the elderly (label)."
-        return _BEERS_SMR + " If still used: start with 5 mg and titrate slowly (label)."
-    return _BEERS_SMR
+def _advice(medications: list[MedicationFact]) -> list[str]:
+    """The Beers lines for the classes ordered, then the cyclobenzaprine label's own words."""
+    lines = []
+    if any(not m.in_class(DrugClass.BENZODIAZEPINE) for m in medications):
+        lines.append(_BEERS_SMR)
+    if any(m.in_class(DrugClass.BENZODIAZEPINE) for m in medications):
+        lines.append(_BEERS_BENZODIAZEPINE)
+    cyclobenzaprine = [m for m in medications if m.has("cyclobenzaprine")]
+    label = []
+    if any(not m.extended_release for m in cyclobenzaprine):
+        label.append("if used, start with 5 mg, titrate slowly")
+    if any(m.extended_release for m in cyclobenzaprine):
+        label.append("extended-release form not recommended in the elderly")
+    if label:
+        lines.append(f"Cyclobenzaprine label: {'; '.join(label)}.")
+    return lines
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
@@ -67,8 +71,12 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         return []
     names = list(dict.fromkeys(main_name(m) for m in medications))
     summary = f"Avoid {', '.join(names)} at age {facts.age_years} (Beers 2023): sedation, falls"
-    lines = [f"The patient is **{facts.age_years}** (Beers 2023 applies from {t.elderly_age_years})."]
-    lines += [f"- {describe_order(m)}: {_advice(m)}" for m in medications]
+    if len(summary) > SUMMARY_MAX:
+        summary = f"Avoid these {len(names)} drugs at age {facts.age_years} (Beers 2023): sedation, falls"
+    lines = [
+        f"Age **{facts.age_years}** (Beers 2023 from {t.elderly_age_years}); starting {quote(join_and(names), 70)}.",
+        *_advice(medications),
+    ]
     suggestions = [remove_draft_suggestion(m, "Beers 2023: avoid in older adults") for m in medications if m.is_draft]
     benzo = any(m.in_class(DrugClass.BENZODIAZEPINE) for m in medications)
     return [
@@ -76,15 +84,45 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             RULE,
             summary=summary,
             indicator="warning",
-            detail="\n".join(lines),
+            detail="\n\n".join(lines),
             statements=("S22", "S8") if benzo else ("S22",),
             suggestions=suggestions,
             overrides=_OVERRIDES,
             about=medications,
             sources=("AGS Beers 2023",),
             label_of=tuple(main_name(m) for m in medications if not m.in_class(DrugClass.BENZODIAZEPINE)),
+            drugs=names,
+            basis=tuple(sorted((main_name(m), m.extended_release) for m in medications)),
         )
     ]
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "AGS Beers Criteria 2023 (strong recommendation): avoid the skeletal muscle relaxants carisoprodol, "
+            "chlorzoxazone, cyclobenzaprine, metaxalone, methocarbamol and orphenadrine in adults "
+            "{elderly_age_years} or older. Most are poorly tolerated (anticholinergic adverse effects, sedation, "
+            "increased risk of falls and fractures) and their effectiveness at doses older adults tolerate is "
+            "questionable. Avoid benzodiazepines: older adults are more sensitive and metabolize them more "
+            "slowly; they raise the risk of cognitive impairment, delirium, falls, fractures and motor-vehicle "
+            "crashes. The benzodiazepine class boxed warning adds abuse, misuse and addiction, dependence and "
+            "withdrawal, and profound sedation, respiratory depression, coma and death with opioids."
+        ),
+        (
+            "The cyclobenzaprine label: in the elderly start with 5 mg and titrate slowly; the extended-release "
+            "form is not recommended in the elderly."
+        ),
+        (
+            "What fires: on order hooks, an order that starts or restarts one of these drugs (a benzodiazepine "
+            "only when ordered for spasm; others are the EHR's general Beers screening); one card lists them all,"
+            " with removal offered for each draft. Renewals, stops and chart openings are quiet, and an unknown "
+            "age gives no card. Baclofen (judged by eGFR: renal-dosing) and tizanidine are not Beers 'avoid' "
+            "drugs."
+        ),
+        ("Sources: AGS Beers Criteria 2023; FDA cyclobenzaprine label; benzodiazepine class labeling (2020)."),
+    )
+)
 
 
 RULE = Rule(
@@ -93,6 +131,7 @@ RULE = Rule(
     statements=("S22", "S8"),
     hooks=ORDER_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Warns at age {elderly_age_years} or older when an order starts one of the six antispasmodic muscle "
         "relaxants Beers 2023 says to avoid (carisoprodol, chlorzoxazone, cyclobenzaprine, metaxalone, "

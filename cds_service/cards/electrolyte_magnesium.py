@@ -1,12 +1,13 @@
 """Low magnesium in a patient this guideline is about (guideline S16, A5).
 
-Fires on the latest valid magnesium below `Thresholds.magnesium_low_mmol_per_l` (warning) or
-`magnesium_critical_mmol_per_l` (critical, the symptomatic band), judged in the unit the lab
+Fires on the latest valid magnesium below `Thresholds.magnesium_low_mmol_per_l` (info),
+`magnesium_warning_mmol_per_l` (warning) or `magnesium_critical_mmol_per_l` (critical, the
+symptomatic band), judged in the unit the lab
 reported with the cut-off converted at the lab's precision (0.70 mmol/L = 1.7 mg/dL = 1.4 mEq/L), so
 a result reported exactly at the cut-off is not called low by a conversion's rounding. Scope as for
 potassium (see `cards._electrolytes`): order hooks when a muscle relaxant is being ordered;
-patient-view when on a muscle relaxant or with a spasm/spasticity/cramp condition. A lab flag LL
-makes it critical.
+patient-view when on a muscle relaxant or with muscle cramps on the problem list, in the warning and
+critical bands only. A lab flag LL makes it critical.
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ from cds_service.cards._electrolytes import (
 from cds_service.cards.base import Rule
 from cds_service.cards.text import fmt_number
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, Card
+from cds_service.cdshooks import ALL_HOOKS, ORDER_HOOKS, Card
 from cds_service.facts.model import LabKind, PatientFacts
 
 _ADVICE = (
-    "Replace magnesium (general guidance, not an order): oral magnesium oxide for mild deficits; IV "
-    "magnesium sulfate 1-2 g when severe or symptomatic. Avoid magnesium supplements when creatinine "
-    "clearance is below 20-30 mL/min. Correct magnesium **before or with** potassium: hypokalaemia does "
-    "not correct while magnesium is low. Recheck after replacement."
+    "Replace it: oral magnesium oxide if mild, IV magnesium sulfate if severe or symptomatic; avoid "
+    "supplements when creatinine clearance is below 20-30 mL/min. Correct it **before or with** potassium."
 )
 
 
@@ -58,6 +57,8 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     warning = critical or is_below(value, result.comparator, moderate)
     if not critical and on_supplement(facts, LabKind.MAGNESIUM):
         return []  # being treated, and not in the critical band
+    if not warning and facts.hook not in ORDER_HOOKS:
+        return []  # chart opening: a mildly low value needs no action now; the next relaxant order shows it
     band = "severe hypomagnesaemia" if critical else "moderate hypomagnesaemia" if warning else "hypomagnesaemia"
     threshold = severe if critical else low
     return [
@@ -69,15 +70,37 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             warning=warning,
             band=band,
             below=f"{fmt_number(threshold)} {unit}",
-            cutoff_note=(
-                f"; the cut-offs are {fmt_number(t.magnesium_low_mmol_per_l)} mmol/L, and "
-                f"{fmt_number(t.magnesium_critical_mmol_per_l)} mmol/L for the severe band"
-            ),
-            why_it_matters="low magnesium causes cramps and keeps potassium low, and the guideline asks to correct it.",
             advice=_ADVICE,
             reason=reason,
         )
     ]
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "Why. Low magnesium causes cramps and keeps potassium low (S16, A5). Bands: below "
+            "{magnesium_low_mmol_per_l} mmol/L low (information), below {magnesium_warning_mmol_per_l} mmol/L "
+            "warning, below {magnesium_critical_mmol_per_l} mmol/L or flagged LL by the lab severe (critical). "
+            "The cut-offs are converted into the unit the lab reported, at its precision (mg/dL times 0.4114 is "
+            "mmol/L; mmol/L times 2 is mEq/L), so a result reported exactly at a cut-off is not called low by "
+            "rounding."
+        ),
+        (
+            "Replacement (general guidance, not an order): oral magnesium oxide for mild deficits; IV magnesium "
+            "sulfate 1-2 g when severe or symptomatic. Avoid magnesium supplements when creatinine clearance is "
+            "below 20-30 mL/min. Correct magnesium before or with potassium: hypokalaemia does not correct while "
+            "magnesium is low. Recheck after replacement."
+        ),
+        (
+            "Scope as for potassium: on order hooks when a muscle relaxant is being ordered; on chart opening "
+            "when the patient is on a muscle relaxant or has muscle cramps on the problem list, and then only in "
+            "the warning and critical bands (a mildly low value waits for the next relaxant order). A current "
+            "magnesium supplement quiets all but the critical band."
+        ),
+        ("Sources: StatPearls, Hypomagnesemia (NBK500003)."),
+    )
+)
 
 
 RULE = Rule(
@@ -86,10 +109,12 @@ RULE = Rule(
     statements=("S16", "A5"),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
-        "Latest magnesium below {magnesium_low_mmol_per_l} mmol/L (warning) or {magnesium_critical_mmol_per_l} "
-        "mmol/L (critical) in a patient being ordered, or on, a muscle relaxant, or with a "
-        "spasm/spasticity/cramp condition."
+        "Latest magnesium below {magnesium_low_mmol_per_l} mmol/L (info), below {magnesium_warning_mmol_per_l} "
+        "mmol/L (warning), below {magnesium_critical_mmol_per_l} mmol/L or flagged LL (critical), when a muscle "
+        "relaxant is being ordered; on chart opening, for a patient on a relaxant or with muscle cramps, the "
+        "warning and critical bands only. A current supplement quiets all but the critical band."
     ),
     overrides=LOW_LAB_OVERRIDES,
     thresholds=("magnesium_low_mmol_per_l", "magnesium_warning_mmol_per_l", "magnesium_critical_mmol_per_l"),

@@ -8,7 +8,6 @@ serves each at `/guideline/<topic>`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -298,17 +297,3 @@ STATEMENTS: dict[str, Statement] = {
     s.id: Statement(s.id, s.text, s.section, s.source_refs, s.label_note, s.out_of_scope, APPLIES_TO.get(s.id, "any"))
     for s in _ALL
 }
-
-
-def cite(statement_ids: Iterable[str]) -> str:
-    """Markdown block quoting the guideline statement(s) a card applies, with label notes."""
-    lines: list[str] = []
-    for statement_id in statement_ids:
-        statement = STATEMENTS[statement_id]
-        lines.append(
-            f"> **Guideline {statement.id}** ({statement.section}): {statement.text} [{statement.source_refs}]"
-        )
-        if statement.label_note:
-            lines.append(f">\n> *Label / Beers check:* {statement.label_note}")
-        lines.append("")
-    return "\n".join(lines).rstrip()

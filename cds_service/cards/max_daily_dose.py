@@ -75,7 +75,9 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             if not above(total, limit):
                 continue
             form = "extended-release " if draft.extended_release else ""
-            lines = [f"- {describe_dose_short(m)}" for m in orders]
+            lines = [f"- {describe_dose_short(m, name_limit=40, explanation_limit=25)}" for m in orders[:3]]
+            if len(orders) > 3:
+                lines.append(f"- and {len(orders) - 3} more orders")
             detail = (
                 f"Once signed: **{fmt_mg(total)}/day** of {form}{ingredient}; the label maximum is "
                 f"{fmt_mg(limit)}/day.\n" + "\n".join(lines)
@@ -96,9 +98,28 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                     about=(draft,),
                     sources=(f"FDA {ingredient} label",),
                     label_of=(ingredient,),
+                    drugs=(ingredient,),
+                    basis=(total, limit, draft.extended_release),
                 )
             )
     return cards
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "How the total is worked out: the daily doses of every order of the drug that would be taken once the"
+            " drafts are signed (the drafts, plus the current orders they do not continue or replace), summed; an"
+            " as-needed order counts its maximum, a range its high end. A dose that cannot be computed is never "
+            "guessed (no card). Children are checked too: the label maximum still applies. At {elderly_age_years}"
+            " or older a tizanidine card adds 'start low' (blood pressure, sedation)."
+        ),
+        (
+            "Sources: the FDA label of each drug (Dosage and Administration); Texas Vendor Drug Program drug-use "
+            "criteria for skeletal muscle relaxants."
+        ),
+    )
+)
 
 
 RULE = Rule(
@@ -107,6 +128,7 @@ RULE = Rule(
     statements=("S18",),
     hooks=ORDER_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Warns when an order makes a muscle relaxant's daily dose exceed its label maximum: cyclobenzaprine "
         "{cyclobenzaprine_max_mg_per_day} mg/day (extended release {cyclobenzaprine_er_max_mg_per_day}), "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cds_service.cards.base import DATA_OUTDATED, Rule, make_card
 from cds_service.cards.scope import subject_medications
-from cds_service.cards.text import describe_order, escape_md, main_name
+from cds_service.cards.text import describe_order, main_name, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import PatientFacts
@@ -23,7 +23,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     for order in subject_medications(facts):
         if not order.problems:
             continue
-        problems = "; ".join(escape_md(p) for p in order.problems)
+        problems = "; ".join(quote(p) for p in order.problems[:4])
         cards.append(
             make_card(
                 RULE,
@@ -37,9 +37,23 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 statements=("S23",),
                 overrides=_OVERRIDES,
                 about=(order,),
+                drugs=order.ingredients,
+                basis=(order.problems,),
             )
         )
     return cards
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "An order for a drug the rules read, with fields the facts layer could not read (a date without a "
+            "timezone, a dose that is not a number, frequency 0...): the checks that need those fields did not "
+            "run for it. An unreadable order must never look like 'all clear', so a warning names the order and "
+            "what could not be read."
+        ),
+    )
+)
 
 
 RULE = Rule(
@@ -48,6 +62,7 @@ RULE = Rule(
     statements=("S23",),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "An order in scope for a drug this service checks, with fields that could not be read (a date without "
         "a timezone, a dose that is not a number, frequency 0...): warning naming the order, what could not be "

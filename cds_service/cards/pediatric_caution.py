@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from cds_service.cards.base import SPECIALIST_DIRECTED, WILL_MONITOR, Rule, make_card
 from cds_service.cards.scope import is_muscle_relaxant, subject_medications
-from cds_service.cards.text import escape_md
+from cds_service.cards.text import quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, PEDIATRIC_LABEL_AGES, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.model import MedicationFact, OrderRelation, PatientFacts, Route
@@ -37,6 +37,10 @@ def label_age(order: MedicationFact) -> tuple[str, int, str] | None:
             age, words = PEDIATRIC_LABEL_AGES[key]
             return ingredient, age, words
     return None
+
+
+def _name(order: MedicationFact) -> str:
+    return f"**{quote(order.display)}**"
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
@@ -61,7 +65,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                     summary=f"Dose dantrolene by weight at age {age} (label pediatric dosing)",
                     indicator="info",
                     detail=(
-                        f"**{escape_md(order.display)}** for a patient aged {age}. The oral dantrolene label gives "
+                        f"{_name(order)} for a patient aged {age}. The oral dantrolene label gives "
                         "pediatric dosing by body weight (starting at 0.5 mg/kg), raised stepwise; check liver "
                         "tests (boxed warning: hepatotoxicity)."
                     ),
@@ -70,6 +74,8 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                     about=(order,),
                     sources=("FDA dantrolene label",),
                     label_of=(ingredient,),
+                    drugs=(ingredient,),
+                    basis=("weight-based", age),
                 )
             )
             continue
@@ -81,7 +87,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 summary=f"Reconsider {ingredient} at age {age}: label safety not established (under {min_age})",
                 indicator="warning",
                 detail=(
-                    f"**{escape_md(order.display)}** for a patient aged {age}. {words[0].upper() + words[1:]}. "
+                    f"{_name(order)} for a patient aged {age}. {words[0].upper() + words[1:]}. "
                     "Adult doses and plans do not apply; pediatric dosing, where used, is by body weight and "
                     "specialist-directed."
                 ),
@@ -90,9 +96,30 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 about=(order,),
                 sources=(f"FDA {ingredient} label",),
                 label_of=(ingredient,),
+                drugs=(ingredient,),
+                basis=("below label age", min_age, age, order.extended_release),
             )
         )
     return cards
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "The labels: oral baclofen tablets, not established below 12; cyclobenzaprine, below 15 (the "
+            "extended-release form: not in children); methocarbamol and carisoprodol, below 16; metaxalone, "
+            "adults and children over 12; orphenadrine, chlorzoxazone and tizanidine, adult dosing only; oral "
+            "dantrolene, weight-based pediatric dosing (0.5 mg/kg to start, raised stepwise), long-term safety "
+            "not established below 5."
+        ),
+        (
+            "Adult plans and ceilings are not a child's: pediatric dosing, where used, is by body weight and "
+            "specialist-directed. Baclofen titration stays quiet below the label age; the label maximum and the "
+            "interaction rules still speak. A renewal, intrathecal baclofen and chart openings are quiet."
+        ),
+        ("Sources: FDA labels (Pediatric Use) of each drug."),
+    )
+)
 
 
 RULE = Rule(
@@ -101,6 +128,7 @@ RULE = Rule(
     statements=("S22", "S5"),
     hooks=ORDER_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "A muscle relaxant ordered for a child below the age its FDA label covers (baclofen tablets under 12, "
         "cyclobenzaprine under 15 and its extended-release form in all children, methocarbamol and carisoprodol "

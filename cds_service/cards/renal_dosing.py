@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from cds_service.cards.base import ALREADY_TOLERATING, SPECIALIST_DIRECTED, WILL_MONITOR, Rule, make_card
 from cds_service.cards.scope import is_order_hook
-from cds_service.cards.text import escape_md, fmt_date, fmt_number
+from cds_service.cards.text import fmt_date, fmt_number, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card, Indicator
 from cds_service.facts.model import ConditionCategory, MedicationFact, OrderRelation, PatientFacts, Route
@@ -45,7 +45,7 @@ def kidney(facts: PatientFacts) -> Kidney | None:
     dialysis = bool(renal and renal.on_dialysis) or bool(facts.conditions_in(ConditionCategory.DIALYSIS))
     if renal is not None and renal.egfr is not None:
         when = f" on {fmt_date(renal.measured_at)}" if renal.measured_at else ""
-        return Kidney(renal.egfr, renal.egfr, f"{escape_md(renal.method)}{when}", dialysis)
+        return Kidney(renal.egfr, renal.egfr, f"{quote(renal.method, 80)}{when}", dialysis)
     stage = renal.ckd_stage if renal is not None else None
     if stage is None:
         for number, category in (
@@ -111,8 +111,8 @@ def _baclofen(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Threshol
     if critical:
         summary = "Avoid baclofen: severe kidney impairment (encephalopathy risk)"
         advice = (
-            "Baclofen is cleared by the kidney: at this function it accumulates (confusion, encephalopathy, "
-            "coma). Choose another option or use a much lower dose with close monitoring."
+            "Baclofen is cleared by the kidney and accumulates at this function (confusion, encephalopathy, "
+            "coma): choose another option, or a much lower dose with close monitoring."
         )
     else:
         summary = f"Avoid baclofen at eGFR < {fmt_number(t.beers_baclofen_min_egfr)}; if used, lowest dose"
@@ -130,6 +130,8 @@ def _baclofen(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Threshol
         about=(order,),
         sources=("AGS Beers 2023", "FDA oral baclofen label"),
         label_of=("baclofen",),
+        drugs=("baclofen",),
+        basis=(indicator, k.dialysis, k.egfr is None),
     )
 
 
@@ -144,8 +146,7 @@ def _tizanidine(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Thresh
     detail = (
         f"Kidney: {_egfr_text(k)}. The eGFR stands in for the creatinine clearance the label uses.\n\n"
         f"Tizanidine label: at CrCl < {limit} mL/min clearance falls by more than half; reduce the individual "
-        "doses, and if higher doses are needed raise the dose size before the frequency. Watch blood pressure "
-        "and sedation."
+        "doses, raising the dose size before the frequency. Watch blood pressure and sedation."
     )
     return make_card(
         RULE,
@@ -161,7 +162,34 @@ def _tizanidine(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Thresh
         about=(order,),
         sources=("FDA tizanidine label",),
         label_of=("tizanidine",),
+        drugs=("tizanidine",),
+        basis=("below" if below else "maybe below", k.dialysis, k.egfr is None),
     )
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "Baclofen is cleared by the kidney, mostly unchanged: at reduced function it accumulates, and "
+            "encephalopathy needing hospital care has been reported. AGS Beers 2023 (Table 6): avoid baclofen at "
+            "eGFR < {beers_baclofen_min_egfr}; if it is needed, use the lowest effective dose and watch for "
+            "confusion and encephalopathy. Below {baclofen_critical_egfr} or on dialysis the card is critical: "
+            "choose another option, or a much lower dose with close monitoring."
+        ),
+        (
+            "Tizanidine label: at a creatinine clearance below {tizanidine_reduce_below_crcl} mL/min clearance "
+            "falls by more than half; reduce the individual doses and, if higher doses are needed, raise the dose"
+            " size before the frequency; watch blood pressure and sedation. The eGFR stands in for the creatinine"
+            " clearance."
+        ),
+        (
+            "How kidney function is known: an eGFR result; an eGFR computed with the race-free CKD-EPI 2021 "
+            "equation from serum creatinine, age and sex; a CKD stage on the problem list (stage 3: 30-59, stage "
+            "4: 15-29, stage 5: below 15; the top of the stage is used); or dialysis. The card says which."
+        ),
+        ("Sources: AGS Beers Criteria 2023 (Table 6); FDA oral baclofen and tizanidine labels."),
+    )
+)
 
 
 RULE = Rule(
@@ -170,6 +198,7 @@ RULE = Rule(
     statements=("S22", "S4"),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Oral baclofen at eGFR < {beers_baclofen_min_egfr} mL/min/1.73 m²: warning (Beers 2023: avoid; lowest "
         "effective dose, watch for encephalopathy); below {baclofen_critical_egfr} or on dialysis: critical (also "

@@ -3,8 +3,10 @@
 Counts drugs, not orders (a renewal is not a combination), from muscle relaxants, benzodiazepines,
 opioids, gabapentinoids, Z-drugs and other CNS depressants. Scope: only combinations that include a
 drug this service is about (a muscle relaxant, or a benzodiazepine ordered for spasm); oxycodone +
-gabapentin is the EHR's general interaction screening. Order hooks: fires when a CNS depressant
-draft in scope is part of such a combination. Patient-view: the same combinations.
+gabapentin is the EHR's general interaction screening. Order hooks only: fires when a CNS
+depressant draft in scope is part of such a combination. A chart opening is quiet (issue 12): a
+combination the patient already takes needs no action now, and each order that continues it is
+judged when it is placed.
 
 Indicator: **info** for two or more CNS depressants (monitor sedation, dizziness, weakness: S18).
 **Warning** at 65 and older when the patient would take three or more CNS-active drugs (Beers 2023
@@ -33,9 +35,9 @@ from cds_service.cards.scope import (
     is_order_hook,
     is_service_drug,
 )
-from cds_service.cards.text import describe_order, main_name
+from cds_service.cards.text import fit_names, main_name, quote, together
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, Card
+from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
 
 _CRITICAL_OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED, WILL_MONITOR)
@@ -52,14 +54,14 @@ def _in_class(group: list[MedicationFact], drug_class: DrugClass) -> bool:
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
+    if not is_order_hook(facts):
+        return []
     taken = combination_pool(facts)
     pool = [m for m in taken if is_cns_depressant(m)]
     if not any(is_service_drug(facts, m) for m in pool):
         return []  # no relaxant (or benzodiazepine for spasm): the EHR's general interaction screening
-    drafts_in_scope = (
-        [m for m in facts.drafts_in_scope if is_cns_depressant(m) and not m.is_stop] if is_order_hook(facts) else []
-    )
-    if is_order_hook(facts) and not drafts_in_scope:
+    drafts_in_scope = [m for m in facts.drafts_in_scope if is_cns_depressant(m) and not m.is_stop]
+    if not drafts_in_scope:
         return []
     drugs = group_by_drug(pool)
     if len(drugs) < t.sedation_min_cns_depressants:
@@ -75,40 +77,34 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     opioids = [g for g in drugs if _in_class(g, DrugClass.OPIOID)]
     benzo_opioid = bool(benzos and opioids)
     starts_benzo_opioid = benzo_opioid and (any(_is_new(g) for g in benzos) or any(_is_new(g) for g in opioids))
-    critical = is_order_hook(facts) and starts_benzo_opioid
+    critical = starts_benzo_opioid
     indicator = "critical" if critical else "warning" if (benzo_opioid or beers) else "info"
 
     names = [main_name(g[0]) for g in drugs]
     if benzo_opioid:
-        summary = f"Benzodiazepine + opioid ({' + '.join(names)}): boxed warning — respiratory depression"
+        verb = "Avoid" if critical else "Review"
+        pair = [main_name(g[0]) for g in benzos + opioids]
+        summary = f"{verb} {fit_names(pair, 45)}: boxed warning, respiratory depression and death"
     else:
-        summary = f"Sedation risk: {len(drugs)} CNS depressants together ({', '.join(names)})"
+        summary = f"Monitor sedation: {len(drugs)} CNS depressants together ({fit_names(names, 50)})"
 
-    lines = ["CNS depressants that would be taken together:"]
-    for group in drugs:
-        for order in group:
-            lines.append(f"- {describe_order(order)}")
-    advice = [
-        "",
-        "Together they add sedation, dizziness and weakness (falls, impaired driving). Monitor for these "
-        "and use the lowest effective doses.",
-    ]
+    lines = [together([g[0] for g in drugs])]
     if benzo_opioid:
-        advice.append(
-            "**Boxed warning (benzodiazepines and opioids):** concomitant use may cause profound sedation, "
-            "respiratory depression, coma and death. Reserve co-prescribing for patients without adequate "
-            "alternatives; limit doses and duration; watch breathing and sedation."
+        lines.append(
+            "**Boxed warning:** benzodiazepines with opioids can cause profound sedation, respiratory depression, "
+            "coma and death; co-prescribe only without alternatives, at minimal doses and duration."
         )
         if not critical:
-            advice.append("The patient already takes both drugs; this order continues the combination.")
+            lines.append("The patient already takes both drugs; this order continues the combination.")
     if beers:
-        names_active = ", ".join(main_name(g[0]) for g in cns_active)
-        advice.append(
-            f"The patient is {facts.age_years}: Beers 2023 says avoid a total of "
-            f"{t.beers_cns_active_avoid_count} or more CNS-active drugs (falls, fractures); here "
-            f"{len(cns_active)}: {names_active}."
+        depressants = set(names)
+        others = [main_name(g[0]) for g in cns_active if main_name(g[0]) not in depressants]
+        also = f", with {quote(', '.join(others), 60)}" if others else ""
+        lines.append(
+            f"At {facts.age_years}, Beers 2023: avoid {t.beers_cns_active_avoid_count} or more CNS-active drugs "
+            f"(falls, fractures); here {len(cns_active)}{also}."
         )
-    detail = "\n".join(lines + advice)
+    lines.append("Monitor sedation, dizziness and weakness (falls, driving); use the lowest effective doses.")
 
     suggestions = (
         [
@@ -125,7 +121,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             RULE,
             summary=summary,
             indicator=indicator,
-            detail=detail,
+            detail="\n\n".join(lines),
             statements=("S18", "S8") if benzos else ("S18",),
             suggestions=suggestions,
             overrides=overrides,
@@ -133,16 +129,46 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             sources=tuple(
                 s for s, used in (("FDA benzodiazepine boxed warning", benzo_opioid), ("AGS Beers 2023", beers)) if used
             ),
+            drugs=names,
+            basis=(indicator, benzo_opioid, len(cns_active) if beers else None),
         )
     ]
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "Each CNS depressant adds sedation, dizziness and weakness (S18): falls and impaired driving. "
+            "Counted: muscle relaxants, benzodiazepines, opioids, gabapentinoids, Z-drugs and other CNS "
+            "depressants, by drug (a renewal is not a combination), and only when one of them is a drug this "
+            "service is about (a muscle relaxant, or a benzodiazepine for spasm)."
+        ),
+        (
+            "Benzodiazepine class boxed warning: concomitant use with opioids may result in profound sedation, "
+            "respiratory depression, coma and death; reserve co-prescribing for patients for whom alternatives "
+            "are inadequate, limit doses and durations to the minimum required, and follow patients for "
+            "respiratory depression and sedation."
+        ),
+        (
+            "AGS Beers 2023: avoid a total of {beers_cns_active_avoid_count} or more CNS-active drugs "
+            "(antiepileptics, antidepressants, antipsychotics, benzodiazepines, Z-drugs, opioids, skeletal muscle"
+            " relaxants) in adults {elderly_age_years} or older: falls and fractures."
+        ),
+        (
+            "Sources: benzodiazepine and opioid class labeling (2016, 2020); AGS Beers Criteria 2023 (drug-drug "
+            "interactions)."
+        ),
+    )
+)
 
 
 RULE = Rule(
     topic="sedation-risk",
     title="Several CNS depressants together",
     statements=("S18", "S8"),
-    hooks=ALL_HOOKS,
+    hooks=ORDER_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Info when an order would make {sedation_min_cns_depressants} or more CNS depressants taken together, one "
         "of them a muscle relaxant (or a benzodiazepine for spasm): monitor sedation, dizziness, weakness. Warning "

@@ -11,7 +11,8 @@ Scope: only combinations that include a drug this service is about (a muscle rel
 cyclobenzaprine, or a benzodiazepine for spasm: `scope.is_service_drug`); sertraline + ondansetron
 belongs to the EHR's general interaction screening. Verapamil counts as serotonergic only beside
 cyclobenzaprine (its label names it). Order hooks: fires when a serotonergic draft in scope is part
-of such a combination. Patient-view: the same combinations (stops and ended orders aside).
+of such a combination. Patient-view: only the critical case, an MAOI combination, which needs action
+now; a combination without an MAOI was judged when its orders were placed (issue 12).
 
 Indicator: **critical** when an MAOI (incl. linezolid, methylene blue, selegiline, rasagiline) is
 active, drafted or stopped within the washout (label contraindication, hyperpyretic crises and
@@ -35,7 +36,7 @@ from cds_service.cards.base import (
     remove_draft_suggestion,
 )
 from cds_service.cards.scope import combination_pool, group_by_drug, is_order_hook, is_serotonergic, is_service_drug
-from cds_service.cards.text import describe_order, fmt_date, fmt_number, main_name
+from cds_service.cards.text import fit_names, fmt_date, fmt_number, main_name, quote, together
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
@@ -108,51 +109,48 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     active_maoi = [m for m in pool if m.in_class(DrugClass.MAOI)]
     dated_recent = [r for r in recent if r.days_since_stop is not None]
     critical = bool(active_maoi or dated_recent)
+    if not critical and not is_order_hook(facts):
+        return []  # chart opening: only an MAOI combination needs action now (issue 12)
     names = [main_name(group[0]) for group in drugs]
 
     if critical:
         maoi_name = main_name(active_maoi[0] if active_maoi else dated_recent[0].order)
         others = [n for n in names if n != maoi_name]
-        summary = f"Serotonin syndrome risk: MAOI {maoi_name} with {', '.join(others)} — contraindicated"
+        tail = ": contraindicated (serotonin syndrome)"
+        head = f"Do not combine MAOI {maoi_name} with "
+        summary = head + fit_names(others, 100 - len(head) - len(tail)) + tail
     else:
-        summary = f"Serotonin syndrome risk: {' + '.join(names)}"
+        summary = f"Avoid {fit_names(names, 60)} together: serotonin syndrome risk"
 
-    lines = ["Serotonergic drugs that would be taken together:"]
     recent_refs = {r.order.reference for r in recent}
-    for group in drugs:
-        for order in group:
-            if order.reference not in recent_refs:  # listed below with their stop dates
-                lines.append(f"- {describe_order(order)}")
-    for item in recent:
+    partners = [group[0] for group in drugs if all(m.reference not in recent_refs for m in group)]
+    lines = [together(partners)]
+    for item in recent[:2]:
+        maoi = f"**{quote(main_name(item.order), 30)}**"
         if item.days_since_stop is None:
-            lines.append(
-                f"- MAOI {describe_order(item.order)} ended; **stop date not recorded** — confirm it was "
-                f"stopped more than {washout_days} days ago"
-            )
+            lines.append(f"MAOI {maoi} ended; **stop date not recorded**: confirm it was over {washout_days} days ago.")
         elif item.upper_bound:
             lines.append(
-                f"- MAOI {describe_order(item.order)} stopped, date not recorded, but started only "
-                f"{fmt_number(item.days_since_stop, 1)} days ago: within the {washout_days}-day washout"
+                f"MAOI {maoi} stopped, date not recorded, but started only {fmt_number(item.days_since_stop, 1)} "
+                f"days ago: within the {washout_days}-day washout."
             )
         else:
             lines.append(
-                f"- MAOI {describe_order(item.order)} ended **{fmt_date(item.order.end)}**, "
-                f"{fmt_number(item.days_since_stop, 1)} days ago (washout: {washout_days} days)"
+                f"MAOI {maoi} ended **{fmt_date(item.order.end)}**, {fmt_number(item.days_since_stop, 1)} days ago "
+                f"(washout: {washout_days} days)."
             )
-    advice = (
-        "Combining serotonergic drugs can cause serotonin syndrome (agitation, hyperthermia, clonus, "
-        "autonomic instability). The cyclobenzaprine label (2013) warns with SSRIs, SNRIs, TCAs, "
-        "tramadol, bupropion, meperidine, verapamil and MAOIs."
-    )
+    if len(recent) > 2:
+        lines.append(f"And {len(recent) - 2} more MAOI orders stopped recently.")
     if critical:
-        advice += (
-            f" **An MAOI is active or was stopped within {washout_days} days**: cyclobenzaprine and "
-            f"other serotonergic drugs are contraindicated with an MAOI and for {washout_days} days after it "
-            "(hyperpyretic crises, severe convulsions and deaths). Do not combine."
+        lines.append(
+            f"**Contraindicated** with an MAOI or within {washout_days} days of stopping it: hyperpyretic crises, "
+            "severe convulsions, deaths. Do not combine."
         )
     else:
-        advice += " If the combination is needed, start low and monitor for serotonin syndrome."
-    detail = "\n".join(lines) + "\n\n" + advice
+        lines.append(
+            "Serotonin syndrome: agitation, hyperthermia, clonus, autonomic instability. If the combination is "
+            "needed, start low and monitor."
+        )
 
     suggestions = [
         remove_draft_suggestion(m, "serotonin syndrome risk with the patient's other serotonergic drugs")
@@ -164,14 +162,45 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             RULE,
             summary=summary,
             indicator="critical" if critical else "warning",
-            detail=detail,
+            detail="\n\n".join(lines),
             suggestions=suggestions,
             overrides=overrides,
-            about=in_scope,
+            about=in_scope if is_order_hook(facts) else pool,
             sources=("FDA cyclobenzaprine label (2013)",),
             label_of=("cyclobenzaprine",) if with_cyclobenzaprine else (),
+            drugs=names,
+            basis=(
+                critical,
+                tuple(
+                    sorted(((main_name(r.order), r.order.start, r.order.end, r.upper_bound) for r in recent), key=repr)
+                ),
+            ),
         )
     ]
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "Cyclobenzaprine label (2013 safety labeling change): serotonin syndrome has been reported when "
+            "cyclobenzaprine is used with SSRIs, SNRIs, tricyclic antidepressants, tramadol, bupropion, "
+            "meperidine, verapamil or MAOIs. It is contraindicated with MAOIs or within 14 days after "
+            "discontinuation of them: hyperpyretic crises, severe convulsions and deaths have occurred. Signs "
+            "include agitation, hallucinations, hyperthermia, tachycardia, labile blood pressure, tremor, clonus,"
+            " hyperreflexia, incoordination, nausea and diarrhea."
+        ),
+        (
+            "What counts: drugs, not orders, in what would be taken (drafts and current orders), plus MAOIs "
+            "stopped within the {maoi_washout_days}-day washout; an MAOI's stop date is its order's end, and an "
+            "ended MAOI order with no date makes a warning asking to confirm, never a guess. Only combinations "
+            "with a drug this service is about (sertraline with ondansetron is the EHR's general interaction "
+            "screening); verapamil counts only beside cyclobenzaprine. Critical with an MAOI (linezolid, "
+            "methylene blue, selegiline and rasagiline included); otherwise a warning: if the combination is "
+            "needed, start low and monitor."
+        ),
+        ("Sources: FDA cyclobenzaprine label (Contraindications; Warnings, serotonin syndrome)."),
+    )
+)
 
 
 RULE = Rule(
@@ -180,11 +209,13 @@ RULE = Rule(
     statements=("S23",),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Warns when a serotonergic order would make two or more serotonergic drugs taken together, one of them "
         "a muscle relaxant this service is about (cyclobenzaprine with SSRIs, SNRIs, TCAs, tramadol, triptans, "
-        "bupropion, verapamil...); critical with an MAOI active or stopped within {maoi_washout_days} days. "
-        "Combinations without a relaxant are left to the EHR's general interaction screening."
+        "bupropion, verapamil...); critical with an MAOI active or stopped within {maoi_washout_days} days, the "
+        "only case shown on chart opening. Combinations without a relaxant are left to the EHR's general "
+        "interaction screening."
     ),
     overrides=_CRITICAL_OVERRIDES + _WARNING_OVERRIDES,
     thresholds=("maoi_washout_days",),

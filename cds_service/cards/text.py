@@ -27,10 +27,56 @@ def escape_md(text: object) -> str:
     return value.replace("\n", " ").replace("\r", " ")
 
 
+# EHR text quoted on a card (a drug's display, a condition) is cut to this many characters, so that
+# a long or hostile display cannot push a card past its length (the full text is in the chart).
+QUOTE_MAX = 60
+
+
+def clip(text: object, limit: int = QUOTE_MAX) -> str:
+    """`text` cut to `limit` characters with an ellipsis (before escaping)."""
+    value = str(text)
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+def quote(text: object, limit: int = QUOTE_MAX) -> str:
+    """EHR text escaped for markdown (`escape_md`) and cut so that the *escaped* text has at most `limit`
+    characters, never inside an entity or after a lone backslash: a display full of `<` or `*` cannot
+    push a card past its length."""
+    out: list[str] = []
+    used = 0
+    value = str(text)
+    for index, char in enumerate(value):
+        piece = escape_md(char)
+        rest = len(value) - index - 1
+        if used + len(piece) > limit - (1 if rest else 0):
+            out.append("…")
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out)
+
+
 def fmt_number(value: float, places: int = 2) -> str:
     """30.0 -> '30', 7.5 -> '7.5', 0.695 -> '0.7' (places=1)."""
     text = f"{value:.{places}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text  # 30 with 0 places stays "30"
+
+
+def join_and(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def fit_names(names: list[str], room: int) -> str:
+    """Names joined with '+' in at most `room` characters: 'a + b + c', else 'a + b + 2 more'."""
+    text = " + ".join(names)
+    for keep in range(len(names) - 1, 0, -1):
+        if len(text) <= room:
+            break
+        text = " + ".join(names[:keep]) + f" + {len(names) - keep} more"
+    return text
 
 
 def fmt_mg(value: float | None) -> str:
@@ -47,16 +93,38 @@ def main_name(medication: MedicationFact) -> str:
     return "/".join(medication.ingredients) if medication.ingredients else medication.display
 
 
-def describe_order(medication: MedicationFact) -> str:
-    """Escaped markdown naming an order the way a clinician finds it in the chart."""
+def describe_order(medication: MedicationFact, limit: int = QUOTE_MAX) -> str:
+    """'**cyclobenzaprine 10 MG Oral Tablet** (since 2026-11-02)' or '(this order)', escaped and clipped.
+
+    No resource id: a clinician finds an order by its name and date, not by its FHIR id.
+    """
     if medication.is_draft:
-        state = "draft order being placed now"
+        state = "this order"
+    elif (medication.status or "").lower() in ("active", ""):
+        state = f"since {fmt_date(medication.start)}"
     else:
-        state = f"{medication.status or 'unknown status'} order, since {fmt_date(medication.start)}"
-    text = f"**{escape_md(medication.display)}** ({state}; {escape_md(medication.reference)})"
+        state = f"{medication.status}, since {fmt_date(medication.start)}"
+    text = f"**{quote(medication.display, limit)}** ({escape_md(state)})"
     if medication.match == MatchMethod.NAME:
-        text += " — recognized by its name only, not by an RxNorm code"
+        text += " (matched by name only)"
     return text
+
+
+def describe_drug(medication: MedicationFact) -> str:
+    """'oxycodone (since 2026-11-05)' or 'diazepam (this order)': a partner in a combination, escaped."""
+    state = "this order" if medication.is_draft else f"since {fmt_date(medication.start)}"
+    return f"{quote(main_name(medication), 40)} ({state})"
+
+
+def together(medications: list[MedicationFact]) -> str:
+    """'This order: diazepam; current: oxycodone, baclofen.' for a combination, escaped, at most five names."""
+    shown = medications[:5]
+    new = [quote(main_name(m), 30) for m in shown if m.is_draft]
+    current = [quote(main_name(m), 30) for m in shown if not m.is_draft]
+    parts = ([f"This order: {', '.join(new)}"] if new else []) + ([f"current: {', '.join(current)}"] if current else [])
+    more = f" (and {len(medications) - 5} more)" if len(medications) > 5 else ""
+    text = "; ".join(parts) + more + "."
+    return text[:1].upper() + text[1:]
 
 
 _SYSTEM_NAMES = {
@@ -66,29 +134,31 @@ _SYSTEM_NAMES = {
 }
 
 
-def describe_condition(condition: ConditionFact) -> str:
-    """'**Atrial fibrillation** (ICD-10-CM I48.0, onset 2026-10-01)', escaped."""
+def describe_condition(condition: ConditionFact, limit: int = QUOTE_MAX, *, brief: bool = False) -> str:
+    """'**Atrial fibrillation** (ICD-10-CM I48.0, onset 2026-10-01)', escaped; `brief`: the code only."""
     parts: list[str] = []
     if condition.code:
         system = _SYSTEM_NAMES.get(condition.system or "", condition.system or "code")
         parts.append(f"{system} {condition.code}")
-    if condition.onset is not None:
+    if condition.onset is not None and not brief:
         parts.append(f"onset {fmt_date(condition.onset)}")
     if condition.verification_status and condition.verification_status.lower() not in {"confirmed"}:
-        parts.append(f"verification: {condition.verification_status}")
-    suffix = f" ({escape_md(', '.join(parts))})" if parts else ""
-    return f"**{escape_md(condition.display)}**{suffix}"
+        parts.append("unconfirmed" if brief else f"verification: {condition.verification_status}")
+    suffix = f" ({quote(', '.join(parts), 30 if brief else 60)})" if parts else ""
+    return f"**{quote(condition.display, limit)}**{suffix}"
 
 
-def describe_dose_short(medication: MedicationFact) -> str:
+def describe_dose_short(
+    medication: MedicationFact, *, name_limit: int = QUOTE_MAX, explanation_limit: int = QUOTE_MAX
+) -> str:
     """'**baclofen 20 MG Oral Tablet**, 60 mg/day (20 mg × 3 per day)', escaped; for short details."""
     dose = medication.daily_dose
     if dose.mg_per_day is None:
-        amount = f"dose unknown ({escape_md(dose.unknown_reason or 'not computable')})"
+        amount = f"dose unknown ({quote(dose.unknown_reason or 'not computable', explanation_limit)})"
     else:
         amount = f"{fmt_mg(dose.mg_per_day)}/day"
         if dose.explanation:
-            amount += f" ({escape_md(dose.explanation)})"
+            amount += f" ({quote(dose.explanation, explanation_limit)})"
         if dose.as_needed:
             amount += ", as needed: the maximum counted"
-    return f"**{escape_md(medication.display)}**, {amount}"
+    return f"**{quote(medication.display, name_limit)}**, {amount}"

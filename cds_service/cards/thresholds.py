@@ -77,6 +77,13 @@ class Thresholds(BaseModel):
     lab_recent_days: int = _field(
         30, unit="days", source="service convention: an older result counts as missing", ge=1, le=365
     )
+    ppi_long_term_days: int = _field(
+        90,
+        unit="days",
+        source="FDA PPI labels / 2011 safety communication: hypomagnesaemia after 3 months or more, most after a year",
+        ge=30,
+        le=730,
+    )
     # --- cyclobenzaprine (S3; FDA label: "only for short periods (up to two or three weeks)")
     cyclobenzaprine_max_course_days: int = _field(
         21, unit="days", source="S3 and the label: the upper end, 3 weeks", ge=7, le=42

@@ -17,12 +17,13 @@ from cds_service.cards.base import (
     BENEFIT_OUTWEIGHS_RISK,
     DATA_OUTDATED,
     SPECIALIST_DIRECTED,
+    SUMMARY_MAX,
     Rule,
     make_card,
     remove_draft_suggestion,
 )
 from cds_service.cards.scope import combination_pool, group_by_drug, is_order_hook
-from cds_service.cards.text import describe_order, main_name
+from cds_service.cards.text import describe_drug, fit_names, main_name
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
@@ -61,23 +62,26 @@ def _in_scope(facts: PatientFacts, involved: list[MedicationFact]) -> list[Medic
     return [m for m in involved if m.reference in scope and m.is_draft]
 
 
+def _taken(involved: list[MedicationFact]) -> str:
+    groups = group_by_drug(involved)
+    return f"Taken together: {', '.join(describe_drug(g[0]) for g in groups[:4])}."
+
+
 def _avoid(facts: PatientFacts, tizanidine: list[MedicationFact], others: list[MedicationFact]) -> list[Card]:
     involved = tizanidine + others
     drafts = _in_scope(facts, involved)
     if not drafts:
         return []
     names = [main_name(g[0]) for g in group_by_drug(others)]
-    lines = [f"- {describe_order(m)}" for m in involved]
     return [
         make_card(
             RULE,
-            summary=f"Avoid tizanidine with {' and '.join(names)} (CYP1A2); if needed, start low",
+            summary=f"Avoid tizanidine with {fit_names(names, 40)} (CYP1A2); if needed, start low",
             indicator="warning",
-            detail="\n".join(
+            detail="\n\n".join(
                 [
-                    *lines,
-                    "",
-                    "The tizanidine label: avoid other CYP1A2 inhibitors; they raise tizanidine levels. If the "
+                    _taken(involved),
+                    "Tizanidine label: avoid other CYP1A2 inhibitors, which raise tizanidine levels; if the "
                     "combination is needed, start tizanidine low and watch blood pressure and sedation.",
                 ]
             ),
@@ -85,6 +89,8 @@ def _avoid(facts: PatientFacts, tizanidine: list[MedicationFact], others: list[M
             about=drafts,
             sources=("FDA tizanidine label",),
             label_of=("tizanidine",),
+            drugs=("tizanidine", *names),
+            basis=("avoid",),
         )
     ]
 
@@ -99,14 +105,16 @@ def _contraindicated(
         if not drafts_in_scope:
             return []
     inhibitor_names = [main_name(g[0]) for g in group_by_drug(inhibitors)]
-    summary = f"Tizanidine with {' and '.join(inhibitor_names)} is contraindicated (CYP1A2: hypotension, sedation)"
-    lines = ["Orders involved:"]
-    lines += [f"- {describe_order(m)}" for m in involved]
-    lines.append(
-        "\nThe tizanidine label **contraindicates** use with fluvoxamine or ciprofloxacin: these strong "
-        "CYP1A2 inhibitors greatly raise tizanidine levels, causing clinically significant hypotension, "
-        "excessive sedation and psychomotor impairment. Choose an alternative to one of the two "
-        "(e.g. another antibiotic or antidepressant, or another antispasticity agent)."
+    summary = f"Do not use tizanidine with {' and '.join(inhibitor_names)}: contraindicated (hypotension, sedation)"
+    if len(summary) > SUMMARY_MAX:
+        summary = "Do not use tizanidine with strong CYP1A2 inhibitors: contraindicated (hypotension, sedation)"
+    detail = "\n\n".join(
+        [
+            _taken(involved),
+            "The tizanidine label **contraindicates** fluvoxamine and ciprofloxacin: these strong CYP1A2 inhibitors "
+            "greatly raise tizanidine levels (significant hypotension, excessive sedation, psychomotor impairment). "
+            "Choose another drug for one of the two.",
+        ]
     )
     suggestions = [
         remove_draft_suggestion(m, "contraindicated combination of tizanidine and a strong CYP1A2 inhibitor")
@@ -117,14 +125,35 @@ def _contraindicated(
             RULE,
             summary=summary,
             indicator="critical",
-            detail="\n".join(lines),
+            detail=detail,
             suggestions=suggestions,
             overrides=_OVERRIDES,
             about=drafts_in_scope or involved,
             sources=("FDA tizanidine label",),
             label_of=("tizanidine",),
+            drugs=("tizanidine", *inhibitor_names),
+            basis=("contraindicated",),
         )
     ]
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "Tizanidine label: contraindicated with fluvoxamine or ciprofloxacin, potent CYP1A2 inhibitors that "
+            "raise tizanidine exposure many-fold (clinically significant hypotension, excessive sedation, "
+            "psychomotor impairment). Other CYP1A2 inhibitors (other fluoroquinolones, amiodarone, mexiletine, "
+            "propafenone, verapamil, cimetidine, famotidine, acyclovir, ticlopidine, zileuton, oral "
+            "contraceptives) should be avoided; if one is needed, start tizanidine low and watch blood pressure "
+            "and sedation."
+        ),
+        (
+            "Critical for the contraindicated pair, on order hooks and on chart opening when both are current; a "
+            "warning on order hooks for the others."
+        ),
+        ("Sources: FDA tizanidine label (Contraindications; Drug Interactions)."),
+    )
+)
 
 
 RULE = Rule(
@@ -133,6 +162,7 @@ RULE = Rule(
     statements=("S4",),
     hooks=ALL_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "Critical card when tizanidine and fluvoxamine or ciprofloxacin (strong CYP1A2 inhibitors) would be "
         "taken together: a label contraindication. Warning (order hooks) with the label's other CYP1A2 "

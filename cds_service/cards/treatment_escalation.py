@@ -134,6 +134,7 @@ def _card(
         f"Oral baclofen at **{dose}/day** since {fmt_date(since)} ({days} days), the ceiling for this indication.",
         "If spasm persists:",
         *(f"- {line}" for line in _options(facts, indication, t)),
+        "",
         "Switching rather than adding avoids stacking sedation; stopping baclofen needs a taper.",
     ]
     return make_card(
@@ -146,7 +147,34 @@ def _card(
         about=(draft,),
         sources=("FDA oral baclofen label",),
         label_of=(BACLOFEN,),
+        drugs=(BACLOFEN,),
+        basis=(indication, change.previous_mg, since),
     )
+
+
+_REASONING = "\n\n".join(
+    (
+        (
+            "The source's algorithm (S17) adds or switches to cyclobenzaprine or tizanidine after 2-3 weeks of "
+            "baclofen. The labels keep spasticity and musculoskeletal spasm apart (baclofen is not indicated for "
+            "spasm from rheumatic disorders; cyclobenzaprine is not effective in spasticity), so the options are "
+            "given by indication and never include a drug the record contraindicates."
+        ),
+        (
+            "Spasticity: tizanidine (not beside fluvoxamine or ciprofloxacin); intrathecal baclofen for severe "
+            "generalized spasticity (S10, A4); botulinum toxin for focal spasticity (S11, A3). Cramps: correct "
+            "potassium and magnesium and look for the cause; albumin with the hepatology team in cirrhosis (S9). "
+            "Acute musculoskeletal spasm: reassess and taper baclofen; immediate-release cyclobenzaprine with "
+            "rest and physical therapy, 2-3 weeks at most, only without a cardiac contraindication, "
+            "hyperthyroidism or an MAOI, never the extended-release form in liver disease, and not at "
+            "{elderly_age_years} or older (Beers 2023). Unknown: record what baclofen treats."
+        ),
+        (
+            "Switching rather than adding avoids stacking CNS depressants; stopping baclofen needs a taper. "
+            "Sources: FDA baclofen, cyclobenzaprine and tizanidine labels; AGS Beers Criteria 2023."
+        ),
+    )
+)
 
 
 RULE = Rule(
@@ -155,6 +183,7 @@ RULE = Rule(
     statements=("S17", "A3", "A4", "S4", "S10", "S11"),
     hooks=ORDER_HOOKS,
     evaluate=evaluate,
+    reasoning=_REASONING,
     description=(
         "An order that renews or raises oral baclofen after {escalation_min_days_at_ceiling} days or more at the "
         "indication's ceiling ({baclofen_plan_ceiling_mg_per_day} mg/day for cramps in liver disease, the "

@@ -1,4 +1,9 @@
-"""Static HTML pages for each rule's guideline statements (the target of every card's source.url)."""
+"""Static HTML pages for each rule (the target of every card's source.url and first link).
+
+A card carries the patient's numbers, one recommendation and one citation line; its rule's page
+carries the rest: what the rule checks, the full reasoning and label wording, how the dose is worked
+out, the values in force and every guideline statement applied, with what the labels say beside it.
+"""
 
 from __future__ import annotations
 
@@ -80,10 +85,13 @@ def guideline_page(topic: str, rule_set: RuleSet = DEFAULT_RULE_SET) -> str | No
         else "<b>switched off at this site</b>"
     )
     statements = "".join(_statement_html(sid) for sid in rule.statements)
+    reasoning = "".join(f"<p>{escape(p)}</p>" for p in rule.explain(rule_set.thresholds))
     return _page(
         rule.title,
         f"<h1>{escape(rule.title)}</h1><p>Topic code <code>{escape(rule.topic)}</code>; {state}.</p>"
-        f"<p>{escape(rule.describe(rule_set.thresholds))}</p>{_values_in_force(rule, rule_set)}"
+        f"<p>{escape(rule.describe(rule_set.thresholds))}</p>"
+        + (f"<h2>Why, in full</h2>{reasoning}" if reasoning else "")
+        + f"{_values_in_force(rule, rule_set)}"
         f"<h2>Guideline statements applied</h2>{statements}<p>{escape(SOURCE_CAVEAT)}</p>"
         "<p><a href='/guideline'>All statements</a></p>",
     )

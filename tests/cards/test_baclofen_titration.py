@@ -147,7 +147,7 @@ def test_cramp_plan_step_interval_and_ceiling(current: float, new: float, days: 
     card = only(cards)
     assert card.indicator == "warning"
     assert phrase in card.summary.lower()
-    assert "Guideline S1" in card.detail
+    assert "summary S1" in card.detail
 
 
 # --- continuations: never a start when the draft continues an order --------------------------------
@@ -214,11 +214,16 @@ def test_cramps_without_liver_disease_use_the_label_and_say_why() -> None:
     assert "cirrhosis" in card.detail
 
 
-def test_unknown_indication_shows_the_source_plan_as_information_only() -> None:
+def test_unknown_indication_is_dosed_by_the_label_and_the_source_plan_is_on_the_guideline_page() -> None:
+    from cds_service.protocol.pages import guideline_page
+
     card = only(_start(30))
     assert "start baclofen at 15 mg/day" in card.summary.lower()
-    assert "10 → 20 → 30" in card.detail
+    assert "Dose by the label" in card.detail
     assert "cramps" not in card.summary
+    assert card.links[0].url == "/guideline/baclofen-titration"
+    page = guideline_page("baclofen-titration") or ""
+    assert "start 10 mg/day, +10 mg/day every 7 days, up to 30 mg/day" in page  # the cramp plan, in full there
 
 
 # --- age -----------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_stop_order_for_the_active_order_fires_with_the_current_dose() -> None:
     stop = med(mg_per_day=30, draft=True, status="stopped", ref="MedicationRequest/bac-1")
     card = only(evaluate(facts(drafts=(stop,), meds=(active,))))
     assert card.indicator == "warning"
-    assert "Baclofen 30 mg/day stopped abruptly" in card.summary
+    assert card.summary.startswith("Taper baclofen: 30 mg/day stopped abruptly")
     assert "20 mg/day" in card.detail  # the suggested first taper step
     assert card.suggestions is None  # a stop order carries no dose to rewrite
     assert {o.code for o in card.overrideReasons} == {"stopping-for-adverse-effect", "specialist-directed"}
@@ -63,12 +63,12 @@ def test_stop_order_whose_active_version_is_not_listed_stands_for_it() -> None:
     """The facts layer keeps only the draft when it has the active order's id: its dose is what stops."""
     stop = med(mg_per_day=30, draft=True, status="stopped", ref="MedicationRequest/bac-1")
     card = only(evaluate(facts(drafts=(stop,))))
-    assert "Baclofen 30 mg/day stopped abruptly" in card.summary
+    assert "30 mg/day stopped abruptly" in card.summary
 
 
 def test_intrathecal_stop_without_the_pump_order_listed_still_warns() -> None:
     stop = med(mg_per_day=None, draft=True, status="stopped", ref="MedicationRequest/itb", route=Route.INTRATHECAL)
-    assert "Intrathecal baclofen stopped" in only(evaluate(facts(drafts=(stop,)))).summary
+    assert "Taper intrathecal baclofen" in only(evaluate(facts(drafts=(stop,)))).summary
 
 
 def test_intrathecal_stop_carries_the_boxed_warning() -> None:
@@ -83,10 +83,10 @@ def test_intrathecal_stop_carries_the_boxed_warning() -> None:
     )
     card = only(evaluate(facts(drafts=(stop,), meds=(pump,))))
     assert card.indicator == "warning"
-    assert "Intrathecal baclofen stopped" in card.summary
+    assert card.summary.startswith("Taper intrathecal baclofen, do not interrupt it")
     assert "Boxed warning" in card.detail
     assert "rhabdomyolysis" in card.detail
-    assert "Guideline S20" in card.detail
+    assert "summary S20" in card.detail
 
 
 def test_intrathecal_dose_is_not_added_to_the_oral_total() -> None:

@@ -33,7 +33,7 @@ def test_age_65_starting_a_beers_antispasmodic_warns_and_offers_removal(ingredie
     card = only(evaluate(facts(age=65, drafts=[med(ingredient, draft=True)])))
     assert card.indicator == "warning"
     assert card.topic_code == "elderly-caution"
-    assert card.summary.startswith(f"Avoid {ingredient} at age 65 (Beers 2023)")
+    assert card.summary.startswith(f"Avoid {ingredient} at age 65 (Beers 2023)")  # "age N": the audit scrubs ages
     assert "AGS Beers 2023" in card.source.label
     [action] = actions(card)
     assert action.type == "delete" and action.resourceId == [f"MedicationRequest/draft-{ingredient}"]
@@ -43,7 +43,7 @@ def test_benzodiazepine_for_spasm_cites_s8_and_the_boxed_warning() -> None:
     lorazepam = med("lorazepam", draft=True)
     card = only(evaluate(facts(age=80, drafts=[lorazepam], indications=indicated(Indication.SPASTICITY, lorazepam))))
     assert "Boxed warning" in card.detail
-    assert "Guideline S8" in card.detail and "Guideline S22" in card.detail
+    assert "treatment summary S22, S8" in card.detail
 
 
 def test_benzodiazepine_not_for_spasm_is_the_ehrs_general_beers_screening() -> None:
@@ -54,7 +54,7 @@ def test_cyclobenzaprine_card_gives_the_label_start_and_the_er_note() -> None:
     card = only(evaluate(facts(age=70, drafts=[med("cyclobenzaprine", draft=True)])))
     assert "start with 5 mg" in card.detail
     er = med("cyclobenzaprine", draft=True, extended_release=True)
-    assert "extended-release form is not recommended" in only(evaluate(facts(age=70, drafts=[er]))).detail
+    assert "extended-release form not recommended in the elderly" in only(evaluate(facts(age=70, drafts=[er]))).detail
 
 
 @pytest.mark.parametrize("ingredient", ["baclofen", "tizanidine"])

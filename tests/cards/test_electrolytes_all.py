@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from cds_service.cards import electrolyte_magnesium, electrolyte_monitoring, electrolyte_potassium
-from cds_service.facts.model import ConditionCategory, DataGap
-from tests.support.facts import cond, facts, magnesium, med, only, potassium
+from cds_service.facts.model import ConditionCategory, DataGap, DrugClass, Indication
+from tests.support.facts import ago, cond, facts, indicated, magnesium, med, only, potassium
 
 RELAXANT_DRAFT = med(mg_per_day=10, draft=True)
 
@@ -46,7 +46,7 @@ def test_potassium_edges(value: float, indicator: str | None) -> None:
     assert "2026-11-23" in card.detail  # the result's date (2 days before NOW)
     assert "potassium chloride" in card.detail
     assert "magnesium" in card.detail.lower()
-    assert "Guideline S16" in card.detail
+    assert "summary S16" in card.detail
     assert len(card.summary) <= 140
 
 
@@ -123,7 +123,7 @@ def test_quiet_for_patients_this_guideline_is_not_about(rule) -> None:
 
 @pytest.mark.parametrize("rule", [electrolyte_potassium, electrolyte_magnesium])
 def test_patient_view_fires_for_relaxant_or_spasm_condition(rule) -> None:
-    low = {"potassium": potassium(3.0), "magnesium": magnesium(0.6)}
+    low = {"potassium": potassium(2.9), "magnesium": magnesium(0.55)}  # the warning band
     on_relaxant = only(rule.evaluate(facts("patient-view", meds=(med("tizanidine", 12),), **low)))
     assert "tizanidine" in on_relaxant.detail
     cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
@@ -131,53 +131,119 @@ def test_patient_view_fires_for_relaxant_or_spasm_condition(rule) -> None:
     assert "Cramp and spasm" in with_condition.detail
 
 
+@pytest.mark.parametrize("rule", [electrolyte_potassium, electrolyte_magnesium])
+def test_patient_view_is_quiet_in_the_mild_band(rule) -> None:
+    """Issue 12: a mildly low value needs no action at a chart opening; the next relaxant order shows it."""
+    mild = {"potassium": potassium(3.2), "magnesium": magnesium(0.65)}
+    assert rule.evaluate(facts("patient-view", meds=(med("tizanidine", 12),), **mild)) == []
+    assert only(rule.evaluate(_order(**mild))).indicator == "info"
+
+
 # --------------------------------------------------------------------------- monitoring
+# Issue 12: only with a reason to expect a deficit, never on every relaxant order.
+
+FUROSEMIDE = med("furosemide", 40, classes=frozenset({DrugClass.LOOP_DIURETIC}))
+HCTZ = med("hydrochlorothiazide", 25, classes=frozenset({DrugClass.THIAZIDE_DIURETIC}))
 
 
-def _monitor(**kw):
-    return electrolyte_monitoring.evaluate(_order(**kw))
+def _ppi(days: float) -> object:
+    return med("omeprazole", 20, start=ago(days), classes=frozenset({DrugClass.PROTON_PUMP_INHIBITOR}))
 
 
-def test_monitoring_suggests_one_lab_order_per_missing_result() -> None:
-    card = only(_monitor())
+def _monitor(*meds, **kw):
+    return electrolyte_monitoring.evaluate(_order(meds=meds, **kw))
+
+
+def _codes(card) -> list[str]:
+    return [s.actions[0].resource["code"]["coding"][0]["code"] for s in card.suggestions]
+
+
+def test_a_healthy_adults_relaxant_order_without_labs_is_quiet() -> None:
+    assert electrolyte_monitoring.evaluate(facts("order-sign", age=40, drafts=(RELAXANT_DRAFT,))) == []
+
+
+def test_a_loop_diuretic_asks_for_both_labs_names_the_reason_and_preselects_nothing() -> None:
+    card = only(_monitor(FUROSEMIDE))
     assert card.indicator == "info"
     assert card.topic_code == "electrolyte-monitoring"
-    assert "potassium and magnesium" in card.summary
-    codes = [s.actions[0].resource["code"]["coding"][0]["code"] for s in card.suggestions]
-    assert codes == ["2823-3", "19123-9"]
+    assert card.summary == "Check potassium and magnesium before treating spasm: loop diuretic, none in 30 days"
+    assert "furosemide (loop diuretic)" in card.detail
+    assert _codes(card) == ["2823-3", "19123-9"]
     for s in card.suggestions:
+        assert s.isRecommended is False
         action = s.actions[0]
         assert action.type == "create"
         assert action.resource["resourceType"] == "ServiceRequest"
         assert action.resource["subject"] == {"reference": "Patient/pat1"}
 
 
+def test_a_loop_diuretic_being_ordered_with_the_relaxant_counts() -> None:
+    drafted = med("furosemide", 40, draft=True, classes=frozenset({DrugClass.LOOP_DIURETIC}))
+    assert only(electrolyte_monitoring.evaluate(facts(drafts=(RELAXANT_DRAFT,), other_drafts=(drafted,))))
+
+
+def test_a_thiazide_cirrhosis_and_alcohol_use_disorder_are_reasons() -> None:
+    assert "thiazide diuretic" in only(_monitor(HCTZ)).summary
+    cirrhosis = cond(ConditionCategory.CIRRHOSIS, "K70.30", "Alcoholic cirrhosis of liver")
+    card = only(_monitor(conditions=(cirrhosis,)))
+    assert "Alcoholic cirrhosis of liver on record" in card.detail and "cirrhosis" in card.summary
+    aud = cond(ConditionCategory.ALCOHOL_USE_DISORDER, "F10.20", "Alcohol dependence")
+    assert "alcohol use disorder" in only(_monitor(conditions=(aud,))).summary
+
+
+def test_cramps_as_the_indication_or_on_the_problem_list_are_reasons() -> None:
+    card = only(
+        electrolyte_monitoring.evaluate(
+            facts(drafts=(RELAXANT_DRAFT,), indications=indicated(Indication.CRAMPS, RELAXANT_DRAFT))
+        )
+    )
+    assert "cramps, what the relaxant treats" in card.detail
+    cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
+    assert "Cramp and spasm on record" in only(_monitor(conditions=(cramps,))).detail
+
+
+@pytest.mark.parametrize(("days", "fires"), [(89, False), (90, True), (400, True)])
+def test_a_long_term_proton_pump_inhibitor_asks_for_magnesium_only(days: float, fires: bool) -> None:
+    cards = _monitor(_ppi(days))
+    if not fires:
+        assert cards == []
+        return
+    card = only(cards)
+    assert card.summary.startswith("Check magnesium before treating spasm: long-term PPI")
+    assert _codes(card) == ["19123-9"]
+    assert "omeprazole since" in card.detail
+
+
 @pytest.mark.parametrize(("days", "missing"), [(30, False), (30.1, True), (200, True)])
 def test_monitoring_edge_at_30_days(days: float, missing: bool) -> None:
-    cards = _monitor(potassium=potassium(4.0, days_ago=days), magnesium=magnesium(0.8, days_ago=1))
+    cards = _monitor(FUROSEMIDE, potassium=potassium(4.0, days_ago=days), magnesium=magnesium(0.8, days_ago=1))
     if not missing:
         assert cards == []
         return
     card = only(cards)
-    assert "No potassium result" in card.summary
-    assert [s.actions[0].resource["code"]["coding"][0]["code"] for s in card.suggestions] == ["2823-3"]
+    assert card.summary.startswith("Check potassium before treating spasm")
+    assert _codes(card) == ["2823-3"]
     assert "4 mmol/L" in card.detail  # the stale value is shown with its date
 
 
 def test_monitoring_does_not_call_an_unretrieved_lab_missing() -> None:
     gap = DataGap(what="potassium results", reason="FHIR server answered 500", prefetch_key="potassium")
-    card = only(_monitor(magnesium=None, gaps=(gap,)))
-    assert [s.actions[0].resource["code"]["coding"][0]["code"] for s in card.suggestions] == ["19123-9"]
+    card = only(_monitor(FUROSEMIDE, magnesium=None, gaps=(gap,)))
+    assert _codes(card) == ["19123-9"]
 
 
 def test_monitoring_scope() -> None:
     recent = {"potassium": potassium(4.0), "magnesium": magnesium(0.8)}
-    assert _monitor(**recent) == []
-    assert electrolyte_monitoring.evaluate(facts("order-sign", drafts=(med("lisinopril", 10, draft=True),))) == []
-    # Patient-view: on a relaxant fires; a condition alone does not order labs.
-    assert only(electrolyte_monitoring.evaluate(facts("patient-view", meds=(med(mg_per_day=30),))))
+    assert _monitor(FUROSEMIDE, **recent) == []
+    on_diuretic = {"meds": (FUROSEMIDE,)}
+    assert electrolyte_monitoring.evaluate(facts(drafts=(med("lisinopril", 10, draft=True),), **on_diuretic)) == []
+    # A reason without a muscle relaxant is the EHR's general lab monitoring, not this service's.
     cramps = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
-    assert electrolyte_monitoring.evaluate(facts("patient-view", conditions=(cramps,))) == []
+    assert electrolyte_monitoring.evaluate(facts("patient-view", conditions=(cramps,), meds=(FUROSEMIDE,))) == []
+    # Issue 12: a chart opening is not the moment to order labs, even for a patient on a relaxant.
+    on_relaxant = (FUROSEMIDE, med(mg_per_day=30))
+    assert electrolyte_monitoring.evaluate(facts("patient-view", conditions=(cramps,), meds=on_relaxant)) == []
+    assert electrolyte_monitoring.RULE.hooks == {"order-select", "order-sign"}
 
 
 # --- issue 11: the newest result could not be read ---------------------------------------------------

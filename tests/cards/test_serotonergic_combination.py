@@ -20,8 +20,8 @@ def test_cyclobenzaprine_draft_with_active_serotonergic_drug_warns(partner: str)
     assert card.indicator == "warning"
     assert card.topic_code == "serotonergic-combination"
     assert "cyclobenzaprine" in card.summary and partner in card.summary
-    assert f"MedicationRequest/{partner}-1" in card.detail
-    assert "Guideline S23" in card.detail
+    assert card.detail.startswith(f"This order: cyclobenzaprine; current: {partner}.")
+    assert "summary S23" in card.detail
     [action] = actions(card)
     assert action.type == "delete" and action.resourceId == ["MedicationRequest/draft-cyclobenzaprine"]
     assert {o.code for o in card.overrideReasons or []} == {
@@ -131,10 +131,12 @@ def test_cancelled_maoi_is_ignored() -> None:
     assert evaluate(facts(drafts=[med("cyclobenzaprine", draft=True)], meds=[maoi])) == []
 
 
-def test_patient_view_cyclobenzaprine_with_ssri_warns_without_suggestion() -> None:
+def test_patient_view_speaks_only_for_an_maoi_combination() -> None:
+    """Issue 12: cyclobenzaprine + an SSRI was judged when ordered; an MAOI combination needs action now."""
     meds = [med("cyclobenzaprine", start=ago(5)), med("sertraline", start=ago(90))]
-    card = only(evaluate(facts("patient-view", meds=meds)))
-    assert card.indicator == "warning" and not card.suggestions
+    assert evaluate(facts("patient-view", meds=meds)) == []
+    card = only(evaluate(facts("patient-view", meds=[med("cyclobenzaprine", start=ago(5)), med("phenelzine")])))
+    assert card.indicator == "critical" and not card.suggestions
 
 
 def test_patient_view_antidepressant_pair_without_cyclobenzaprine_is_quiet() -> None:
@@ -177,7 +179,7 @@ def test_e2e_cyclobenzaprine_draft_with_active_sertraline_warns(client, hook: st
     card = one_card(body, "serotonergic-combination")
     assert card["indicator"] == "warning"
     assert "cyclobenzaprine" in card["summary"] and "sertraline" in card["summary"]
-    assert "MedicationRequest/sert" in card["detail"]
+    assert "current: sertraline" in card["detail"]
     assert delete_targets(card) == [["MedicationRequest/draft-1"]]
 
 
@@ -242,7 +244,7 @@ def test_e2e_quiet_for_unrelated_order_and_single_serotonergic_drug(client) -> N
 def test_recently_stopped_maoi_is_listed_once_with_its_stop_date() -> None:
     maoi = med("linezolid", status="completed", start=ago(20), end=ago(10))
     card = only(evaluate(facts(drafts=[med("cyclobenzaprine", draft=True)], meds=[maoi])))
-    assert card.detail.count("MedicationRequest/linezolid-1") == 1
+    assert card.detail.count("linezolid") == 1
     assert "ended **2026-11-15**, 10 days ago" in card.detail
 
 

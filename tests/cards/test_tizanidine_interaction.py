@@ -16,7 +16,7 @@ def test_tizanidine_draft_with_active_inhibitor_is_critical(inhibitor: str) -> N
     assert card.indicator == "critical"
     assert card.topic_code == "tizanidine-interaction"
     assert inhibitor in card.summary and "contraindicated" in card.summary
-    assert f"MedicationRequest/{inhibitor}-1" in card.detail
+    assert f"{inhibitor} (since 2026-11-20)" in card.detail
     [action] = actions(card)
     assert action.type == "delete" and action.resourceId == ["MedicationRequest/draft-tizanidine"]
 
@@ -83,7 +83,7 @@ def test_e2e_ciprofloxacin_order_for_patient_on_tizanidine_is_critical(client, h
     card = one_card(body, "tizanidine-interaction")
     assert card["indicator"] == "critical"
     assert "ciprofloxacin" in card["summary"].lower()
-    assert "MedicationRequest/tiz" in card["detail"]
+    assert "tizanidine (since " in card["detail"]
     assert delete_targets(card) == [["MedicationRequest/draft-1"]]
 
 

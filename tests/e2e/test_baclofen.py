@@ -149,7 +149,7 @@ def test_intrathecal_pump_stop_has_boxed_warning_and_no_titration(client: TestCl
     stop = draft(None, "baclofen 2 MG/ML Intrathecal Solution", rid="itb", status="stopped", route="intrathecal")
     body = post_hook(client, hook_request("order-sign", drafts=[stop], meds=[pump]))
     card = one(body, "baclofen-withdrawal")
-    assert "Intrathecal baclofen stopped" in card["summary"]
+    assert "Taper intrathecal baclofen" in card["summary"]
     assert "Boxed warning" in card["detail"]
     assert cards_of(body, "baclofen-titration") == []
 

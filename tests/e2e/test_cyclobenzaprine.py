@@ -98,7 +98,7 @@ def test_e2e_duration_patient_view_course_past_21_days(client: TestClient) -> No
     current = medication_request(*CYCLO_10_SCD, authored_on=days_ago(25), dose=10, frequency=3, supply_days=30)
     body = post_hook(client, hook_request("patient-view", meds=[current]))
     card = one_card(body, "cyclobenzaprine-duration")
-    assert re.search(r"Cyclobenzaprine taken for 2[56] days", card["summary"])  # authored at midnight
+    assert re.search(r"Reassess cyclobenzaprine: taken 2[56] days", card["summary"])  # authored at midnight
     assert days_ago(25) in card["detail"]
     assert "suggestions" not in card
 
@@ -148,7 +148,7 @@ def test_e2e_cardiac_snomed_heart_failure_and_flexeril_by_name(client: TestClien
     )
     card = one_card(body, "cyclobenzaprine-cardiac")
     assert card["indicator"] == "critical" and "heart failure" in card["summary"]
-    assert "recognized by its name only" in card["detail"]
+    assert "matched by name only" in card["detail"]
 
 
 def test_e2e_cardiac_patient_view_hyperthyroidism(client: TestClient) -> None:

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.fhir import condition, draft, hook_request, magnesium, medication_request, potassium
-from tests.support.http import post_hook, topics
+from tests.support.fhir import condition, draft, hook_request, magnesium, medication_request, patient, potassium
+from tests.support.http import post_hook, topics, years_ago
 
 BAC_10 = ("197391", "baclofen 10 MG Oral Tablet")
+BAC_5 = ("430902", "baclofen 5 MG Oral Tablet")
 TIZANIDINE_4 = ("313413", "tizanidine 4 MG Oral Tablet")
 LISINOPRIL = ("314076", "lisinopril 10 MG Oral Tablet")
+FUROSEMIDE_40 = ("313988", "furosemide 40 MG Oral Tablet")
 ORDER_HOOKS = ("order-select", "order-sign")
 ELECTROLYTE_TOPICS = {"electrolyte-potassium", "electrolyte-magnesium", "electrolyte-monitoring"}
 
@@ -33,7 +35,13 @@ def one(body: dict[str, Any], topic: str) -> dict[str, Any]:
 
 
 def baclofen_draft() -> dict[str, Any]:
+    """30 mg/day: a start above the label's 15 mg/day, so the titration card warns about this order."""
     return draft(*BAC_10, dose=1, dose_unit="tablet", timing_code="TID")
+
+
+def label_start_draft() -> dict[str, Any]:
+    """15 mg/day, the label's start: no other card speaks about this order."""
+    return draft(*BAC_5, dose=1, dose_unit="tablet", timing_code="TID")
 
 
 @pytest.mark.parametrize("hook", ORDER_HOOKS)
@@ -41,7 +49,7 @@ def test_low_potassium_meq_and_low_magnesium_mg_dl_when_ordering_baclofen(client
     k = potassium(3.1, days_ago(3), unit="mEq/L", ucum="meq/L")
     mg = magnesium(1.5, days_ago(3))
     body = post_hook(
-        client, hook_request(hook, drafts=[baclofen_draft()], potassium_results=[k], magnesium_results=[mg])
+        client, hook_request(hook, drafts=[label_start_draft()], potassium_results=[k], magnesium_results=[mg])
     )
     k_card = one(body, "electrolyte-potassium")
     assert k_card["indicator"] == "info"  # 3.0-3.4 mmol/L: the mild band (issue 12)
@@ -53,6 +61,20 @@ def test_low_potassium_meq_and_low_magnesium_mg_dl_when_ordering_baclofen(client
     assert "Mg 1.5 mg/dL" in mg_card["summary"]
     assert "0.62 mmol/L" in mg_card["detail"]  # 1.5 × 0.4114
     assert "electrolyte-monitoring" not in topics(body)
+
+
+def test_a_low_potassium_is_about_the_patient_and_keeps_its_own_card(client: TestClient) -> None:
+    body = post_hook(
+        client,
+        hook_request(
+            "order-sign",
+            drafts=[baclofen_draft()],
+            potassium_results=[potassium(3.1, days_ago(3), unit="mEq/L", ucum="meq/L")],
+            magnesium_results=[magnesium(2.0, days_ago(3))],
+        ),
+    )
+    assert topics(body) == ["baclofen-titration", "electrolyte-potassium"]
+    assert "Also:" not in body["cards"][0]["detail"]
 
 
 def test_magnesium_at_1_7_mg_dl_is_not_low(client: TestClient) -> None:
@@ -120,25 +142,40 @@ def test_quiet_for_a_patient_this_guideline_is_not_about(client: TestClient, hoo
 
 
 @pytest.mark.parametrize("hook", ORDER_HOOKS)
-def test_monitoring_offers_one_lab_order_per_missing_result(client: TestClient, hook: str) -> None:
-    card = one(post_hook(client, hook_request(hook, drafts=[baclofen_draft()])), "electrolyte-monitoring")
+def test_a_healthy_40_year_olds_relaxant_order_without_labs_gets_no_lab_card(client: TestClient, hook: str) -> None:
+    request = hook_request(hook, drafts=[label_start_draft()], patient_resource=patient(years_ago(40)))
+    assert "electrolyte-monitoring" not in topics(post_hook(client, request))
+
+
+@pytest.mark.parametrize("hook", ORDER_HOOKS)
+def test_monitoring_with_cramps_offers_one_lab_order_per_missing_result(client: TestClient, hook: str) -> None:
+    request = hook_request(hook, drafts=[label_start_draft()], conditions=[condition("R25.2", "Cramp and spasm")])
+    card = one(post_hook(client, request), "electrolyte-monitoring")
     assert card["indicator"] == "info"
+    # The reason: cramps on the problem list (or, once the facts read it, what the order treats).
+    assert card["summary"] == "Check potassium and magnesium before treating spasm: cramps, none in 30 days"
     resources = [s["actions"][0]["resource"] for s in card["suggestions"]]
     assert [r["code"]["coding"][0]["code"] for r in resources] == ["2823-3", "19123-9"]
-    assert all(s["actions"][0]["type"] == "create" for s in card["suggestions"])
+    assert all(s["actions"][0]["type"] == "create" and not s.get("isRecommended") for s in card["suggestions"])
     assert all(r["resourceType"] == "ServiceRequest" and r["subject"]["reference"] == "Patient/pat1" for r in resources)
 
 
-def test_monitoring_on_patient_view_with_a_stale_potassium(client: TestClient) -> None:
+def test_monitoring_for_a_patient_on_furosemide(client: TestClient) -> None:
+    furosemide = medication_request(*FUROSEMIDE_40, dose=40, frequency=1, authored_on=days_ago(200))
+    body = post_hook(client, hook_request("order-sign", drafts=[label_start_draft()], meds=[furosemide]))
+    assert "loop diuretic" in one(body, "electrolyte-monitoring")["summary"]
+
+
+def test_no_lab_request_on_chart_opening(client: TestClient) -> None:
+    """Issue 12: a stale potassium in a patient on baclofen with cramps waits for the next relaxant order."""
     body = post_hook(
         client,
         hook_request(
             "patient-view",
             meds=[medication_request(*BAC_10, dose=10, frequency=3, authored_on=days_ago(40))],
+            conditions=[condition("R25.2", "Cramp and spasm")],
             potassium_results=[potassium(4.2, days_ago(45))],
             magnesium_results=[magnesium(2.0, days_ago(5))],
         ),
     )
-    card = one(body, "electrolyte-monitoring")
-    assert [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]] == ["2823-3"]
-    assert "4.2 mmol/L" in card["detail"]
+    assert topics(body) == []

@@ -280,3 +280,78 @@ def dose_of(resource: dict[str, Any]) -> tuple[float, int]:
     dosage = resource["dosageInstruction"][0]
     per_dose = dosage["doseAndRate"][0]["doseQuantity"]["value"]
     return per_dose, dosage["timing"]["repeat"]["frequency"]
+
+
+# --------------------------------------------------------------------------- card length limits (issue 12)
+
+# Every card a test builds, as (where, topic, summary length, detail length): "built" for what a rule
+# hands to make_card (the summary before any cut), "response" for what the engine returns (after
+# folding "Also:" lines). Filled by `watch_card_limits`; the conftests of tests/cards and tests/e2e
+# report its distribution at the end of the run.
+CARD_LENGTHS: list[tuple[str, str, int, int]] = []
+_REPORTED = False
+
+
+def watch_card_limits(monkeypatch: Any) -> list[str]:
+    """Route every make_card call and every engine evaluation through the length limits.
+
+    Returns the list the violations are appended to; the fixture asserts it is empty afterwards.
+    """
+    import sys
+
+    from cds_service import engine
+    from cds_service.cards import base
+    from cds_service.cards.base import DETAIL_MAX, SUMMARY_MAX
+    from cds_service.protocol import hooks
+
+    violations: list[str] = []
+    original_make_card = base.make_card
+
+    def make_card(rule: Any, **kwargs: Any) -> Any:
+        card = original_make_card(rule, **kwargs)
+        summary, detail = kwargs["summary"], card.detail or ""
+        CARD_LENGTHS.append(("built", rule.topic, len(summary), len(detail)))
+        if len(summary) > SUMMARY_MAX or len(detail) > DETAIL_MAX:
+            violations.append(f"{rule.topic}: summary {len(summary)}, detail {len(detail)}: {summary!r}")
+        return card
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("cds_service.cards") and getattr(module, "make_card", None) is original_make_card:
+            monkeypatch.setattr(module, "make_card", make_card)
+
+    original_evaluate = engine.evaluate
+
+    def evaluate(*args: Any, **kwargs: Any) -> Any:
+        result = original_evaluate(*args, **kwargs)
+        for card in result.cards:
+            detail = card.detail or ""
+            CARD_LENGTHS.append(("response", card.topic_code or "", len(card.summary), len(detail)))
+            if len(card.summary) > SUMMARY_MAX or len(detail) > DETAIL_MAX:
+                violations.append(f"response {card.topic_code}: summary {len(card.summary)}, detail {len(detail)}")
+        return result
+
+    monkeypatch.setattr(engine, "evaluate", evaluate)
+    monkeypatch.setattr(hooks, "evaluate", evaluate)
+    return violations
+
+
+def card_length_report() -> list[str]:
+    """Lines for the terminal summary: count, max and median of summary and detail lengths (once)."""
+    import statistics
+
+    global _REPORTED
+    if _REPORTED:
+        return []
+    _REPORTED = True
+    lines = []
+    for where in ("built", "response"):
+        rows = [r for r in CARD_LENGTHS if r[0] == where]
+        if not rows:
+            continue
+        summaries = [r[2] for r in rows]
+        details = [r[3] for r in rows]
+        lines.append(
+            f"cards {where}: {len(rows)} (topics {len({r[1] for r in rows})}); summary max {max(summaries)}, "
+            f"median {statistics.median(summaries):g}; detail max {max(details)}, median {statistics.median(details):g}"
+        )
+    return lines
