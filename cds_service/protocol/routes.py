@@ -122,9 +122,7 @@ async def call_service(
 
 def card_fingerprint(card: Card) -> str | None:
     """What makes a card the same card: its rule's fingerprint (drug and the facts behind it)."""
-    if not isinstance(card, RuleCard):
-        return None
-    return getattr(card, "fingerprint", None) or card.summary
+    return card.fingerprint if isinstance(card, RuleCard) else None
 
 
 async def _overrides_that_hold(
