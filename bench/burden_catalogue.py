@@ -199,7 +199,7 @@ propranolol-20        | 856457  | 20       | tablet           | -               
 rifaximin-550         | 856664  | 550      | tablet           | -                                          | rifaximin           | rifaximin 550 MG Oral Tablet
 methimazole-10        | 197941  | 10       | tablet           | -                                          | methimazole         | Methimazole 10 MG Oral Tablet
 digoxin-0.125         | 197604  | 0.125    | tablet           | -                                          | digoxin             | Digoxin 0.125 MG Oral Tablet
-levofloxacin-500      | 199885  | 500      | tablet           | -                                          | levofloxacin        | Levofloxacin 500 MG Oral Tablet
+levofloxacin-500      | 199885  | 500      | tablet           | cyp1a2-other                               | levofloxacin        | Levofloxacin 500 MG Oral Tablet
 hydroxyzine-25        | 995258  | 25       | tablet           | -                                          | hydroxyzine         | Hydroxyzine Hydrochloride 25 MG Oral Tablet
 ferrous-sulfate-325   | 310325  | 325      | tablet           | -                                          | ferrous sulfate     | ferrous sulfate 325 MG Oral Tablet
 """

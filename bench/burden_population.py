@@ -1189,7 +1189,7 @@ def baclofen_change(b: PatientBuilder, kind: str) -> None:
         current = baclofen(b, before, current_start=rng.randint(4, 30))
     elif kind == "increase-fast":
         before, after, started = rng.choice([(15, 30, 1), (30, 45, 2), (20, 60, 20), (30, 75, 10)])
-        current = baclofen(b, before, current_start=started)
+        current = baclofen(b, before, current_start=started, since=started)  # the dose changed `started` days ago
     elif kind == "over-max":
         before = rng.choice([60, 75, 80])
         after = rng.choice([90, 100])

@@ -148,7 +148,9 @@ class LoadShedding:
             await self.app(scope, receive, send)
             return
         self._ensure_monitor()
-        if self.in_flight >= self.limit or self.delay > self.max_delay:
+        # A late loop sheds only while other calls are in progress: one heavy call (or a pause of the
+        # machine) must not make the next lone call a 503.
+        if self.in_flight >= self.limit or (self.delay > self.max_delay and self.in_flight > 0):
             self.shed += 1
             self._log.warning("overloaded: CDS calls answered 503", count=self.shed, limit=self.limit)
             response = outcome_response(

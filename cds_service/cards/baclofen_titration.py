@@ -15,8 +15,8 @@ are judged by the label, the floor: start 5 mg three times a day, +5 mg per dose
 
 When it stays quiet: a compliant order, a renewal, a reduction (below the label maximum), a stop,
 intrathecal baclofen, a child below the label age (pediatric-caution speaks; only the label maximum
-still fires). An older adult's start gets one line ("start low"), and an info card only when no renal
-function is on record (renal-dosing judges eGFR).
+still fires). An older adult's start gets one line in the dose card ("start low"), and another when no
+renal function is on record (renal-dosing judges eGFR); neither makes a card of its own.
 """
 
 from __future__ import annotations
@@ -152,12 +152,12 @@ def _assess(facts: PatientFacts, draft: MedicationFact, after: Regimen, t: Thres
             "",
             f"At {facts.age_years}, start low and titrate slowly (label).",
         )
-        if _no_renal_data(facts):
+        if _no_renal_data(facts):  # a line in the dose card, not a card of its own (issue 11)
             findings.add(
                 "info",
-                "Check renal function before starting baclofen",
-                f"No eGFR on record; baclofen is renally cleared (Beers 2023: avoid at eGFR < "
-                f"{fmt_number(t.beers_baclofen_min_egfr)}).",
+                "",
+                f"No eGFR on record: check renal function; baclofen is renally cleared (Beers 2023: avoid at "
+                f"eGFR < {fmt_number(t.beers_baclofen_min_egfr)}).",
             )
     if not findings.phrases:
         return None

@@ -9,9 +9,10 @@ cannot be computed on either side is not guessed at: only an explicit stop fires
 is taken to mean the patient has the order it stops, even when that order is not in the medication
 list (an order the facts layer replaced by its draft). The regimen before the drafts includes what
 they continue (`facts.continuation_of`), so a renewal of an order whose supply ran out is compared
-with that order's dose; a gradual taper (one step or less) is quiet. Intrathecal baclofen (dosed in micrograms
-through a pump) fires when a draft stops an intrathecal order, with the boxed-warning wording;
-intrathecal dose changes are the pump team's and are not judged here.
+with that order's dose; a gradual taper (one step or less) is quiet, and so is a stop from one taper
+step or less (the last step of a taper). Intrathecal baclofen (dosed in micrograms through a pump)
+fires when a draft stops an intrathecal order, with the boxed-warning wording; intrathecal dose
+changes are the pump team's and are not judged here.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def _oral(facts: PatientFacts, touched: list[MedicationFact], t: Thresholds) -> 
         return None
     after = regimen_after(facts)
     stopping = after.empty
+    if stopping and current.total is not None and not above(current.total, t.baclofen_taper_step_max_mg_per_day):
+        return None  # stopping from one taper step or less: the last step of a taper, not an abrupt stop
     if not stopping:
         if not (current.complete and after.complete):
             return None

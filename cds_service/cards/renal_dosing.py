@@ -10,9 +10,12 @@ eGFR is on record (stage 3: 30-59; stage 4: 15-29; stage 5: < 15), and the card 
 was obtained (a result, computed with CKD-EPI 2021 from creatinine, or a condition).
 
 When. Order hooks: a draft in scope for oral baclofen or tizanidine, except a reduction or a stop
-(the card would ask for what the order already does). Patient-view: only the critical case (a
-current baclofen order at eGFR < 30 or on dialysis), which needs action now. No renal data: quiet
-here (a baclofen start at 65 or older gets a line in its dose card instead).
+(the card would ask for what the order already does). Patient-view: a current order in reduced
+kidney function, warning and critical alike: the regimen in place is what accumulates, and the
+chart opening may be the first time anyone looks at the two together (an override keeps the card
+away for that patient while the facts stay the same). "Check CrCl" when only a CKD stage suggests a
+tizanidine reduction is for the moment of ordering. No renal data: quiet here (a baclofen start at
+65 or older gets a line in its dose card instead).
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
 def _baclofen(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Thresholds) -> Card | None:
     critical = k.dialysis or (k.upper is not None and k.upper < t.baclofen_critical_egfr)
     low = critical or (k.upper is not None and k.upper < t.beers_baclofen_min_egfr)
-    if not low or (not critical and not is_order_hook(facts)):
+    if not low:  # on chart opening too: the regimen in place is what accumulates (Beers: avoid)
         return None
     indicator: Indicator = "critical" if critical else "warning"
     if critical:
@@ -136,11 +139,9 @@ def _baclofen(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Threshol
 
 
 def _tizanidine(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Thresholds) -> Card | None:
-    if not is_order_hook(facts):
-        return None
     below = k.dialysis or (k.upper is not None and k.upper < t.tizanidine_reduce_below_crcl)
     maybe = not below and k.egfr is None and k.upper is not None and k.upper - 15 < t.tizanidine_reduce_below_crcl
-    if not below and not maybe:
+    if not below and (not maybe or not is_order_hook(facts)):  # "check CrCl" is for the moment of ordering
         return None
     limit = fmt_number(t.tizanidine_reduce_below_crcl)
     detail = (

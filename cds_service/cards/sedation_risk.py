@@ -3,10 +3,10 @@
 Counts drugs, not orders (a renewal is not a combination), from muscle relaxants, benzodiazepines,
 opioids, gabapentinoids, Z-drugs and other CNS depressants. Scope: only combinations that include a
 drug this service is about (a muscle relaxant, or a benzodiazepine ordered for spasm); oxycodone +
-gabapentin is the EHR's general interaction screening. Order hooks only: fires when a CNS
-depressant draft in scope is part of such a combination. A chart opening is quiet (issue 12): a
-combination the patient already takes needs no action now, and each order that continues it is
-judged when it is placed.
+gabapentin is the EHR's general interaction screening. Order hooks: fires when a CNS-active draft in
+scope is part of such a combination. A chart opening speaks only for the Beers count (three or more
+CNS-active drugs at 65 or older), which needs action now (deprescribing); a pair of depressants the
+patient already takes is judged when an order continues it (issue 12).
 
 Indicator: **info** for two or more CNS depressants (monitor sedation, dizziness, weakness: S18).
 **Warning** at 65 and older when the patient would take three or more CNS-active drugs (Beers 2023
@@ -37,7 +37,7 @@ from cds_service.cards.scope import (
 )
 from cds_service.cards.text import fit_names, main_name, quote, together
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ORDER_HOOKS, Card
+from cds_service.cdshooks import ALL_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
 
 _CRITICAL_OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED, WILL_MONITOR)
@@ -54,24 +54,28 @@ def _in_class(group: list[MedicationFact], drug_class: DrugClass) -> bool:
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
-    if not is_order_hook(facts):
-        return []
     taken = combination_pool(facts)
     pool = [m for m in taken if is_cns_depressant(m)]
-    if not any(is_service_drug(facts, m) for m in pool):
+    active = [m for m in taken if is_cns_active(m) or is_cns_depressant(m)]
+    if not any(is_service_drug(facts, m) for m in active):
         return []  # no relaxant (or benzodiazepine for spasm): the EHR's general interaction screening
-    drafts_in_scope = [m for m in facts.drafts_in_scope if is_cns_depressant(m) and not m.is_stop]
-    if not drafts_in_scope:
-        return []
-    drugs = group_by_drug(pool)
-    if len(drugs) < t.sedation_min_cns_depressants:
-        return []
-    cns_active = group_by_drug(m for m in taken if is_cns_active(m) or is_cns_depressant(m))
+    cns_active = group_by_drug(active)
     beers = (
         facts.age_years is not None
         and facts.age_years >= t.elderly_age_years
         and len(cns_active) >= t.beers_cns_active_avoid_count
     )
+    drugs = group_by_drug(pool)
+    if is_order_hook(facts):
+        drafts_in_scope = [
+            m for m in facts.drafts_in_scope if not m.is_stop and (is_cns_depressant(m) or is_cns_active(m))
+        ]
+        if not drafts_in_scope or (len(drugs) < t.sedation_min_cns_depressants and not beers):
+            return []
+    elif beers:
+        drafts_in_scope = []  # chart opening: the Beers count needs action now; a pair of depressants does not
+    else:
+        return []
 
     benzos = [g for g in drugs if _in_class(g, DrugClass.BENZODIAZEPINE)]
     opioids = [g for g in drugs if _in_class(g, DrugClass.OPIOID)]
@@ -81,10 +85,16 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     indicator = "critical" if critical else "warning" if (benzo_opioid or beers) else "info"
 
     names = [main_name(g[0]) for g in drugs]
+    if beers and not benzo_opioid and len(drugs) < t.sedation_min_cns_depressants:
+        names = [main_name(g[0]) for g in cns_active]
     if benzo_opioid:
         verb = "Avoid" if critical else "Review"
         pair = [main_name(g[0]) for g in benzos + opioids]
         summary = f"{verb} {fit_names(pair, 45)}: boxed warning, respiratory depression and death"
+    elif beers:
+        summary = (
+            f"Reduce CNS-active drugs at age {facts.age_years}: {len(cns_active)} together ({fit_names(names, 40)})"
+        )
     else:
         summary = f"Monitor sedation: {len(drugs)} CNS depressants together ({fit_names(names, 50)})"
 
@@ -97,7 +107,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         if not critical:
             lines.append("The patient already takes both drugs; this order continues the combination.")
     if beers:
-        depressants = set(names)
+        depressants = {main_name(g[0]) for g in drugs}
         others = [main_name(g[0]) for g in cns_active if main_name(g[0]) not in depressants]
         also = f", with {quote(', '.join(others), 60)}" if others else ""
         lines.append(
@@ -166,7 +176,7 @@ RULE = Rule(
     topic="sedation-risk",
     title="Several CNS depressants together",
     statements=("S18", "S8"),
-    hooks=ORDER_HOOKS,
+    hooks=ALL_HOOKS,
     evaluate=evaluate,
     reasoning=_REASONING,
     description=(

@@ -11,8 +11,9 @@ Scope: only combinations that include a drug this service is about (a muscle rel
 cyclobenzaprine, or a benzodiazepine for spasm: `scope.is_service_drug`); sertraline + ondansetron
 belongs to the EHR's general interaction screening. Verapamil counts as serotonergic only beside
 cyclobenzaprine (its label names it). Order hooks: fires when a serotonergic draft in scope is part
-of such a combination. Patient-view: only the critical case, an MAOI combination, which needs action
-now; a combination without an MAOI was judged when its orders were placed (issue 12).
+of such a combination. Patient-view: the combination in place, warning or critical: it may have been
+assembled by several prescribers, or before this service ran, and the chart opening is where it shows
+(an override keeps the card away for that patient while the same drugs stay together).
 
 Indicator: **critical** when an MAOI (incl. linezolid, methylene blue, selegiline, rasagiline) is
 active, drafted or stopped within the washout (label contraindication, hyperpyretic crises and
@@ -109,8 +110,6 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     active_maoi = [m for m in pool if m.in_class(DrugClass.MAOI)]
     dated_recent = [r for r in recent if r.days_since_stop is not None]
     critical = bool(active_maoi or dated_recent)
-    if not critical and not is_order_hook(facts):
-        return []  # chart opening: only an MAOI combination needs action now (issue 12)
     names = [main_name(group[0]) for group in drugs]
 
     if critical:

@@ -57,6 +57,14 @@ class Thresholds(BaseModel):
     )
     # --- treatment escalation (S17 "if inadequate response after 2-3 weeks": the lower bound)
     escalation_min_days_at_ceiling: int = _field(14, unit="days", source="S17 (2-3 weeks)", ge=7, le=90)
+    escalation_max_days_at_ceiling: int = _field(
+        42,
+        unit="days",
+        source="service convention: S17's reassessment moment is after 2-3 weeks; an established regimen "
+        "renewed months later is not that moment (one or two monthly renewals fall in the window)",
+        ge=21,
+        le=365,
+    )
     # --- electrolytes (S16, A5; StatPearls Hypokalemia NBK482465, Hypomagnesemia NBK500003)
     potassium_low_mmol_per_l: float = _field(3.5, unit="mmol/L", source="hypokalaemia: < 3.5 mmol/L", ge=3.0, le=4.0)
     potassium_critical_mmol_per_l: float = _field(

@@ -7,8 +7,9 @@ cimetidine, famotidine, acyclovir, ticlopidine, zileuton, oral contraceptives: c
 `cyp1a2-inhibitor`) should be avoided; if needed, start tizanidine low and watch blood pressure and
 sedation: **warning**. Inhibitors are recognized by class and, for the contraindicated two, by name
 as a safety net. Order hooks: fires when tizanidine or an inhibitor is among the drafts in scope and
-both would be taken (a stop is never taken). Patient-view: the contraindicated pair only, both
-current. One card per concern lists every inhibitor.
+both would be taken (a stop is never taken). Patient-view: both current (the pair may have been put
+together by two prescribers; an override keeps the card away while the same drugs stay together).
+One card per concern lists every inhibitor.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     if inhibitors:
         return _contraindicated(facts, tizanidine, inhibitors)
     others = [m for m in pool if is_other_inhibitor(m) and not m.has("tizanidine")]
-    if others and is_order_hook(facts):
+    if others:
         return _avoid(facts, tizanidine, others)
     return []
 
@@ -69,8 +70,8 @@ def _taken(involved: list[MedicationFact]) -> str:
 
 def _avoid(facts: PatientFacts, tizanidine: list[MedicationFact], others: list[MedicationFact]) -> list[Card]:
     involved = tizanidine + others
-    drafts = _in_scope(facts, involved)
-    if not drafts:
+    drafts = _in_scope(facts, involved) if is_order_hook(facts) else []
+    if is_order_hook(facts) and not drafts:
         return []
     names = [main_name(g[0]) for g in group_by_drug(others)]
     return [
@@ -148,8 +149,8 @@ _REASONING = "\n\n".join(
             "and sedation."
         ),
         (
-            "Critical for the contraindicated pair, on order hooks and on chart opening when both are current; a "
-            "warning on order hooks for the others."
+            "Critical for the contraindicated pair, a warning for the others; on order hooks and on chart opening "
+            "when both are current."
         ),
         ("Sources: FDA tizanidine label (Contraindications; Drug Interactions)."),
     )

@@ -3,9 +3,11 @@
 What it checks. "Refractory" has no structured fact, but the moment the source says to reassess
 does: an order that renews or raises oral baclofen (`facts.continuation_of`) after the patient has
 taken a dose at the ceiling of the order's indication for at least
-`Thresholds.escalation_min_days_at_ceiling` (the low end of "2-3 weeks"). The ceiling is the cramp
-plan's `baclofen_plan_ceiling_mg_per_day` for cramps in liver disease, and the label maximum
-otherwise (30-80 mg/day is the label's usual range for spasticity, not a failure).
+`Thresholds.escalation_min_days_at_ceiling` (the low end of "2-3 weeks") and at most
+`escalation_max_days_at_ceiling` (the reassessment moment, not every renewal of a regimen held for
+months). The ceiling is the cramp plan's `baclofen_plan_ceiling_mg_per_day` for cramps in liver
+disease, and the label maximum otherwise (30-80 mg/day is the label's usual range for spasticity,
+not a failure).
 
 What it offers, by indication, never a drug the record says is contraindicated or not indicated:
 spasticity: tizanidine (not beside fluvoxamine or ciprofloxacin), intrathecal baclofen, botulinum
@@ -77,7 +79,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         if change.previous_mg is None or change.since is None or above(ceiling, change.previous_mg):
             continue
         days = (facts.now - change.since).total_seconds() / 86400
-        if days < t.escalation_min_days_at_ceiling:
+        if not t.escalation_min_days_at_ceiling <= days <= t.escalation_max_days_at_ceiling:
             continue
         return [_card(facts, draft, change, indication, change.since, int(days), t)]
     return []
@@ -185,7 +187,8 @@ RULE = Rule(
     evaluate=evaluate,
     reasoning=_REASONING,
     description=(
-        "An order that renews or raises oral baclofen after {escalation_min_days_at_ceiling} days or more at the "
+        "An order that renews or raises oral baclofen after {escalation_min_days_at_ceiling} to "
+        "{escalation_max_days_at_ceiling} days at the "
         "indication's ceiling ({baclofen_plan_ceiling_mg_per_day} mg/day for cramps in liver disease, the "
         "{baclofen_label_max_mg_per_day} mg/day label maximum otherwise): the next step for that indication, never "
         "a drug the record contraindicates or one not indicated for it."
@@ -195,6 +198,7 @@ RULE = Rule(
         "baclofen_plan_ceiling_mg_per_day",
         "baclofen_label_max_mg_per_day",
         "escalation_min_days_at_ceiling",
+        "escalation_max_days_at_ceiling",
         "elderly_age_years",
     ),
 )

@@ -254,6 +254,7 @@ class LargeRequestPool:
         self.processes = processes
         self.log_level = log_level
         self._pool: Any = None
+        self.handled = 0  # large requests sent to the process (tests, metrics)
 
     def _executor(self) -> Any:
         if self._pool is None:
@@ -282,6 +283,7 @@ class LargeRequestPool:
         rule_set: RuleSet = DEFAULT_RULE_SET,
     ) -> HookOutcome:
         loop = asyncio.get_running_loop()
+        self.handled += 1
         return await loop.run_in_executor(
             self._executor(), _child_handle, service_id, body, client, settings, base_url, rule_set
         )

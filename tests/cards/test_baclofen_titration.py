@@ -235,12 +235,13 @@ def test_children_get_only_the_label_maximum() -> None:
     assert _start(60, age=12) != []  # the adult start applies from 12
 
 
-def test_older_adult_start_without_renal_data_gets_one_info_card() -> None:
-    card = only(_start(15, age=70))
-    assert card.indicator == "info"
-    assert "renal" in card.summary.lower()
-    assert "start low" in card.detail.lower()
-    assert _start(15, age=70, renal=egfr(75)) == []  # renal function known: nothing to add
+def test_older_adult_start_without_renal_data_is_a_line_in_the_dose_card_not_a_card() -> None:
+    """Issue 11: one info line in the baclofen card, not a card of its own."""
+    assert _start(15, age=70) == []  # a label start: no dose card, so nothing to add a line to
+    card = only(_start(30, age=70))  # too high a start: the dose card carries both lines
+    assert card.indicator == "warning"
+    assert "start low" in card.detail.lower() and "check renal function" in card.detail.lower()
+    assert "renal" not in only(_start(30, age=70, renal=egfr(75))).detail.lower()
 
 
 def test_older_adult_renewal_is_quiet() -> None:

@@ -53,6 +53,13 @@ def test_stop_order_for_the_active_order_fires_with_the_current_dose() -> None:
     assert {o.code for o in card.overrideReasons} == {"stopping-for-adverse-effect", "specialist-directed"}
 
 
+@pytest.mark.parametrize(("mg", "warns"), [(10, False), (10.5, True), (5, False), (15, True)])
+def test_stopping_from_one_taper_step_is_the_end_of_a_taper(mg: float, warns: bool) -> None:
+    active = med(mg_per_day=mg, ref="MedicationRequest/bac-1", start=ago(60))
+    stop = med(mg_per_day=mg, draft=True, status="stopped", ref="MedicationRequest/bac-1")
+    assert bool(evaluate(facts(drafts=(stop,), meds=(active,)))) is warns
+
+
 def test_stop_order_with_a_new_id_stops_oral_baclofen() -> None:
     active = med(mg_per_day=20, ref="MedicationRequest/bac-1", start=ago(60))
     stop = med(mg_per_day=None, draft=True, status="cancelled", ref="MedicationRequest/other")

@@ -58,7 +58,9 @@ def test_tizanidine_crcl_edge_at_25(value: float, fires: bool) -> None:
     assert "stands in for the creatinine clearance" in card.detail
 
 
-def test_patient_view_speaks_only_for_the_critical_case() -> None:
-    assert evaluate(facts("patient-view", meds=(med(mg_per_day=30),), renal=egfr(45))) == []
+def test_patient_view_speaks_for_the_regimen_in_place() -> None:
+    """A current baclofen order in reduced kidney function is a chart-level concern (warning or critical)."""
+    assert only(evaluate(facts("patient-view", meds=(med(mg_per_day=30),), renal=egfr(45)))).indicator == "warning"
     assert only(evaluate(facts("patient-view", meds=(med(mg_per_day=30),), renal=egfr(20)))).indicator == "critical"
+    assert evaluate(facts("patient-view", meds=(med(mg_per_day=30),), renal=egfr(75))) == []
     assert RULE.hooks == {"order-select", "order-sign", "patient-view"}

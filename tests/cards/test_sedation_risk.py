@@ -73,8 +73,20 @@ def test_three_cns_drugs_at_65_make_it_a_warning_citing_beers() -> None:
     meds = [med("gabapentin", start=ago(90)), med("zolpidem", start=ago(90))]
     card = only(evaluate(facts(age=65, drafts=[med("methocarbamol", draft=True)], meds=meds)))
     assert card.indicator == "warning"
-    assert "3 CNS depressants" in card.summary
+    assert card.summary.startswith("Reduce CNS-active drugs at age 65: 3 together")
     assert "Beers 2023: avoid 3 or more CNS-active drugs" in card.detail
+
+
+def test_beers_count_needs_no_second_depressant_and_shows_on_chart_opening() -> None:
+    """Methocarbamol (a depressant) with quetiapine and sertraline (CNS-active, not depressants) at 70."""
+    meds = [med("quetiapine", start=ago(200)), med("sertraline", start=ago(200))]
+    card = only(evaluate(facts(age=70, drafts=[med("methocarbamol", draft=True)], meds=meds)))
+    assert card.indicator == "warning" and "3 together" in card.summary
+    on_chart = only(evaluate(facts("patient-view", age=70, meds=[*meds, med("methocarbamol", start=ago(30))])))
+    assert on_chart.indicator == "warning"
+    assert evaluate(facts("patient-view", age=60, meds=[*meds, med("methocarbamol", start=ago(30))])) == []
+    two = [med("gabapentin", start=ago(90)), med("baclofen", start=ago(90))]
+    assert evaluate(facts("patient-view", age=50, meds=two)) == []  # a pair of depressants waits for an order
 
 
 def test_beers_count_includes_antidepressants_antipsychotics_and_antiepileptics() -> None:
@@ -109,11 +121,12 @@ def test_unrelated_draft_for_a_patient_on_two_depressants_is_quiet() -> None:
 
 
 def test_chart_opening_is_quiet_even_for_a_benzodiazepine_opioid_combination() -> None:
-    """Issue 12: a combination the patient already takes needs no action at a chart opening; each order
-    that continues it is judged when placed (a renewal: warning, a start: critical)."""
+    """Issue 12: a combination the patient already takes needs no action at a chart opening under 65; each
+    order that continues it is judged when placed (a renewal: warning, a start: critical). Only the Beers
+    count speaks on a chart opening."""
     assert evaluate(facts("patient-view", meds=[med("cyclobenzaprine", start=ago(5)), med("oxycodone")])) == []
     assert evaluate(facts("patient-view", meds=[med("lorazepam"), med("oxycodone"), med("tizanidine")])) == []
-    assert RULE.hooks == {"order-select", "order-sign"}
+    assert RULE.hooks == {"order-select", "order-sign", "patient-view"}
 
 
 def test_patient_view_opioid_plus_gabapentinoid_without_guideline_drug_is_quiet() -> None:

@@ -131,10 +131,11 @@ def test_cancelled_maoi_is_ignored() -> None:
     assert evaluate(facts(drafts=[med("cyclobenzaprine", draft=True)], meds=[maoi])) == []
 
 
-def test_patient_view_speaks_only_for_an_maoi_combination() -> None:
-    """Issue 12: cyclobenzaprine + an SSRI was judged when ordered; an MAOI combination needs action now."""
+def test_patient_view_shows_the_combination_in_place() -> None:
+    """The combination may have been assembled by several prescribers: the chart opening shows it."""
     meds = [med("cyclobenzaprine", start=ago(5)), med("sertraline", start=ago(90))]
-    assert evaluate(facts("patient-view", meds=meds)) == []
+    card = only(evaluate(facts("patient-view", meds=meds)))
+    assert card.indicator == "warning" and not card.suggestions
     card = only(evaluate(facts("patient-view", meds=[med("cyclobenzaprine", start=ago(5)), med("phenelzine")])))
     assert card.indicator == "critical" and not card.suggestions
 

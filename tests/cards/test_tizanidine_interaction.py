@@ -124,7 +124,9 @@ def test_other_cyp1a2_inhibitor_is_a_warning_to_avoid_or_start_low() -> None:
     assert card.indicator == "warning"
     assert "start low" in card.summary and "amiodarone" in card.summary
     assert "blood pressure and sedation" in card.detail
-    assert evaluate(_facts("patient-view", meds=[_med("tizanidine", 6), amiodarone])) == []
+    on_chart = _only(evaluate(_facts("patient-view", meds=[_med("tizanidine", 6), amiodarone])))
+    assert on_chart.indicator == "warning" and not on_chart.suggestions
+    assert evaluate(_facts("patient-view", meds=[_med("tizanidine", 6)])) == []
 
 
 def test_a_stopped_ciprofloxacin_is_not_a_partner() -> None:

@@ -57,6 +57,13 @@ def test_cramp_ceiling_30_mg_per_day_for_14_days(mg: float, days: float, fires: 
     assert "summary S17" in card.detail
 
 
+@pytest.mark.parametrize(("days", "fires"), [(42, True), (42.1, False), (174, False)])
+def test_the_reassessment_moment_ends_six_weeks_after_reaching_the_ceiling(days: float, fires: bool) -> None:
+    """A regimen held at the ceiling for months is established: its renewals are not the S17 moment."""
+    assert bool(_renew(30, days, CRAMPS_LIVER)) is fires
+    assert bool(_renew(80, days, Indication.SPASTICITY)) is fires
+
+
 def test_spasticity_at_30_or_60_is_not_a_ceiling() -> None:
     assert _renew(30, 30, Indication.SPASTICITY) == []
     assert _renew(60, 30, Indication.SPASTICITY) == []
