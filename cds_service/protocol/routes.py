@@ -92,6 +92,8 @@ async def call_service(
     )
     for card in outcome.cards:
         metrics.card_shown(card.topic_code, card.indicator)
+    for card in held.values():
+        metrics.card_suppressed(card.topic_code)
     if outcome.request is not None:
         state.recorder.record_hook_call(
             HookCallRecord(

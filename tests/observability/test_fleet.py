@@ -4,11 +4,12 @@
 - a token accepted by one instance is refused by another (the Redis replay store);
 - one instance killed (SIGKILL) mid-load: no call fails, because every failure it causes is one
   the balancer retries on another instance (connection refused or closed without an answer);
-- override suppression honoured across instances: skipped until that feature lands.
+- an override sent to one instance suppresses the card on the others.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ import psycopg
 import pytest
 
 from tests.support.auth import app_token
+from tests.support.fhir import draft, hook_request
 from tests.support.fleet import Fleet, fleet, haproxy_available
 from tests.support.metrics import value
 from tests.support.processes import SIGN_PATH, Load, sign_body
@@ -82,10 +84,43 @@ def test_a_token_accepted_by_one_instance_is_refused_by_another(three: Fleet) ->
     assert again.status_code == 401
 
 
-@pytest.mark.skip(reason="suppression lands separately")
-def test_an_override_suppresses_the_card_on_every_instance() -> None:
-    """An override with a reason posted as feedback to one instance keeps that card from the same
-    patient on the others (the suppression table in PostgreSQL), until it expires."""
+def test_an_override_suppresses_the_card_on_every_instance(three: Fleet) -> None:
+    """An override with a reason, sent as feedback to instance a, keeps that card from the same
+    patient on b and c (card_suppression in the shared PostgreSQL), counted as suppressed there."""
+    from datetime import UTC, datetime
+
+    from tests.support.fhir import potassium
+    from tests.support.http import days_ago
+
+    def order() -> bytes:
+        draft_ = draft("197391", "Baclofen 10 MG Oral Tablet", dose=5, frequency=3, authored_on=days_ago(0), pid="pk")
+        request = hook_request("order-sign", drafts=[draft_], potassium_results=[potassium(2.8, days_ago(1), pid="pk")],
+                               pid="pk")  # fmt: skip
+        return json.dumps(request).encode()
+
+    def call(base: str) -> list[dict[str, object]]:
+        response = httpx.post(base + SIGN_PATH, content=order(), headers={"Content-Type": "application/json",
+                              **_token()}, timeout=30)  # fmt: skip
+        assert response.status_code == 200, response.text
+        return [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "electrolyte-potassium"]  # type: ignore[index]
+
+    (card,) = call(three.instances["a"].base)
+    reason = card["overrideReasons"][0]  # type: ignore[index]
+    feedback = SIGN_PATH + "/feedback"
+    item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": datetime.now(UTC).isoformat(),
+            "overrideReason": {"reason": {"code": reason["code"], "system": reason["system"]}}}  # fmt: skip
+    stored = httpx.post(three.instances["a"].base + feedback, json={"feedback": [item]},
+                        headers={"Authorization": f"Bearer {app_token(feedback)}"}, timeout=30)  # fmt: skip
+    assert stored.status_code == 200, stored.text
+
+    def suppressed() -> float:
+        return sum(value(three.metrics(n), "cds_cards_suppressed_total", topic="electrolyte-potassium") for n in "abc")
+
+    before = suppressed()
+    assert call(three.instances["b"].base) == []
+    assert call(three.instances["c"].base) == []
+    assert call(three.balancer) == []
+    assert suppressed() == before + 3
 
 
 def _replays(fleet_: Fleet, names: tuple[str, ...]) -> float:
