@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -299,36 +300,42 @@ def _install_drain_handler(readiness: Readiness, delay: float) -> Any:
     endpoints controller stop sending), then hands over to uvicorn's own handler: stop accepting,
     finish in-flight calls, lifespan shutdown (audit flush). A second SIGTERM hands over at once.
 
-    Only where uvicorn installed its handler (the main thread of `cds-service serve` or of each
-    `--workers` process); elsewhere (TestClient, a server in a thread) nothing is installed.
-    Returns the function that restores the previous handler, or None."""
+    Through the event loop (`add_signal_handler`), so that nothing runs inside a signal handler
+    that could wait on a lock the interrupted code holds. Only where uvicorn installed its handler
+    (the main thread of `cds-service serve` or of each `--workers` process); elsewhere (TestClient,
+    a server in a thread) nothing is installed. Returns the function that restores the previous
+    handler, or None."""
     if threading.current_thread() is not threading.main_thread():
         return None
     previous = signal.getsignal(signal.SIGTERM)
     if not callable(previous):
         return None
-    timers: list[threading.Timer] = []
+    loop = asyncio.get_running_loop()
+    pending: list[asyncio.TimerHandle] = []
 
-    def on_sigterm(sig: int, frame: Any) -> None:
+    def hand_over() -> None:
+        previous(signal.SIGTERM, None)
+
+    def on_sigterm() -> None:
         first = not readiness.draining
         readiness.start_draining("SIGTERM")
-        metrics.READY.set(0)
         if first and delay > 0:
-            timer = threading.Timer(delay, previous, args=(sig, None))
-            timer.daemon = True
-            timer.start()
-            timers.append(timer)
-        else:
-            for timer in timers:
-                timer.cancel()
-            previous(sig, frame)
+            pending.append(loop.call_later(delay, hand_over))
+            return
+        for handle in pending:
+            handle.cancel()
+        hand_over()
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError):
+        return None
 
     def restore() -> None:
-        for timer in timers:
-            timer.cancel()
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is on_sigterm:
+        for handle in pending:
+            handle.cancel()
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(signal.SIGTERM)
             signal.signal(signal.SIGTERM, previous)
 
     return restore
