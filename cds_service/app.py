@@ -378,6 +378,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             if restore_signals is not None:
                 restore_signals()
             loop_task.cancel()
+            state.readiness.close()
             await state.recorder.aclose(timeout=settings.audit_flush_timeout_seconds)
             state.metrics_sync()
             await state.authenticator.aclose()

@@ -98,6 +98,12 @@ class Readiness:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def close(self) -> None:
+        """Cancel probes still running (shutdown)."""
+        for dependency in self.dependencies:
+            if dependency._task is not None and not dependency._task.done():
+                dependency._task.cancel()
+
     def report(self) -> tuple[bool, dict[str, object]]:
         ready = self.is_ready()
         body: dict[str, object] = {
