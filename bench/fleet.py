@@ -136,6 +136,7 @@ def main() -> int:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "note": "2 cores shared by the instances, HAProxy, PostgreSQL, Redis, wrk and other engineers' jobs",
+            "load_average_at_start": os.getloadavg(),
         },
         "request_bytes": bodies[0].stat().st_size,
         "connections": args.connections,
@@ -177,6 +178,7 @@ def main() -> int:
         direct = wrk_fleet(served.base + SERVICE, bodies, None, args.connections, args.seconds)
         direct["rss_mb_after"] = worker_rss_mb(served.proc)
     results["one_worker_direct_dev"] = direct
+    results["machine"]["load_average_at_end"] = os.getloadavg()
     print(f"one worker, direct, --dev: {direct['rps']:.0f} calls/s, p99 {direct['p99_ms']:.1f} ms, "
           f"RSS {direct['rss_mb_after']} MB")  # fmt: skip
     out = ROOT / "bench" / "results" / f"fleet-{results['when'].replace(':', '')}.json"

@@ -44,11 +44,6 @@ from cds_service.storage import Recorder, create_recorder
 
 log = logging.getLogger("cds_service.app")
 
-# Route templates, for span names (a span named after anything else loses its path).
-_ROUTE_TEMPLATES = (
-    "/cds-services", "/cds-services/{service_id}", "/cds-services/{service_id}/feedback", "/analytics",
-    "/analytics.json", "/guideline", "/guideline/{topic}", "/docs", "/openapi.json",
-)  # fmt: skip
 
 DEV_WARNING = (
     "DEV MODE: client authentication is OFF, CORS is open to any origin and any fhirServer may be "
@@ -398,7 +393,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.tracing = setup_tracing(settings, _ROUTE_TEMPLATES, exporter=span_exporter)
+    routes: set[str] = set()  # filled below, once the routers are in: span names may be route templates
+    app.state.tracing = setup_tracing(settings, routes, exporter=span_exporter)
     app.state.http_pool = LoopBoundHttp(settings, app.state.tracing)
     app.state.cpu = CpuLane()
     app.state.large_pool = (
@@ -423,6 +419,8 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
     app.include_router(feedback_router)
     app.include_router(analytics_router)
     app.include_router(operations_router)
+    for source in (app.router, router, feedback_router, analytics_router, operations_router):  # no prefixes
+        routes.update(path for route in source.routes if isinstance(path := getattr(route, "path", None), str))
 
     def openapi_document() -> dict[str, object]:
         if app.openapi_schema is None:

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -123,7 +123,7 @@ def clean_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def clean_span_name(name: str, routes: frozenset[str]) -> str:
+def clean_span_name(name: str, routes: Set[str]) -> str:
     if name.startswith(("cds.", "FHIR GET ")) and _SAFE_TEXT.fullmatch(name):
         return name
     method, _, path = name.partition(" ")
@@ -132,7 +132,7 @@ def clean_span_name(name: str, routes: frozenset[str]) -> str:
     return "span"
 
 
-def _sanitized(span: Any, routes: frozenset[str]) -> Any:
+def _sanitized(span: Any, routes: Set[str]) -> Any:
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.trace import Status
 
@@ -158,7 +158,7 @@ def _sanitized(span: Any, routes: frozenset[str]) -> Any:
     )
 
 
-def sanitizing_exporter(inner: Any, routes: frozenset[str] = frozenset()) -> Any:
+def sanitizing_exporter(inner: Any, routes: Set[str] = frozenset()) -> Any:
     """Wrap a SpanExporter so that only sanitized copies of the spans reach it."""
     from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -201,7 +201,7 @@ def _exporters_from_env(environ: Mapping[str, str]) -> list[Any]:
 class Tracing:
     """The tracing of one app: its provider, the FastAPI instrumentation, the FHIR clients'."""
 
-    def __init__(self, provider: Any, routes: frozenset[str]) -> None:
+    def __init__(self, provider: Any, routes: Set[str]) -> None:
         self.provider = provider
         self.routes = routes
         self.tracer = provider.get_tracer("cds_service")
@@ -258,7 +258,7 @@ async def _fhir_request_hook_async(span: Any, request: Any) -> None:
 
 def setup_tracing(
     settings: Settings,
-    routes: Sequence[str] = (),
+    routes: Set[str] | Sequence[str] = (),
     *,
     exporter: Any = None,
     environ: Mapping[str, str] | None = None,
@@ -279,7 +279,7 @@ def setup_tracing(
     if not env.get("OTEL_SERVICE_NAME") and "service.name=" not in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
         attributes["service.name"] = "cds-service"
     provider = TracerProvider(resource=Resource.create(attributes))
-    route_set = frozenset(routes)
+    route_set = routes if isinstance(routes, set | frozenset) else frozenset(routes)
     exporters = [exporter] if exporter is not None else _exporters_from_env(env)
     if span_processor is None and exporter is not None:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
