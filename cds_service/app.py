@@ -357,10 +357,10 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             log.warning(DEV_WARNING)
         state = app.state
         started = time.perf_counter()
-        if state.tracing is not None:
-            state.tracing.activate()
         await state.recorder.start()  # migrations (serialised across instances on PostgreSQL)
         await _warm_up(app)
+        if state.tracing is not None:  # after the warm-up: its synthetic calls are not traced
+            state.tracing.activate()
         await state.readiness.settle()
         state.readiness.mark_ready((time.perf_counter() - started) * 1000)
         state.metrics_sync()
