@@ -41,7 +41,7 @@ import generate  # noqa: E402
 from run import _ms, server  # noqa: E402
 
 SERVICE = "/cds-services/muscle-spasm-order-select"
-PUBLIC_BASE = "https://cds.example.org"  # the audience tests.auth_support mints for
+PUBLIC_BASE = "https://cds.example.org"  # the audience tests.support.auth mints for
 
 
 def wrk_run(url: str, body: Path, connections: int, seconds: int, tokens: Path | None = None) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def interference(base: str, typical: bytes, heavy: bytes, heavy_clients: int, se
 
 def mint_tokens(directory: Path, count: int) -> tuple[Path, Path]:
     """A clients file trusting a fresh key, and `count` distinct tokens for the order-select URL."""
-    from tests.auth_support import app_clients_file, app_token
+    from tests.support.auth import app_clients_file, app_token
 
     clients = app_clients_file(directory, ["https://fhir.bench.invalid/r4"])
     tokens = directory / "tokens.txt"

@@ -3,35 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import signal
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import orjson
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_service.auth import Authenticator
+from cds_service.auth import AuthenticatedClient, Authenticator
 from cds_service.auth.outage import ThrottledLog
 from cds_service.auth.replay import GuardedReplayCache, InMemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.ssrf import fhir_http_client_options
+from cds_service.facts.memo_stats import memo_stats
 from cds_service.logs import request_id_var
+from cds_service.observability import metrics
+from cds_service.observability.readiness import Dependency, Readiness
+from cds_service.observability.tracing import Tracing, setup_tracing
 from cds_service.protocol.analytics import router as analytics_router
 from cds_service.protocol.errors import install_error_handlers, outcome_response
 from cds_service.protocol.feedback import router as feedback_router
-from cds_service.protocol.hooks import CpuLane, LargeRequestPool
+from cds_service.protocol.hooks import CpuLane, LargeRequestPool, handle_hook_call
 from cds_service.protocol.openapi import add_component_schemas
+from cds_service.protocol.operations import router as operations_router
 from cds_service.protocol.routes import router
+from cds_service.protocol.services import SERVICES
 from cds_service.ruleset import build_rule_sets
 from cds_service.settings import Settings, load_settings
 from cds_service.storage import Recorder, create_recorder
 
 log = logging.getLogger("cds_service.app")
+
 
 DEV_WARNING = (
     "DEV MODE: client authentication is OFF, CORS is open to any origin and any fhirServer may be "
@@ -45,8 +57,9 @@ class LoopBoundHttp:
     Its options (no redirects, bounded timeouts and pool) come from `auth.ssrf`.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tracing: Tracing | None = None) -> None:
         self.settings = settings
+        self.tracing = tracing
         self._clients: dict[int, httpx.AsyncClient] = {}
 
     def get(self) -> httpx.AsyncClient:
@@ -54,6 +67,8 @@ class LoopBoundHttp:
         client = self._clients.get(loop_id)
         if client is None:
             client = httpx.AsyncClient(**fhir_http_client_options(self.settings))
+            if self.tracing is not None:  # one span per FHIR request, URL reduced to a template
+                self.tracing.instrument_fhir_client(client)
             self._clients[loop_id] = client
         return client
 
@@ -80,11 +95,17 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         response_started = False
 
+        readiness = getattr(getattr(scope.get("app"), "state", None), "readiness", None)
+
         async def send_with_id(message: Message) -> None:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+                extra = [(b"x-request-id", request_id.encode())]
+                if readiness is not None and readiness.draining:
+                    # keep-alive clients reconnect, and reach an instance that is not going away
+                    extra.append((b"connection", b"close"))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         try:
@@ -152,6 +173,7 @@ class LoadShedding:
         # machine) must not make the next lone call a 503.
         if self.in_flight >= self.limit or (self.delay > self.max_delay and self.in_flight > 0):
             self.shed += 1
+            metrics.LOAD_SHED.inc()
             self._log.warning("overloaded: CDS calls answered 503", count=self.shed, limit=self.limit)
             response = outcome_response(
                 503, [("the service is busy; retry after the time in Retry-After", None)], "transient"
@@ -192,48 +214,179 @@ def _make_authenticator(settings: Settings, replay_cache: ReplayCache) -> Authen
     return Authenticator(settings, replay_cache=replay_cache)
 
 
-def _warm_up() -> None:
-    """Load terminology tables and FHIR model classes before the first clinician waits for them,
-    then move these long-lived objects out of the cyclic GC's reach (`gc.freeze`), so that full
-    collections during requests do not walk them again and again."""
-    from cds_service.facts.build import build_facts
+WARM_UP_CLIENT = AuthenticatedClient(iss="warm-up")
 
+
+def _warm_up_request(hook: str) -> bytes:
+    """A synthetic call of `hook`: a baclofen draft (order hooks) and empty prefetch, no FHIR server."""
     order = {
         "resourceType": "MedicationRequest",
         "id": "warm-up",
         "status": "draft",
         "intent": "order",
+        "subject": {"reference": "Patient/warm-up"},
         "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
                                                   "code": "197391"}]},
         "dosageInstruction": [{"timing": {"code": {"text": "TID"}}, "doseAndRate": [{"doseQuantity": {
             "value": 10, "unit": "mg"}}]}],
     }  # fmt: skip
-    context = {"patientId": "warm-up", "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]}}
-    build_facts("order-sign", context, {}, datetime.now(UTC))  # reads the drafts and their Medication
+    context: dict[str, object] = {"patientId": "warm-up", "userId": "Practitioner/warm-up"}
+    if hook != "patient-view":
+        context["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": order}]}
+    if hook == "order-select":
+        context["selections"] = ["MedicationRequest/warm-up"]
+    empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    prefetch: dict[str, object] = {key: empty for key in ("medications", "potassium", "magnesium", "conditions",
+                                                          "renal")}  # fmt: skip
+    prefetch["patient"] = {"resourceType": "Patient", "id": "warm-up", "birthDate": "1960-01-01", "gender": "female"}
+    return orjson.dumps({"hookInstance": str(uuid.uuid4()), "hook": hook, "context": context, "prefetch": prefetch})
+
+
+async def _warm_up(app: FastAPI) -> None:
+    """Before the first clinician waits: imports, terminology tables, FHIR model classes and validators,
+    and one synthetic evaluation per service through the same code as a hook call (no FHIR server,
+    nothing audited). Then the long-lived objects leave the cyclic GC's reach (`gc.freeze`), so
+    full collections during requests do not walk them again and again."""
+    state = app.state
+    for service in SERVICES.values():
+        try:
+            await handle_hook_call(
+                service.id,
+                _warm_up_request(service.hook),
+                client=WARM_UP_CLIENT,
+                settings=state.settings,
+                http=state.http_pool.get(),
+                base_url=state.settings.public_base_url or "http://warm-up",
+                rule_set=state.site_rule_set,
+            )
+        except Exception:  # a warm-up failure must not stop the start; the first real call will tell
+            log.exception("warm-up call failed", extra={"service": service.id})
+    _warm_up_signatures()
     gc.collect()
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _warm_up_signatures() -> None:
+    """Load the JWT signature backends: the first ES384 verification costs ~100 ms, enough for load
+    shedding (CDS_MAX_QUEUE_DELAY_MS) to refuse the first calls of a fresh instance under load."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    token = jwt.encode({"warm-up": True}, key, algorithm="ES384")
+    jwt.decode(token, key.public_key(), algorithms=["ES384"])
+
+
+def _required_dependencies(settings: Settings, recorder: Recorder, replay_cache: ReplayCache) -> list[Dependency]:
+    """What /health/ready requires (see observability/readiness.py for why these and only these)."""
+    found: dict[str, Dependency] = {}
+    ping = getattr(recorder, "ping", None)
+    if isinstance(replay_cache, GuardedReplayCache) and replay_cache.policy == "reject" and not settings.dev:
+        why = "JWT replay store under CDS_REPLAY_OUTAGE=reject: every authenticated call is refused while it is down"
+        if isinstance(replay_cache.store, RedisReplayCache):
+            found["redis"] = Dependency("redis", why, replay_cache.store.ping)
+        elif ping is not None:
+            found["database"] = Dependency("database", why, ping)
+    if ping is not None and getattr(recorder, "spool", None) is None:
+        found.setdefault("database", Dependency("database", "audit trail without a spool", ping))
+    return list(found.values())
+
+
+def _install_drain_handler(readiness: Readiness, delay: float) -> Any:
+    """SIGTERM first flips readiness to 503 and keeps serving `delay` seconds (balancers and the
+    endpoints controller stop sending), then hands over to uvicorn's own handler: stop accepting,
+    finish in-flight calls, lifespan shutdown (audit flush). A second SIGTERM hands over at once.
+
+    Through the event loop (`add_signal_handler`), so that nothing runs inside a signal handler
+    that could wait on a lock the interrupted code holds. Only where uvicorn installed its handler
+    (the main thread of `cds-service serve` or of each `--workers` process); elsewhere (TestClient,
+    a server in a thread) nothing is installed. Returns the function that restores the previous
+    handler, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous):
+        return None
+    loop = asyncio.get_running_loop()
+    pending: list[asyncio.TimerHandle] = []
+
+    def hand_over() -> None:
+        previous(signal.SIGTERM, None)
+
+    def on_sigterm() -> None:
+        first = not readiness.draining
+        readiness.start_draining("SIGTERM")
+        if first and delay > 0:
+            pending.append(loop.call_later(delay, hand_over))
+            return
+        for handle in pending:
+            handle.cancel()
+        hand_over()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError):
+        return None
+
+    def restore() -> None:
+        for handle in pending:
+            handle.cancel()
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
+async def _operations_loop(app: FastAPI) -> None:
+    """Every few seconds: probe the required dependencies, copy counters into the metrics."""
+    while True:
+        try:
+            app.state.readiness.refresh()
+            app.state.metrics_sync()
+        except Exception:
+            log.exception("operations loop failed")
+        await asyncio.sleep(metrics.SYNC_INTERVAL_SECONDS)
+
+
+def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -> FastAPI:
+    """The app. `span_exporter` (tests) turns tracing on with that exporter, spans exported at once."""
     settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.dev:
             log.warning(DEV_WARNING)
-        await app.state.recorder.start()
-        _warm_up()
+        state = app.state
+        started = time.perf_counter()
+        await state.recorder.start()  # migrations (serialised across instances on PostgreSQL)
+        await _warm_up(app)
+        if state.tracing is not None:  # after the warm-up: its synthetic calls are not traced
+            state.tracing.activate()
+        await state.readiness.settle()
+        state.readiness.mark_ready((time.perf_counter() - started) * 1000)
+        state.metrics_sync()
+        loop_task = asyncio.get_running_loop().create_task(_operations_loop(app), name="cds-operations")
+        restore_signals = _install_drain_handler(state.readiness, settings.drain_delay_seconds)
         try:
             yield
         finally:
-            await app.state.recorder.aclose()
-            await app.state.authenticator.aclose()
-            closer = getattr(app.state.replay_cache, "aclose", None)
+            state.readiness.start_draining()
+            if restore_signals is not None:
+                restore_signals()
+            loop_task.cancel()
+            state.readiness.close()
+            await state.recorder.aclose(timeout=settings.audit_flush_timeout_seconds)
+            state.metrics_sync()
+            await state.authenticator.aclose()
+            closer = getattr(state.replay_cache, "aclose", None)
             if closer is not None:
                 await closer()
-            await app.state.http_pool.aclose()
-            if app.state.large_pool is not None:
-                app.state.large_pool.close()
+            await state.http_pool.aclose()
+            if state.large_pool is not None:
+                state.large_pool.close()
+            if state.tracing is not None:
+                state.tracing.shutdown()
 
     app = FastAPI(
         title="Muscle-spasm CDS Hooks service",
@@ -242,7 +395,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.http_pool = LoopBoundHttp(settings)
+    routes: set[str] = set()  # filled below, once the routers are in: span names may be route templates
+    app.state.tracing = setup_tracing(settings, routes, exporter=span_exporter)
+    app.state.http_pool = LoopBoundHttp(settings, app.state.tracing)
     app.state.cpu = CpuLane()
     app.state.large_pool = (
         LargeRequestPool(settings.large_request_processes, settings.log_level)
@@ -252,6 +407,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.recorder = create_recorder(settings)
     app.state.replay_cache = make_replay_cache(settings, app.state.recorder)
     app.state.authenticator = _make_authenticator(settings, app.state.replay_cache)
+    app.state.readiness = Readiness(_required_dependencies(settings, app.state.recorder, app.state.replay_cache))
+    app.state.metrics_sync = metrics.StateSync(
+        app.state.recorder, app.state.replay_cache, app.state.readiness, memo_stats
+    )
     # A bad [rules] table raises RuleConfigError here; `cds-service serve` checks it first (one line, exit 2).
     app.state.site_rule_set, app.state.rule_sets = build_rule_sets(
         settings.rules, {iss: entry.rules for iss, entry in app.state.authenticator.clients.items()}
@@ -261,6 +420,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(feedback_router)
     app.include_router(analytics_router)
+    app.include_router(operations_router)
+    for source in (app.router, router, feedback_router, analytics_router, operations_router):  # no prefixes
+        routes.update(path for route in source.routes if isinstance(path := getattr(route, "path", None), str))
 
     def openapi_document() -> dict[str, object]:
         if app.openapi_schema is None:
@@ -275,6 +437,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         LoadShedding, limit=settings.max_concurrent_hook_calls, max_delay=settings.max_queue_delay_ms / 1000
     )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(metrics.HookCallMetrics, services={s.id: s.hook for s in SERVICES.values()})
+    if app.state.tracing is not None:
+        app.state.tracing.instrument_app(app)
 
     origins = ["*"] if settings.dev else settings.cors_origins
     if origins:

@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
+    # --- operations: metrics, tracing, graceful restarts
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve Prometheus /metrics on this port too, without auth (e.g. 9100)"
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics port listens on (0.0.0.0 in a pod)")
+    tracing: bool = Field(
+        False,
+        description="OpenTelemetry tracing; also on when OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_*ENDPOINT is set",
+    )
+    drain_delay_seconds: float = Field(
+        2.0, ge=0, description="After SIGTERM, /health/ready answers 503 this long before the listener closes"
+    )
+    drain_timeout_seconds: float = Field(
+        20.0, gt=0, description="After the listener closes, how long in-flight calls may take before they are cancelled"
+    )
+    audit_flush_timeout_seconds: float = Field(
+        10.0, gt=0, description="At shutdown, how long the audit queue may take to reach the database (or the spool)"
+    )
+
     # --- trust
     clients_file: Path | None = Field(None, description="TOML file of trusted CDS clients")
     auth_discovery: bool = Field(True, description="Require a client JWT on GET /cds-services too")

@@ -120,6 +120,17 @@ class RedisReplayCache:
             raise
         return bool(stored)
 
+    async def ping(self) -> bool:
+        """Readiness probe: Redis answers PING within `timeout`. Never raises."""
+        if self.breaker.is_open:
+            return False
+        try:
+            async with asyncio.timeout(self.timeout):
+                return bool(await self._client().ping())
+        except Exception:
+            self._clients.pop(id(asyncio.get_running_loop()), None)
+            return False
+
     async def aclose(self) -> None:
         client = self._clients.pop(id(asyncio.get_running_loop()), None)
         if client is not None:

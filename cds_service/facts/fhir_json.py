@@ -157,6 +157,7 @@ def normalize(resource: Mapping[str, Any]) -> dict[str, Any]:
 # Bounded, in-process only; the values are what the request itself carried.
 _MEMO_SIZE = 8192
 _memo: OrderedDict[bytes, dict[str, Any] | UnusableResource] = OrderedDict()
+MEMO_COUNTS = {"hits": 0, "misses": 0}  # counts only, for the edge's metrics (facts/memo_stats.py)
 
 
 def validate(resource: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,10 +178,12 @@ def validate(resource: Mapping[str, Any]) -> dict[str, Any]:
         return _validate(resource_type, read, candidate)
     known = _memo.get(key)
     if known is not None:
+        MEMO_COUNTS["hits"] += 1
         _memo.move_to_end(key)
         if isinstance(known, UnusableResource):
             raise UnusableResource(str(known))
         return known
+    MEMO_COUNTS["misses"] += 1
     try:
         outcome: dict[str, Any] | UnusableResource = _validate(resource_type, read, candidate)
     except UnusableResource as exc:

@@ -280,6 +280,7 @@ def _dosage_route(dosages: Any) -> Route:
 # in-process; the values are what the requests themselves carried.
 _STORED_ORDER_MEMO_SIZE = 8192
 _STORED_ORDER_FACTS: OrderedDict[bytes, MedicationFact] = OrderedDict()
+STORED_ORDER_MEMO_COUNTS = {"hits": 0, "misses": 0}  # counts only, for the edge's metrics
 
 
 def _stored_order_key(raw: Mapping[str, Any], medication: Mapping[str, Any] | None, reference: str) -> bytes | None:
@@ -313,8 +314,11 @@ class MedicationReader:
             codings, texts, medication, unresolved = [], [], None, "medication could not be read"
         memo_key = None if is_draft else _stored_order_key(raw, medication, reference)
         if memo_key is not None and (known := _STORED_ORDER_FACTS.get(memo_key)) is not None:
+            STORED_ORDER_MEMO_COUNTS["hits"] += 1
             _STORED_ORDER_FACTS.move_to_end(memo_key)
             return known
+        if memo_key is not None:
+            STORED_ORDER_MEMO_COUNTS["misses"] += 1
         try:
             fact = self._medication_fact(where, raw, reference, codings, texts, medication, unresolved,
                                          is_draft=is_draft, is_selected=is_selected)  # fmt: skip

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
-import hmac
 import html
 import io
 import threading
@@ -24,7 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.protocol.deps import authenticated_client
+from cds_service.protocol.deps import authenticated_client, presents_admin_token
 from cds_service.protocol.errors import ClientError
 from cds_service.storage import StorageUnavailable
 from cds_service.storage.db import describe_db_error
@@ -50,7 +48,7 @@ async def analytics_access(request: Request) -> str | None:
     Basic password), else only its own (its issuer) once authenticated as a CDS client; else 401."""
     settings = request.app.state.settings
     admin_token = settings.admin_token
-    if admin_token and _presents_token(request.headers.get("authorization", ""), admin_token):
+    if admin_token and presents_admin_token(request.headers.get("authorization", ""), admin_token):
         return ALL_CLIENTS
     try:
         client = await authenticated_client(request)
@@ -61,21 +59,6 @@ async def analytics_access(request: Request) -> str | None:
             raise HTTPException(exc.status_code, exc.detail, headers=headers) from None
         raise
     return client.iss
-
-
-def _presents_token(header: str, token: str) -> bool:
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer":
-        return hmac.compare_digest(value.encode(), token.encode())
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        _, _, password = decoded.partition(":")
-        return hmac.compare_digest(password.encode(), token.encode())
-    return False
 
 
 @router.get("/analytics", response_class=HTMLResponse, summary="Alert-fatigue analytics (HTML)")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import logging
 
 from fastapi import HTTPException, Request
 
 from cds_service.auth import AuthenticatedClient, AuthError
+from cds_service.observability import metrics
 
 log = logging.getLogger("cds_service.auth")
 
@@ -19,6 +23,7 @@ async def authenticated_client(request: Request) -> AuthenticatedClient:
         return await request.app.state.authenticator.authenticate(request)
     except AuthError as exc:
         log.warning("client authentication failed", extra={"reason": exc.reason, "path": request.url.path})
+        metrics.jwt_rejected(exc.reason)
         # The body is the same whatever failed: whether an issuer or key id is known is for the
         # operator's log, not for whoever probes the service.
         raise HTTPException(
@@ -32,3 +37,19 @@ def public_base_url(request: Request) -> str:
     """The service's public base URL: configured (behind a proxy) or as the request saw it."""
     configured = request.app.state.settings.public_base_url
     return (configured or str(request.base_url)).rstrip("/")
+
+
+def presents_admin_token(header: str, token: str) -> bool:
+    """`Authorization` carries the admin token: as a Bearer token, or as a Basic-auth password (browsers)."""
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return hmac.compare_digest(value.encode(), token.encode())
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        _, _, password = decoded.partition(":")
+        return hmac.compare_digest(password.encode(), token.encode())
+    return False

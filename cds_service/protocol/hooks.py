@@ -25,6 +25,7 @@ from cds_service.cdshooks import Card, HookRequest, HookResponse
 from cds_service.engine import Evaluation, evaluate
 from cds_service.facts.build import DraftOrders, build_facts, read_drafts
 from cds_service.facts.model import PatientFacts
+from cds_service.observability import metrics, tracing
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.parsing import parse_hook_request, parse_json_body
 from cds_service.protocol.prefetch import FhirFetcher, ResolvedData, resolve_prefetch
@@ -104,6 +105,32 @@ async def handle_hook_call(
     now: datetime | None = None,
     cpu: CpuLane | None = None,
 ) -> HookOutcome:
+    """The answer to one hook call (in the span `cds.hook_call` when tracing is on)."""
+    with tracing.span("cds.hook_call") as current:
+        outcome = await _handle_hook_call(
+            service_id, body, client=client, settings=settings, http=http, base_url=base_url, rule_set=rule_set,
+            now=now, cpu=cpu,
+        )  # fmt: skip
+        if current is not None:
+            current.set_attributes(
+                {"cds.service": outcome.service.id, "cds.hook": outcome.service.hook, "cds.status": outcome.status,
+                 "cds.cards": len(outcome.cards), "cds.gaps": outcome.gaps}
+            )  # fmt: skip
+        return outcome
+
+
+async def _handle_hook_call(
+    service_id: str,
+    body: bytes,
+    *,
+    client: AuthenticatedClient,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    base_url: str,
+    rule_set: RuleSet,
+    now: datetime | None,
+    cpu: CpuLane | None,
+) -> HookOutcome:
     started = time.perf_counter()
     service = find_service(service_id)
     run = cpu.run if cpu is not None and len(body) >= LARGE_BODY_BYTES else _inline
@@ -130,7 +157,10 @@ async def handle_hook_call(
             max_depth=settings.max_json_depth,
             deadline=asyncio.get_running_loop().time() + settings.fhir_deadline_seconds,
         )
-    resolved = await resolve_prefetch(request, drafts, fetcher=fetcher, refusal=refusal)
+    with tracing.span("cds.prefetch") as current:
+        resolved = await resolve_prefetch(request, drafts, fetcher=fetcher, refusal=refusal)
+        if current is not None:
+            current.set_attributes({"cds.fetched_keys": len(resolved.fetched_keys), "cds.gaps": len(resolved.gaps)})
     if resolved.unobtainable:
         body_412 = {
             "resourceType": "OperationOutcome",
@@ -193,16 +223,20 @@ def _evaluate(
     rule_set: RuleSet,
 ) -> tuple[PatientFacts, Evaluation, dict[str, Any]]:
     """Facts, rules and the response body: the CPU-heavy part, run on a CPU thread for large requests."""
-    facts = build_facts(
-        service.hook,
-        request.context,
-        resolved.prefetch,
-        now,
-        drafts=drafts,
-        extra_resources=resolved.extra_resources,
-        gaps=resolved.gaps,
-    )
-    evaluation = evaluate(facts, rule_set.rules, rule_set.thresholds)
+    with tracing.span("cds.facts"), metrics.timed(metrics.FACTS_SECONDS, service.hook):
+        facts = build_facts(
+            service.hook,
+            request.context,
+            resolved.prefetch,
+            now,
+            drafts=drafts,
+            extra_resources=resolved.extra_resources,
+            gaps=resolved.gaps,
+        )
+    with tracing.span("cds.rules") as current, metrics.timed(metrics.RULES_SECONDS, service.hook):
+        evaluation = evaluate(facts, rule_set.rules, rule_set.thresholds)
+        if current is not None:
+            current.set_attribute("cds.cards", len(evaluation.cards))
     for card in evaluation.cards:
         apply_topic_style(card, client.topic_code_style)
         absolutize(card, base_url)

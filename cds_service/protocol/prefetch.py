@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from cds_service.auth.ssrf import is_under_base_url
 from cds_service.cdshooks import HookRequest
 from cds_service.facts.build import DraftOrders, unresolved_medication_references
 from cds_service.facts.model import DataGap
+from cds_service.observability import metrics
 from cds_service.protocol.parsing import json_depth
 from cds_service.protocol.services import PREFETCH_MEANING, PREFETCH_TEMPLATES
 
@@ -41,9 +43,13 @@ class ResolvedData:
 
 
 class FetchError(Exception):
-    def __init__(self, reason: str) -> None:
+    """A FHIR request that gave no data; `kind` is its metrics outcome (timeout, refused: 401/403,
+    too_large, error)."""
+
+    def __init__(self, reason: str, kind: str = "error") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 def render_template(template: str, context: dict[str, Any]) -> str | None:
@@ -123,7 +129,7 @@ class FhirFetcher:
             return self.timeout
         remaining = self.deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
-            raise FetchError("the FHIR server did not answer within the time allowed for this call")
+            raise FetchError("the FHIR server did not answer within the time allowed for this call", "timeout")
         return min(self.timeout, remaining)
 
     async def get_json(self, url: str) -> dict[str, Any] | None:
@@ -131,28 +137,41 @@ class FhirFetcher:
         if not self.owns(url):
             raise FetchError("a reference points outside the FHIR server; not followed")
         timeout = self._request_timeout()
+        started = time.perf_counter()
+        outcome = "error"
         try:
-            async with asyncio.timeout(timeout):  # the whole exchange, not each read
-                body = await self._get_body(url, timeout)
-        except TimeoutError:
-            raise FetchError(f"the FHIR server did not answer within {timeout:g} s") from None
-        except httpx.TimeoutException:
-            raise FetchError(f"the FHIR server did not answer within {timeout:g} s") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise FetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from None
-        if body is None:
-            return None
-        data = parse_fhir_json(body, self.max_depth)
-        if not isinstance(data, dict):
-            raise FetchError("the FHIR server answered with something other than a resource")
-        return data
+            try:
+                async with asyncio.timeout(timeout):  # the whole exchange, not each read
+                    body = await self._get_body(url, timeout)
+            except TimeoutError:
+                raise FetchError(f"the FHIR server did not answer within {timeout:g} s", "timeout") from None
+            except httpx.TimeoutException:
+                raise FetchError(f"the FHIR server did not answer within {timeout:g} s", "timeout") from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise FetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from None
+            if body is None:
+                outcome = "ok"  # 404/410: an answer (no such data)
+                return None
+            data = parse_fhir_json(body, self.max_depth)
+            if not isinstance(data, dict):
+                raise FetchError("the FHIR server answered with something other than a resource")
+            outcome = "ok"
+            return data
+        except FetchError as exc:
+            outcome = exc.kind
+            raise
+        except asyncio.CancelledError:  # the call's deadline passed while this request was out
+            outcome = "timeout"
+            raise
+        finally:
+            metrics.fhir_fetched(outcome, time.perf_counter() - started)
 
     async def _get_body(self, url: str, timeout: float) -> bytes | None:
         async with self.http.stream("GET", url, headers=self.headers, timeout=timeout) as response:
             if response.status_code in (404, 410):
                 return None
             if response.status_code in (401, 403):
-                raise FetchError(f"the FHIR server refused access ({response.status_code})")
+                raise FetchError(f"the FHIR server refused access ({response.status_code})", "refused")
             if response.is_redirect:
                 raise FetchError(f"the FHIR server redirected ({response.status_code}); redirects are not followed")
             if response.status_code >= 400:
@@ -212,7 +231,7 @@ async def read_capped(response: httpx.Response, cap: int) -> bytes:
     """
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise FetchError(f"the FHIR server's answer is larger than {cap} bytes; not read")
+        raise FetchError(f"the FHIR server's answer is larger than {cap} bytes; not read", "too_large")
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         inflater: Any = zlib.decompressobj(47)  # 47: zlib or gzip header, detected
@@ -222,7 +241,7 @@ async def read_capped(response: httpx.Response, cap: int) -> bytes:
         raise FetchError(f"the FHIR server used an unsupported content encoding ({encoding[:20]})")
     body = bytearray()
     wire = 0
-    too_large = FetchError(f"the FHIR server's answer is larger than {cap} bytes; abandoned")
+    too_large = FetchError(f"the FHIR server's answer is larger than {cap} bytes; abandoned", "too_large")
     async for chunk in response.aiter_raw():
         wire += len(chunk)
         if wire > cap:

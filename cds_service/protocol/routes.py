@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from cds_service.auth import AuthenticatedClient
 from cds_service.cards.base import RuleCard
 from cds_service.cdshooks import Card, DiscoveryResponse
+from cds_service.observability import metrics
 from cds_service.protocol import openapi
 from cds_service.protocol.deps import authenticated_client, public_base_url
 from cds_service.protocol.errors import ClientError
@@ -89,6 +90,10 @@ async def call_service(
             "latency_ms": outcome.latency_ms,
         },
     )
+    for card in outcome.cards:
+        metrics.card_shown(card.topic_code, card.indicator)
+    for card in held.values():
+        metrics.card_suppressed(card.topic_code)
     if outcome.request is not None:
         state.recorder.record_hook_call(
             HookCallRecord(

@@ -78,7 +78,9 @@ class Recorder(Protocol):
 
     async def start(self) -> None: ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Write what is queued within `timeout` (the rest to the spool), then close."""
+        ...
 
 
 class NullRecorder:
@@ -106,7 +108,7 @@ class NullRecorder:
     async def start(self) -> None:
         return None
 
-    async def aclose(self) -> None:
+    async def aclose(self, timeout: float = 5.0) -> None:
         return None
 
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -108,6 +108,7 @@ class SqlRecorder:
         self._losses = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)  # "records lost"
         self._next_retry = 0.0
         self.schema_ready = False
+        self._schema_lock = threading.Lock()  # the writer and the readiness probe may both migrate
         self._thread: threading.Thread | None = None
         # The authenticator picks this up (app.state.recorder.replay_cache) for JWT jti checks.
         self.replay_cache = SqlReplayCache(self.engine, self.gate)
@@ -151,9 +152,26 @@ class SqlRecorder:
     def _ensure_schema(self) -> bool:
         """Migrate if not done yet (raises on failure; callers run it through a gate)."""
         if not self.schema_ready:
-            run_migrations(self.engine)
-            self.schema_ready = True
+            with self._schema_lock:
+                if not self.schema_ready:
+                    run_migrations(self.engine)
+                    self.schema_ready = True
         return True
+
+    async def ping(self) -> bool:
+        """Readiness probe: the database answers a `SELECT 1` within the request gate's timeout (and,
+        if it was down at start, is migrated now). Never raises."""
+        timeout = self.gate.timeout if self.schema_ready else MIGRATION_TIMEOUT_SECONDS
+        try:
+            await self.gate.call(self._ping_sync, timeout=timeout)
+        except Exception:
+            return False
+        return True
+
+    def _ping_sync(self) -> None:
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def retry_now(self, timeout: float = 30.0) -> bool:
         """Have the writer try the database and replay the spool now; wait until it has."""

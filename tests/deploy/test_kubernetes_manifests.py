@@ -279,6 +279,12 @@ def test_graceful_drain(name: str) -> None:
     assert sleep[0] == "sleep" and 1 <= int(sleep[1]) <= 15
     # the preStop sleep counts against the grace period: leave the service 30 s to drain and flush
     assert pod["terminationGracePeriodSeconds"] >= int(sleep[1]) + 30
+    # and the service's own bounds (settings file) fit in it, with a few seconds to spare
+    settings = tomllib.loads((ROOT / "deploy" / "kubernetes" / "base" / "config.toml").read_text())
+    drain = sum(settings[k] for k in ("drain_delay_seconds", "drain_timeout_seconds", "audit_flush_timeout_seconds"))
+    assert int(sleep[1]) + drain + 5 <= pod["terminationGracePeriodSeconds"]
+    env = env_of(container)
+    assert env["CDS_METRICS_HOST"]["value"] == "0.0.0.0"  # Prometheus scrapes from another pod
 
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
