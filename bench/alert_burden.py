@@ -184,6 +184,16 @@ class CardSeen:
     topic: str
     indicator: str
     summary: str = ""
+    also: tuple[str, ...] = ()  # topics carried as an "Also:" line in this card (linked to their reasoning)
+
+
+def also_topics(card: dict[str, Any]) -> tuple[str, ...]:
+    """Topics folded into a card as lines: the engine links each line to /guideline/<topic>."""
+    return tuple(
+        link["url"].rstrip("/").rsplit("/guideline/", 1)[1]
+        for link in card.get("links") or ()
+        if link.get("label", "").startswith("Also:") and "/guideline/" in link.get("url", "")
+    )
 
 
 @dataclass
@@ -233,7 +243,8 @@ def need_hooks(need: Need) -> tuple[str, ...]:
 
 def need_met(need: Need, outcome: Outcome) -> bool:
     return any(
-        card.topic in need.topics and INDICATOR_RANK[card.indicator] >= INDICATOR_RANK[need.min_indicator]
+        (card.topic in need.topics or any(topic in need.topics for topic in card.also))
+        and INDICATOR_RANK[card.indicator] >= INDICATOR_RANK[need.min_indicator]
         for card in outcome.cards_on(need_hooks(need))
     )
 
@@ -569,7 +580,7 @@ def run_patient(
             calls.append(Call(hook, [], response.status_code, response.text[:300], ms))
             continue
         cards = [
-            CardSeen(card["source"]["topic"]["code"], card["indicator"], card.get("summary", ""))
+            CardSeen(card["source"]["topic"]["code"], card["indicator"], card.get("summary", ""), also_topics(card))
             for card in response.json().get("cards", [])
         ]
         calls.append(Call(hook, cards, 200, None, ms))

@@ -72,38 +72,45 @@ def evaluate(
 
 
 def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
-    """At most one card per topic per order; on order hooks an info card about an order that already
-    has a warning or critical card becomes a line in that card (the first, most serious one).
+    """At most one card per topic per order, and fewer cards about the same order where one says it all.
 
-    An info card is kept on its own when it offers suggestions (a lab order would be lost in a line)
-    or when the line would take the host's detail past `DETAIL_MAX`. A folded line changes the host's
-    fingerprint: an override of the card with the line is not an override of the card without it.
+    A card without buttons becomes a line ("Also: ...") in the first, most serious card about the
+    same orders when that card is critical (a drug that must not be given makes a lesser concern
+    about it secondary: tried in the sandbox, a chart with "Stop cyclobenzaprine: contraindicated"
+    also showed "Reassess cyclobenzaprine: taken 35 days"), or, on order hooks, when it is an info
+    card and the host a warning, or the host an info card with buttons and the folded card's rule
+    `accompanies` (albumin beside the lab request for cramps in cirrhosis: one card, not two).
+
+    A card with suggestions keeps its own card (a lab order or a dose change would be lost in a
+    line), and so does one whose line would take the host's detail past `DETAIL_MAX`. A folded line
+    changes the host's fingerprint: an override of the card with the line is not an override of the
+    card without it.
     """
     kept: list[Card] = []
     seen: set[tuple[str | None, str]] = set()
-    for card in sorted(cards, key=lambda c: _INDICATOR_ORDER[c.indicator]):
+    # Most serious first; among equals, cards with buttons first (they host, they are not folded).
+    for card in sorted(cards, key=lambda c: (_INDICATOR_ORDER[c.indicator], not c.suggestions)):
         about = card.about if isinstance(card, RuleCard) else ()
         keys = {(card.topic_code, ref) for ref in about}
         if keys and keys <= seen:
             continue
         seen |= keys
         kept.append(card)
-    if hook not in ("order-select", "order-sign"):
-        return kept
+    order_hook = hook in ("order-select", "order-sign")
     out: list[Card] = []
     for card in kept:
         about = set(card.about) if isinstance(card, RuleCard) else set()
         line = f"\n\nAlso: {card.summary}."
         host = None
-        if card.indicator == "info" and about and not card.suggestions:
+        if about and not card.suggestions and card.indicator != "critical":
             host = next(
                 (
                     c
                     for c in out
-                    if c.indicator != "info"
-                    and isinstance(c, RuleCard)
+                    if isinstance(c, RuleCard)
                     and about <= set(c.about)
                     and len(c.detail or "") + len(line) <= DETAIL_MAX
+                    and _may_host(c, card, order_hook)
                 ),
                 None,
             )
@@ -111,9 +118,29 @@ def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
             out.append(card)
             continue
         host.detail = (host.detail or "") + line
+        _link_reasoning_of(card, host)
         if isinstance(card, RuleCard) and isinstance(host, RuleCard):
             host._fingerprint = fingerprint_of(host.fingerprint, (), (card.fingerprint,))
     return out
+
+
+def _link_reasoning_of(card: Card, host: Card) -> None:
+    """The folded line keeps its reasoning one click away: a link to its topic's guideline page
+    (also how the alert-burden benchmark sees which concern a line carries)."""
+    guide = next((link for link in card.links or () if link.url.startswith(f"{GUIDELINE_PATH}/")), None)
+    if guide is None or card.source.topic is None:
+        return
+    label = f"Also: {card.source.topic.display or card.source.topic.code} (reasoning)"
+    host.links = [*(host.links or []), guide.model_copy(update={"label": label})]
+
+
+def _may_host(host: Card, card: Card, order_hook: bool) -> bool:
+    if host.indicator == "critical":
+        return True
+    if not order_hook or card.indicator != "info":
+        return False
+    accompanies = isinstance(card, RuleCard) and card.accompanies
+    return host.indicator == "warning" or (accompanies and bool(host.suggestions))
 
 
 def _rule_error_card(topics: list[str]) -> Card:

@@ -3,9 +3,9 @@
 The evidence (Angeli 1996; EASL 2018) is for cramps in cirrhosis only, so the card needs both an
 active muscle-cramp condition and cirrhosis (fatty liver or hepatitis alone do not count).
 Order hooks only: when a muscle relaxant is being ordered for such a patient, the moment a cramp
-treatment is chosen; a chart opening is quiet (issue 12: nothing here needs action now). Quiet when
-albumin is already among the active orders. Info only: albumin is an infusion planned by the hepatology team, not a
-one-click order.
+treatment is chosen (a line in the lab-request card when there is one); a chart opening is quiet
+(issue 12: nothing here needs action now). Quiet when albumin is already among the active orders.
+Info only: albumin is an infusion planned by the hepatology team, not a one-click order.
 """
 
 from __future__ import annotations
@@ -86,4 +86,5 @@ RULE = Rule(
     ),
     overrides=_OVERRIDES,
     thresholds=("baclofen_start_max_mg_per_day", "baclofen_plan_ceiling_mg_per_day"),
+    accompanies=True,  # a line in the lab-request card when there is one (both are cramps-in-cirrhosis care)
 )

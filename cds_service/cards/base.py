@@ -52,6 +52,7 @@ class RuleCard(Card):
 
     `about`: the order references it speaks of; the engine reads it to keep one card per topic per
     order and to fold an info card into a warning or critical card about the same order.
+    `accompanies`: its rule's `accompanies` (the engine may make it a line in an info card too).
     `fingerprint`: a digest of the topic, the drug(s) and the facts that made the card (a daily dose,
     a lab value and its unit and date, an eGFR band, the interacting drug...), never the order ids,
     the patient or anything that changes by itself from one day to the next. The same facts give the
@@ -60,6 +61,7 @@ class RuleCard(Card):
 
     _about: tuple[str, ...] = PrivateAttr(default=())
     _fingerprint: str = PrivateAttr(default="")
+    _accompanies: bool = PrivateAttr(default=False)
 
     @property
     def about(self) -> tuple[str, ...]:
@@ -68,6 +70,10 @@ class RuleCard(Card):
     @property
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    @property
+    def accompanies(self) -> bool:
+        return self._accompanies
 
 
 def _canonical(value: object) -> object:
@@ -164,6 +170,10 @@ class Rule:
     overrides: tuple[Override, ...] = ()  # every override reason its cards may offer
     thresholds: tuple[str, ...] = ()  # names of the `Thresholds` fields it reads
     reasoning: str = ""  # shown on /guideline/<topic>
+    # Advice that rides along with another card about the same order (albumin beside the lab request
+    # for cramps in cirrhosis): on order hooks it becomes a line in an info card with buttons too,
+    # not only in a warning or critical card.
+    accompanies: bool = False
     _placeholders: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -252,6 +262,7 @@ def make_card(
     )
     card._about = tuple(dict.fromkeys(m.reference for m in about))
     card._fingerprint = fingerprint_of(rule.topic, drugs, basis)
+    card._accompanies = rule.accompanies
     return card
 
 

@@ -177,6 +177,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             detail="\n".join(lines),
             suggestions=suggestions,
             overrides=_OVERRIDES,
+            about=relaxants,  # the relaxant orders it asks labs before
             drugs=drug_names(relaxants),
             basis=(
                 tuple((name, result.effective if result else None) for _, name, _, result in missing),

@@ -465,3 +465,26 @@ def test_the_command_exits_zero_whatever_the_targets(tmp_path: Path, capsys: pyt
 def test_dates_follow_the_real_clock_by_default() -> None:
     scenario = generate(1, seed=1)[0]
     assert abs((scenario.today - date.today()).days) <= 1
+
+
+def test_a_concern_carried_as_a_line_counts_as_seen() -> None:
+    """The engine folds a lesser card about the same drug into a critical one ("Also: ..."), linking
+    the line to its topic's reasoning page; the benchmark credits the need through that link."""
+    host = {
+        "source": {"topic": {"code": "cyclobenzaprine-cardiac"}},
+        "indicator": "critical",
+        "links": [
+            {"label": "Why this card: reasoning and sources", "url": "http://h/guideline/cyclobenzaprine-cardiac"},
+            {"label": "cyclobenzaprine label (DailyMed)", "url": "https://dailymed.nlm.nih.gov/x"},
+            {"label": "Also: Cyclobenzaprine course (reasoning)", "url": "http://h/guideline/cyclobenzaprine-duration"},
+        ],
+    }
+    assert alert_burden.also_topics(host) == ("cyclobenzaprine-duration",)
+    need = Need("cyclobenzaprine-duration", "warning", "patient-view", "course of 35 days")
+    seen = CardSeen("cyclobenzaprine-cardiac", "critical", "", alert_burden.also_topics(host))
+    outcome = Outcome("D", "s", "g", needs=[need], acceptable={}, quiet=False, calls=[Call("patient-view", [seen])])
+    assert alert_burden.need_met(need, outcome)
+    # Without the line the need is missed, whatever else the card says.
+    bare = Outcome("E", "s", "g", needs=[need], acceptable={}, quiet=False,
+                   calls=[Call("patient-view", [CardSeen("cyclobenzaprine-cardiac", "critical")])])  # fmt: skip
+    assert not alert_burden.need_met(need, bare)

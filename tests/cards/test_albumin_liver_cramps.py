@@ -7,8 +7,8 @@ import pytest
 from cds_service.cards.albumin_liver_cramps import RULE, evaluate
 from cds_service.facts.model import ConditionCategory
 from tests.support.facts import cond, facts, med, only
-from tests.support.fhir import condition, draft, hook_request
-from tests.support.http import post_hook, topics
+from tests.support.fhir import condition, draft, hook_request, magnesium, potassium
+from tests.support.http import days_ago, post_hook, topics
 
 CRAMPS = cond(ConditionCategory.MUSCLE_CRAMPS, "R25.2", "Cramp and spasm")
 CIRRHOSIS = cond(ConditionCategory.CIRRHOSIS, "K70.30", "Alcoholic cirrhosis of liver")
@@ -58,11 +58,13 @@ def test_quiet_when_already_on_albumin_and_on_chart_opening() -> None:
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 def test_e2e_cramps_with_cirrhosis(client, hook: str) -> None:
-
+    """Recent potassium and magnesium: no lab-request card to carry albumin as a line (see
+    tests/e2e/test_electrolytes.py for that case), so it is a card of its own."""
     conditions = [condition("R25.2", "Cramp and spasm"), condition("K70.30", "Alcoholic cirrhosis of liver")]
-    drafts = [draft("197391", "baclofen 10 MG Oral Tablet", dose=5, frequency=2)] if hook != "patient-view" else None
-    body = post_hook(client, hook_request(hook, drafts=drafts, conditions=conditions))
-    assert topics(body).count("albumin-liver-cramps") == 1
+    drafts = [draft("197391", "baclofen 10 MG Oral Tablet", dose=5, frequency=2)]
+    labs = {"potassium_results": [potassium(4.0, days_ago(2))], "magnesium_results": [magnesium(2.0, days_ago(2))]}
+    body = post_hook(client, hook_request(hook, drafts=drafts, conditions=conditions, **labs))
+    assert topics(body) == ["albumin-liver-cramps"]
     # Cramps without liver disease: quiet.
-    quiet = post_hook(client, hook_request(hook, drafts=drafts, conditions=conditions[:1]))
+    quiet = post_hook(client, hook_request(hook, drafts=drafts, conditions=conditions[:1], **labs))
     assert "albumin-liver-cramps" not in topics(quiet)

@@ -21,7 +21,7 @@ from tests.support.fhir import (
     medication_request,
     patient,
 )
-from tests.support.http import cards_of, days_ago, one_card, post_hook, topics
+from tests.support.http import cards_of, days_ago, one_card, post_hook, topics, years_ago
 
 CYCLO_10_SCD = ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
 AMRIX_15_SBD = ("828359", "24 HR cyclobenzaprine hydrochloride 15 MG Extended Release Oral Capsule [Amrix]")
@@ -52,6 +52,8 @@ def test_e2e_duration_30_day_order_without_refills(client: TestClient) -> None:
     order = draft(*CYCLO_10_SCD, dose=10, frequency=3, supply_days=30)
     card = one_card(post_hook(client, hook_request("order-sign", drafts=[order])), "cyclobenzaprine-duration")
     assert "30 days" in card["summary"]
+    # Seen in the sandbox: the detail said "supply 30 days (30 days = 30 days)".
+    assert "supply **30 days** (expected supply duration)" in card["detail"]
 
 
 def test_e2e_duration_supply_computed_from_quantity(client: TestClient) -> None:
@@ -196,3 +198,34 @@ def test_e2e_order_select_speaks_only_about_the_selected_draft(client: TestClien
     request = hook_request("order-select", drafts=[cyclo, other], selections=["MedicationRequest/d-cyclo"])
     card = one_card(post_hook(client, request), "cyclobenzaprine-duration")
     assert card["suggestions"][0]["actions"][0]["resource"]["id"] == "d-cyclo"
+
+
+def test_e2e_patient_view_contraindication_carries_the_duration_as_a_line(client: TestClient) -> None:
+    """Found in the sandbox: a 78-year-old with heart failure, on cyclobenzaprine for 35 days, got
+    "Stop cyclobenzaprine: contraindicated" and "Reassess cyclobenzaprine: taken 35 days" as two cards.
+    Stopping settles the duration: one card, the duration a line in it."""
+    current = medication_request(*CYCLO_10_SCD, authored_on=days_ago(35), dose=10, frequency=3, supply_days=30)
+    request = hook_request(
+        "patient-view",
+        meds=[current],
+        conditions=[condition(*CHF_SNOMED, system=SNOMED)],
+        patient_resource=patient(years_ago(78)),
+    )
+    body = post_hook(client, request)
+    [card] = body["cards"]
+    assert card["indicator"] == "critical" and "heart failure" in card["summary"]
+    assert re.search(r"Also: Reassess cyclobenzaprine: taken 3[56] days", card["detail"])
+    [also] = [link for link in card["links"] if link["label"].startswith("Also:")]  # its reasoning, one click
+    assert also["url"].endswith("/guideline/cyclobenzaprine-duration") and also["url"].startswith("http")
+    # Without the contraindication the duration is a card of its own, as before.
+    request["prefetch"]["conditions"]["entry"] = []
+    assert topics(post_hook(client, request)) == ["cyclobenzaprine-duration"]
+
+
+@pytest.mark.parametrize("hook", ORDER_HOOKS)
+def test_e2e_order_a_duration_with_its_button_stays_beside_the_contraindication(client: TestClient, hook: str) -> None:
+    """A card with a button is never folded: limiting the supply to 21 days is still one click away
+    for a prescriber who overrides the contraindication."""
+    order = draft(*CYCLO_10_SCD, dose=10, frequency=3, supply_days=30)
+    body = post_hook(client, hook_request(hook, drafts=[order], conditions=[condition(*AFIB_ICD10)]))
+    assert topics(body) == ["cyclobenzaprine-cardiac", "cyclobenzaprine-duration"]

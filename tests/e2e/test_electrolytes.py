@@ -179,3 +179,32 @@ def test_no_lab_request_on_chart_opening(client: TestClient) -> None:
         ),
     )
     assert topics(body) == []
+
+
+@pytest.mark.parametrize("hook", ORDER_HOOKS)
+def test_cirrhosis_cramps_at_the_plans_start_is_one_card_with_the_albumin_line(client: TestClient, hook: str) -> None:
+    """Found in the sandbox: baclofen 10 mg once a day for cramps in cirrhosis (the plan's own start)
+    showed two info cards, "Consider albumin" and the lab request. One card: the lab request keeps
+    its buttons, albumin (nothing to click) is a line in it."""
+    order = draft(*BAC_10, dose=1, dose_unit="tablet", timing_code="QD")
+    problems = [condition("K74.60", "Unspecified cirrhosis of liver"), condition("R25.2", "Cramp and spasm")]
+    body = post_hook(client, hook_request(hook, drafts=[order], conditions=problems))
+    [card] = body["cards"]
+    assert card["source"]["topic"]["code"] == "electrolyte-monitoring" and card["indicator"] == "info"
+    assert len(card["suggestions"]) == 2  # the two lab orders, still one click each
+    assert "Also: Consider albumin 20-40 g/week for cramps in cirrhosis" in card["detail"]
+
+
+@pytest.mark.parametrize("hook", ORDER_HOOKS)
+def test_cirrhosis_cramps_with_recent_labs_keeps_the_albumin_card(client: TestClient, hook: str) -> None:
+    """With no lab card to carry it, the albumin information is a card of its own (nothing lost)."""
+    order = draft(*BAC_10, dose=1, dose_unit="tablet", timing_code="QD")
+    problems = [condition("K74.60", "Unspecified cirrhosis of liver"), condition("R25.2", "Cramp and spasm")]
+    request = hook_request(
+        hook,
+        drafts=[order],
+        conditions=problems,
+        potassium_results=[potassium(4.1, days_ago(3))],
+        magnesium_results=[magnesium(2.0, days_ago(3))],
+    )
+    assert topics(post_hook(client, request)) == ["albumin-liver-cramps"]
