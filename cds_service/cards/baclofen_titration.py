@@ -254,7 +254,7 @@ def _summary(change: Change, total: float, findings: _Findings) -> str:
 
 
 def _history_line(change: Change, draft: MedicationFact, total: float) -> str:
-    now = f"Order: {describe_dose_short(draft, name_limit=40, explanation_limit=30)}"
+    now = f"Order: {describe_dose_short(draft, name_limit=40, explanation_limit=40)}"
     if abs(total - (draft.daily_dose.mg_per_day or 0.0)) > 1e-6:
         now += f"; **{fmt_mg(total)}/day** with the other oral baclofen orders"
     if change.relation is OrderRelation.RESTART:

@@ -148,17 +148,25 @@ def describe_condition(condition: ConditionFact, limit: int = QUOTE_MAX, *, brie
     return f"**{quote(condition.display, limit)}**{suffix}"
 
 
+_TOTAL_TAIL = re.compile(r"\s*=\s*[0-9.,]+\s*mg/day\s*$")
+
+
 def describe_dose_short(
     medication: MedicationFact, *, name_limit: int = QUOTE_MAX, explanation_limit: int = QUOTE_MAX
 ) -> str:
-    """'**baclofen 20 MG Oral Tablet**, 60 mg/day (20 mg × 3 per day)', escaped; for short details."""
+    """'**baclofen 20 MG Oral Tablet**, 60 mg/day (20 mg × 3 per day)', escaped; for short details.
+
+    The arithmetic is shown whole or not at all (the guideline page has it): clipped, it read
+    "(1 tablet × 10 mg/tablet × 3 p…)" in the sandbox. Its "= 60 mg/day" tail repeats the total.
+    """
     dose = medication.daily_dose
     if dose.mg_per_day is None:
         amount = f"dose unknown ({quote(dose.unknown_reason or 'not computable', explanation_limit)})"
     else:
         amount = f"{fmt_mg(dose.mg_per_day)}/day"
-        if dose.explanation:
-            amount += f" ({quote(dose.explanation, explanation_limit)})"
+        arithmetic = _TOTAL_TAIL.sub("", dose.explanation or "")
+        if arithmetic and len(arithmetic) <= explanation_limit:
+            amount += f" ({quote(arithmetic, explanation_limit)})"
         if dose.as_needed:
             amount += ", as needed: the maximum counted"
     return f"**{quote(medication.display, name_limit)}**, {amount}"

@@ -624,10 +624,12 @@ def _supply_duration(
     expected = duration_days(dispense.get("expectedSupplyDuration"))
     if expected is not None and expected > 0:
         days = expected * fills
+        # Without refills the arithmetic would read "30 days = 30 days" on a card: say where it is from.
+        how = f"{_fmt(expected)} days{fills_text} = {_fmt(days)} days" if repeats else "expected supply duration"
         return SupplyDuration(
             days,
             "expectedSupplyDuration",
-            f"{_fmt(expected)} days{fills_text} = {_fmt(days)} days",
+            how,
             Provenance(reference, "dispenseRequest.expectedSupplyDuration"),
         )
     quantity = dispense.get("quantity")
