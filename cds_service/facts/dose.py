@@ -19,11 +19,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from cds_service.facts.dates import parse_datetime
+from cds_service.facts.memo import BoundedMemo
 from cds_service.facts.model import DailyDose, Provenance, SupplyDuration
 
 # Dosing plausibility: beyond these an order's numbers are unreadable, never data.
@@ -514,7 +517,31 @@ def _one_dosage(dosage: Mapping[str, Any], strength: Strength | None, combinatio
     return _Part(mg_per_day, text, None, as_needed, from_range, units_per_day, unit, usual_mg, usual_units)
 
 
+# A daily dose is a pure function of the dosage instructions and the strength, and the same sigs
+# recur across patients: remembered by content, the provenance put back on each use.
+DAILY_DOSES: BoundedMemo[DailyDose] = BoundedMemo(8192)
+
+
 def daily_dose(
+    dosages: Sequence[Any] | None,
+    strength: Strength | None = None,
+    *,
+    combination: bool = False,
+    source: Provenance | None = None,
+) -> DailyDose:
+    """Total mg/day of the main ingredient over all dosageInstruction entries (see `_daily_dose`)."""
+    try:
+        key = (orjson.dumps(dosages, option=orjson.OPT_SORT_KEYS), strength, combination)
+    except (TypeError, orjson.JSONEncodeError):
+        return _daily_dose(dosages, strength, combination=combination, source=source)
+    known = DAILY_DOSES.get(key)
+    if known is None:
+        known = _daily_dose(dosages, strength, combination=combination, source=None)
+        DAILY_DOSES.put(key, known)
+    return known if source is None else replace(known, source=source)
+
+
+def _daily_dose(
     dosages: Sequence[Any] | None,
     strength: Strength | None = None,
     *,

@@ -1,8 +1,12 @@
 """Validation of the few raw FHIR resources the rules read, tolerant of known EHR deviations.
 
 Whole bundles are never validated: the builder indexes raw JSON first and calls `validate` only on
-resources that matter. Known real-world deviations are normalized before validating rather than
-dropping the resource:
+resources that matter, and `validate` checks only the elements the rules read, each with the
+validator fhir.resources R4B declares for that element, plus the resource-level checks its models
+make (no null inside a list of complex elements, one choice of `[x]` at most, required primitives
+not null). Each element's outcome is remembered by its content (no ids): the same product and
+dosage recur across patients. Known real-world deviations are normalized before validating rather
+than dropping the resource:
 
 - a list element sent as a single object (`category`, `extension`, `identifier`, ... — the CDS
   Hooks sandbox and Epic send `category` as an object);
@@ -18,13 +22,16 @@ from __future__ import annotations
 
 import copy
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from fhir_core.utils import is_list_type, is_primitive_type
+from pydantic import TypeAdapter, ValidationError
+
+from cds_service.facts.memo import BoundedMemo
 
 # Top-level fields each resource type is read for; errors elsewhere are dropped, not fatal.
 READ_FIELDS: dict[str, frozenset[str]] = {
@@ -93,28 +100,67 @@ class UnusableResource(Exception):
 
 
 @cache
-def _model(resource_type: str) -> Callable[[Any], Any]:
+def _model_class(resource_type: str) -> Any:
     if resource_type == "MedicationRequest":
         from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-        return MedicationRequest.model_validate
+        return MedicationRequest
     if resource_type == "Medication":
         from fhir.resources.R4B.medication import Medication
 
-        return Medication.model_validate
+        return Medication
     if resource_type == "Observation":
         from fhir.resources.R4B.observation import Observation
 
-        return Observation.model_validate
+        return Observation
     if resource_type == "Condition":
         from fhir.resources.R4B.condition import Condition
 
-        return Condition.model_validate
+        return Condition
     if resource_type == "Patient":
         from fhir.resources.R4B.patient import Patient
 
-        return Patient.model_validate
+        return Patient
     raise KeyError(resource_type)
+
+
+def _model(resource_type: str) -> Callable[[Any], Any]:
+    """Whole-resource validation (the salvaging path, which needs every error at once)."""
+    return _model_class(resource_type).model_validate  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What fhir.resources checks for the read elements of one resource type, taken from its model."""
+
+    adapters: dict[str, TypeAdapter[Any]]  # each read element's own validator, from the model's field
+    complex_lists: frozenset[str]  # lists of complex elements: a null item is an error
+    choices: tuple[tuple[str, ...], ...]  # `[x]` groups among the read elements: one at most
+    required_choices: frozenset[tuple[str, ...]]  # groups the model requires: all null is an error
+    required: frozenset[str]  # required primitives: present as null is an error (absent is tolerated)
+
+
+@cache
+def _shape(resource_type: str) -> _Shape:
+    model = _model_class(resource_type)
+    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    read = READ_FIELDS[resource_type] - {"resourceType"}
+    blank = model.model_construct()
+    groups = [tuple(group) for group in blank.get_one_of_many_fields().values()]
+    return _Shape(
+        adapters={name: TypeAdapter(fields[name].annotation) for name in sorted(read)},
+        complex_lists=frozenset(
+            name for name in read if is_list_type(fields[name]) and not is_primitive_type(fields[name])
+        ),
+        choices=tuple(group for group in groups if any(name in read for name in group)),
+        required_choices=frozenset(
+            group
+            for group in groups
+            if any(name in read for name in group)
+            and (fields[group[0]].json_schema_extra or {}).get("one_of_many_required") is True
+        ),
+        required=frozenset(name for name, _ext in blank.get_required_fields() if name in read),
+    )
 
 
 def _normalize_dosages(resource: dict[str, Any]) -> None:
@@ -152,85 +198,88 @@ def normalize(resource: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# Validation is a pure function of the fields read, and order-select fires again and again for the
-# same patient while an order is edited: remember recent outcomes, keyed by those fields' bytes.
-# Bounded, in-process only; the values are what the request itself carried.
-_MEMO_SIZE = 8192
-_memo: OrderedDict[bytes, dict[str, Any] | UnusableResource] = OrderedDict()
-MEMO_COUNTS = {"hits": 0, "misses": 0}  # counts only, for the edge's metrics (facts/memo_stats.py)
+# Each element's validation is a pure function of its content, and the same products, dosages and
+# codes recur across patients (and order-select fires again and again while an order is edited):
+# remember recent outcomes, keyed by the element's name and bytes. Bounded, in-process only; the
+# values are what the requests themselves carried.
+_WRAPPED = "wrapped"  # the element was a single object where FHIR has a list; valid once wrapped
+_VALID = "valid"
+MEMO: BoundedMemo[str] = BoundedMemo(8192)  # _VALID, _WRAPPED, or the error text
 
 
 def validate(resource: Mapping[str, Any]) -> dict[str, Any]:
-    """The resource, normalized and validated with fhir.resources R4B; raises UnusableResource.
+    """The read elements of the resource, normalized and validated with fhir.resources R4B; raises
+    UnusableResource naming the element (never its value).
 
-    The returned dict is shared with later calls for identical input: read it, never change it.
+    Real EHR resources carry narrative, identifiers and extensions that the rules never read: they
+    are neither validated nor returned. The returned dict is new, its values shared with the input.
     """
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or resource_type not in READ_FIELDS:
         raise UnusableResource(f"unexpected resourceType {resource_type!r}"[:80])
     read = READ_FIELDS[resource_type]
-    # Validate only what the rules read (plus the subject, required by R4B): real EHR resources
-    # carry narrative, identifiers and extensions that cost validation time and are never used.
-    candidate = {k: v for k, v in normalize(resource).items() if k in read or k == "subject"}
+    candidate = {k: v for k, v in normalize(resource).items() if k in read}
+    shape = _shape(resource_type)
+    problems: list[str] = []
+    for group in shape.choices:
+        present = [name for name in group if candidate.get(name) is not None]
+        if len(present) > 1:
+            problems.append(f"{' and '.join(present)}: one of them at most (a choice of type, FHIR [x])")
+        elif not present and group in shape.required_choices and any(name in candidate for name in group):
+            problems.append(f"{' or '.join(group)}: a value is required (sent as null)")
+    for name, value in list(candidate.items()):
+        if name == "resourceType":
+            continue
+        if value is None:
+            if name in shape.required:
+                problems.append(f"{name}: Value for the field '{name}' is required.")
+            continue
+        if name in shape.complex_lists and isinstance(value, list) and any(item is None for item in value):
+            problems.append(f"{name}: None is not allowed as an element of {name}")
+            continue
+        outcome = _element_outcome(resource_type, name, value, shape.adapters[name])
+        if outcome == _WRAPPED:
+            candidate[name] = [value]
+        elif outcome is not None:
+            problems.append(outcome)
+    if problems:
+        raise UnusableResource("; ".join(problems[:2]))
+    return candidate
+
+
+def _element_outcome(resource_type: str, name: str, value: Any, adapter: TypeAdapter[Any]) -> str | None:
+    """None when `value` is a valid `name` of `resource_type`, _WRAPPED when it is once put in a list,
+    else the first error (path and message, no value)."""
+    if not isinstance(value, dict | list):
+        # a primitive (an id, a code, a date): cheaper to validate than to look up, and rarely repeated
+        return _validate_element(resource_type, name, value, adapter)
     try:
-        key = orjson.dumps(candidate, option=orjson.OPT_SORT_KEYS)
+        key = orjson.dumps([resource_type, name, value], option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
-        return _validate(resource_type, read, candidate)
-    known = _memo.get(key)
+        key = None  # not JSON (a test's Python object): validated without the memo
+    known = MEMO.get(key) if key is not None else None
     if known is not None:
-        MEMO_COUNTS["hits"] += 1
-        _memo.move_to_end(key)
-        if isinstance(known, UnusableResource):
-            raise UnusableResource(str(known))
-        return known
-    MEMO_COUNTS["misses"] += 1
-    try:
-        outcome: dict[str, Any] | UnusableResource = _validate(resource_type, read, candidate)
-    except UnusableResource as exc:
-        outcome = UnusableResource(str(exc))  # without its traceback: it is kept
-    _memo[key] = outcome
-    while len(_memo) > _MEMO_SIZE:
-        _memo.popitem(last=False)
-    if isinstance(outcome, UnusableResource):
-        raise UnusableResource(str(outcome))
+        return None if known == _VALID else known
+    outcome = _validate_element(resource_type, name, value, adapter)
+    if key is not None:
+        MEMO.put(key, _VALID if outcome is None else outcome)
     return outcome
 
 
-def _validate(resource_type: str, read: frozenset[str], candidate: dict[str, Any]) -> dict[str, Any]:
-    placeholders: list[str] = []
-    for _attempt in range(8):
-        try:
-            _model(resource_type)(candidate)
-            for name in placeholders:
-                candidate.pop(name, None)
-            return candidate
-        except ValidationError as exc:
-            errors = exc.errors(include_input=False, include_url=False)
-        except (TypeError, ValueError) as exc:  # fhir.resources may raise these for odd input
-            raise UnusableResource(f"not a valid {resource_type}: {type(exc).__name__}") from None
-        changed = False
-        for error in errors:
-            loc = error.get("loc") or ()
-            top = loc[0] if loc else None
-            missing = _missing_field(error)
-            if missing and missing not in candidate and missing in _PLACEHOLDERS:
-                candidate[missing] = _PLACEHOLDERS[missing]
-                placeholders.append(missing)
-                changed = True
-                continue
-            if not isinstance(top, str) or top not in candidate:
-                continue
-            value = candidate[top]
-            if error.get("type") == "list_type" and len(loc) == 1 and isinstance(value, Mapping):
-                candidate[top] = [value]  # single object where FHIR has a list
-                changed = True
-            elif top not in read:
-                candidate.pop(top)  # a field the rules never read: drop it
-                changed = True
-        if not changed:
-            relevant = [e for e in errors if (e.get("loc") or ("",))[0] in read] or errors
-            raise UnusableResource("; ".join(_describe(e) for e in relevant[:2]))
-    raise UnusableResource(f"{resource_type} could not be validated")
+def _validate_element(resource_type: str, name: str, value: Any, adapter: TypeAdapter[Any]) -> str | None:
+    try:
+        adapter.validate_python(value)
+        return None
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)
+    except (TypeError, ValueError, RecursionError) as exc:  # fhir.resources may raise these for odd input
+        return f"{name}: not a valid {resource_type} element ({type(exc).__name__})"
+    first = errors[0]
+    if first.get("type") == "list_type" and not first.get("loc") and isinstance(value, Mapping):
+        # a single object where FHIR has a list (the sandbox and Epic send `category` this way)
+        wrapped = _validate_element(resource_type, name, [value], adapter)
+        return _WRAPPED if wrapped is None else wrapped
+    return "; ".join(_describe({**e, "loc": (name, *(e.get("loc") or ()))}) for e in errors[:2])
 
 
 def _missing_field(error: Mapping[str, Any]) -> str | None:

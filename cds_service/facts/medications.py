@@ -16,7 +16,6 @@ module for any JSON shape.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from cds_service.facts.dates import parse_datetime
 from cds_service.facts.dose import IMPLAUSIBLE, MASS_TO_MG, Strength, daily_dose, supply_duration, unit_kind
 from cds_service.facts.fhir_index import Coding, FhirIndex, concept_parts, reference_of, string_or_none
 from cds_service.facts.fhir_json import UnusableResource, validate, validate_salvaging
+from cds_service.facts.memo import BoundedMemo
 from cds_service.facts.model import (
     DailyDose,
     MatchMethod,
@@ -278,9 +278,7 @@ def _dosage_route(dosages: Any) -> Route:
 # The facts of a stored (non-draft) order depend only on the order and its Medication, and
 # order-select sends the same history again for every edit of an order: remember them. Bounded,
 # in-process; the values are what the requests themselves carried.
-_STORED_ORDER_MEMO_SIZE = 8192
-_STORED_ORDER_FACTS: OrderedDict[bytes, MedicationFact] = OrderedDict()
-STORED_ORDER_MEMO_COUNTS = {"hits": 0, "misses": 0}  # counts only, for the edge's metrics
+STORED_ORDER_FACTS: BoundedMemo[MedicationFact] = BoundedMemo(8192)
 
 
 def _stored_order_key(raw: Mapping[str, Any], medication: Mapping[str, Any] | None, reference: str) -> bytes | None:
@@ -313,12 +311,8 @@ class MedicationReader:
         except Exception:  # hostile JSON must never escape the facts layer
             codings, texts, medication, unresolved = [], [], None, "medication could not be read"
         memo_key = None if is_draft else _stored_order_key(raw, medication, reference)
-        if memo_key is not None and (known := _STORED_ORDER_FACTS.get(memo_key)) is not None:
-            STORED_ORDER_MEMO_COUNTS["hits"] += 1
-            _STORED_ORDER_FACTS.move_to_end(memo_key)
+        if memo_key is not None and (known := STORED_ORDER_FACTS.get(memo_key)) is not None:
             return known
-        if memo_key is not None:
-            STORED_ORDER_MEMO_COUNTS["misses"] += 1
         try:
             fact = self._medication_fact(where, raw, reference, codings, texts, medication, unresolved,
                                          is_draft=is_draft, is_selected=is_selected)  # fmt: skip
@@ -326,9 +320,7 @@ class MedicationReader:
             fact = self._fallback(where, raw, reference, codings, texts, is_draft=is_draft, is_selected=is_selected)
         # Facts with problems are not remembered: "in the future" depends on the clock.
         if memo_key is not None and fact is not None and not fact.problems:
-            _STORED_ORDER_FACTS[memo_key] = fact
-            while len(_STORED_ORDER_FACTS) > _STORED_ORDER_MEMO_SIZE:
-                _STORED_ORDER_FACTS.popitem(last=False)
+            STORED_ORDER_FACTS.put(memo_key, fact)
         return fact
 
     def _fallback(

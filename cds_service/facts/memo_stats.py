@@ -6,7 +6,8 @@ from __future__ import annotations
 from functools import _lru_cache_wrapper
 from typing import Any
 
-from cds_service.facts import dates, fhir_json, medications, terminology
+from cds_service.facts import dates, dose, fhir_json, medications, terminology
+from cds_service.facts.memo import BoundedMemo
 
 
 def _lru(fn: _lru_cache_wrapper[Any]) -> dict[str, int]:
@@ -14,11 +15,16 @@ def _lru(fn: _lru_cache_wrapper[Any]) -> dict[str, int]:
     return {"entries": info.currsize, "hits": info.hits, "misses": info.misses}
 
 
+def _bounded(memo: BoundedMemo[Any]) -> dict[str, int]:
+    return {"entries": len(memo), **memo.counts}
+
+
 def memo_stats() -> dict[str, dict[str, int]]:
     """{memo: {"entries", "hits", "misses"}}, cumulative since the process started."""
     return {
-        "validation": {"entries": len(fhir_json._memo), **fhir_json.MEMO_COUNTS},
-        "stored_orders": {"entries": len(medications._STORED_ORDER_FACTS), **medications.STORED_ORDER_MEMO_COUNTS},
+        "validation": _bounded(fhir_json.MEMO),
+        "stored_orders": _bounded(medications.STORED_ORDER_FACTS),
+        "daily_doses": _bounded(dose.DAILY_DOSES),
         "ingredient_text": _lru(terminology.ingredients_in_text),
         "dates": _lru(dates._parse),
     }
