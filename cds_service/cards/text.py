@@ -42,9 +42,12 @@ def quote(text: object, limit: int = QUOTE_MAX) -> str:
     """EHR text escaped for markdown (`escape_md`) and cut so that the *escaped* text has at most `limit`
     characters, never inside an entity or after a lone backslash: a display full of `<` or `*` cannot
     push a card past its length."""
+    value = str(text)
+    whole = escape_md(value)
+    if len(whole) <= limit:  # the common case: nothing to cut
+        return whole
     out: list[str] = []
     used = 0
-    value = str(text)
     for index, char in enumerate(value):
         piece = escape_md(char)
         rest = len(value) - index - 1

@@ -265,15 +265,23 @@ def generic_product_for_dose(ingredient: str, per_dose_mg: float, form: str | No
     """A generic single-ingredient product of `form` whose tablet gives `per_dose_mg` in one or two
     units (one preferred): what a dose-change suggestion should order when the current strength
     cannot give the new dose in whole or half tablets."""
-    wanted_form = form or "Oral Tablet"
     best: tuple[int, Product] | None = None
-    for item in _products().values():
-        if item.brand is not None or item.form != wanted_form or len(item.ingredients) != 1:
-            continue
-        only = item.ingredients[0]
-        if only.ingredient != ingredient or only.per_ml or not only.strength_mg:
-            continue
+    for strength_mg, item in _generic_strengths().get((ingredient, form or "Oral Tablet"), ()):
         for units in (1, 2):
-            if abs(only.strength_mg * units - per_dose_mg) < 1e-6 and (best is None or units < best[0]):
+            if abs(strength_mg * units - per_dose_mg) < 1e-6 and (best is None or units < best[0]):
                 best = (units, item)
     return best[1] if best else None
+
+
+@cache
+def _generic_strengths() -> dict[tuple[str, str], tuple[tuple[float, Product], ...]]:
+    """(ingredient, form) → the generic single-ingredient products by strength, in table order."""
+    found: dict[tuple[str, str], list[tuple[float, Product]]] = {}
+    for item in _products().values():
+        if item.brand is not None or len(item.ingredients) != 1:
+            continue
+        only = item.ingredients[0]
+        if only.per_ml or not only.strength_mg:
+            continue
+        found.setdefault((only.ingredient, item.form), []).append((only.strength_mg, item))
+    return {key: tuple(items) for key, items in found.items()}
