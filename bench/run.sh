@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for the benchmark on a fresh clone: installs wrk and the project if missing, then runs
-# bench/run.py (pass its options through, e.g. --soak 300 for the 5-minute memory check).
+# bench/run.py with the options given (--quick for a smoke run, --patients N, --soak 300 for the 5-minute
+# memory check; see bench/run.py --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null 2>&1; then
