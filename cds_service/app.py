@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import orjson
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -25,6 +24,7 @@ from cds_service.auth import AuthenticatedClient, Authenticator
 from cds_service.auth.outage import ThrottledLog
 from cds_service.auth.replay import GuardedReplayCache, InMemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.ssrf import fhir_http_client_options
+from cds_service.facts import terminology
 from cds_service.facts.memo_stats import memo_stats
 from cds_service.logs import request_id_var
 from cds_service.observability import metrics
@@ -38,6 +38,7 @@ from cds_service.protocol.openapi import add_component_schemas
 from cds_service.protocol.operations import router as operations_router
 from cds_service.protocol.routes import router
 from cds_service.protocol.services import SERVICES
+from cds_service.protocol.warm_up import warm_up_request
 from cds_service.ruleset import build_rule_sets
 from cds_service.settings import Settings, load_settings
 from cds_service.storage import Recorder, create_recorder
@@ -217,42 +218,18 @@ def _make_authenticator(settings: Settings, replay_cache: ReplayCache) -> Authen
 WARM_UP_CLIENT = AuthenticatedClient(iss="warm-up")
 
 
-def _warm_up_request(hook: str) -> bytes:
-    """A synthetic call of `hook`: a baclofen draft (order hooks) and empty prefetch, no FHIR server."""
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "warm-up",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": "Patient/warm-up"},
-        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                                                  "code": "197391"}]},
-        "dosageInstruction": [{"timing": {"code": {"text": "TID"}}, "doseAndRate": [{"doseQuantity": {
-            "value": 10, "unit": "mg"}}]}],
-    }  # fmt: skip
-    context: dict[str, object] = {"patientId": "warm-up", "userId": "Practitioner/warm-up"}
-    if hook != "patient-view":
-        context["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": order}]}
-    if hook == "order-select":
-        context["selections"] = ["MedicationRequest/warm-up"]
-    empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
-    prefetch: dict[str, object] = {key: empty for key in ("medications", "potassium", "magnesium", "conditions",
-                                                          "renal")}  # fmt: skip
-    prefetch["patient"] = {"resourceType": "Patient", "id": "warm-up", "birthDate": "1960-01-01", "gender": "female"}
-    return orjson.dumps({"hookInstance": str(uuid.uuid4()), "hook": hook, "context": context, "prefetch": prefetch})
-
-
 async def _warm_up(app: FastAPI) -> None:
     """Before the first clinician waits: imports, terminology tables, FHIR model classes and validators,
-    and one synthetic evaluation per service through the same code as a hook call (no FHIR server,
-    nothing audited). Then the long-lived objects leave the cyclic GC's reach (`gc.freeze`), so
+    and one synthetic evaluation per service through the same code as a hook call, for a patient with a
+    little of everything a chart holds (protocol/warm_up.py; no FHIR server, nothing audited). Then
+    the long-lived objects leave the cyclic GC's reach (`gc.freeze`), so
     full collections during requests do not walk them again and again."""
     state = app.state
     for service in SERVICES.values():
         try:
             await handle_hook_call(
                 service.id,
-                _warm_up_request(service.hook),
+                warm_up_request(service.hook),
                 client=WARM_UP_CLIENT,
                 settings=state.settings,
                 http=state.http_pool.get(),
@@ -261,6 +238,7 @@ async def _warm_up(app: FastAPI) -> None:
             )
         except Exception:  # a warm-up failure must not stop the start; the first real call will tell
             log.exception("warm-up call failed", extra={"service": service.id})
+    terminology.load_tables()
     _warm_up_signatures()
     gc.collect()
     gc.freeze()

@@ -6,6 +6,7 @@ one precompiled regular expression, memoized per text.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Iterable
@@ -285,3 +286,11 @@ def _generic_strengths() -> dict[tuple[str, str], tuple[tuple[float, Product], .
             continue
         found.setdefault((only.ingredient, item.form), []).append((only.strength_mg, item))
     return {key: tuple(items) for key, items in found.items()}
+
+
+def load_tables() -> None:
+    """Read every table now (the instance's warm-up), not during the first call that needs one: the
+    RxNorm ingredient codes alone take ~35 ms to load. A table is a cached function of no arguments."""
+    for value in list(globals().values()):
+        if callable(value) and hasattr(value, "cache_info") and not inspect.signature(value).parameters:
+            value()
