@@ -9,7 +9,10 @@ INSERT never copies card text into a log.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,7 +123,7 @@ def alembic_config() -> Config:
 def run_migrations(engine: Engine) -> None:
     """`alembic upgrade head` on this engine; safe when several instances start at once."""
     config = alembic_config()
-    with engine.connect() as connection:
+    with _sqlite_file_lock(engine), engine.connect() as connection:
         is_postgres = connection.dialect.name == "postgresql"
         if is_postgres:
             # Migrations may take longer than a request's statement, and wait for another instance's.
@@ -138,6 +141,27 @@ def run_migrations(engine: Engine) -> None:
                 connection.execute(text("RESET statement_timeout"))  # back to the connect options
                 connection.execute(text("RESET lock_timeout"))
                 connection.commit()
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Workers starting at once on a fresh SQLite file take turns to migrate (two creating the same
+    table at once left one worker without its audit trail). PostgreSQL uses an advisory lock."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    try:
+        lock_file = open(f"{database}.migrate-lock", "a+b")  # noqa: SIM115 (closed below)
+    except OSError:  # a read-only directory: migrating will fail and say so, the lock is not the news
+        yield
+        return
+    with lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def utc(value: datetime) -> datetime:
