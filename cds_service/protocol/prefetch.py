@@ -352,6 +352,11 @@ async def resolve_prefetch(
     if fetcher is None:
         for key in missing:
             gaps.append(DataGap(PREFETCH_MEANING[key], refusal or "not sent by the EHR and no FHIR server to ask", key))
+        for key, value in resolved.items():
+            if isinstance(value, dict) and value.get("resourceType") == "Bundle" and _next_link(value):
+                # the EHR sent the first page of a longer search: what is on the others is unknown
+                reason = refusal or "no FHIR server to ask"
+                gaps.append(DataGap(PREFETCH_MEANING[key], f"only the first page was read: {reason}", key))
     else:
         jobs = {k: fetch_key(k) for k in missing}
         jobs |= {

@@ -128,6 +128,21 @@ def test_paging_is_followed(client: TestClient, fhir: FakeFhir) -> None:
     assert pages == [None, "2"]
 
 
+def test_a_first_page_sent_without_a_fhir_server_is_reported_as_partial(client: TestClient) -> None:
+    """An EHR that prefetches only the first page of the orders (a `next` link) and gives no FHIR
+    server: the patient on baclofen is told the rest of the orders could not be read, not all clear."""
+    request = hook_request("order-sign", drafts=[draft("197391", "baclofen 10 MG Oral Tablet", dose=10, frequency=3)])
+    request["prefetch"]["medications"]["link"] = [
+        {"relation": "next", "url": f"{FHIR}/MedicationRequest?patient=pat1&page=2"}
+    ]
+    request.pop("fhirServer", None)
+    body = post_hook(client, request)
+    gap_cards = [c for c in body["cards"] if c["source"]["topic"]["code"] == "data-unavailable"]
+    assert len(gap_cards) == 1 and "medication" in gap_cards[0]["summary"].lower()
+    request["prefetch"]["medications"].pop("link")
+    assert "data-unavailable" not in topics(post_hook(client, request))  # one page, the whole search
+
+
 def test_medication_reference_outside_the_bundle_is_fetched(client: TestClient, fhir: FakeFhir) -> None:
     fhir.extra["Medication/med-bac"] = lambda r: httpx.Response(
         200, json=medication("med-bac", "197392", "baclofen 20 MG Oral Tablet")
