@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     db_call_timeout_seconds: float = Field(
         2.5, gt=0, description="Overall time a request waits for one database call (thread offloaded)"
     )
+    suppression_refresh_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=300,
+        description="How often each instance reads the overrides other instances stored (they hold cards "
+        "there within this time; the instance that took the feedback holds them at once)",
+    )
     sqlite_journal_mode: Literal["delete", "wal"] = Field(
         "delete", description="`wal` maps the -shm file into memory: faster, but SIGBUS if it becomes unwritable"
     )

@@ -16,7 +16,6 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +48,9 @@ BATCH_SIZE = 200
 LOSS_LOG_INTERVAL_SECONDS = 10.0
 # The override look-up waits at most this long on the request path before showing the cards.
 SUPPRESSION_LOOKUP_TIMEOUT_SECONDS = 0.25
-SUPPRESSION_CACHE_SIZE = 8192  # overrides this instance knows of (keys only: no patient data)
+SUPPRESSION_SNAPSHOT_MAX = 100_000  # unexpired overrides held in memory (keys only: no patient data)
+SUPPRESSION_REFRESH_TIMEOUT = 10.0
+SUPPRESSION_OVERLAP = timedelta(seconds=10)  # re-read this much before the newest row seen (clocks, late commits)
 RETRY_INTERVAL_SECONDS = 2.0  # how often the writer tries the database again while rows are spooled
 DEGRADED_AFTER_LOSS_SECONDS = 300.0  # /health stays "degraded" this long after a record was lost
 MIGRATION_TIMEOUT_SECONDS = 60.0
@@ -112,8 +113,16 @@ class SqlRecorder:
         self._thread: threading.Thread | None = None
         # The authenticator picks this up (app.state.recorder.replay_cache) for JWT jti checks.
         self.replay_cache = SqlReplayCache(self.engine, self.gate)
-        self._suppressions: OrderedDict[str, datetime] = OrderedDict()
+        # Overrides that hold cards back (issue 12), as a snapshot of the unexpired rows refreshed in the
+        # background: the request path looks keys up in memory instead of querying a database that the
+        # audit writer keeps busy (a SQLite read waits for every write's commit).
+        self._suppressions: dict[str, datetime] = {}
+        self._suppression_watermark: datetime | None = None  # newest created_at read
+        self._suppression_loaded_at: float | None = None  # monotonic time of the last good refresh
+        self._suppression_task: asyncio.Task[None] | None = None
+        self._suppression_lock = threading.Lock()  # feedback and refreshes write it from gate threads
         self._suppression_errors = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)
+        self.suppression_refresh_seconds = float(getattr(settings, "suppression_refresh_seconds", 2.0))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -131,9 +140,15 @@ class SqlRecorder:
         if self._thread is None:
             self._thread = threading.Thread(target=self._drain, name="cds-audit-writer", daemon=True)
             self._thread.start()
+        await self.refresh_suppressions()
+        if self._suppression_task is None:
+            self._suppression_task = asyncio.create_task(self._refresh_suppressions_forever())
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Write what is queued (up to `timeout`; the rest stays spooled), stop the writer, close."""
+        if self._suppression_task is not None:
+            self._suppression_task.cancel()
+            self._suppression_task = None
         if self._thread is not None:
             await asyncio.to_thread(self._stop_writer, timeout)
             self._thread = None
@@ -452,11 +467,14 @@ class SqlRecorder:
     # ------------------------------------------------------------------ overrides that stick
 
     async def suppressed_keys(self, keys: Collection[str]) -> set[str]:
-        """Which of `keys` an unexpired override holds back: this instance's cache, then one indexed
-        query for the rest (another instance may have stored it). Fails open: when the database
-        cannot answer in time, the cards are shown (a card too many is safe, a missing one is not)."""
+        """Which of `keys` an unexpired override holds back, from the in-memory snapshot (no database
+        call on the request path). While the snapshot is stale (its refreshes fail) one indexed query
+        asks for the keys it does not hold. Fails open: when nothing can answer in time, the cards are
+        shown (a card too many is safe, a missing one is not)."""
         now = datetime.now(UTC)
         held = {k for k in keys if (until := self._suppressions.get(k)) is not None and until > now}
+        if self.suppressions_fresh():
+            return held
         rest = [k for k in keys if k not in held]
         if not rest:
             return held
@@ -469,6 +487,45 @@ class SqlRecorder:
             self._remember_suppression(key, until)
         return held | set(found)
 
+    def suppressions_fresh(self) -> bool:
+        """The snapshot was refreshed within three refresh periods."""
+        loaded = self._suppression_loaded_at
+        return loaded is not None and time.monotonic() - loaded <= 3 * self.suppression_refresh_seconds
+
+    async def refresh_suppressions(self) -> bool:
+        """Read the overrides stored since the last refresh (by any instance) into the snapshot."""
+        try:
+            now = datetime.now(UTC)
+            await self.gate.call(self._refresh_suppressions_sync, now, timeout=SUPPRESSION_REFRESH_TIMEOUT)
+        except Exception as exc:  # the snapshot stays as it is; look-ups go to the database meanwhile
+            self._suppression_errors.error("override snapshot not refreshed: %s", type(exc).__name__)
+            return False
+        return True
+
+    async def _refresh_suppressions_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.suppression_refresh_seconds)
+            await self.refresh_suppressions()
+
+    def _refresh_suppressions_sync(self, now: datetime) -> None:
+        if not self.schema_ready:
+            self._ensure_schema()
+        table = schema.card_suppression
+        query = select(table.c.key, table.c.expires_at, table.c.created_at).where(table.c.expires_at > now)
+        if self._suppression_watermark is not None:
+            query = query.where(table.c.created_at >= self._suppression_watermark - SUPPRESSION_OVERLAP)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for key, until, created in rows:
+            self._remember_suppression(key, utc(until))
+            created = utc(created)
+            if self._suppression_watermark is None or created > self._suppression_watermark:
+                self._suppression_watermark = created
+        with self._suppression_lock:
+            for key in [key for key, until in self._suppressions.items() if until <= now]:
+                del self._suppressions[key]
+        self._suppression_loaded_at = time.monotonic()
+
     def _suppressed_sync(self, keys: list[str], now: datetime) -> dict[str, datetime]:
         if not self.schema_ready:
             self._ensure_schema()
@@ -478,10 +535,13 @@ class SqlRecorder:
             return {key: utc(until) for key, until in conn.execute(query)}
 
     def _remember_suppression(self, key: str, until: datetime) -> None:
-        self._suppressions[key] = until
-        self._suppressions.move_to_end(key)
-        while len(self._suppressions) > SUPPRESSION_CACHE_SIZE:
-            self._suppressions.popitem(last=False)
+        with self._suppression_lock:
+            known = self._suppressions.get(key)
+            if known is None and len(self._suppressions) >= SUPPRESSION_SNAPSHOT_MAX:
+                self._suppression_errors.error("override snapshot full; further overrides are not held")
+                return
+            if known is None or until > known:
+                self._suppressions[key] = until
 
     def _record_feedback_sync(
         self, service_id: str, entries: list[FeedbackEntry], client: str | None, suppression_days: int = 0
@@ -636,8 +696,10 @@ def _upsert_suppression(dialect: str, row: dict[str, Any]):  # type: ignore[no-u
     if module is None:
         raise NotImplementedError(f"override suppression supports SQLite and PostgreSQL, not {dialect}")
     statement = module.insert(table).values(**row)
+    # created_at moves too: the other instances' snapshots read what changed since their last refresh
     return statement.on_conflict_do_update(
-        index_elements=[table.c.key], set_={"expires_at": statement.excluded.expires_at}
+        index_elements=[table.c.key],
+        set_={"expires_at": statement.excluded.expires_at, "created_at": statement.excluded.created_at},
     )
 
 

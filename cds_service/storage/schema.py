@@ -92,6 +92,7 @@ card_suppression = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_card_suppression_expires_at", "expires_at"),
+    Index("ix_card_suppression_created_at", "created_at"),
 )
 
 seen_jti = Table(

@@ -86,7 +86,8 @@ def test_a_token_accepted_by_one_instance_is_refused_by_another(three: Fleet) ->
 
 def test_an_override_suppresses_the_card_on_every_instance(three: Fleet) -> None:
     """An override with a reason, sent as feedback to instance a, keeps that card from the same
-    patient on b and c (card_suppression in the shared PostgreSQL), counted as suppressed there."""
+    patient on b and c (card_suppression in the shared PostgreSQL, read into each instance's snapshot
+    every 0.5 s here), counted as suppressed there."""
     from datetime import UTC, datetime
 
     from tests.support.fhir import potassium
@@ -116,6 +117,7 @@ def test_an_override_suppresses_the_card_on_every_instance(three: Fleet) -> None
     def suppressed() -> float:
         return sum(value(three.metrics(n), "cds_cards_suppressed_total", topic="electrolyte-potassium") for n in "abc")
 
+    time.sleep(1.5)  # three refresh periods of the other instances' snapshots
     before = suppressed()
     assert call(three.instances["b"].base) == []
     assert call(three.instances["c"].base) == []

@@ -1,10 +1,13 @@
 """Overrides that stick (issue 12): a card a clinician overrode with a reason is not shown again to
 that patient for the configured period, unless the facts that made it change; critical cards are
-always shown. Across instances sharing PostgreSQL and across a restart on SQLite.
+always shown. Across instances sharing PostgreSQL (within the snapshot's refresh period) and across
+a restart on SQLite; no database call on the request path.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,9 +30,13 @@ FEEDBACK = SIGN + "/feedback"
 TOPIC = "electrolyte-potassium"
 
 
-def _app(database_url: str, **rules: Any) -> TestClient:
+def _app(database_url: str, *, refresh_seconds: float = 2.0, **rules: Any) -> TestClient:
     settings = load_settings(
-        dev=True, database_url=database_url, patient_hash_secret="suppression-secret", rules=rules or {}
+        dev=True,
+        database_url=database_url,
+        patient_hash_secret="suppression-secret",
+        rules=rules or {},
+        suppression_refresh_seconds=refresh_seconds,
     )
     return TestClient(create_app(settings))
 
@@ -129,11 +136,47 @@ def shared_postgres() -> Iterator[str]:
 
 @pytest.mark.postgres
 def test_an_override_on_one_instance_holds_on_another_sharing_postgresql(shared_postgres: str) -> None:
-    with _app(shared_postgres) as first, _app(shared_postgres) as second:
+    with _app(shared_postgres, refresh_seconds=0.2) as first, _app(shared_postgres, refresh_seconds=0.2) as second:
         (card,) = _potassium_cards(first, _baclofen_order(2.8))
         assert len(_potassium_cards(second, _baclofen_order(2.8))) == 1  # not overridden yet
         _override(first, card)
+        assert _potassium_cards(first, _baclofen_order(2.8)) == []  # at once where the feedback arrived
+        deadline = time.monotonic() + 5
+        while _potassium_cards(second, _baclofen_order(2.8)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the other instance's snapshot refreshes every 0.2 s
         assert _potassium_cards(second, _baclofen_order(2.8)) == []
+
+
+def test_the_request_path_asks_no_database_while_the_snapshot_is_fresh(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _app(sqlite_url) as client:
+        (card,) = _potassium_cards(client, _baclofen_order(2.8))
+        _override(client, card)
+        recorder = client.app.state.recorder
+        asked: list[object] = []
+        monkeypatch.setattr(recorder, "_suppressed_sync", lambda *a: asked.append(a) or {})
+        assert _potassium_cards(client, _baclofen_order(2.8)) == []  # held, from memory
+        assert len(_potassium_cards(client, _baclofen_order(2.7))) == 1  # other facts: shown, from memory
+        assert asked == []
+
+
+def test_an_override_stored_by_another_instance_reaches_the_snapshot(sqlite_url: str) -> None:
+    """The refresh reads what others stored since its last look, an expiry moved later included."""
+    with _app(sqlite_url, refresh_seconds=300) as client:  # refreshed by hand below
+        recorder = client.app.state.recorder
+        now = datetime.now(UTC)
+        with recorder.engine.begin() as conn:
+            conn.execute(schema.card_suppression.insert().values(
+                key="k" * 64, client=None, topic=None, created_at=now, expires_at=now + timedelta(days=1)))  # fmt: skip
+        assert "k" * 64 not in asyncio.run(recorder.suppressed_keys(["k" * 64]))
+        recorder._refresh_suppressions_sync(datetime.now(UTC))
+        assert asyncio.run(recorder.suppressed_keys(["k" * 64])) == {"k" * 64}
+        later = now + timedelta(days=9)
+        with recorder.engine.begin() as conn:
+            conn.execute(update(schema.card_suppression).values(created_at=datetime.now(UTC), expires_at=later))
+        recorder._refresh_suppressions_sync(datetime.now(UTC))
+        assert recorder._suppressions["k" * 64] == later
 
 
 def test_a_database_that_cannot_answer_shows_the_cards(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,7 +184,8 @@ def test_a_database_that_cannot_answer_shows_the_cards(sqlite_url: str, monkeypa
         (card,) = _potassium_cards(client, _baclofen_order(2.8))
         _override(client, card)
         recorder = client.app.state.recorder
-        recorder._suppressions.clear()  # only the database knows of the override now, and it cannot answer
+        recorder._suppressions.clear()  # only the database knows of the override now, and it cannot answer:
+        recorder._suppression_loaded_at = None  # a snapshot whose refreshes failed, so the database is asked
         monkeypatch.setattr(recorder.gate, "call", _failing_gate_call)
         assert len(_potassium_cards(client, _baclofen_order(2.8))) == 1  # fails open
 

@@ -143,6 +143,7 @@ def fleet_env(work: Path, database_url: str, redis_url: str, name: str, **extra:
         "CDS_ADMIN_TOKEN": ADMIN_TOKEN,
         "CDS_AUDIT_SPOOL_DIR": str(work / f"spool-{name}"),
         "CDS_LOG_LEVEL": "WARNING",
+        "CDS_SUPPRESSION_REFRESH_SECONDS": "0.5",  # overrides reach the other instances within half a second
         "CDS_LARGE_REQUEST_PROCESSES": "0",
         "CDS_DRAIN_DELAY_SECONDS": "0.5",
         # Load shedding has tests of its own; on a shared 2-core machine running other suites it would
