@@ -37,7 +37,7 @@ log = logging.getLogger("cds_service.hooks")
 
 T = TypeVar("T")
 
-LARGE_BODY_BYTES = 1024 * 1024  # typical requests are ~160 kB; years of history reach megabytes
+LARGE_BODY_BYTES = 1024 * 1024  # a typical request by our prefetch templates is ~60 kB; whole records reach megabytes
 
 
 @dataclass
@@ -251,7 +251,7 @@ class CpuLane:
     """Runs the CPU-bound work of large requests on one thread of its own, off the event loop
     (used when `CDS_LARGE_REQUEST_PROCESSES=0`; a process is better, see `LargeRequestPool`).
 
-    Typical requests (~160 kB, ~10 ms of work) stay on the event loop: measured with wrk at 200
+    Typical requests (~60 kB by our templates, a few ms of work) stay on the event loop: measured with wrk at 200
     connections, moving them to threads halved throughput (the loop's many short system calls
     each wait for the interpreter lock behind a busy thread), while a large request on the loop
     held every other request for its whole parse and evaluation.
