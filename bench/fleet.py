@@ -21,9 +21,7 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import build  # noqa: E402
-from bench.run import _ms, worker_rss_mb  # noqa: E402
+from bench.run import worker_rss_mb  # noqa: E402
+from bench.wrk import run_wrk  # noqa: E402
 from tests.support.auth import app_token  # noqa: E402
 from tests.support.fleet import fleet  # noqa: E402
 from tests.support.processes import clean_env, running  # noqa: E402
@@ -74,27 +73,8 @@ def wrk_fleet(url: str, bodies: list[Path], tokens: Path | None, connections: in
             "end",
         ]
     script.write_text("\n".join(lua) + "\n")
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    latencies = {p: _ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+([\d.]+\w+)", out, re.M)}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    total = re.search(r"(\d+) requests in", out)
-    return {
-        "rps": rps,
-        "p50_ms": latencies.get("50", 0.0),
-        "p90_ms": latencies.get("90", 0.0),
-        "p99_ms": latencies.get("99", 0.0),
-        "requests": int(total.group(1)) if total else 0,
-        "non_2xx": int(errors.group(1)) if errors else 0,
-        "socket_errors": socket_errors.group(1) if socket_errors else None,
-    }
+    found = run_wrk(script, url, connections=connections, seconds=seconds)
+    return {k: v for k, v in found.items() if k != "socket_timeouts"}
 
 
 def counts(fleet_: Any) -> dict[str, dict[str, float]]:

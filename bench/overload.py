@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -38,7 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 import generate  # noqa: E402
-from run import _ms, server  # noqa: E402
+from run import server  # noqa: E402
+from wrk import run_wrk  # noqa: E402
 
 SERVICE = "/cds-services/muscle-spasm-order-select"
 PUBLIC_BASE = "https://cds.example.org"  # the audience tests.support.auth mints for
@@ -68,28 +68,11 @@ def wrk_run(url: str, body: Path, connections: int, seconds: int, tokens: Path |
             "end",
         ]
     script.write_text("\n".join(lua) + "\n")
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    latencies = {p: _ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+([\d.]+\w+)", out, re.M)}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    timeouts = re.search(r"timeout (\d+)", out)
-    total = re.search(r"(\d+) requests in", out)
+    found = run_wrk(script, url, connections=connections, seconds=seconds, timeout="30s")
     return {
         "connections": connections,
         "seconds": seconds,
-        "requests": int(total.group(1)) if total else 0,
-        "rps": rps,
-        "p50_ms": latencies.get("50", 0.0),
-        "p90_ms": latencies.get("90", 0.0),
-        "p99_ms": latencies.get("99", 0.0),
-        "non_2xx": int(errors.group(1)) if errors else 0,
-        "socket_timeouts": int(timeouts.group(1)) if timeouts else 0,
+        **{k: found[k] for k in ("requests", "rps", "p50_ms", "p90_ms", "p99_ms", "non_2xx", "socket_timeouts")},
     }
 
 
@@ -195,7 +178,7 @@ def main() -> int:
         "env": extra,
     }
     dev_env = {"CDS_DEV": "true", "CDS_LOG_LEVEL": "WARNING", **extra}
-    with server("cds_service.app:create_app", env=dev_env, factory=True) as (base, _proc):
+    with server("cds_service.app:create_app", env=dev_env, factory=True) as (base, _proc, _ready_s):
         results["dev"] = wrk_run(base + SERVICE, typical, args.connections, args.seconds)
         if args.quick:
             print(json.dumps(results["dev"]))
@@ -212,7 +195,7 @@ def main() -> int:
         "CDS_PATIENT_HASH_SECRET": "bench-secret-0123456789abcdef",
         **extra,
     }
-    with server("cds_service.app:create_app", env=auth_env, factory=True) as (base, _proc):
+    with server("cds_service.app:create_app", env=auth_env, factory=True) as (base, _proc, _ready_s):
         results["authenticated"] = wrk_run(base + SERVICE, typical, args.connections, args.seconds, tokens)
     out = ROOT / "bench" / "results" / f"overload-{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%S%z')}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")

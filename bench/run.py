@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import inprocess  # noqa: E402
 from bench.generate import bodies, describe  # noqa: E402
+from bench.wrk import run_wrk  # noqa: E402
 
 PY = sys.executable
 SERVICE = "/cds-services/muscle-spasm-order-select"
@@ -176,48 +177,14 @@ def wrk(url: str, files: Path | list[Path], connections: int, seconds: int, work
     """wrk POSTing one body, or cycling through `files` (distinct patients)."""
     files = files if isinstance(files, list) else [files]
     script = wrk_script(files, work)
-    threads = min(connections, 2)
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "10s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 120,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    latencies = {p: _ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+([\d.]+\w+)", out, re.M)}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sockets = re.search(r"Socket errors: (.*)", out)
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    found = run_wrk(script, url, connections=connections, seconds=seconds, threads=min(connections, 2))
     return {
-        "rps": rps,
-        "p50_ms": latencies.get("50", 0.0),
-        "p90_ms": latencies.get("90", 0.0),
-        "p99_ms": latencies.get("99", 0.0),
-        "requests": requests,
+        **{k: v for k, v in found.items() if k != "socket_timeouts"},
         "patients": len(files),
-        "cycles": round(requests / len(files), 2),  # > 1: patients came round again
-        "non_2xx": int(errors.group(1)) if errors else 0,
-        "socket_errors": sockets.group(1) if sockets else "",
+        "cycles": round(found["requests"] / len(files), 2),  # > 1: patients came round again
         "connections": connections,
         "seconds": seconds,
     }
-
-
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def _post(client: httpx.Client, url: str, body: bytes) -> float:

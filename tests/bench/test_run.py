@@ -75,3 +75,16 @@ def test_targets_pass_and_fail_on_the_issue_thresholds(capsys: Any) -> None:
 def test_slope_is_megabytes_per_second() -> None:
     assert run.slope([(0.0, 100.0), (60.0, 106.0), (120.0, 112.0)]) == 0.1
     assert run.slope([(0.0, 100.0)]) == 0.0
+
+
+def test_wrk_reports_are_read_in_milliseconds_with_their_errors() -> None:
+    from bench.wrk import parse_report
+
+    report = parse_report(
+        "  Latency Distribution\n     50%    1.50ms\n     90%  820.00us\n     99%    2.10s\n"
+        "  1234 requests in 3.00s, 1.0MB read\n  Socket errors: connect 0, read 0, write 0, timeout 7\n"
+        "  Non-2xx or 3xx responses: 3\nRequests/sec:    411.33\n"
+    )
+    assert (report["p50_ms"], report["p99_ms"], report["rps"]) == (1.5, 2100.0, 411.33)
+    assert round(report["p90_ms"], 3) == 0.82
+    assert (report["requests"], report["non_2xx"], report["socket_timeouts"]) == (1234, 3, 7)
