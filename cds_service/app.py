@@ -20,7 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_service.auth import AuthenticatedClient, Authenticator
+from cds_service.auth import Authenticator
 from cds_service.auth.outage import ThrottledLog
 from cds_service.auth.replay import GuardedReplayCache, InMemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.ssrf import fhir_http_client_options
@@ -33,12 +33,12 @@ from cds_service.observability.tracing import Tracing, setup_tracing
 from cds_service.protocol.analytics import router as analytics_router
 from cds_service.protocol.errors import install_error_handlers, outcome_response
 from cds_service.protocol.feedback import router as feedback_router
-from cds_service.protocol.hooks import CpuLane, LargeRequestPool, handle_hook_call
+from cds_service.protocol.hooks import CpuLane, LargeRequestPool
 from cds_service.protocol.openapi import add_component_schemas
 from cds_service.protocol.operations import router as operations_router
 from cds_service.protocol.routes import router
 from cds_service.protocol.services import SERVICES
-from cds_service.protocol.warm_up import warm_up_request
+from cds_service.protocol.warm_up import is_warm_up, warm_up_routes
 from cds_service.ruleset import build_rule_sets
 from cds_service.settings import Settings, load_settings
 from cds_service.storage import Recorder, create_recorder
@@ -215,9 +215,6 @@ def _make_authenticator(settings: Settings, replay_cache: ReplayCache) -> Authen
     return Authenticator(settings, replay_cache=replay_cache)
 
 
-WARM_UP_CLIENT = AuthenticatedClient(iss="warm-up")
-
-
 # A hook call allocates tens of thousands of objects (the parsed request, the facts) and frees them
 # by reference counting: almost none are in cycles. At Python's default (700, 10, 10) the cyclic GC
 # ran about once per call on a cold patient and walked the memos in its full collections: 0.72 ms of
@@ -228,24 +225,19 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 async def _warm_up(app: FastAPI) -> None:
     """Before the first clinician waits: imports, terminology tables, FHIR model classes and validators,
-    and one synthetic evaluation per service through the same code as a hook call, for a patient with a
-    little of everything a chart holds (protocol/warm_up.py; no FHIR server, nothing audited). Then
-    the long-lived objects leave the cyclic GC's reach (`gc.freeze`), so full collections during
-    requests do not walk them again and again, and the GC runs less often (`GC_THRESHOLDS`)."""
-    state = app.state
-    for service in SERVICES.values():
-        try:
-            await handle_hook_call(
-                service.id,
-                warm_up_request(service.hook),
-                client=WARM_UP_CLIENT,
-                settings=state.settings,
-                http=state.http_pool.get(),
-                base_url=state.settings.public_base_url or "http://warm-up",
-                rule_set=state.site_rule_set,
-            )
-        except Exception:  # a warm-up failure must not stop the start; the first real call will tell
-            log.exception("warm-up call failed", extra={"service": service.id})
+    and one synthetic call per service through the whole HTTP stack, for a patient with a little of
+    everything a chart holds (protocol/warm_up.py; no FHIR server, no JWT, nothing audited or
+    counted). Then the long-lived objects leave the cyclic GC's reach (`gc.freeze`), so full
+    collections during requests do not walk them again and again, and the GC runs less often
+    (`GC_THRESHOLDS`)."""
+    try:
+        statuses = await warm_up_routes(app, ((s.id, s.hook) for s in SERVICES.values()))
+    except Exception:  # a warm-up failure must not stop the start; the first real call will tell
+        log.exception("warm-up calls failed")
+    else:
+        for service_id, status in statuses.items():
+            if status != 200:
+                log.error("warm-up call answered %s", status, extra={"service": service_id})
     terminology.load_tables()
     _warm_up_signatures()
     gc.collect()
@@ -424,7 +416,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         LoadShedding, limit=settings.max_concurrent_hook_calls, max_delay=settings.max_queue_delay_ms / 1000
     )
     app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(metrics.HookCallMetrics, services={s.id: s.hook for s in SERVICES.values()})
+    app.add_middleware(
+        metrics.HookCallMetrics, services={s.id: s.hook for s in SERVICES.values()}, uncounted=is_warm_up
+    )
     if app.state.tracing is not None:
         app.state.tracing.instrument_app(app)
 

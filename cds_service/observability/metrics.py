@@ -146,13 +146,20 @@ class HookCallMetrics:
     a caller probing random ids cannot grow the label set.
     """
 
-    def __init__(self, app: ASGIApp, services: Mapping[str, str]) -> None:
+    def __init__(
+        self, app: ASGIApp, services: Mapping[str, str], uncounted: Callable[[Scope], bool] | None = None
+    ) -> None:
         self.app = app
         self.services = dict(services)  # id -> hook
+        self.uncounted = uncounted  # the instance's own warm-up calls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if scope.get("method") != "POST" or not path.startswith("/cds-services/"):
+        if (
+            scope.get("method") != "POST"
+            or not path.startswith("/cds-services/")
+            or (self.uncounted is not None and self.uncounted(scope))
+        ):
             await self.app(scope, receive, send)
             return
         service_id = path[len("/cds-services/") :]

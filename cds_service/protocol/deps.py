@@ -11,6 +11,7 @@ from fastapi import HTTPException, Request
 
 from cds_service.auth import AuthenticatedClient, AuthError
 from cds_service.observability import metrics
+from cds_service.protocol.warm_up import WARM_UP_CLIENT, is_warm_up
 
 log = logging.getLogger("cds_service.auth")
 
@@ -19,6 +20,8 @@ UNAUTHORIZED = "unauthorized: a valid client JWT is required (the reason is in t
 
 async def authenticated_client(request: Request) -> AuthenticatedClient:
     """The verified caller, or 401 with a short reason (never the token)."""
+    if is_warm_up(request.scope):  # the instance's own start-up call, before it listens
+        return WARM_UP_CLIENT
     try:
         return await request.app.state.authenticator.authenticate(request)
     except AuthError as exc:

@@ -20,6 +20,7 @@ from cds_service.protocol.errors import ClientError
 from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
 from cds_service.protocol.pages import guideline_index, guideline_page
 from cds_service.protocol.services import SERVICES
+from cds_service.protocol.warm_up import WARM_UP_CLIENT
 from cds_service.storage import CardRecord, HookCallRecord, suppression_key
 
 log = logging.getLogger("cds_service.http")
@@ -90,6 +91,22 @@ async def call_service(
             "latency_ms": outcome.latency_ms,
         },
     )
+    if client is not WARM_UP_CLIENT:  # the instance's own start-up call is no clinical event
+        _count_and_audit(state, outcome, client, received_at, keys, held)
+    if outcome.status == 412:
+        return Response(content=orjson.dumps(outcome.body), status_code=412, media_type="application/fhir+json")
+    return _json(outcome.body)
+
+
+def _count_and_audit(
+    state: Any,
+    outcome: HookOutcome,
+    client: AuthenticatedClient,
+    received_at: datetime,
+    keys: dict[str, str],
+    held: dict[str, Card],
+) -> None:
+    """The call's cards in the metrics, and its row in the audit trail (queued, written off the path)."""
     for card in outcome.cards:
         metrics.card_shown(card.topic_code, card.indicator)
     for card in held.values():
@@ -120,9 +137,6 @@ async def call_service(
                 ),
             )
         )
-    if outcome.status == 412:
-        return Response(content=orjson.dumps(outcome.body), status_code=412, media_type="application/fhir+json")
-    return _json(outcome.body)
 
 
 def card_fingerprint(card: Card) -> str | None:
