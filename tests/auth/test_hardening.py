@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
-from cds_service.settings import load_settings
-from tests.support.auth import APP_ISS, PUBLIC_BASE, app_clients_file, app_token, claims, ec_key, mint
+from tests.support.auth import APP_ISS, PUBLIC_BASE, app_token, claims, ec_key, hospital_app, mint
 
 SIGN = "/cds-services/muscle-spasm-order-sign"
 
@@ -22,12 +20,7 @@ SIGN = "/cds-services/muscle-spasm-order-sign"
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
-    settings = load_settings(
-        clients_file=app_clients_file(tmp_path, ["https://fhir.example.org/r4"]),
-        public_base_url=PUBLIC_BASE,
-        storage_enabled=False,
-    )
-    with TestClient(create_app(settings), base_url=PUBLIC_BASE) as client:
+    with hospital_app(tmp_path) as client:
         yield client
 
 

@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
-from cds_service.settings import load_settings
-from tests.support.auth import PUBLIC_BASE, app_clients_file, app_token
+from tests.support.auth import app_token, hospital_app
 from tests.support.storage import postgres_schema_url
 
 pytestmark = pytest.mark.postgres
@@ -26,14 +24,12 @@ def shared_database() -> Iterator[str]:
 
 
 def _instance(directory: Path, database_url: str) -> TestClient:
-    settings = load_settings(
-        clients_file=app_clients_file(directory, ["https://fhir.example.org/r4"]),
-        public_base_url=PUBLIC_BASE,
+    return hospital_app(  # type: ignore[no-any-return]
+        directory,
         storage_enabled=True,
         database_url=database_url,
         patient_hash_secret="replay-test-secret-0123456789abcdef",
     )
-    return TestClient(create_app(settings), base_url=PUBLIC_BASE)
 
 
 def test_token_replayed_on_another_instance_is_refused(

@@ -12,9 +12,7 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
-from cds_service.settings import load_settings
-from tests.support.auth import PUBLIC_BASE, app_clients_file, auth_header
+from tests.support.auth import auth_header, hospital_app
 from tests.support.fhir import SERVICE_IDS, draft, hook_request
 
 ALLOWED_FHIR = "https://fhir.example.org/r4"
@@ -25,13 +23,7 @@ SIGN_PATH = f"/cds-services/{SERVICE_IDS['order-sign']}"
 @pytest.fixture
 def app_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
-    settings = load_settings(
-        clients_file=app_clients_file(tmp_path, [ALLOWED_FHIR]),
-        public_base_url=PUBLIC_BASE,
-        storage_enabled=False,
-        fhir_timeout_seconds=2.0,
-    )
-    with TestClient(create_app(settings), base_url=PUBLIC_BASE) as client:
+    with hospital_app(tmp_path, (ALLOWED_FHIR,), fhir_timeout_seconds=2.0) as client:
         yield client
 
 

@@ -13,14 +13,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
 from cds_service.auth import AuthenticatedClient
 from cds_service.facts.build import build_facts, read_drafts
 from cds_service.facts.model import DrugClass
 from cds_service.protocol.services import SERVICES
 from cds_service.protocol.warm_up import WARM_UP_CLIENT, is_warm_up, warm_up_request, warm_up_routes
-from cds_service.settings import load_settings
-from tests.support.auth import PUBLIC_BASE, app_clients_file, app_token
+from tests.support.auth import app_token, hospital_app
 from tests.support.metrics import ADMIN_TOKEN, scrape, value
 
 
@@ -70,15 +68,14 @@ def test_after_the_warm_up_the_cyclic_gc_runs_rarely(client: TestClient) -> None
 def authenticated_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """Client JWTs required, audit to a SQLite file: what a hospital runs."""
     monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
-    settings = load_settings(
-        clients_file=app_clients_file(tmp_path, ["https://fhir.example.org/r4"]),
-        public_base_url=PUBLIC_BASE,
+    with hospital_app(
+        tmp_path,
+        storage_enabled=True,
         database_url=f"sqlite:///{tmp_path}/audit.db",
         audit_spool_dir=tmp_path / "spool",
         admin_token=ADMIN_TOKEN,
         large_request_processes=0,
-    )
-    with TestClient(create_app(settings), base_url=PUBLIC_BASE) as client:
+    ) as client:
         yield client
 
 

@@ -147,3 +147,21 @@ def app_token(path: str, **extra: Any) -> str:
 
 def auth_header(path: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {app_token(path)}"}
+
+
+FHIR_BASE = "https://fhir.example.org/r4"
+
+
+def hospital_app(directory: Path, fhir_servers: tuple[str, ...] = (FHIR_BASE,), **settings: Any) -> Any:
+    """The app as a hospital runs it, as a TestClient (use it in a `with`): client JWTs required from
+    one trusted EHR (`app_token`), behind `PUBLIC_BASE`; `settings` set the rest (storage off unless
+    given)."""
+    from fastapi.testclient import TestClient
+
+    from cds_service.app import create_app
+    from cds_service.settings import load_settings
+
+    values: dict[str, Any] = {"storage_enabled": False, **settings}
+    clients_file = app_clients_file(directory, list(fhir_servers))
+    app = create_app(load_settings(clients_file=clients_file, public_base_url=PUBLIC_BASE, **values))
+    return TestClient(app, base_url=PUBLIC_BASE)
