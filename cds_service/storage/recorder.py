@@ -50,6 +50,10 @@ LOSS_LOG_INTERVAL_SECONDS = 10.0
 SUPPRESSION_LOOKUP_TIMEOUT_SECONDS = 0.25
 SUPPRESSION_SNAPSHOT_MAX = 100_000  # unexpired overrides held in memory (keys only: no patient data)
 SUPPRESSION_REFRESH_TIMEOUT = 10.0
+# A SQLite read waits for the writers' commits (rollback journal): under a steady audit load the
+# statement timeout's 2 s busy wait was sometimes not enough for the background refresh, which is
+# off the request path and may wait longer.
+SUPPRESSION_REFRESH_BUSY_MS = 8_000
 SUPPRESSION_OVERLAP = timedelta(seconds=10)  # re-read this much before the newest row seen (clocks, late commits)
 RETRY_INTERVAL_SECONDS = 2.0  # how often the writer tries the database again while rows are spooled
 DEGRADED_AFTER_LOSS_SECONDS = 300.0  # /health stays "degraded" this long after a record was lost
@@ -89,6 +93,7 @@ class SqlRecorder:
         # through this gate: bounded threads, an overall timeout, a breaker. The writer has its
         # own, so that neither can starve the other of threads while the database hangs.
         self.gate = DbGate("request", call_timeout)
+        self._statement_ms = statement_ms
         self.writer_gate = DbGate("audit", max(5.0, 2 * call_timeout), threads=2, cooldown=RETRY_INTERVAL_SECONDS)
         self.spool: AuditSpool | None = None
         spool_bytes = int(getattr(settings, "audit_spool_max_bytes", 0)) if settings is not None else 0
@@ -123,6 +128,11 @@ class SqlRecorder:
         self._suppression_lock = threading.Lock()  # feedback and refreshes write it from gate threads
         self._suppression_errors = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)
         self.suppression_refresh_seconds = float(getattr(settings, "suppression_refresh_seconds", 2.0))
+        # Gates of their own, with their own breakers: a refresh that times out, or a look-up that
+        # gives up after its short bound, must not make the request gate (the JWT replay check, whose
+        # outage policy may refuse every call) believe the database is down, nor trip each other.
+        self.refresh_gate = DbGate("override-refresh", SUPPRESSION_REFRESH_TIMEOUT, threads=1)
+        self.lookup_gate = DbGate("override-lookup", SUPPRESSION_LOOKUP_TIMEOUT_SECONDS, threads=2)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -153,6 +163,8 @@ class SqlRecorder:
             await asyncio.to_thread(self._stop_writer, timeout)
             self._thread = None
         self.gate.close()
+        self.refresh_gate.close()
+        self.lookup_gate.close()
         self.writer_gate.close()
         self.engine.dispose()
 
@@ -479,7 +491,7 @@ class SqlRecorder:
         if not rest:
             return held
         try:
-            found = await self.gate.call(self._suppressed_sync, rest, now, timeout=SUPPRESSION_LOOKUP_TIMEOUT_SECONDS)
+            found = await self.lookup_gate.call(self._suppressed_sync, rest, now)
         except (StorageUnavailable, SQLAlchemyError) as exc:
             self._suppression_errors.error("override look-up failed; cards shown: %s", type(exc).__name__)
             return held
@@ -496,7 +508,7 @@ class SqlRecorder:
         """Read the overrides stored since the last refresh (by any instance) into the snapshot."""
         try:
             now = datetime.now(UTC)
-            await self.gate.call(self._refresh_suppressions_sync, now, timeout=SUPPRESSION_REFRESH_TIMEOUT)
+            await self.refresh_gate.call(self._refresh_suppressions_sync, now)
         except Exception as exc:  # the snapshot stays as it is; look-ups go to the database meanwhile
             self._suppression_errors.error("override snapshot not refreshed: %s", type(exc).__name__)
             return False
@@ -514,8 +526,15 @@ class SqlRecorder:
         query = select(table.c.key, table.c.expires_at, table.c.created_at).where(table.c.expires_at > now)
         if self._suppression_watermark is not None:
             query = query.where(table.c.created_at >= self._suppression_watermark - SUPPRESSION_OVERLAP)
+        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            if sqlite:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SUPPRESSION_REFRESH_BUSY_MS}")
+            try:
+                rows = conn.execute(query).all()
+            finally:
+                if sqlite:  # the pooled connection goes back with the statement timeout of every other call
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={self._statement_ms or 60_000}")
         for key, until, created in rows:
             self._remember_suppression(key, utc(until))
             created = utc(created)

@@ -186,7 +186,7 @@ def test_a_database_that_cannot_answer_shows_the_cards(sqlite_url: str, monkeypa
         recorder = client.app.state.recorder
         recorder._suppressions.clear()  # only the database knows of the override now, and it cannot answer:
         recorder._suppression_loaded_at = None  # a snapshot whose refreshes failed, so the database is asked
-        monkeypatch.setattr(recorder.gate, "call", _failing_gate_call)
+        monkeypatch.setattr(recorder.lookup_gate, "call", _failing_gate_call)
         assert len(_potassium_cards(client, _baclofen_order(2.8))) == 1  # fails open
 
 
