@@ -11,12 +11,15 @@ shown by `/health`, and logged at most once per interval (without patient data).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Collection, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,15 +53,12 @@ LOSS_LOG_INTERVAL_SECONDS = 10.0
 SUPPRESSION_LOOKUP_TIMEOUT_SECONDS = 0.25
 SUPPRESSION_SNAPSHOT_MAX = 100_000  # unexpired overrides held in memory (keys only: no patient data)
 SUPPRESSION_REFRESH_TIMEOUT = 10.0
-# A SQLite read waits for the writers' commits (rollback journal): under a steady audit load the
-# statement timeout's 2 s busy wait was sometimes not enough for the background refresh, which is
-# off the request path and may wait longer.
-SUPPRESSION_REFRESH_BUSY_MS = 8_000
 SUPPRESSION_OVERLAP = timedelta(seconds=10)  # re-read this much before the newest row seen (clocks, late commits)
 RETRY_INTERVAL_SECONDS = 2.0  # how often the writer tries the database again while rows are spooled
 DEGRADED_AFTER_LOSS_SECONDS = 300.0  # /health stays "degraded" this long after a record was lost
 MIGRATION_TIMEOUT_SECONDS = 60.0
 _STOP = object()
+_WAKE = object()  # wakes an idle writer for a refresh (`_Refresh`)
 
 
 class _Retry:
@@ -66,6 +66,19 @@ class _Retry:
 
     def __init__(self) -> None:
         self.done = threading.Event()
+
+
+class _Refresh:
+    """A request to the writer: read the overrides stored since the last refresh, before its next
+    batch (not behind the queued rows: at most one batch, one commit, waits). On SQLite a read from
+    another thread of this process contends with the writer's own commits (rollback journal):
+    measured under a steady load, a refresh that waited for the lock slowed the audit writer below
+    the call rate (pending rows grew until the queue was full and rows were lost), and one that did
+    not wait long failed."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.future: Future[None] = Future()
 
 
 class SqlRecorder:
@@ -93,7 +106,6 @@ class SqlRecorder:
         # through this gate: bounded threads, an overall timeout, a breaker. The writer has its
         # own, so that neither can starve the other of threads while the database hangs.
         self.gate = DbGate("request", call_timeout)
-        self._statement_ms = statement_ms
         self.writer_gate = DbGate("audit", max(5.0, 2 * call_timeout), threads=2, cooldown=RETRY_INTERVAL_SECONDS)
         self.spool: AuditSpool | None = None
         spool_bytes = int(getattr(settings, "audit_spool_max_bytes", 0)) if settings is not None else 0
@@ -125,12 +137,15 @@ class SqlRecorder:
         self._suppression_watermark: datetime | None = None  # newest created_at read
         self._suppression_loaded_at: float | None = None  # monotonic time of the last good refresh
         self._suppression_task: asyncio.Task[None] | None = None
+        self._refreshes: deque[_Refresh] = deque()  # waiting for the writer's turn
         self._suppression_lock = threading.Lock()  # feedback and refreshes write it from gate threads
         self._suppression_errors = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)
         self.suppression_refresh_seconds = float(getattr(settings, "suppression_refresh_seconds", 2.0))
-        # Gates of their own, with their own breakers: a refresh that times out, or a look-up that
-        # gives up after its short bound, must not make the request gate (the JWT replay check, whose
-        # outage policy may refuse every call) believe the database is down, nor trip each other.
+        # Gates of their own, with their own breakers, for the override reads: a refresh that fails
+        # or a stale-snapshot look-up that gives up after its short bound must neither make the
+        # request gate (the JWT replay check, whose outage policy may refuse every call) nor the
+        # writer's (audit rows would go to the spool) believe the database is down. The refresh
+        # runs on the audit writer's turn (`_Refresh`).
         self.refresh_gate = DbGate("override-refresh", SUPPRESSION_REFRESH_TIMEOUT, threads=1)
         self.lookup_gate = DbGate("override-lookup", SUPPRESSION_LOOKUP_TIMEOUT_SECONDS, threads=2)
 
@@ -259,10 +274,13 @@ class SqlRecorder:
 
     def _drain(self) -> None:
         while True:
+            self._run_refreshes()
             try:
                 item = self._queue.get(timeout=RETRY_INTERVAL_SECONDS)
             except queue.Empty:
                 self._maybe_replay()
+                continue
+            if item is _WAKE:
                 continue
             if item is _STOP:
                 self._maybe_replay(force=True)
@@ -286,6 +304,8 @@ class SqlRecorder:
                 if isinstance(more, _Retry):
                     retry = more
                     break
+                if more is _WAKE:  # the refresh runs once this batch is written
+                    continue
                 batch.append(more)  # type: ignore[arg-type]
             self._write_batch(batch)
             if retry is not None:
@@ -505,14 +525,38 @@ class SqlRecorder:
         return loaded is not None and time.monotonic() - loaded <= 3 * self.suppression_refresh_seconds
 
     async def refresh_suppressions(self) -> bool:
-        """Read the overrides stored since the last refresh (by any instance) into the snapshot."""
+        """Read the overrides stored since the last refresh (by any instance) into the snapshot, on
+        the audit writer's turn (see `_Refresh`)."""
+        request = _Refresh(datetime.now(UTC))
         try:
-            now = datetime.now(UTC)
-            await self.refresh_gate.call(self._refresh_suppressions_sync, now)
+            if self._thread is None or not self._thread.is_alive():
+                raise StorageUnavailable("the audit writer is not running")
+            self._refreshes.append(request)
+            with contextlib.suppress(queue.Full):  # a full queue: the writer is busy, and looks before each batch
+                self._queue.put_nowait(_WAKE)
+            await asyncio.wait_for(asyncio.wrap_future(request.future), SUPPRESSION_REFRESH_TIMEOUT)
         except Exception as exc:  # the snapshot stays as it is; look-ups go to the database meanwhile
             self._suppression_errors.error("override snapshot not refreshed: %s", type(exc).__name__)
             return False
         return True
+
+    def _run_refreshes(self) -> None:
+        """On the writer thread, before its next batch: one read answers every refresh waiting."""
+        waiting: list[_Refresh] = []
+        while self._refreshes:
+            request = self._refreshes.popleft()
+            if request.future.set_running_or_notify_cancel():  # else its caller gave up
+                waiting.append(request)
+        if not waiting:
+            return
+        try:
+            self.refresh_gate.call_sync(self._refresh_suppressions_sync, waiting[0].now)
+        except Exception as exc:  # the writer thread must survive
+            for request in waiting:
+                request.future.set_exception(exc)
+        else:
+            for request in waiting:
+                request.future.set_result(None)
 
     async def _refresh_suppressions_forever(self) -> None:
         while True:
@@ -526,15 +570,8 @@ class SqlRecorder:
         query = select(table.c.key, table.c.expires_at, table.c.created_at).where(table.c.expires_at > now)
         if self._suppression_watermark is not None:
             query = query.where(table.c.created_at >= self._suppression_watermark - SUPPRESSION_OVERLAP)
-        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.connect() as conn:
-            if sqlite:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={SUPPRESSION_REFRESH_BUSY_MS}")
-            try:
-                rows = conn.execute(query).all()
-            finally:
-                if sqlite:  # the pooled connection goes back with the statement timeout of every other call
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout={self._statement_ms or 60_000}")
+            rows = conn.execute(query).all()
         for key, until, created in rows:
             self._remember_suppression(key, utc(until))
             created = utc(created)
