@@ -511,6 +511,10 @@ def targets(r: dict[str, Any], workers: int) -> list[dict[str, Any]]:
                 s <= TARGETS["soak_slope_mb_per_min"],
             )
         )
+        audit = r.get("audit_after_soak") or {}
+        lost = audit.get("lost")
+        if lost is not None:  # the audit writer fell behind the calls (its queue grows in RSS, then drops rows)
+            rows.append(("check: audit rows lost by the end of the soak", lost, "0 (validity)", lost == 0))
     else:
         rows.append(("soak: memory flat", None, "--soak 300", None))
     if "inprocess" in r:

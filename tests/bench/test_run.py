@@ -72,6 +72,19 @@ def test_targets_pass_and_fail_on_the_issue_thresholds(capsys: Any) -> None:
     assert "2 workers / 1, distinct patients" in capsys.readouterr().out
 
 
+def test_a_soak_that_lost_audit_rows_is_not_a_valid_run() -> None:
+    """The audit writer falling behind shows as RSS growth first, then as lost rows: both judged."""
+    result = _result(ours_rps=80, ours_2w_rps=150, heavy_cold_ms=40)
+    result["soak"] = {"rss_slope_second_half_mb_per_min": 0.5}
+    result["audit_after_soak"] = {"pending": 0, "written": 77945, "lost": 6150}
+    verdicts = {t["target"]: t["result"] for t in run.targets(result, 2)}
+    assert verdicts["soak: RSS slope, 2nd half, MB/min"] == "PASS"
+    assert verdicts["check: audit rows lost by the end of the soak"] == "FAIL"
+    result["audit_after_soak"]["lost"] = 0
+    verdicts = {t["target"]: t["result"] for t in run.targets(result, 2)}
+    assert verdicts["check: audit rows lost by the end of the soak"] == "PASS"
+
+
 def test_slope_is_megabytes_per_second() -> None:
     assert run.slope([(0.0, 100.0), (60.0, 106.0), (120.0, 112.0)]) == 0.1
     assert run.slope([(0.0, 100.0)]) == 0.0
