@@ -126,6 +126,10 @@ def test_every_hook_call_leaves_an_audit_row_with_its_cards(recorder: SqlRecorde
     assert cards[0]["summary"] == "baclofen-titration summary"
     assert cards[0]["suggestion_uuids"] == "s-1"
     assert all(c["hook_call_id"] == calls[0]["id"] for c in cards)
+    # SQLite rows are written as hand-rendered multi-row INSERTs: the types read back as SQLAlchemy's own
+    assert calls[0]["received_at"].replace(tzinfo=UTC) == cards[0]["shown_at"].replace(tzinfo=UTC)
+    assert isinstance(calls[0]["received_at"], datetime) and isinstance(cards[0]["suppressed"], bool)
+    assert cards[0]["suppressed"] is False and cards[1]["override_reasons"].startswith("[")
 
 
 def test_patient_is_stored_only_as_a_keyed_hash(recorder: SqlRecorder) -> None:
