@@ -81,6 +81,9 @@ class ConditionCategory(StrEnum):
     DIALYSIS = "dialysis"  # Z99.2, Z49.x
     MUSCLE_CRAMPS = "muscle-cramps"  # R25.2 and cramp findings: their own category, not acute musculoskeletal
     ALCOHOL_USE_DISORDER = "alcohol-use-disorder"  # a reason to expect low magnesium
+    ACUTE_KIDNEY_INJURY = "acute-kidney-injury"  # N17: kidney function falling, eGFR not at steady state
+    RELAXANT_ADVERSE_EFFECT = "relaxant-adverse-effect"  # T42.8X1-5: adverse effect / poisoning (baclofen...)
+    ENCEPHALOPATHY = "encephalopathy"  # G92, G93.4x
 
 
 # Conditions this guideline is about: spasm, spasticity and cramps (scope of the electrolyte and
@@ -457,6 +460,9 @@ class PatientFacts:
     dose_histories: dict[str, DoseHistory] = field(default_factory=dict)
     skipped: tuple[SkippedResource, ...] = ()
     gaps: tuple[DataGap, ...] = ()
+    # Derived facts worked out once per call on first use (the dose judgment of each order, see
+    # `facts.judgment.judgment_of`); never part of what the facts are.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     # --- convenience views used by many rules -------------------------------------------------
     def active_medications(self) -> tuple[MedicationFact, ...]:
