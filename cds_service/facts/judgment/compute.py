@@ -16,7 +16,6 @@ from cds_service.facts.judgment.labels import (
     ADULT_AGE_YEARS,
     AMRIX_LABEL,
     ORAL_LABELS,
-    ORAL_STARTS,
     OWN_LABELS,
     PEDIATRIC_LABEL_AGES,
     dose_form,
@@ -47,8 +46,8 @@ EASL_2018 = "EASL 2018 (cramps in cirrhosis)"
 _TOXIC_CATEGORIES = frozenset({ConditionCategory.RELAXANT_ADVERSE_EFFECT, ConditionCategory.ENCEPHALOPATHY})
 _TOXIC_WORDS = ("toxicity", "toxic", "adverse effect", "adverse reaction", "overdose", "poisoning", "encephalopathy")
 _SEVERE_KIDNEY_CONSIDER = (
-    "Hold or stop it under close watch for toxicity and withdrawal, or choose an option not cleared by the "
-    "kidney, with the nephrology team."
+    "holding or stopping it (watch for toxicity and withdrawal), or an option not cleared by the kidney, "
+    "with nephrology."
 )
 
 
@@ -91,7 +90,7 @@ def _oral(
     sources: list[str] = [label]
     cautions: list[Caution] = []
     plan: str | None = None
-    start = ORAL_STARTS.get("cyclobenzaprine-er" if er else ingredient)
+    start: float | None = None
     step: float | None = None
     interval: int | None = None
     plan_ceiling = label_max
@@ -200,8 +199,8 @@ def _baclofen_kidney(
         where = "on dialysis" if kidney.dialysis else f"at eGFR below {t.baclofen_critical_egfr:g}"
         cautions.append(Caution(
             CautionKind.RENAL_SEVERE,
-            "Baclofen is excreted mainly unchanged by the kidney and accumulates: encephalopathy needing "
-            "hospital care has been reported.", label,
+            "Excreted unchanged by the kidney, baclofen accumulates: encephalopathy needing hospital care "
+            "has been reported.", label,
         ))  # fmt: skip
         reason = f"no labelled oral baclofen dose {where} (renally excreted; encephalopathy)"
         return True, reason, _SEVERE_KIDNEY_CONSIDER

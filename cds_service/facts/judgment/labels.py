@@ -51,13 +51,10 @@ OWN_LABELS: dict[tuple[str, str], str] = {
     ("orphenadrine", "injection"): "FDA orphenadrine injection label",
 }
 
-# Oral starts by label (mg/day), where the label gives one daily start for adults. Baclofen's start
-# is a Thresholds field (the cramp plan's and the label's); the others' titration is not judged.
-ORAL_STARTS: dict[str, float] = {
-    "cyclobenzaprine": 15.0,  # IR label: 5 mg three times a day
-    "cyclobenzaprine-er": 15.0,  # Amrix label: 15 mg once daily
-    "dantrolene": 25.0,  # oral label: 25 mg once daily for 7 days
-}
+# Only baclofen's start and step are judged (Thresholds fields: the cramp plan's and the label's). The
+# other labels give a usual range rather than one start (cyclobenzaprine 5 mg three times a day,
+# "may be increased to 10 mg"; Amrix 15 mg, "some patients may require up to 30 mg"), so their start
+# is left unjudged (None) rather than made a limit the labels do not set.
 
 _LIQUID_WORDS = ("solution", "suspension", "liquid", "syrup", "elixir")
 _INJECTION_WORDS = ("injection", "injectable", "intravenous", "for infusion")
