@@ -55,6 +55,8 @@ def test_iv_dantrolene_for_malignant_hyperthermia_gets_no_oral_maximum() -> None
     antidote dosing; the oral 400 mg/day maximum never applies to it. The oral capsule beside it does."""
     iv = med("dantrolene", 700, draft=True, route=Route.INJECTION, display="dantrolene sodium 20 MG Injection")
     assert evaluate(facts(drafts=(iv,))) == []
-    oral = med("dantrolene", 500, draft=True, ref="MedicationRequest/oral-dan", display="dantrolene 100 MG Oral Capsule")
+    oral = med(
+        "dantrolene", 500, draft=True, ref="MedicationRequest/oral-dan", display="dantrolene 100 MG Oral Capsule"
+    )
     card = only(evaluate(facts(drafts=(iv, oral))))
     assert "500 mg/day" in card.detail and "700" not in card.detail  # the IV dose is not added to the oral total
