@@ -57,6 +57,14 @@ class Thresholds(BaseModel):
     baclofen_taper_step_max_mg_per_day: float = _field(
         10, unit="mg/day", source="S20 with S1's 10 mg/day step, in reverse", ge=5, le=30
     )
+    baclofen_withdrawal_short_exposure_days: int = _field(
+        7,
+        unit="days",
+        source="service convention (issue 19): a few days' exposure carries little withdrawal risk; the label's "
+        "withdrawal reactions follow abrupt stops of established therapy",
+        ge=1,
+        le=30,
+    )
     # --- treatment escalation (S17 "if inadequate response after 2-3 weeks": the lower bound)
     escalation_min_days_at_ceiling: int = _field(14, unit="days", source="S17 (2-3 weeks)", ge=7, le=90)
     escalation_max_days_at_ceiling: int = _field(
