@@ -23,7 +23,8 @@ The stance (issue #12; FDA labels and AGS Beers 2023 as the floor; `clinical-fac
   chlorzoxazone 3000, methocarbamol 8000, orphenadrine 200, dantrolene 400 (warning).
 - baclofen-withdrawal. Needs (warning): a stop or cut of more than 15 mg/day at once; any intrathecal
   stop. Acceptable (warning): a cut of 10-15 mg/day.
-- renal-dosing. Needs: oral baclofen at eGFR 30-59 (warning), below 30 or on dialysis (critical);
+- renal-dosing. Needs: oral baclofen at eGFR 30-59 (warning), below 30 or on dialysis (critical; there
+  it also meets a titration or baclofen-maximum need: no labelled dose is left, issue 19);
   tizanidine at eGFR below 25 (warning). Acceptable (info): tizanidine at eGFR 25-40.
 - pediatric-caution. Acceptable (warning): baclofen under 12, cyclobenzaprine under 15, the other
   antispasmodics under 16, tizanidine under 18.
@@ -217,6 +218,11 @@ class Assessment:
         labs = [lab for lab in self.s.labs if lab.kind == kind]
         return max(labs, key=lambda lab: lab.when) if labs else None
 
+    @property
+    def kidney_leaves_no_dose(self) -> bool:
+        """Oral baclofen has no labelled dose: eGFR below 30 or dialysis (issue 19)."""
+        return self.dialysis or (self.egfr is not None and self.egfr < 30)
+
     def _egfr(self) -> float | None:
         egfr, creatinine = self._latest("egfr"), self._latest("creatinine")
         if egfr is not None and (creatinine is None or egfr.when >= creatinine.when):
@@ -320,6 +326,8 @@ class Assessment:
             if total > limit + 1e-6:
                 level = "critical" if ingredient == "baclofen" else "warning"
                 also = ("baclofen-titration",) if ingredient == "baclofen" else ()
+                if ingredient == "baclofen" and self.kidney_leaves_no_dose:
+                    also += ("renal-dosing",)  # issue 19: no titration card there, the renal card speaks
                 out.append(
                     Concern(
                         "max-daily-dose",
@@ -548,7 +556,9 @@ class Assessment:
                 level = "warning" if need else "warning-ok" if gray else None
                 why = f"baclofen {before:g} -> {after:g} mg/day, {days} days after the last change"
             if level:
-                out.append(Concern("baclofen-titration", level, why, drugs, draft_only=True))
+                # issue 19: at eGFR < 30 or on dialysis no labelled oral dose is left; the renal card says so
+                also = ("renal-dosing",) if self.kidney_leaves_no_dose else ()
+                out.append(Concern("baclofen-titration", level, why, drugs, also, draft_only=True))
         elif after < before:
             cut = before - after
             level = "warning" if cut > 15 else "warning-ok" if cut > 10 else None
