@@ -81,6 +81,11 @@ class ConditionCategory(StrEnum):
     DIALYSIS = "dialysis"  # Z99.2, Z49.x
     MUSCLE_CRAMPS = "muscle-cramps"  # R25.2 and cramp findings: their own category, not acute musculoskeletal
     ALCOHOL_USE_DISORDER = "alcohol-use-disorder"  # a reason to expect low magnesium
+    # Hepatic impairment severity (facts/hepatic.py): liver-specific signs of decompensation, and ascites
+    # (decompensation only beside a liver condition).
+    HEPATIC_DECOMPENSATION = "hepatic-decompensation"
+    ASCITES = "ascites"
+    MUSCLE_SPASM = "muscle-spasm"  # M62.83x, SNOMED spasm: also ACUTE_MUSCULOSKELETAL
 
 
 # Conditions this guideline is about: spasm, spasticity and cramps (scope of the electrolyte and
@@ -320,6 +325,8 @@ class ConditionFact:
     onset: datetime | None = None
     recorded: date | datetime | None = None
     provenance: Provenance | None = None
+    # Condition.stage[].summary as text ("Child-Pugh class B"): how severe, where the EHR records it.
+    stage: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,6 +229,22 @@ def _others() -> list[Card]:
     return cards
 
 
+def _cyclobenzaprine_hepatic() -> list[Card]:
+    from cds_service.cards import cyclobenzaprine_hepatic
+
+    liver = replace(cond(Cat.ASCITES, "R18.8", HOSTILE), stage=HOSTILE)
+    cirrhosis = replace(cond(Cat.CIRRHOSIS, "K74.60", HOSTILE), stage=f"Child-Pugh class A {HOSTILE}")
+    drafts = (
+        _long("cyclobenzaprine", 30, draft=True, extended_release=True, ref="MedicationRequest/er"),
+        _long("cyclobenzaprine", 30, draft=True, ref="MedicationRequest/ir"),
+    )
+    cards = cyclobenzaprine_hepatic.evaluate(facts(drafts=drafts, conditions=(cirrhosis,)))
+    cards += cyclobenzaprine_hepatic.evaluate(facts(drafts=drafts, conditions=(cirrhosis, liver)))
+    cards += cyclobenzaprine_hepatic.evaluate(facts(drafts=(_long("cyclobenzaprine", None, draft=True),),
+                                                    conditions=(cirrhosis,)))  # fmt: skip
+    return cards
+
+
 SCENARIOS: dict[str, Callable[[], list[Card]]] = {
     "baclofen-titration": _titration,
     "baclofen-withdrawal": _withdrawal,
@@ -238,6 +254,7 @@ SCENARIOS: dict[str, Callable[[], list[Card]]] = {
     "electrolyte-potassium": _potassium,
     "electrolyte-magnesium": _magnesium,
     "electrolyte-monitoring": _monitoring,
+    "cyclobenzaprine-hepatic": _cyclobenzaprine_hepatic,
     "renal-dosing": _renal,
     "sedation-risk": _sedation,
     "serotonergic-combination": _serotonergic,
