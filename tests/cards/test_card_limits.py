@@ -229,6 +229,18 @@ def _others() -> list[Card]:
     return cards
 
 
+def _electrolyte_correction() -> list[Card]:
+    from cds_service.cards import electrolyte_correction
+
+    kcl = _long("potassium chloride", 40, ref="MedicationRequest/kcl", start=ago(90))
+    mgo = _long("magnesium oxide", 400, ref="MedicationRequest/mgo", start=ago(90))
+    k = replace(potassium(3.25, "mEq/L"), unit=HOSTILE, comparator="<")
+    mg = magnesium(1.65, "mg/dL")
+    return electrolyte_correction.evaluate(
+        facts("patient-view", meds=(_long("baclofen", 30), kcl, mgo), potassium=k, magnesium=mg)
+    )
+
+
 def _cyclobenzaprine_hepatic() -> list[Card]:
     from cds_service.cards import cyclobenzaprine_hepatic
 
@@ -255,6 +267,7 @@ SCENARIOS: dict[str, Callable[[], list[Card]]] = {
     "electrolyte-magnesium": _magnesium,
     "electrolyte-monitoring": _monitoring,
     "cyclobenzaprine-hepatic": _cyclobenzaprine_hepatic,
+    "electrolyte-correction": _electrolyte_correction,
     "renal-dosing": _renal,
     "sedation-risk": _sedation,
     "serotonergic-combination": _serotonergic,
