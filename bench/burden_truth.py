@@ -77,29 +77,36 @@ from datetime import date, timedelta
 
 from bench.burden_catalogue import (
     ACUTE_MI,
+    ACUTE_MSK,
+    ADVERSE_EFFECT,
     ALCOHOL_USE,
+    ASCITES,
     BEERS_CNS_ACTIVE_CLASSES,
     BEERS_SMR,
     BENZODIAZEPINE,
     CARDIAC_CONTRA,
     CIRRHOSIS,
     CNS_DEPRESSANT_CLASSES,
+    CONDITIONS,
     CRAMPS,
     CYP1A2_OTHER,
     CYP1A2_STRONG,
     DIALYSIS,
     FATTY_LIVER,
+    HEPATIC_DECOMPENSATION,
     HEPATITIS,
     HYPERTHYROID,
     LABEL_MAX_MG_PER_DAY,
     LOOP,
     MAOI,
+    MUSCLE_SPASM,
     OPIOID,
     PPI,
     RELAXANT,
     SEROTONERGIC_LABEL,
     SEROTONERGIC_OTHER,
     SNRI,
+    SPASTICITY,
     SSRI,
     TCA,
     THIAZIDE,
@@ -115,6 +122,8 @@ TOPICS = (
     "dantrolene-liver",
     "cyclobenzaprine-duration",
     "cyclobenzaprine-cardiac",
+    "cyclobenzaprine-hepatic",
+    "electrolyte-correction",
     "serotonergic-combination",
     "sedation-risk",
     "tizanidine-interaction",
@@ -147,6 +156,15 @@ PEDIATRIC_UNDER = {
     "orphenadrine": 16,
 }
 SEROTONERGIC_WARNING = frozenset({SSRI, SNRI, TCA})  # and tramadol
+CYCLOBENZAPRINE_MILD_HEPATIC_MAX_MG_PER_DAY = 15  # IR label, mild hepatic impairment: 5 mg, less often
+SPASM_REASONS = frozenset({ACUTE_MSK, SPASTICITY, CRAMPS, MUSCLE_SPASM})
+
+
+def spasm_benzodiazepine(med: Med) -> bool:
+    """A benzodiazepine ordered for spasm (its reasonCode): within the service's scope (issue 19, item 6)."""
+    return BENZODIAZEPINE in med.drug.classes and med.reason is not None and bool(
+        CONDITIONS[med.reason].groups & SPASM_REASONS
+    )
 
 
 @dataclass
@@ -244,6 +262,7 @@ class Assessment:
         out += self.max_dose(st)
         out += self.dantrolene(st)
         out += self.cyclobenzaprine(st)
+        out += self.cyclobenzaprine_hepatic(st)
         out += self.sedation(st, relaxants)
         out += self.tizanidine(st)
         if st.mode == "order":
@@ -261,10 +280,21 @@ class Assessment:
     def electrolytes(self, st: State, relaxants: set[str]) -> list[Concern]:
         if st.mode == "chart":
             relevant = bool(relaxants) or self.cramps
+            out = self._electrolytes(st, relaxants) if relevant else []
+            if relevant or MUSCLE_SPASM in self.groups:
+                # the chart's one information card for low K and/or Mg (issue 19, item 10): welcome, not needed
+                for kind, low in (("potassium", 3.5), ("magnesium", 0.7)):
+                    lab = self._latest(kind)
+                    if lab is not None and lab.normalized < low and self.lab_age(lab) <= RECENT_LAB_DAYS:
+                        out.append(Concern("electrolyte-correction", "info-ok", f"low {kind} on the chart"))
+            return out
         else:
             relevant = any(RELAXANT in d.drug.classes for d in st.drafts if d.action != "stop")
         if not relevant:
             return []
+        return self._electrolytes(st, relaxants)
+
+    def _electrolytes(self, st: State, relaxants: set[str]) -> list[Concern]:
         out: list[Concern] = []
         drugs = frozenset(relaxants)
         classes = set().union(*(m.drug.classes for m in st.meds)) if st.meds else set()
@@ -425,7 +455,33 @@ class Assessment:
             )
         return out
 
+    def cyclobenzaprine_hepatic(self, st: State) -> list[Concern]:
+        """FDA labels: Amrix not recommended in any hepatic impairment; IR not in moderate to severe; IR in
+        mild: 5 mg, less often. Mild: cirrhosis or hepatitis; moderate to severe: decompensation (ascites
+        beside liver disease). Fatty liver alone is not hepatic impairment."""
+        held = [m for m in st.meds if m.ingredient == "cyclobenzaprine"]
+        liver = self.groups & {CIRRHOSIS, HEPATITIS, FATTY_LIVER, HEPATIC_DECOMPENSATION}
+        severe = HEPATIC_DECOMPENSATION in self.groups or (ASCITES in self.groups and bool(liver))
+        mild = bool(self.groups & {CIRRHOSIS, HEPATITIS})
+        if not held or not (severe or mild):
+            return []
+        out: list[Concern] = []
+        drugs = frozenset({"cyclobenzaprine"})
+        for med in held:
+            extended = "-er-" in med.drug.key
+            grade = "moderate-severe" if severe else "mild"
+            if extended or severe:
+                why = f"{'Amrix' if extended else 'cyclobenzaprine IR'} with {grade} hepatic impairment"
+                out.append(Concern("cyclobenzaprine-hepatic", "warning", why, drugs))
+            elif med.free_text:
+                out.append(Concern("cyclobenzaprine-hepatic", "info-ok", "mild hepatic impairment, dose unread"))
+            elif med.daily > CYCLOBENZAPRINE_MILD_HEPATIC_MAX_MG_PER_DAY:
+                why = f"cyclobenzaprine {med.daily:g} mg/day with mild hepatic impairment"
+                out.append(Concern("cyclobenzaprine-hepatic", "warning", why, drugs))
+        return out
+
     def sedation(self, st: State, relaxants: set[str]) -> list[Concern]:
+        relaxants = relaxants | {m.ingredient for m in st.meds if spasm_benzodiazepine(m)}
         if not relaxants:
             return []
         out: list[Concern] = []
@@ -498,7 +554,17 @@ class Assessment:
         out: list[Concern] = []
         for draft in st.drafts:
             beers = draft.drug.classes & {BEERS_SMR, BENZODIAZEPINE}
-            if BEERS_SMR not in beers and beers and draft.action in ("start", "restart"):
+            if spasm_benzodiazepine(draft) and draft.action in ("start", "restart"):
+                out.append(
+                    Concern(
+                        "elderly-caution",
+                        "warning",
+                        f"{self.age} y starting {draft.ingredient} for spasm (Beers)",
+                        frozenset({draft.ingredient}),
+                        draft_only=True,
+                    )
+                )
+            elif BEERS_SMR not in beers and beers and draft.action in ("start", "restart"):
                 out.append(Concern("elderly-caution", "warning-ok", f"{self.age} y starting {draft.ingredient}"))
             elif beers and draft.action in ("start", "restart"):
                 out.append(
@@ -562,6 +628,11 @@ class Assessment:
         elif after < before:
             cut = before - after
             level = "warning" if cut > 15 else "warning-ok" if cut > 10 else None
+            toxic = any(
+                d.action == "stop" and d.reason and ADVERSE_EFFECT in CONDITIONS[d.reason].groups for d in touched
+            )
+            if toxic and level:
+                level = "warning-ok"  # the labels allow rapid withdrawal for serious adverse effects (issue 19)
             if level:
                 out.append(
                     Concern(
