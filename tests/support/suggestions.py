@@ -74,7 +74,7 @@ def check_applied(topic: str, suggestion: Suggestion, orders: tuple[MedicationFa
             fact = read_order(applied)
             mg, days = fact.daily_dose.mg_per_day, fact.supply.days
             APPLIED.append((topic, suggestion.label, client, mg, days))
-            if switch and mg is None or (mg is not None and wanted_mg is not None and abs(mg - wanted_mg) > 1e-6):
+            if (switch and mg is None) or (mg is not None and wanted_mg is not None and abs(mg - wanted_mg) > 1e-6):
                 problems.append(f"{topic}: {suggestion.label!r} applied ({client}) gives {mg} mg/day, not {intent}")
             supply_limit = not switch and intent.supply_days is not None
             if client == "sandbox" and supply_limit:
