@@ -13,10 +13,15 @@ CRAMPS_WITH_LIVER_DISEASE only. Spasticity, an unknown indication and cramps wit
 are judged by the label, the floor: start 5 mg three times a day, +5 mg per dose every 3 days,
 30-80 mg/day quiet. Acute musculoskeletal spasm gets the label's "not indicated" as information.
 
+The numbers are the order's dose judgment (`facts.judgment`, issue 19): at eGFR below
+`baclofen_critical_egfr` or on dialysis the label leaves no oral dose, so this rule says nothing and
+offers nothing (renal-dosing says why and what to consider); no card may offer the normal-kidney start.
+
 When it stays quiet: a compliant order, a renewal, a reduction (below the label maximum), a stop,
-intrathecal baclofen, a child below the label age (pediatric-caution speaks; only the label maximum
-still fires). An older adult's start gets one line in the dose card ("start low"), and another when no
-renal function is on record (renal-dosing judges eGFR); neither makes a card of its own.
+intrathecal baclofen, no labelled dose at this kidney function, a child below the label age
+(pediatric-caution speaks; only the label maximum still fires). An older adult's start gets one line
+in the dose card ("start low"), and another when no renal function is on record (renal-dosing judges
+eGFR); neither makes a card of its own.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from cds_service.cards._baclofen import (
     change_of,
     is_oral_baclofen,
     label_plan_text,
-    plan_for,
+    plan_of,
     planned_start,
     regimen_after,
     source_plan_text,
@@ -47,8 +52,9 @@ from cds_service.cards.base import (
 from cds_service.cards.scope import renal_function_known
 from cds_service.cards.suggestions import DoseAdvice, dose_change
 from cds_service.cards.text import describe_dose_short, fmt_date, fmt_mg, fmt_number, quote
-from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, PEDIATRIC_LABEL_AGES, Thresholds
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card, Indicator, Suggestion
+from cds_service.facts.judgment import RenalBand, judgment_of
 from cds_service.facts.model import Indication, MedicationFact, OrderRelation, PatientFacts, above
 
 _OVERRIDES = (SPECIALIST_DIRECTED, ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK)
@@ -76,10 +82,6 @@ class _Findings:
         self.sentences.append(sentence)
 
 
-def is_child(facts: PatientFacts) -> bool:
-    return facts.age_years is not None and facts.age_years < PEDIATRIC_LABEL_AGES[BACLOFEN][0]
-
-
 def is_older(facts: PatientFacts, t: Thresholds) -> bool:
     return facts.age_years is not None and facts.age_years >= t.elderly_age_years
 
@@ -94,10 +96,13 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
 
 
 def _assess(facts: PatientFacts, draft: MedicationFact, after: Regimen, t: Thresholds) -> Card | None:
-    indication = facts.indication_of(draft).indication
-    plan = plan_for(indication, t)
+    judgment = judgment_of(facts, draft, t)
+    if judgment.kidney is not None and judgment.kidney.band is RenalBand.SEVERE:
+        return None  # no labelled dose at this kidney: renal-dosing says why and what to consider (issue 19)
+    indication = judgment.indication
+    plan = plan_of(judgment, t)
     change = change_of(facts, draft)
-    child = is_child(facts)
+    child = judgment.pediatric
     if draft.daily_dose.mg_per_day is None:
         return None if change.relation is OrderRelation.RENEWAL else _unknown_dose_card(draft, plan, t)
     total = after.known_total
@@ -222,7 +227,7 @@ def _card(
     target = _target(change, findings, plan, total)
     if target is not None:
         others = total - (draft.daily_dose.mg_per_day or 0.0)
-        advice = _dose_suggestion(draft, target, others)
+        advice = _dose_suggestion(facts, draft, target, others, t)
         if advice.suggestion is not None:
             suggestions.append(advice.suggestion)
         else:
@@ -270,9 +275,14 @@ def _history_line(change: Change, draft: MedicationFact, total: float) -> str:
     return f"{now}. Before: {previous}{since}."
 
 
-def _dose_suggestion(draft: MedicationFact, target_total: float, others: float) -> DoseAdvice:
-    """Bring the total to `target_total`: a product switch any client applies (cards.suggestions)."""
-    return dose_change(draft, target_total - others, others=others)
+def _dose_suggestion(
+    facts: PatientFacts, draft: MedicationFact, target_total: float, others: float, t: Thresholds
+) -> DoseAdvice:
+    """Bring the total to `target_total`: a product switch any client applies (cards.suggestions),
+    never outside the order's dose judgment."""
+    previous = facts.continuation_of(draft).previous_mg_per_day
+    judgment = judgment_of(facts, draft, t)
+    return dose_change(draft, target_total - others, others=others, judgment=judgment, previous=previous)
 
 
 def _unknown_dose_card(draft: MedicationFact, plan: Plan, t: Thresholds) -> Card:

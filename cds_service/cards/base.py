@@ -106,6 +106,15 @@ def fingerprint_of(topic: str, drugs: Sequence[str], basis: Sequence[object]) ->
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+def citation_line(statements: Sequence[str], sources: Sequence[str]) -> str:
+    """'Source: Muscle-spasm treatment summary S1, S19 · FDA oral baclofen label.' No longer part of a
+    card's detail (issue 20: the source is said once, in `source.label`); kept for callers that
+    budget a detail's length with it."""
+    parts = [f"{SUMMARY_NAME} {', '.join(statements)}"] if statements else []
+    parts += list(dict.fromkeys(sources))
+    return "Source: " + (" · ".join(parts) or SOURCE_LABEL) + "."
+
+
 def source_label(statements: Sequence[str], sources: Sequence[str]) -> str:
     """'Muscle-spasm treatment summary, statement S1, S19 · FDA baclofen label', as the card's source."""
     parts = []

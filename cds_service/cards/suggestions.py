@@ -22,6 +22,7 @@ from pydantic import PrivateAttr
 
 from cds_service.cards.text import fmt_mg, fmt_number, main_name
 from cds_service.cdshooks import Action, Suggestion
+from cds_service.facts.judgment import DoseJudgment
 from cds_service.facts.model import MedicationFact, above
 from cds_service.facts.orders import UnitSig, single_unit_product, unit_sig, with_product, with_supply_days
 
@@ -98,12 +99,23 @@ def regimen_text(draft: MedicationFact, mg_per_day: float) -> str:
 
 
 def dose_change(
-    draft: MedicationFact, mg_per_day: float, *, others: float = 0.0, verb: str = "Change to"
+    draft: MedicationFact,
+    mg_per_day: float,
+    *,
+    others: float = 0.0,
+    verb: str = "Change to",
+    judgment: DoseJudgment | None = None,
+    previous: float | None = None,
 ) -> DoseAdvice:
     """Bring the draft to `mg_per_day` (the total with `others`, the other orders' daily dose, is
     the caller's target): a product switch that keeps the sig, a removal when the other orders
-    already give the target, or an instruction."""
+    already give the target, or an instruction. A dose the order's `judgment` (issue 19) does not
+    allow is never offered, as a button or as words: the card says why and what to consider."""
     name = main_name(draft)
+    if judgment is not None and above(mg_per_day, 0.0) and not judgment.allows(mg_per_day, previous):
+        why = judgment.no_dose_reason or f"{fmt_mg(mg_per_day)}/day is outside what the label allows here"
+        consider = f" {judgment.consider.rstrip('.')}." if judgment.consider else ""
+        return DoseAdvice(None, f"No dose to suggest: {why}.{consider}")
     if not above(mg_per_day, 0.0):
         label = f"Remove this {name} order (other orders already give {fmt_mg(others)}/day)"
         action = Action(type="delete", description=label, resourceId=[draft.reference])
@@ -121,9 +133,9 @@ def dose_change(
             f"{regimen_text(draft, mg_per_day)}.",
         )
     how_often = frequency_words(sig.doses_per_day)
-    label = f"{verb} {_product_words(draft, strength, sig.unit)}, {sig.units_per_dose} {how_often}"
+    label = f"{verb} {_product_words(draft, strength, sig.unit)}, {sig.units_per_dose} {how_often} ({target})"
     resource = with_product(draft, product)
-    action = Action(type="update", description=f"{label} ({target}) on the draft {name} order", resource=resource)
+    action = Action(type="update", description=f"{label} on the draft {name} order", resource=resource)
     intent = Intent(draft.reference, mg_per_day=mg_per_day, supply_days=draft.supply.days, rxcui=product.rxcui)
     return DoseAdvice(_with_intent(label, action, intent), "")
 

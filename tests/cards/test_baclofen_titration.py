@@ -291,7 +291,7 @@ def test_suggestion_switches_to_the_tablet_that_keeps_the_sig_quantity_and_suppl
     )
     card = only(evaluate(facts(drafts=(draft,))))
     [suggestion] = card.suggestions or []
-    assert suggestion.label == "Change to baclofen 5 mg tablet, 1 three times a day"
+    assert suggestion.label == "Change to baclofen 5 mg tablet, 1 three times a day (15 mg/day)"
     resource = suggestion.actions[0].resource
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "430902"  # baclofen 5 MG Oral Tablet
     assert resource["dosageInstruction"] == [TABLET_TID_SIG]  # the sig a medication-only client keeps
@@ -343,3 +343,19 @@ def test_markdown_in_ehr_text_is_escaped() -> None:
     card = only(evaluate(facts(drafts=(draft,))))
     assert "<img" not in card.detail
     assert "](http" not in card.detail
+
+
+@pytest.mark.parametrize(("value", "speaks"), [(30, True), (29.9, False)])
+def test_no_titration_card_where_the_kidney_leaves_no_labelled_dose(value: float, speaks: bool) -> None:
+    """Issue 19, item 2: at eGFR < 30 the normal-kidney start (5 mg three times a day) is not a dose to
+    offer; the titration rule stays silent and renal-dosing says why. At 30 it still speaks."""
+    cards = _start(30, renal=egfr(value))
+    if speaks:
+        card = only(cards)
+        assert card.suggestions and "15 mg/day" in card.suggestions[0].label
+    else:
+        assert cards == []
+
+
+def test_no_titration_card_on_dialysis() -> None:
+    assert _start(30, renal=egfr(None, dialysis=True)) == []

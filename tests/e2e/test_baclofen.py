@@ -200,7 +200,7 @@ def test_suggested_dose_comes_with_a_tablet_that_can_give_it(client: TestClient)
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == BAC_5[0]
     assert per_dose_and_frequency(resource) == (5, 3)
 
-    assert card["suggestions"][0]["label"] == "Change to baclofen 5 mg tablet, 1 three times a day"
+    assert card["suggestions"][0]["label"] == "Change to baclofen 5 mg tablet, 1 three times a day (15 mg/day)"
 
     # from 10 mg tablets too: half tablets are never what the button leaves (the sandbox keeps "1 tablet")
     order = draft(*BAC_10, dose=1, dose_unit="{pill}", dose_code="{pill}", frequency=3, authored_on=days_ago(0))
