@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds_service.facts import terminology
-from cds_service.facts.dose import frequency_from_timing, unit_kind
 from cds_service.facts.model import MedicationFact
+from cds_service.facts.timing import frequency_from_timing
+from cds_service.facts.units import unit_kind
 
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC_SYSTEM = "http://loinc.org"

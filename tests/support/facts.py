@@ -296,7 +296,7 @@ def dose_of(resource: dict[str, Any]) -> tuple[float, int]:
         found = terminology.product(code)
         assert found is not None and found.ingredients[0].strength_mg, code
         per_dose = per_dose * found.ingredients[0].strength_mg
-    from cds_service.facts.dose import frequency_from_timing
+    from cds_service.facts.timing import frequency_from_timing
 
     frequency, _ = frequency_from_timing(dosage["timing"], usual=True)
     assert frequency is not None, dosage["timing"]
