@@ -216,7 +216,7 @@ class Call:
     status: int = 200
     error: str | None = None
     ms: float = 0.0
-    orders: int = 0  # order hooks: the drafts in scope (selected at order-select, all at order-sign)
+    orders: int = 0  # draft orders in scope (order-select: the selection; order-sign: all drafts)
 
 
 @dataclass
@@ -302,6 +302,13 @@ def score(outcomes: list[Outcome]) -> dict[str, Any]:
             "calls_with_1_or_more": _share(sum(1 for c in calls if c.cards), len(calls)),
             "calls_with_3_or_more": _share(sum(1 for c in calls if len(c.cards) >= 3), len(calls)),
             "max_cards_on_a_call": max((len(c.cards) for c in calls), default=0),
+            # issue 20: cards per draft order in scope, and the most non-critical cards on one call
+            # per order in scope (at most 2 when the engine keeps its cap)
+            "cards_per_order": _share(len(cards), sum(c.orders for c in calls)) if hook in ORDER_HOOKS else None,
+            "max_noncritical_per_order": max(
+                (sum(1 for k in c.cards if k.indicator != "critical") / c.orders for c in calls if c.orders),
+                default=0.0,
+            ),
             "cards_by_indicator": dict(Counter(card.indicator for card in cards).most_common()),
             "cards_by_topic": dict(Counter(card.topic for card in cards).most_common()),
         }
@@ -595,11 +602,12 @@ def run_patient(
     for hook in hooks:
         service_id, templates = services[hook]
         request = hook_request(hook, scenario, fhir, prefetch_for(templates, scenario, search))
+        in_scope = _orders_in_scope(hook, request)
         started = time.perf_counter()
         response = client.post(f"/cds-services/{service_id}", json=request)
         ms = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
-            calls.append(Call(hook, [], response.status_code, response.text[:300], ms))
+            calls.append(Call(hook, [], response.status_code, response.text[:300], ms, in_scope))
             continue
         cards = [
             CardSeen(
@@ -611,10 +619,18 @@ def run_patient(
             )
             for card in response.json().get("cards", [])
         ]
-        orders = {"order-select": len(scenario.selected), "order-sign": len(scenario.drafts)}.get(hook, 0)
-        calls.append(Call(hook, cards, 200, None, ms, orders))
+        calls.append(Call(hook, cards, 200, None, ms, in_scope))
     search_log |= search.unknown
     return calls
+
+
+def _orders_in_scope(hook: str, request: dict[str, Any]) -> int:
+    if hook == "order-select":
+        return len(request["context"].get("selections") or ())
+    if hook == "order-sign":
+        entries = request["context"]["draftOrders"]["entry"]
+        return sum(1 for e in entries if e["resource"].get("resourceType") == "MedicationRequest")
+    return 0
 
 
 def run(patients: int, seed: int, *, progress: bool = True) -> dict[str, Any]:
@@ -707,6 +723,13 @@ def render_text(report: dict[str, Any], *, list_misses: bool = False) -> str:
             f"{_pct(h['calls_with_3_or_more']):>11}{h['max_cards_on_a_call']:>5}  {by}"
         )
     out(f"{'all':<14}{report['calls']:>7}{report['cards']:>7}{report['cards_per_call']:>12.2f}")
+    for hook in ORDER_HOOKS:
+        h = report["per_hook"].get(hook) or {}
+        if h.get("cards_per_order") is not None:
+            out(
+                f"{hook}: {h['cards_per_order']:.2f} cards per order in scope; at most "
+                f"{h['max_noncritical_per_order']:.1f} non-critical cards per order on one call"
+            )
     out("")
     out(f"{'topic':<27}{'cards':>6}{'need':>6}{'ok':>5}{'noise':>6}{'grade±':>7}   crit met/needs   warn met/needs")
     for topic, t in report["per_topic"].items():

@@ -73,6 +73,12 @@ def evaluate(
     return result
 
 
+# The electrolyte topics: one card for potassium, magnesium and the labs to check (issue 20: each
+# card told to check the other).
+ELECTROLYTE_TOPICS = ("electrolyte-potassium", "electrolyte-magnesium", "electrolyte-monitoring")
+MAX_CARDS_PER_ORDER = 2  # beside criticals, which always have their own card
+
+
 def doses_outside_judgment(card: Card, facts: PatientFacts, thresholds: Thresholds) -> list[tuple[int, str]]:
     """(index, why) of each suggestion of `card` whose order dose is outside its order's judgment
     (`facts.judgment`): the one place every suggested dose is checked (issue 19)."""
@@ -105,19 +111,21 @@ def keep_doses_inside_judgment(card: Card, facts: PatientFacts, thresholds: Thre
 
 
 def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
-    """At most one card per topic per order, and fewer cards about the same order where one says it all.
+    """Few cards per order, each about what matters most; the other concerns as lines ("Also: ...").
 
-    A card without buttons becomes a line ("Also: ...") in the first, most serious card about the
-    same orders when that card is critical (a drug that must not be given makes a lesser concern
-    about it secondary: tried in the sandbox, a chart with "Stop cyclobenzaprine: contraindicated"
-    also showed "Reassess cyclobenzaprine: taken 35 days"), or, on order hooks, when it is an info
-    card and the host a warning, or the host an info card with buttons and the folded card's rule
-    `accompanies` (albumin beside the lab request for cramps in cirrhosis: one card, not two).
+    - one card per topic per order;
+    - potassium, magnesium and the labs to check make one card (the most serious hosts the others);
+    - a critical card about an order has nothing beside it about that order but other criticals: a
+      drug that must not be given makes a lesser concern about it secondary, on every hook (the chart
+      and the order say the same; tried in the sandbox, "Stop cyclobenzaprine: contraindicated" stood
+      beside "Limit cyclobenzaprine to 21 days"); its buttons go, a limit on a drug not to give is moot;
+    - on order hooks an info card without buttons is a line in a warning about the same orders (or in
+      an info card with buttons when its rule `accompanies`: albumin beside the lab request), and an
+      order has at most `MAX_CARDS_PER_ORDER` other cards: a third concern is a line in its first
+      card, with its buttons.
 
-    A card with suggestions keeps its own card (a lab order or a dose change would be lost in a
-    line), and so does one whose line would take the host's detail past `DETAIL_MAX`. A folded line
-    changes the host's fingerprint: an override of the card with the line is not an override of the
-    card without it.
+    A line keeps its reasoning link and override reasons, and changes the host's fingerprint: an
+    override of the card with the line is not an override of the card without it.
     """
     kept: list[Card] = []
     seen: set[tuple[str | None, str]] = set()
@@ -129,32 +137,90 @@ def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
             continue
         seen |= keys
         kept.append(card)
+    kept = _one_electrolyte_card(kept)
     order_hook = hook in ("order-select", "order-sign")
     out: list[Card] = []
+    by_order: dict[str, list[Card]] = {}
     for card in kept:
         about = set(card.about) if isinstance(card, RuleCard) else set()
-        line = f"\n\nAlso: {card.line if isinstance(card, GapCard) else card.summary}."
-        host = None
-        if about and not card.suggestions and card.indicator != "critical":
-            host = next(
-                (
-                    c
-                    for c in out
-                    if isinstance(c, RuleCard)
-                    and about <= set(c.about)
-                    and len(c.detail or "") + len(line) <= DETAIL_MAX
-                    and _may_host(c, card, order_hook)
-                ),
-                None,
-            )
+        host, buttons = _host_for(card, about, out, by_order, order_hook)
         if host is None:
             out.append(card)
+            for ref in about:
+                by_order.setdefault(ref, []).append(card)
             continue
-        host.detail = (host.detail or "") + line
-        _link_reasoning_of(card, host)
-        if isinstance(card, RuleCard) and isinstance(host, RuleCard):
-            host._fingerprint = fingerprint_of(host.fingerprint, (), (card.fingerprint,))
+        fold_into(host, card, keep_buttons=buttons)
     return out
+
+
+def _host_for(
+    card: Card, about: set[str], out: list[Card], by_order: dict[str, list[Card]], order_hook: bool
+) -> tuple[Card | None, bool]:
+    """The card `card` becomes a line in, and whether its buttons go along; (None, _): its own card."""
+    if not about or card.indicator == "critical":
+        return None, False
+    critical = next(
+        (c for c in out if c.indicator == "critical" and isinstance(c, RuleCard) and about & set(c.about)), None
+    )
+    if critical is not None:
+        return critical, False
+    if card.topic_code == DATA_UNAVAILABLE_TOPIC:  # a missing datum: a line in its drug's card, any hook
+        drug_card = next(
+            (c for c in out if c.indicator == "warning" and isinstance(c, RuleCard) and about <= set(c.about)), None
+        )
+        if drug_card is not None:
+            return drug_card, False
+    if not order_hook:
+        return None, False
+    if not card.suggestions:
+        host = next((c for c in out if isinstance(c, RuleCard) and about <= set(c.about) and _may_host(c, card)), None)
+        if host is not None:
+            return host, False
+    full = next((ref for ref in sorted(about) if len(by_order.get(ref, ())) >= MAX_CARDS_PER_ORDER), None)
+    if full is not None:
+        return by_order[full][0], True
+    return None, False
+
+
+def _one_electrolyte_card(cards: list[Card]) -> list[Card]:
+    """Potassium, magnesium and the lab request in one card: the first (most serious) hosts the others."""
+    host: Card | None = None
+    out: list[Card] = []
+    for card in cards:
+        if card.topic_code not in ELECTROLYTE_TOPICS:
+            out.append(card)
+        elif host is None:
+            host = card
+            out.append(card)
+        else:
+            fold_into(host, card, keep_buttons=True)
+            if isinstance(host, RuleCard) and isinstance(card, RuleCard):
+                host._about = tuple(dict.fromkeys((*host.about, *card.about)))
+    return out
+
+
+def fold_into(host: Card, card: Card, *, keep_buttons: bool) -> None:
+    """`card` as a line of `host`: its summary, its reasoning link, its override reasons (and buttons)."""
+    line = f"\n\nAlso: {card.line if isinstance(card, GapCard) else card.summary}."
+    if len(host.detail or "") + len(line) > DETAIL_MAX:
+        title = card.source.topic.display if card.source.topic is not None else None
+        line = f"\n\nAlso: {title or card.summary} (see its reasoning)."
+    # the lines the folded card already carried come along (a potassium line in the magnesium card)
+    carried = [part for part in (card.detail or "").split("\n\n") if part.startswith("Also: ")]
+    for text in [line, *(f"\n\n{part}" for part in carried)]:
+        if len(host.detail or "") + len(text) <= DETAIL_MAX:
+            host.detail = (host.detail or "") + text
+    _link_reasoning_of(card, host)
+    host.links = [*(host.links or []), *(link for link in card.links or () if link.label.startswith("Also: "))]
+    reasons = {r.code for r in host.overrideReasons or ()}
+    extra = [r for r in card.overrideReasons or () if r.code not in reasons]
+    if extra:
+        host.overrideReasons = [*(host.overrideReasons or ()), *extra]
+    if keep_buttons and card.suggestions:
+        host.suggestions = [*(host.suggestions or ()), *card.suggestions]
+        host.selectionBehavior = "any"
+    if isinstance(card, RuleCard) and isinstance(host, RuleCard):
+        host._fingerprint = fingerprint_of(host.fingerprint, (), (card.fingerprint,))
 
 
 def _link_reasoning_of(card: Card, host: Card) -> None:
@@ -167,12 +233,10 @@ def _link_reasoning_of(card: Card, host: Card) -> None:
     host.links = [*(host.links or []), guide.model_copy(update={"label": label})]
 
 
-def _may_host(host: Card, card: Card, order_hook: bool) -> bool:
-    if host.indicator == "critical":
-        return True
-    if card.topic_code == DATA_UNAVAILABLE_TOPIC:  # a missing datum: a line in its drug's card, any hook
-        return host.indicator == "warning"
-    if not order_hook or card.indicator != "info":
+def _may_host(host: Card, card: Card) -> bool:
+    """On order hooks: an info card without buttons is a line in a warning, or in an info card with
+    buttons when its rule `accompanies` (albumin beside the lab request)."""
+    if card.indicator != "info":
         return False
     accompanies = isinstance(card, RuleCard) and card.accompanies
     return host.indicator == "warning" or (accompanies and bool(host.suggestions))

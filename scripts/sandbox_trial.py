@@ -198,7 +198,8 @@ SCENARIOS = [
         "Cyclobenzaprine 10 mg three times a day (the sandbox's 30-day supply)",
         "trial-ordinary",
         "rx-view",
-        "one warning: past 2-3 weeks, with a button limiting the supply to 21 days",
+        "one warning: past 2-3 weeks, with a button limiting the supply to 21 days (issue 20: the sandbox applies "
+        "only a suggestion's medication, so the supply stays 30 days; /analytics shows it accepted, not applied)",
         Order("Cyclobenzaprine hydrochloride 10 MG Oral Tablet", 1, "three times daily"),
         click=r"21",
     ),
@@ -207,9 +208,10 @@ SCENARIOS = [
         "Baclofen 20 mg three times a day, no indication on record",
         "trial-ordinary",
         "rx-view",
-        "one warning: 60 mg/day starts above the label's 5 mg three times a day",
+        "one warning: 60 mg/day starts above the label's 5 mg three times a day; its button 'Change to baclofen "
+        "5 mg tablet, 1 three times a day (15 mg/day)' leaves the order at 15 mg/day (no card on the next call)",
         Order("Baclofen 20 MG Oral Tablet", 1, "three times daily"),
-        click=r"5 mg",
+        click=r"5 mg tablet",
     ),
     Scenario(
         "05-baclofen-cirrhosis-cramps-plan",
@@ -224,7 +226,8 @@ SCENARIOS = [
         "Baclofen 10 mg three times a day for cramps in cirrhosis",
         "trial-cirrhosis",
         "rx-view",
-        "one warning: the plan starts at 10 mg/day",
+        "one warning: the plan starts at 10 mg/day; no dose button (no tablet gives 10 mg/day as 1 tablet three "
+        "times a day): the card says to order baclofen 5 mg tablet, 1 twice a day",
         Order("Baclofen 10 MG Oral Tablet", 1, "three times daily", treating="Cramp in muscle"),
     ),
     Scenario(

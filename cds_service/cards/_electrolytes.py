@@ -164,13 +164,15 @@ def low_lab_card(
     ]
     prefix = "previous " if newer is not None else ""
     relaxants = relaxants_in_scope(facts)
-    # About the patient, not about an order (no `about`): never folded into another topic's card.
+    # About the patient, and on order hooks about the relaxant orders it is shown with (issue 20: it
+    # counts among that order's cards, and becomes a line when the order has two already).
     return make_card(
         rule,
         summary=f"Correct low {name} ({prefix}{short_value(result)}): {band}",
         indicator="critical" if critical else "warning" if warning else "info",
         detail="\n\n".join(lines),
         overrides=LOW_LAB_OVERRIDES,
+        about=relaxants,
         drugs=drug_names(relaxants),
         basis=(result.kind, result.value, result.unit, result.comparator, result.effective, band, newer is not None),
     )
@@ -202,6 +204,7 @@ def flagged_low_card(rule: Rule, facts: PatientFacts, lab: UnreadableLab, reason
         indicator="critical" if critical else "warning",
         detail="\n\n".join(lines),
         overrides=LOW_LAB_OVERRIDES,
+        about=relaxants,
         drugs=drug_names(relaxants),
         basis=(lab.kind, lab.raw_value, lab.raw_unit, flag_of(lab), lab.effective),
     )

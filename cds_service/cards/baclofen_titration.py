@@ -35,7 +35,6 @@ from cds_service.cards._baclofen import (
     Plan,
     Regimen,
     change_of,
-    doses_per_day,
     is_oral_baclofen,
     label_plan_text,
     plan_of,
@@ -49,15 +48,14 @@ from cds_service.cards.base import (
     SPECIALIST_DIRECTED,
     Rule,
     make_card,
-    suggestion,
 )
 from cds_service.cards.scope import renal_function_known
-from cds_service.cards.text import describe_dose_short, fmt_date, fmt_mg, fmt_number, main_name, quote
+from cds_service.cards.suggestions import DoseAdvice, dose_change
+from cds_service.cards.text import describe_dose_short, fmt_date, fmt_mg, fmt_number, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ORDER_HOOKS, Action, Card, Indicator, Suggestion
+from cds_service.cdshooks import ORDER_HOOKS, Card, Indicator, Suggestion
 from cds_service.facts.judgment import RenalBand, judgment_of
 from cds_service.facts.model import Indication, MedicationFact, OrderRelation, PatientFacts, above
-from cds_service.facts.orders import with_daily_dose
 
 _OVERRIDES = (SPECIALIST_DIRECTED, ALREADY_TOLERATING, BENEFIT_OUTWEIGHS_RISK)
 _RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -229,7 +227,11 @@ def _card(
     target = _target(change, findings, plan, total)
     if target is not None:
         others = total - (draft.daily_dose.mg_per_day or 0.0)
-        suggestions.append(_dose_suggestion(draft, target, others))
+        advice = _dose_suggestion(facts, draft, target, others, t)
+        if advice.suggestion is not None:
+            suggestions.append(advice.suggestion)
+        else:
+            lines.append(advice.instruction)
     summary = _summary(change, total, findings)
     return make_card(
         RULE,
@@ -253,7 +255,7 @@ def _summary(change: Change, total: float, findings: _Findings) -> str:
     if change.relation is OrderRelation.INCREASE and change.previous_mg is not None:
         what = f"{fmt_number(change.previous_mg)} → {fmt_number(total)} mg/day"
     elif change.is_start:
-        what = f"start {fmt_mg(total)}/day"
+        what = f"{fmt_mg(total)}/day ordered"
     ranked = sorted(zip(findings.ranks, findings.phrases, strict=True), key=lambda x: -x[0])
     return f"{ranked[0][1]} ({what})"
 
@@ -273,17 +275,14 @@ def _history_line(change: Change, draft: MedicationFact, total: float) -> str:
     return f"{now}. Before: {previous}{since}."
 
 
-def _dose_suggestion(draft: MedicationFact, target_total: float, others: float) -> Suggestion:
-    """Rewrite the draft so the total becomes `target_total`, or remove it if others already reach it."""
-    name = main_name(draft)
-    draft_dose = target_total - others
-    if not above(draft_dose, 0.0):
-        label = f"Remove this {name} order (other orders already give {fmt_mg(others)}/day)"
-        return suggestion(label, Action(type="delete", description=label, resourceId=[draft.reference]))
-    count = doses_per_day(draft_dose)
-    label = f"Change to {fmt_mg(draft_dose / count)} {count}× daily ({fmt_mg(draft_dose)}/day)"
-    resource = with_daily_dose(draft, draft_dose, count)
-    return suggestion(label, Action(type="update", description=f"{label} on the draft {name} order", resource=resource))
+def _dose_suggestion(
+    facts: PatientFacts, draft: MedicationFact, target_total: float, others: float, t: Thresholds
+) -> DoseAdvice:
+    """Bring the total to `target_total`: a product switch any client applies (cards.suggestions),
+    never outside the order's dose judgment."""
+    previous = facts.continuation_of(draft).previous_mg_per_day
+    judgment = judgment_of(facts, draft, t)
+    return dose_change(draft, target_total - others, others=others, judgment=judgment, previous=previous)
 
 
 def _unknown_dose_card(draft: MedicationFact, plan: Plan, t: Thresholds) -> Card:

@@ -28,20 +28,19 @@ from __future__ import annotations
 from cds_service.cards._baclofen import (
     BACLOFEN,
     Regimen,
-    doses_per_day,
     is_baclofen,
     is_intrathecal_baclofen,
     is_oral_baclofen,
     regimen_after,
     regimen_before,
 )
-from cds_service.cards.base import SPECIALIST_DIRECTED, Override, Rule, make_card, suggestion
+from cds_service.cards.base import SPECIALIST_DIRECTED, Override, Rule, make_card
+from cds_service.cards.suggestions import dose_change
 from cds_service.cards.text import describe_order, fmt_mg, fmt_number, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ORDER_HOOKS, Action, Card
+from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.judgment import DoseJudgment, judgment_of
 from cds_service.facts.model import MedicationFact, PatientFacts, above
-from cds_service.facts.orders import with_daily_dose
 
 STOPPING_FOR_ADVERSE_EFFECT = Override(
     "stopping-for-adverse-effect", "Stopping for a serious adverse effect; patient monitored for withdrawal"
@@ -128,18 +127,12 @@ def _oral_card(
         others = (after.total or 0.0) - (draft.daily_dose.mg_per_day or 0.0)
         draft_dose = first_step - others
         if above(draft_dose, 0.0):
-            count = doses_per_day(draft_dose)
-            label = f"Taper: change to {fmt_mg(draft_dose)}/day ({fmt_mg(draft_dose / count)} {count}× daily)"
-            suggestions.append(
-                suggestion(
-                    label,
-                    Action(
-                        type="update",
-                        description=f"{label} on the draft baclofen order",
-                        resource=with_daily_dose(draft, draft_dose, count),
-                    ),
-                )
-            )
+            # the taper dose is inside the judgment by `labelled` above (a reduction to the first step)
+            advice = dose_change(draft, draft_dose, others=others, verb="Taper: change to")
+            if advice.suggestion is not None:
+                suggestions.append(advice.suggestion)
+            else:
+                detail = "\n\n".join([what, plan + " " + advice.instruction, _ORAL_LABEL])
     return make_card(
         RULE,
         summary=summary,

@@ -20,7 +20,8 @@ from urllib.parse import quote_plus
 from pydantic import PrivateAttr
 
 from cds_service.cards.guideline import STATEMENTS
-from cds_service.cards.text import fmt_number, main_name
+from cds_service.cards.suggestions import removal
+from cds_service.cards.text import fmt_number
 from cds_service.cards.thresholds import THRESHOLD_NAMES, Thresholds
 from cds_service.cdshooks import (
     ALL_HOOKS,
@@ -106,7 +107,9 @@ def fingerprint_of(topic: str, drugs: Sequence[str], basis: Sequence[object]) ->
 
 
 def citation_line(statements: Sequence[str], sources: Sequence[str]) -> str:
-    """'Source: Muscle-spasm treatment summary S1, S19 · FDA oral baclofen label.', the detail's last line."""
+    """'Source: Muscle-spasm treatment summary S1, S19 · FDA oral baclofen label.' No longer part of a
+    card's detail (issue 20: the source is said once, in `source.label`); kept for callers that
+    budget a detail's length with it."""
     parts = [f"{SUMMARY_NAME} {', '.join(statements)}"] if statements else []
     parts += list(dict.fromkeys(sources))
     return "Source: " + (" · ".join(parts) or SOURCE_LABEL) + "."
@@ -237,7 +240,9 @@ def make_card(
         raise ValueError(f"rule {rule.topic} uses undeclared statements/overrides: {undeclared}")
     if drugs is None or basis is None:
         raise TypeError(f"rule {rule.topic}: make_card needs drugs= and basis=, what the card rests on")
-    full_detail = detail.rstrip() + "\n\n" + citation_line(used, sources)
+    # The source is said once, in `source.label`, which every client shows under the card (issue 20:
+    # the detail repeated it).
+    full_detail = detail.rstrip()
     if len(summary) > SUMMARY_MAX:
         summary = summary[: SUMMARY_MAX - 1] + "…"
     links = [guideline_link(rule.topic)] + [label_link(name) for name in dict.fromkeys(label_of)]
@@ -272,13 +277,8 @@ def suggestion(label: str, action: Action, *, recommended: bool = True) -> Sugge
 
 
 def remove_draft_suggestion(order: MedicationFact, reason: str, *, recommended: bool = True) -> Suggestion:
-    """One-click removal of a draft order (CDS Hooks 2.0 delete with resourceId list)."""
-    label = f"Remove the draft {main_name(order)} order"
-    return suggestion(
-        label,
-        Action(type="delete", description=f"{label}: {reason}", resourceId=[order.reference]),
-        recommended=recommended,
-    )
+    """One-click removal of a draft order (CDS Hooks 2.0 delete with resourceId list), with its intent."""
+    return removal(order, reason, recommended=recommended)
 
 
 @dataclass

@@ -26,14 +26,13 @@ from cds_service.cards.base import (
     Rule,
     make_card,
     remove_draft_suggestion,
-    suggestion,
 )
 from cds_service.cards.scope import is_order_hook
+from cds_service.cards.suggestions import supply_limit
 from cds_service.cards.text import describe_order, fmt_date, fmt_number, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, Action, Card, Suggestion
+from cds_service.cdshooks import ALL_HOOKS, Card, Suggestion
 from cds_service.facts.model import MedicationFact, PatientFacts
-from cds_service.facts.orders import with_supply_days
 
 _COURSE_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
 _OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED)
@@ -118,18 +117,8 @@ def _draft_card(facts: PatientFacts, order: MedicationFact, course: Course | Non
     days_left = math.floor(limit - days_run)
     suggestions: list[Suggestion] = []
     if days_left >= 1:
-        suggestions.append(
-            suggestion(
-                f"Limit the supply to {days_left} days",
-                Action(
-                    type="update",
-                    description=(
-                        f"Limit the cyclobenzaprine supply to {days_left} days so the course stays within {limit} days"
-                    ),
-                    resource=with_supply_days(order, days_left),
-                ),
-            )
-        )
+        reason = f"so the cyclobenzaprine course stays within {limit} days"
+        suggestions.append(supply_limit(order, days_left, reason))
     else:
         suggestions.append(
             remove_draft_suggestion(order, f"the cyclobenzaprine course has already run {limit} days or more")

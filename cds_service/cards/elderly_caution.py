@@ -27,9 +27,9 @@ from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card
 from cds_service.facts.model import DrugClass, MedicationFact, OrderRelation, PatientFacts
 
+# Issue 20: "these muscle relaxants" named nothing; the card names the drug ordered, and Beers' list.
 _BEERS_SMR = (
-    "Beers 2023: **avoid** these muscle relaxants (anticholinergic effects, sedation, falls, fractures; "
-    "doubtful benefit; strong)."
+    "Beers 2023: **avoid** {names} (anticholinergic effects, sedation, falls, fractures; doubtful benefit; strong)."
 )
 _BEERS_BENZODIAZEPINE = (
     "Beers 2023: **avoid** benzodiazepines (cognitive impairment, delirium, falls, fractures, crashes). Boxed "
@@ -44,7 +44,8 @@ def _advice(medications: list[MedicationFact]) -> list[str]:
     """The Beers lines for the classes ordered, then the cyclobenzaprine label's own words."""
     lines = []
     if any(not m.in_class(DrugClass.BENZODIAZEPINE) for m in medications):
-        lines.append(_BEERS_SMR)
+        relaxants = [main_name(m) for m in medications if not m.in_class(DrugClass.BENZODIAZEPINE)]
+        lines.append(_BEERS_SMR.format(names=quote(join_and(list(dict.fromkeys(relaxants))), 30)))
     if any(m.in_class(DrugClass.BENZODIAZEPINE) for m in medications):
         lines.append(_BEERS_BENZODIAZEPINE)
     cyclobenzaprine = [m for m in medications if m.has("cyclobenzaprine")]

@@ -119,7 +119,9 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         head = f"Do not combine MAOI {maoi_name} with "
         summary = head + fit_names(others, 100 - len(head) - len(tail)) + tail
     else:
-        summary = f"Avoid {fit_names(names, 60)} together: serotonin syndrome risk"
+        # the labels' own words: if the combination is clinically warranted, careful observation is
+        # advised (issue 20: "Avoid" at warning said more than the label)
+        summary = f"Observe closely for serotonin syndrome: {fit_names(names, 55)} together"
 
     recent_refs = {r.order.reference for r in recent}
     partners = [group[0] for group in drugs if all(m.reference not in recent_refs for m in group)]
@@ -147,8 +149,9 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         )
     else:
         lines.append(
-            "Serotonin syndrome: agitation, hyperthermia, clonus, autonomic instability. If the combination is "
-            "needed, start low and monitor."
+            "Label: if this combination is clinically warranted, careful observation is advised, particularly "
+            "when treatment starts and at dose increases (serotonin syndrome: agitation, hyperthermia, clonus, "
+            "autonomic instability)."
         )
 
     suggestions = [

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.facts import terminology
 from cds_service.facts.model import MedicationFact
+from cds_service.facts.timing import frequency_from_timing
+from cds_service.facts.units import unit_kind
 
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC_SYSTEM = "http://loinc.org"
@@ -113,6 +116,77 @@ def _round_days(days: float) -> float | int:
 def _form_of(order: MedicationFact) -> str | None:
     product = terminology.product(order.rxnorm_code) if order.rxnorm_code else None
     return product.form if product is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSig:
+    """An order's sig in whole units of its product: "1 tablet three times a day"."""
+
+    units_per_dose: int
+    doses_per_day: int
+    unit: str  # "tablet" or "capsule"
+
+    @property
+    def units_per_day(self) -> int:
+        return self.units_per_dose * self.doses_per_day
+
+
+def unit_sig(order: MedicationFact) -> UnitSig | None:
+    """The order's sig when it is dosed in whole tablets or capsules at a fixed frequency, else None.
+
+    A client that applies only the medication of a suggestion (the sandbox, several EHRs) keeps this
+    sig: a product switch gives the intended dose only when the sig counts units, not milligrams."""
+    raw = order.raw or {}
+    dosages = raw.get("dosageInstruction")
+    if not isinstance(dosages, list) or len(dosages) != 1 or not isinstance(dosages[0], dict):
+        return None
+    dosage = dosages[0]
+    entries = dosage.get("doseAndRate")
+    quantity = None
+    if isinstance(entries, list) and len(entries) == 1 and isinstance(entries[0], dict):
+        quantity = entries[0].get("doseQuantity")
+    quantity = quantity if isinstance(quantity, dict) else dosage.get("doseQuantity")
+    if not isinstance(quantity, dict) or unit_kind(quantity) != ("unit", 1.0):
+        return None
+    value = quantity.get("value")
+    frequency, _ = frequency_from_timing(dosage.get("timing"), usual=True)
+    if not isinstance(value, int | float) or isinstance(value, bool) or frequency is None:
+        return None
+    per_day = frequency.per_day
+    if value <= 0 or abs(value - round(value)) > 1e-9 or abs(per_day - round(per_day)) > 1e-9 or per_day < 1:
+        return None
+    unit = str(quantity.get("unit") or quantity.get("code") or "").strip("{}").lower()
+    return UnitSig(round(value), round(per_day), "capsule" if unit.startswith("cap") else "tablet")
+
+
+def single_unit_product(order: MedicationFact, strength_mg: float) -> terminology.Product | None:
+    """The generic product of the order's ingredient and form whose one unit holds `strength_mg`."""
+    if not order.ingredients or order.strength_per_ml:
+        return None
+    found = terminology.generic_product_for_dose(order.ingredients[0], strength_mg, _form_of(order))
+    if found is None or not found.ingredients or found.ingredients[0].strength_mg is None:
+        return None
+    return found if abs(found.ingredients[0].strength_mg - strength_mg) < 1e-6 else None
+
+
+def with_product(order: MedicationFact, product: terminology.Product) -> dict[str, Any]:
+    """The draft order as sent, switched to `product`; its sig and dispense request kept.
+
+    The same units a day of the new product give the new dose, so the quantity and the days' supply
+    the order had stay right: applied whole (an EHR) or as the medication alone with the sig kept
+    (the sandbox), the order ends at the same dose."""
+    resource = _base_resource(order)
+    resource.pop("medicationReference", None)
+    resource["medicationCodeableConcept"] = {
+        "text": product.name,
+        "coding": [{"system": RXNORM_SYSTEM, "code": product.rxcui, "display": product.name}],
+    }
+    return resource
+
+
+def product_form(order: MedicationFact) -> str | None:
+    """The dosage form of the order's RxNorm product ("Oral Tablet"), when known."""
+    return _form_of(order)
 
 
 def with_supply_days(order: MedicationFact, days: int) -> dict[str, Any]:

@@ -129,8 +129,10 @@ def render_page(report: Report) -> str:
     topic_rows = [
         "<tr>"
         f"<td>{_e(t.service_id)}</td><td>{_e(t.topic)}</td><td class=num>{t.shown}</td>"
-        f"<td class=num>{t.accepted}</td><td class=num>{t.overridden}</td><td class=num>{t.no_feedback}</td>"
+        f"<td class=num>{t.accepted}</td><td class=num>{t.applied}</td><td class=num>{t.not_applied}</td>"
+        f"<td class=num>{t.overridden}</td><td class=num>{t.no_feedback}</td>"
         f"<td class=num>{100 * t.override_rate:.0f}%</td><td class=num>{t.suppressed}</td>"
+        f"<td class=num>{t.not_repeated}</td>"
         f"<td>{_reasons_html(t)}</td></tr>"
         for t in report.topics
     ]
@@ -144,7 +146,7 @@ def render_page(report: Report) -> str:
         empty_note="" if shown else '<p class="empty">No cards were shown in this period.</p>',
         chart_topics=base64.b64encode(chart_topics.encode()).decode(),
         chart_daily=base64.b64encode(chart_daily.encode()).decode(),
-        topic_rows="\n".join(topic_rows) or '<tr><td colspan="8">No cards shown.</td></tr>',
+        topic_rows="\n".join(topic_rows) or '<tr><td colspan="12">No cards shown.</td></tr>',
         service_rows="\n".join(service_rows) or '<tr><td colspan="8">No cards shown.</td></tr>',
     )
 

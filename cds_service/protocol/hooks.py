@@ -40,6 +40,16 @@ T = TypeVar("T")
 LARGE_BODY_BYTES = 1024 * 1024  # a typical request by our prefetch templates is ~60 kB; whole records reach megabytes
 
 
+@dataclass(frozen=True, slots=True)
+class DraftState:
+    """A draft order in scope as this call saw it: the next call tells whether a suggestion was applied."""
+
+    reference: str
+    rxcui: str | None
+    mg_per_day: float | None
+    supply_days: float | None
+
+
 @dataclass
 class HookOutcome:
     status: int  # 200 or 412
@@ -51,6 +61,7 @@ class HookOutcome:
     fetched_keys: list[str] = field(default_factory=list)
     gaps: int = 0
     skipped: int = 0
+    drafts: tuple[DraftState, ...] = ()  # the checked drafts in scope (issue 20: follow-through)
 
 
 def find_service(service_id: str) -> Service:
@@ -199,11 +210,21 @@ async def _handle_hook_call(
         response,
         service,
         request,
+        drafts=draft_states(drafts),
         cards=evaluation.cards,
         latency_ms=_ms(started),
         fetched_keys=resolved.fetched_keys,
         gaps=len(resolved.gaps),
         skipped=len(facts.skipped),
+    )
+
+
+def draft_states(drafts: DraftOrders) -> tuple[DraftState, ...]:
+    """The drafts in scope that this service checks (a known ingredient), as the audit keeps them."""
+    return tuple(
+        DraftState(d.fact.reference, d.fact.rxnorm_code, d.fact.daily_dose.mg_per_day, d.fact.supply.days)
+        for d in drafts.entries
+        if d.fact is not None and d.fact.ingredients and (drafts.hook == "order-sign" or d.selected)
     )
 
 

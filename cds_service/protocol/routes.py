@@ -15,6 +15,7 @@ from cds_service.cards.base import RuleCard
 from cds_service.cdshooks import Card, DiscoveryResponse
 from cds_service.observability import metrics
 from cds_service.protocol import openapi
+from cds_service.protocol.decisions import CallKeys, call_keys, drafts_json, intents_json
 from cds_service.protocol.deps import authenticated_client, public_base_url
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
@@ -77,6 +78,8 @@ async def call_service(
         log.info("hook request refused", extra={"status": exc.status, "service": service_id[:60]})
         raise
     keys, held = await _overrides_that_hold(state, outcome, client, rule_set.override_suppression_days)
+    decided = call_keys(outcome, client.iss, state.settings.patient_hash_secret, received_at)
+    repeated = await _not_repeated_at_signing(state, outcome, decided)
     log.info(
         "hook call",
         extra={
@@ -92,7 +95,7 @@ async def call_service(
         },
     )
     if client is not WARM_UP_CLIENT:  # the instance's own start-up call is no clinical event
-        _count_and_audit(state, outcome, client, received_at, keys, held)
+        _count_and_audit(state, outcome, client, received_at, keys, held | repeated, decided, set(repeated))
     if outcome.status == 412:
         return Response(content=orjson.dumps(outcome.body), status_code=412, media_type="application/fhir+json")
     return _json(outcome.body)
@@ -105,12 +108,16 @@ def _count_and_audit(
     received_at: datetime,
     keys: dict[str, str],
     held: dict[str, Card],
+    decided: CallKeys,
+    repeated: set[str],
 ) -> None:
     """The call's cards in the metrics, and its row in the audit trail (queued, written off the path)."""
     for card in outcome.cards:
         metrics.card_shown(card.topic_code, card.indicator)
     for card in held.values():
-        metrics.card_suppressed(card.topic_code)
+        if card.uuid not in repeated:
+            metrics.card_suppressed(card.topic_code)
+    secret = state.settings.patient_hash_secret
     if outcome.request is not None:
         state.recorder.record_hook_call(
             HookCallRecord(
@@ -122,6 +129,7 @@ def _count_and_audit(
                 outcome="ok" if outcome.status == 200 else str(outcome.status),
                 patient_id=str(outcome.request.context.get("patientId") or "") or None,
                 client=client.iss,
+                drafts=drafts_json(outcome, decided, secret),
                 cards=tuple(
                     CardRecord(
                         uuid=c.uuid,
@@ -131,7 +139,11 @@ def _count_and_audit(
                         suggestion_uuids=tuple(s.uuid for s in c.suggestions or ()),
                         override_reasons=tuple((r.code, r.display or r.code) for r in c.overrideReasons or ()),
                         suppression_key=keys.get(c.uuid),
-                        suppressed=c.uuid in held,
+                        suppressed=c.uuid in held and c.uuid not in repeated,
+                        repeat_key=decided.repeat.get(c.uuid) if outcome.service.hook == "order-select" else None,
+                        decision_key=decided.decision.get(c.uuid),
+                        intents=intents_json(c, decided, secret),
+                        not_repeated=c.uuid in repeated,
                     )
                     for c in [*outcome.cards, *held.values()]
                 ),
@@ -175,6 +187,20 @@ async def _overrides_that_hold(
     outcome.cards = [c for c in outcome.cards if c.uuid not in held]
     outcome.body["cards"] = [c for c in outcome.body.get("cards", []) if c.get("uuid") not in held]
     return keys, held
+
+
+async def _not_repeated_at_signing(state: Any, outcome: HookOutcome, decided: CallKeys) -> dict[str, Card]:
+    """Take out, at order-sign, the warning and info cards shown at order-select lately for the same
+    unchanged order (issue 20); critical cards always stay. Memory only: no database on the path."""
+    if outcome.service.hook != "order-sign" or not decided.repeat:
+        return {}
+    seen = await state.recorder.repeated_keys(set(decided.repeat.values()))
+    if not seen:
+        return {}
+    held = {c.uuid: c for c in outcome.cards if decided.repeat.get(c.uuid) in seen}
+    outcome.cards = [c for c in outcome.cards if c.uuid not in held]
+    outcome.body["cards"] = [c for c in outcome.body.get("cards", []) if c.get("uuid") not in held]
+    return held
 
 
 @router.get("/health", summary="Liveness, and the audit trail's state (pending, written, spooled, lost)")

@@ -67,6 +67,10 @@ class Recorder(Protocol):
         """The keys an unexpired override holds back (fails open: empty when it cannot tell)."""
         ...
 
+    async def repeated_keys(self, keys: Collection[str]) -> set[str]:
+        """The repeat keys of cards shown at order-select lately, not to repeat at signing (memory only)."""
+        ...
+
     def stats(self) -> dict[str, Any] | None:
         """Audit counters for /health (pending, written, spooled, replayed, lost, database);
         None when nothing is recorded."""
@@ -98,6 +102,9 @@ class NullRecorder:
 
     async def suppressed_keys(self, keys: Collection[str]) -> set[str]:
         return set()
+
+    async def repeated_keys(self, keys: Collection[str]) -> set[str]:
+        return set()  # no audit trail: nothing is known of what order-select showed
 
     def stats(self) -> dict[str, Any] | None:
         return None

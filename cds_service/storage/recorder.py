@@ -41,6 +41,7 @@ from cds_service.storage.records import (
     patient_pseudonym,
     scrub_ages,
 )
+from cds_service.storage.repeats import RepeatSnapshot
 from cds_service.storage.replay import SqlReplayCache
 from cds_service.storage.spool import AuditSpool, default_spool_dir
 
@@ -167,6 +168,8 @@ class SqlRecorder:
         self._suppression_lock = threading.Lock()  # feedback and refreshes write it from gate threads
         self._suppression_errors = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)
         self.suppression_refresh_seconds = float(getattr(settings, "suppression_refresh_seconds", 2.0))
+        # Cards seen at order-select, not repeated at signing (issue 20): refreshed with the overrides.
+        self.repeats = RepeatSnapshot()
         # Gates of their own, with their own breakers, for the override reads: a refresh that fails
         # or a stale-snapshot look-up that gives up after its short bound must neither make the
         # request gate (the JWT replay check, whose outage policy may refuse every call) nor the
@@ -254,6 +257,9 @@ class SqlRecorder:
 
     def record_hook_call(self, record: HookCallRecord) -> None:
         """Queue one hook call for the audit trail; never blocks, never raises."""
+        for card in record.cards:  # this instance knows at once; the others on their next refresh
+            if card.repeat_key and not card.suppressed and not card.not_repeated:
+                self.repeats.remember(card.repeat_key, utc(record.received_at))
         with self._lock:
             self._pending += 1
         try:
@@ -403,6 +409,7 @@ class SqlRecorder:
             "received_at": utc(record.received_at).isoformat(),
             "latency_ms": float(record.latency_ms),
             "outcome": record.outcome[:16],
+            "drafts": record.drafts,
             "cards": [
                 {
                     "card_uuid": card.uuid[:200],
@@ -413,6 +420,10 @@ class SqlRecorder:
                     "override_reasons": json.dumps([list(r) for r in card.override_reasons]),
                     "suppression_key": card.suppression_key,
                     "suppressed": card.suppressed,
+                    "repeat_key": card.repeat_key,
+                    "decision_key": card.decision_key,
+                    "intents": card.intents,
+                    "not_repeated": card.not_repeated,
                 }
                 for card in record.cards
             ],
@@ -576,6 +587,10 @@ class SqlRecorder:
             self._remember_suppression(key, until)
         return held | set(found)
 
+    async def repeated_keys(self, keys: Collection[str]) -> set[str]:
+        """Which of `keys` were shown at order-select within the repeat window (from memory only)."""
+        return self.repeats.held(keys, datetime.now(UTC))
+
     def suppressions_fresh(self) -> bool:
         """The snapshot was refreshed within three refresh periods."""
         loaded = self._suppression_loaded_at
@@ -637,6 +652,7 @@ class SqlRecorder:
         with self._suppression_lock:
             for key in [key for key, until in self._suppressions.items() if until <= now]:
                 del self._suppressions[key]
+        self.repeats.refresh_sync(self.engine, now)
         self._suppression_loaded_at = time.monotonic()
 
     def _suppressed_sync(self, keys: list[str], now: datetime) -> dict[str, datetime]:
@@ -675,6 +691,7 @@ class SqlRecorder:
             raise StorageUnavailable("feedback store unavailable") from exc
 
         problems: list[FeedbackProblem] = []
+        accepted_keys: list[str] = []  # shown again at signing: the suggestion may not have been applied
         rows = []
         suppressions: list[dict[str, Any]] = []
         now = datetime.now(UTC)
@@ -692,7 +709,9 @@ class SqlRecorder:
                     )
                 )
                 continue
-            suggestion_uuids, offered_reasons, _, key, indicator = card
+            suggestion_uuids, offered_reasons, _, key, indicator, seen_key = card
+            if entry.outcome == "accepted" and seen_key:
+                accepted_keys.append(seen_key)
             if (
                 entry.outcome == "overridden"
                 and entry.reason_code
@@ -746,12 +765,14 @@ class SqlRecorder:
             raise StorageUnavailable("feedback store unavailable") from exc
         for suppression in suppressions:
             self._remember_suppression(suppression["key"], suppression["expires_at"])
+        for seen_key in accepted_keys:
+            self.repeats.clear(seen_key, now)
         return FeedbackResult(stored=stored, duplicates=len(rows) - stored)
 
     def _cards_shown(
         self, service_id: str, card_uuids: set[str]
-    ) -> dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str]]:
-        """Per card: its suggestions, offered reasons, client, suppression key and indicator."""
+    ) -> dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str, str | None]]:
+        """Per card: its suggestions, offered reasons, client, suppression key, indicator, repeat key."""
         if not card_uuids:
             return {}
         query = (
@@ -762,6 +783,7 @@ class SqlRecorder:
                 schema.hook_call.c.client,
                 schema.card_shown.c.suppression_key,
                 schema.card_shown.c.indicator,
+                schema.card_shown.c.repeat_key,
             )
             .join(schema.hook_call, schema.card_shown.c.hook_call_id == schema.hook_call.c.id)
             .where(
@@ -769,11 +791,11 @@ class SqlRecorder:
                 schema.card_shown.c.card_uuid.in_(sorted(card_uuids)),
             )
         )
-        found: dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str]] = {}
+        found: dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str, str | None]] = {}
         with self.engine.connect() as conn:
-            for card_uuid, suggestions, reasons, issued_to, key, indicator in conn.execute(query):
+            for card_uuid, suggestions, reasons, issued_to, key, indicator, seen in conn.execute(query):
                 offered = {code: display for code, display in json.loads(reasons or "[]")}
-                found[card_uuid] = (frozenset((suggestions or "").split()), offered, issued_to, key, indicator)
+                found[card_uuid] = (frozenset((suggestions or "").split()), offered, issued_to, key, indicator, seen)
         return found
 
     # ------------------------------------------------------------------ retention

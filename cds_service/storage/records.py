@@ -27,6 +27,12 @@ class CardRecord:
     # Under which key an override of this card suppresses it (None: never suppressed, e.g. critical).
     suppression_key: str | None = None
     suppressed: bool = False  # not shown: an earlier override of the same card still holds
+    # Issue 20: set on order-select warnings and infos (an unchanged order's card is not repeated at
+    # signing); the decision the card belongs to (analytics count decisions, not form edits).
+    repeat_key: str | None = None
+    decision_key: str | None = None
+    intents: str | None = None  # JSON {suggestion uuid: {order, mg_per_day, supply_days, rxcui, remove}}
+    not_repeated: bool = False  # not shown at signing: shown at order-select for the unchanged order
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,7 @@ class HookCallRecord:
     patient_id: str | None  # raw id: the recorder stores only its keyed hash
     client: str | None  # authenticated client issuer
     cards: tuple[CardRecord, ...] = field(default_factory=tuple)
+    drafts: str | None = None  # JSON [{order, rxcui, mg_per_day, supply_days}] of the drafts in scope
     # Identifies this record (not the hookInstance, which a retried call repeats): a record
     # replayed from the spool is written once however often it is replayed.
     record_key: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -98,6 +105,31 @@ def suppression_key(
         return None
     message = "\x1f".join((client or "", patient_id, topic, fingerprint))
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def keyed(secret: str, *parts: str | None) -> str:
+    """A keyed hash of `parts` (HMAC-SHA256 under the patient hash secret): reveals nothing stored."""
+    message = "\x1f".join(part or "" for part in parts)
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def repeat_key(
+    secret: str,
+    client: str | None,
+    patient_id: str | None,
+    topic: str | None,
+    fingerprint: str,
+    about: tuple[str, ...],
+) -> str | None:
+    """The same card (topic and facts) about the same orders for the same patient and client."""
+    if not patient_id or not topic or not fingerprint or not about:
+        return None
+    return keyed(secret, "repeat", client, patient_id, topic, fingerprint, *sorted(about))
+
+
+def order_key(secret: str, client: str | None, patient_id: str | None, reference: str) -> str:
+    """An order as a keyed hash: its reference means nothing outside the EHR, but is kept out anyway."""
+    return keyed(secret, "order", client, patient_id, reference)
 
 
 def patient_pseudonym(patient_id: str | None, secret: str) -> str | None:

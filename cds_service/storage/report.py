@@ -1,10 +1,15 @@
 """Alert-fatigue figures from the audit trail: per topic and service, cards shown, accepted,
 overridden, the reasons clinicians give, and how that moves day by day.
 
-A card counts once (by uuid) with the *latest* outcome a client reported for it: a clinician
-may dismiss a card and later accept its suggestion. Cards without feedback were ignored (the
-spec sends nothing for them). `override_rate` = overridden / shown. `suppressed` counts the cards
-held back because a clinician had overridden the same card for the same patient (not shown).
+A card counts once per decision (issue 20): the same card about the same order for the same patient
+in one encounter (or hour) is one card, however many order-select calls showed it while the form was
+filled; cards without a decision key (older rows, engine cards) count by uuid. A decision's outcome is
+the *latest* a client reported for any of its cards: a clinician may dismiss a card and later accept
+its suggestion. Cards without feedback were ignored (the spec sends nothing for them).
+`override_rate` = overridden / shown. `suppressed` counts the cards held back because a clinician had
+overridden the same card for the same patient; `not_repeated` those not shown again at signing for
+an unchanged order (neither counted as shown). `applied` and `not_applied` split the accepted
+suggestions by what the next calls saw of the order (`follow_through`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine, and_, case, func, select, text
 
 from cds_service.storage import schema
+from cds_service.storage.follow_through import follow_through
 
 NO_REASON = "(no reason given)"
 TOP_REASONS = 3
@@ -40,6 +46,9 @@ class TopicStats:
     accepted: int = 0
     overridden: int = 0
     suppressed: int = 0  # held back by an earlier override; not counted in `shown`
+    not_repeated: int = 0  # held back at signing: shown at order-select for the unchanged order
+    applied: int = 0  # accepted suggestions the next calls saw applied to the order
+    not_applied: int = 0  # accepted suggestions whose order the next calls saw unchanged
     top_reasons: list[ReasonCount] = field(default_factory=list)
 
     @property
@@ -114,31 +123,51 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None, c
     now = now or datetime.now(UTC)
     cs, fb, hc = schema.card_shown, schema.feedback, schema.hook_call
 
-    shown = select(
-        cs.c.service_id,
-        cs.c.card_uuid,
-        func.max(cs.c.topic).label("topic"),
-        func.min(cs.c.shown_at).label("shown_at"),
-    ).where(cs.c.shown_at >= since, cs.c.suppressed.is_(False))
-    if client is not None:
-        shown = shown.join(hc, hc.c.id == cs.c.hook_call_id).where(hc.c.client == client)
-    held = select(cs.c.service_id, cs.c.topic, func.count().label("n")).where(
-        cs.c.shown_at >= since, cs.c.suppressed.is_(True)
+    decision = func.coalesce(cs.c.decision_key, cs.c.card_uuid)
+    shown_rows = select(cs.c.service_id, cs.c.card_uuid, decision.label("decision"), cs.c.topic, cs.c.shown_at).where(
+        cs.c.shown_at >= since, cs.c.suppressed.is_(False), cs.c.not_repeated.is_(False)
     )
+    if client is not None:
+        shown_rows = shown_rows.join(hc, hc.c.id == cs.c.hook_call_id).where(hc.c.client == client)
+    card_rows = shown_rows.cte("card_rows")
+    held = select(
+        cs.c.service_id,
+        cs.c.topic,
+        func.sum(case((cs.c.suppressed.is_(True), 1), else_=0)).label("n"),
+        func.sum(case((cs.c.not_repeated.is_(True), 1), else_=0)).label("repeats"),
+    ).where(cs.c.shown_at >= since, (cs.c.suppressed.is_(True)) | (cs.c.not_repeated.is_(True)))
     if client is not None:
         held = held.join(hc, hc.c.id == cs.c.hook_call_id).where(hc.c.client == client)
     held = held.group_by(cs.c.service_id, cs.c.topic)
-    cards = shown.group_by(cs.c.service_id, cs.c.card_uuid).cte("cards")
+    cards = (
+        select(
+            card_rows.c.service_id,
+            card_rows.c.decision.label("card_uuid"),  # one row per decision
+            func.max(card_rows.c.topic).label("topic"),
+            func.min(card_rows.c.shown_at).label("shown_at"),
+        )
+        .group_by(card_rows.c.service_id, card_rows.c.decision)
+        .cte("cards")
+    )
     if client is not None:
         fb = select(fb).where(fb.c.client == client).subquery("fb")  # type: ignore[assignment]
+    # feedback is about a card (uuid); it counts for the card's decision
+    fb_decided = (
+        select(fb, card_rows.c.decision)
+        .join(card_rows, and_(card_rows.c.service_id == fb.c.service_id, card_rows.c.card_uuid == fb.c.card_uuid))
+        .subquery("fb_decided")
+    )
     ranked = select(
-        fb.c.service_id,
-        fb.c.card_uuid,
-        fb.c.outcome,
-        fb.c.reason_code,
-        fb.c.reason_display,
+        fb_decided.c.service_id,
+        fb_decided.c.decision.label("card_uuid"),
+        fb_decided.c.outcome,
+        fb_decided.c.reason_code,
+        fb_decided.c.reason_display,
         func.row_number()
-        .over(partition_by=(fb.c.service_id, fb.c.card_uuid), order_by=(fb.c.outcome_at.desc(), fb.c.id.desc()))
+        .over(
+            partition_by=(fb_decided.c.service_id, fb_decided.c.decision),
+            order_by=(fb_decided.c.outcome_at.desc(), fb_decided.c.id.desc()),
+        )
         .label("rank"),
     ).cte("ranked")
     latest = select(ranked).where(ranked.c.rank == 1).cte("latest")
@@ -196,6 +225,7 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None, c
         call_rows = conn.execute(calls).all()
         day_rows = conn.execute(per_day).all()
         held_rows = conn.execute(held).all()
+        followed = follow_through(conn, since, client)
 
     topics: dict[tuple[str, str], TopicStats] = {}
     daily: dict[tuple[date, str, str], DailyCount] = {}
@@ -218,9 +248,15 @@ def build_report(engine: Engine, since: datetime, now: datetime | None = None, c
     for key, counter in reasons.items():
         ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0][1]))
         topics[key].top_reasons = [ReasonCount(code, label, n) for (code, label), n in ordered[:TOP_REASONS]]
-    for service_id, topic, n in held_rows:
+    for service_id, topic, n, repeats in held_rows:
         topic = topic or "(no topic)"
-        topics.setdefault((service_id, topic), TopicStats(service_id, topic)).suppressed += int(n)
+        stats = topics.setdefault((service_id, topic), TopicStats(service_id, topic))
+        stats.suppressed += int(n or 0)
+        stats.not_repeated += int(repeats or 0)
+    for (service_id, topic), result in followed.items():
+        stats = topics.setdefault((service_id, topic), TopicStats(service_id, topic))
+        stats.applied += result.applied
+        stats.not_applied += result.not_applied
 
     services: dict[str, ServiceCalls] = {}
     latency_sum: dict[str, float] = defaultdict(float)
@@ -268,6 +304,9 @@ def _roll_up(rows: list[TopicStats], key) -> list[TopicStats]:  # type: ignore[n
         total.accepted += row.accepted
         total.overridden += row.overridden
         total.suppressed += row.suppressed
+        total.not_repeated += row.not_repeated
+        total.applied += row.applied
+        total.not_applied += row.not_applied
         for reason in row.top_reasons:
             reason_totals[k][(reason.code, reason.display)] += reason.count
     for k, counter in reason_totals.items():
@@ -287,6 +326,9 @@ CSV_COLUMNS = (
     "no_feedback",
     "override_rate",
     "suppressed",
+    "not_repeated",
+    "applied",
+    "not_applied",
     "top_override_reasons",
 )
 
@@ -314,6 +356,9 @@ def format_csv(report: Report) -> str:
                 t.no_feedback,
                 f"{t.override_rate:.4f}",
                 t.suppressed,
+                t.not_repeated,
+                t.applied,
+                t.not_applied,
                 _reasons_text(t),
             ]
         )
@@ -321,16 +366,19 @@ def format_csv(report: Report) -> str:
 
 
 def format_table(report: Report) -> str:
-    header = ("service", "topic", "shown", "accepted", "overridden", "override %", "suppressed", "top override reasons")
+    header = ("service", "topic", "shown", "accepted", "applied", "overridden", "override %", "suppressed",
+              "not repeated", "top override reasons")  # fmt: skip
     rows = [
         (
             t.service_id,
             t.topic,
             str(t.shown),
             str(t.accepted),
+            f"{t.applied} (not {t.not_applied})",
             str(t.overridden),
             f"{100 * t.override_rate:.0f}%",
             str(t.suppressed),
+            str(t.not_repeated),
             _reasons_text(t) or "-",
         )
         for t in [*report.topics, *report.by_service()]

@@ -36,6 +36,9 @@ hook_call = Table(
     Column("latency_ms", Float, nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("record_key", String(64)),  # per record: a replayed spool writes each record once
+    # The draft orders in scope as the call saw them (JSON [{order, rxcui, mg_per_day, supply_days}], the
+    # order as a keyed hash): whether an accepted suggestion was applied is read from the next call.
+    Column("drafts", Text),
     Index("ix_hook_call_received_at", "received_at"),
     Index("ix_hook_call_hook_instance", "hook_instance"),
     Index("uq_hook_call_record_key", "record_key", unique=True),
@@ -56,6 +59,13 @@ card_shown = Table(
     Column("shown_at", DateTime(timezone=True), nullable=False),
     Column("suppression_key", String(64)),  # what an override of this card would suppress (None: never)
     Column("suppressed", Boolean, nullable=False, default=False),  # held back by an earlier override
+    # Issue 20. The same card about the same orders for the same patient and client (keyed hash); set on
+    # order-select warnings and infos: an unchanged order's card is not repeated at order-sign.
+    Column("repeat_key", String(64)),
+    # One decision: the same card about the same orders in one encounter (or hour); analytics count these.
+    Column("decision_key", String(64)),
+    Column("intents", Text),  # JSON {suggestion uuid: what applying it leads to}
+    Column("not_repeated", Boolean, nullable=False, default=False),  # held back at signing: seen at select
     Index("ix_card_shown_service_card", "service_id", "card_uuid"),
     Index("ix_card_shown_shown_at", "shown_at"),
 )

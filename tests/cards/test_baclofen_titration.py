@@ -11,7 +11,7 @@ import pytest
 
 from cds_service.cards.baclofen_titration import RULE, evaluate
 from cds_service.facts.model import Indication, OrderRelation, Route
-from tests.support.facts import ago, continues, dose_of, egfr, facts, history, indicated, med, only
+from tests.support.facts import TABLET_TID_SIG, ago, continues, dose_of, egfr, facts, history, indicated, med, only
 
 CRAMPS_LIVER = Indication.CRAMPS_WITH_LIVER_DISEASE
 
@@ -126,7 +126,10 @@ def test_cramp_plan_start_edge_at_10_mg_per_day(mg: float, fires: bool) -> None:
     card = only(cards)
     assert "start baclofen at 10 mg/day or less" in card.summary.lower()
     assert "EASL 2018" in card.source.label
-    assert dose_of(card.suggestions[0].actions[0].resource) == (5, 2)  # 10 mg/day
+    # 10 mg/day is no whole tablet three times a day (the order's sig): no one-click dose, the card says
+    # what to order (issue 20: a button a medication-only client applies must reach the dose)
+    assert card.suggestions is None
+    assert "change the order by hand to baclofen 5 mg tablet, 1 twice a day" in card.detail
 
 
 @pytest.mark.parametrize(
@@ -147,7 +150,7 @@ def test_cramp_plan_step_interval_and_ceiling(current: float, new: float, days: 
     card = only(cards)
     assert card.indicator == "warning"
     assert phrase in card.summary.lower()
-    assert "summary S1" in card.detail
+    assert "summary, statement S1" in card.source.label.replace("statements", "statement")
 
 
 # --- continuations: never a start when the draft continues an order --------------------------------
@@ -180,7 +183,7 @@ def test_restart_is_judged_as_a_start_and_names_the_previous_course() -> None:
         )
     )
     assert card.indicator == "warning"
-    assert "start 60 mg/day" in card.summary
+    assert "(60 mg/day ordered)" in card.summary
     assert "restart" in card.detail.lower()
     assert "60 mg/day" in card.detail and ago(170).date().isoformat() in card.detail
 
@@ -264,24 +267,57 @@ def test_two_drafts_are_summed_and_the_suggestion_fits_the_other() -> None:
     morning = med(mg_per_day=15, draft=True, ref="MedicationRequest/morning")
     night = med(mg_per_day=30, draft=True, ref="MedicationRequest/night")
     card = only(evaluate(facts(drafts=(night,), other_drafts=(morning,))))
-    assert "start 45 mg/day" in card.summary
+    assert "(45 mg/day ordered)" in card.summary
     action = card.suggestions[0].actions[0]
     assert action.type == "delete"  # the morning order already gives the 15 mg/day start
     assert action.resourceId == ["MedicationRequest/night"]
 
 
-def test_suggestion_recomputes_quantity_and_supply_with_a_real_tablet() -> None:
-    draft = med(mg_per_day=60, draft=True, strength_mg=20, supply_days=30, display="baclofen 20 MG Oral Tablet")
+def test_suggestion_switches_to_the_tablet_that_keeps_the_sig_quantity_and_supply() -> None:
+    raw = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-baclofen",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "baclofen 20 MG Oral Tablet"},
+        "dosageInstruction": [TABLET_TID_SIG],
+        "dispenseRequest": {
+            "quantity": {"value": 90, "unit": "tablet"},
+            "expectedSupplyDuration": {"value": 30, "unit": "days", "code": "d"},
+        },
+    }
+    draft = med(
+        mg_per_day=60, draft=True, strength_mg=20, supply_days=30, display="baclofen 20 MG Oral Tablet", raw=raw
+    )
     card = only(evaluate(facts(drafts=(draft,))))
-    resource = card.suggestions[0].actions[0].resource
+    [suggestion] = card.suggestions or []
+    assert suggestion.label == "Change to baclofen 5 mg tablet, 1 three times a day (15 mg/day)"
+    resource = suggestion.actions[0].resource
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "430902"  # baclofen 5 MG Oral Tablet
+    assert resource["dosageInstruction"] == [TABLET_TID_SIG]  # the sig a medication-only client keeps
     assert dose_of(resource) == (5, 3)
-    dispense = resource["dispenseRequest"]
-    assert dispense["expectedSupplyDuration"]["value"] == 30
-    # 5 mg from 20 mg tablets is not whole or half tablets: the product changes, or quarter tablets are
-    # never ordered; either way the quantity is what 30 days of the new regimen need.
-    tablets = 90 if resource["medicationCodeableConcept"].get("coding") else None
-    if tablets:
-        assert dispense["quantity"] == {"value": 90, "unit": "tablet"}
+    # 1 tablet three times a day as before: 90 tablets still last the 30 days
+    assert resource["dispenseRequest"]["quantity"]["value"] == 90
+    assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 30
+
+
+def test_a_sig_in_milligrams_gets_no_one_click_dose_but_what_to_order() -> None:
+    raw = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-baclofen",
+        "status": "draft",
+        "medicationCodeableConcept": {"text": "baclofen 20 MG Oral Tablet"},
+        "dosageInstruction": [
+            {
+                "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": 20, "unit": "mg", "code": "mg"}}],
+            }
+        ],
+    }
+    draft = med(mg_per_day=60, draft=True, strength_mg=20, display="baclofen 20 MG Oral Tablet", raw=raw)
+    card = only(evaluate(facts(drafts=(draft,))))
+    assert card.suggestions is None  # a client keeping "20 mg three times a day" would stay at 60 mg/day
+    assert "Change the order by hand to baclofen 5 mg tablet, 1 three times a day (15 mg/day)" in card.detail
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 
 from cds_service.cards.baclofen_withdrawal import RULE, evaluate
 from cds_service.facts.model import Route
-from tests.support.facts import ago, dose_of, facts, med, only
+from tests.support.facts import ago, facts, med, only
 
 
 def _change(current: float, new: float) -> list:
@@ -35,11 +35,10 @@ def test_cut_edge_at_one_step(current: float, new: float, fires: bool) -> None:
     assert "30 → " in card.summary
     assert "taper" in card.summary.lower()
     assert "seizures" in card.detail
-    # First taper step: 20 mg/day on the draft (10 mg twice daily).
-    action = card.suggestions[0].actions[0]
-    assert action.type == "update"
-    assert action.resource["id"] == "draft-baclofen"
-    assert dose_of(action.resource) == (10, 2)
+    # First taper step: 20 mg/day, no whole tablet as the order's 1 tablet three times a day: the
+    # card says what to order instead of a button a medication-only client could not apply.
+    assert card.suggestions is None
+    assert "next **20 mg/day**" in card.detail and "baclofen 10 mg tablet, 1 twice a day" in card.detail
 
 
 def test_stop_order_for_the_active_order_fires_with_the_current_dose() -> None:
@@ -93,7 +92,7 @@ def test_intrathecal_stop_carries_the_boxed_warning() -> None:
     assert card.summary.startswith("Taper intrathecal baclofen, do not interrupt it")
     assert "Boxed warning" in card.detail
     assert "rhabdomyolysis" in card.detail
-    assert "summary S20" in card.detail
+    assert "summary, statement S20" in card.source.label.replace("statements", "statement")
 
 
 def test_intrathecal_dose_is_not_added_to_the_oral_total() -> None:

@@ -292,11 +292,12 @@ def test_every_rule_is_driven_to_its_longest_card_here() -> None:
     assert built == set(RULES_BY_TOPIC), sorted(set(RULES_BY_TOPIC) - built)
 
 
-def test_detail_ends_with_one_citation_line_and_the_card_links_the_reasoning_and_the_label() -> None:
+def test_the_source_is_said_once_in_source_label_and_the_card_links_the_reasoning_and_the_label() -> None:
     [card] = _tizanidine()
-    last = (card.detail or "").split("\n\n")[-1]
-    assert last == "Source: Muscle-spasm treatment summary S4 · FDA tizanidine label."
-    assert "> **Guideline" not in card.detail and "[" not in last
+    # issue 20: clients print source.label under the card; the detail no longer repeats it
+    assert card.source.label == "Muscle-spasm treatment summary, statement S4 · FDA tizanidine label"
+    assert "Source:" not in (card.detail or "") and "FDA tizanidine label" not in (card.detail or "")
+    assert "> **Guideline" not in card.detail
     assert [link.url for link in card.links or []] == [
         "/guideline/tizanidine-interaction",
         "https://dailymed.nlm.nih.gov/dailymed/search.cfm?labeltype=all&query=tizanidine",

@@ -24,7 +24,7 @@ def test_new_order_supplying_30_days_warns_and_suggests_21_days(hook: str) -> No
     assert card.topic_code == "cyclobenzaprine-duration"
     assert "30 days" in card.summary and "21 days" in card.summary
     assert "30 days expected supply" in card.detail
-    assert "summary S3" in card.detail
+    assert "summary, statement S3" in card.source.label.replace("statements", "statement")
     [action] = actions(card)
     assert action.type == "update"
     assert action.resource["id"] == "draft-cyclobenzaprine"

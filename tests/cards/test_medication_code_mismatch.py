@@ -19,7 +19,7 @@ def test_draft_coded_as_another_drug_is_flagged(client: TestClient, hook: str) -
     assert card["indicator"] == "warning"
     assert "baclofen" in card["summary"] and "carisoprodol" in card["summary"] and CARISOPRODOL_350 in card["summary"]
     assert "did **not** run" in card["detail"]
-    assert "summary S23" in card["detail"]
+    assert "summary, statement S23" in card["source"]["label"].replace("statements", "statement")
 
 
 def test_active_order_coded_as_another_drug_is_flagged_on_patient_view(client: TestClient) -> None:

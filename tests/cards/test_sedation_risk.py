@@ -21,7 +21,7 @@ def test_muscle_relaxant_draft_with_active_gabapentinoid_is_info_to_monitor() ->
     assert card.topic_code == "sedation-risk"
     assert "2 CNS depressants" in card.summary and "baclofen" in card.summary and "gabapentin" in card.summary
     assert "sedation, dizziness and weakness" in card.detail
-    assert "summary S18" in card.detail
+    assert "summary, statement S18" in card.source.label.replace("statements", "statement")
     assert not card.suggestions
 
 
@@ -50,7 +50,7 @@ def test_starting_a_benzodiazepine_for_spasm_for_a_patient_on_an_opioid_is_criti
     assert card.indicator == "critical"
     assert card.summary.startswith("Avoid diazepam + oxycodone: boxed warning")
     assert "Boxed warning" in card.detail and "respiratory depression" in card.detail
-    assert "summary S18, S8" in card.detail
+    assert "summary, statement S18, S8" in card.source.label.replace("statements", "statement")
     [action] = actions(card)
     assert action.type == "delete" and action.resourceId == ["MedicationRequest/draft-diazepam"]
 

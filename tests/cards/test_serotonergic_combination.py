@@ -21,7 +21,7 @@ def test_cyclobenzaprine_draft_with_active_serotonergic_drug_warns(partner: str)
     assert card.topic_code == "serotonergic-combination"
     assert "cyclobenzaprine" in card.summary and partner in card.summary
     assert card.detail.startswith(f"This order: cyclobenzaprine; current: {partner}.")
-    assert "summary S23" in card.detail
+    assert "summary, statement S23" in card.source.label.replace("statements", "statement")
     [action] = actions(card)
     assert action.type == "delete" and action.resourceId == ["MedicationRequest/draft-cyclobenzaprine"]
     assert {o.code for o in card.overrideReasons or []} == {

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.support.facts import dose_of
 from tests.support.fhir import draft, hook_request, medication, medication_request
 from tests.support.http import post_hook, topics
 
@@ -47,8 +48,8 @@ def one(body: dict[str, Any], topic: str) -> dict[str, Any]:
 
 
 def per_dose_and_frequency(resource: dict[str, Any]) -> tuple[float, int]:
-    dosage = resource["dosageInstruction"][0]
-    return dosage["doseAndRate"][0]["doseQuantity"]["value"], dosage["timing"]["repeat"]["frequency"]
+    """mg per dose (tablets times the strength of the product the resource orders), doses a day."""
+    return dose_of(resource)
 
 
 def active_baclofen(mg_per_dose: float, per_day: int, days: float, rid: str = "bac-active") -> dict[str, Any]:
@@ -62,7 +63,7 @@ def test_start_above_the_label_start_in_tablets_with_timing_code(client: TestCli
     order = draft(*BAC_20, dose=1, dose_unit="tablet", dose_code="{tbl}", timing_code="TID", authored_on=days_ago(0))
     card = one(post_hook(client, hook_request(hook, drafts=[order])), "baclofen-titration")
     assert card["indicator"] == "warning"
-    assert "start 60 mg/day" in card["summary"]
+    assert "(60 mg/day ordered)" in card["summary"]
     assert "Start baclofen at 15 mg/day or less" in card["summary"]
     assert "60 mg/day" in card["detail"] and "TID" in card["detail"]
     assert card["links"][0]["url"].endswith("/guideline/baclofen-titration")
@@ -100,8 +101,10 @@ def test_increase_two_days_after_the_last_change_says_below_72_hours(client: Tes
     assert card["indicator"] == "warning"
     assert "<72 h" in card["summary"]
     assert "less than 72 hours" in card["detail"]
-    # Keep the current 10 mg/day until the step is due.
-    assert per_dose_and_frequency(card["suggestions"][0]["actions"][0]["resource"]) == (5, 2)
+    # Keep the current 10 mg/day until the step is due: the sig is in mg ("10 mg twice a day"), which a
+    # client applying only the medication keeps, so no button, the card says what to order.
+    assert "suggestions" not in card
+    assert "Change the order by hand to baclofen 5 mg tablet, 1 twice a day (10 mg/day)" in card["detail"]
 
 
 def test_above_label_maximum_is_critical(client: TestClient) -> None:
@@ -111,8 +114,10 @@ def test_above_label_maximum_is_critical(client: TestClient) -> None:
     assert card["indicator"] == "critical"
     assert "160 mg/day" in card["detail"]
     assert "80 mg/day" in card["summary"]
-    # One label step up from 30: 45 mg/day (15 mg three times a day).
-    assert per_dose_and_frequency(card["suggestions"][0]["actions"][0]["resource"]) == (15, 3)
+    # One label step up from 30: 45 mg/day; no tablet gives it as 2 tablets four times a day
+    assert "suggestions" not in card
+    assert "No baclofen product gives 45 mg/day as ordered (2 tablets four times a day)" in card["detail"]
+    assert "baclofen 5 mg tablet, 3 three times a day" in card["detail"]
 
 
 def test_the_label_start_in_five_mg_tablets_is_quiet(client: TestClient) -> None:
@@ -127,9 +132,10 @@ def test_cut_by_two_steps_warns_withdrawal_and_suggests_first_taper_step(client:
     assert card["indicator"] == "warning"
     assert "30 → 10 mg/day" in card["summary"]
     assert "seizures" in card["detail"]
-    action = card["suggestions"][0]["actions"][0]
-    assert action["resource"]["id"] == "draft-1"
-    assert per_dose_and_frequency(action["resource"]) == (10, 2)  # 20 mg/day
+    # the first taper step, 20 mg/day: the order's sig is in mg, so what to order, not a button
+    assert "suggestions" not in card
+    assert "next **20 mg/day**" in card["detail"]
+    assert "baclofen 10 mg tablet, 1 twice a day (20 mg/day)" in card["detail"]
     assert "override" not in card  # sanity: CDS Hooks field is overrideReasons
     assert {r["code"] for r in card["overrideReasons"]} >= {"stopping-for-adverse-effect"}
 
@@ -194,8 +200,11 @@ def test_suggested_dose_comes_with_a_tablet_that_can_give_it(client: TestClient)
     assert resource["medicationCodeableConcept"]["coding"][0]["code"] == BAC_5[0]
     assert per_dose_and_frequency(resource) == (5, 3)
 
-    # from 10 mg tablets a 5 mg dose is half a tablet: the ordered product is kept
+    assert card["suggestions"][0]["label"] == "Change to baclofen 5 mg tablet, 1 three times a day (15 mg/day)"
+
+    # from 10 mg tablets too: half tablets are never what the button leaves (the sandbox keeps "1 tablet")
     order = draft(*BAC_10, dose=1, dose_unit="{pill}", dose_code="{pill}", frequency=3, authored_on=days_ago(0))
     card = one(post_hook(client, hook_request("order-select", drafts=[order])), "baclofen-titration")
     resource = card["suggestions"][0]["actions"][0]["resource"]
-    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == BAC_10[0]
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == BAC_5[0]
+    assert resource["dosageInstruction"] == order["dosageInstruction"]

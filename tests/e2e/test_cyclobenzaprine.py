@@ -223,9 +223,15 @@ def test_e2e_patient_view_contraindication_carries_the_duration_as_a_line(client
 
 
 @pytest.mark.parametrize("hook", ORDER_HOOKS)
-def test_e2e_order_a_duration_with_its_button_stays_beside_the_contraindication(client: TestClient, hook: str) -> None:
-    """A card with a button is never folded: limiting the supply to 21 days is still one click away
-    for a prescriber who overrides the contraindication."""
+def test_e2e_order_nothing_stands_beside_the_contraindication_for_the_same_order(client: TestClient, hook: str) -> None:
+    """Issue 20: "Limit cyclobenzaprine to 21 days" stood beside the critical "do not use" card for the
+    same order, while the chart made it a line: now both hooks make it a line of the critical card, its
+    reasoning and override reasons kept, and no supply button beside the removal."""
     order = draft(*CYCLO_10_SCD, dose=10, frequency=3, supply_days=30)
     body = post_hook(client, hook_request(hook, drafts=[order], conditions=[condition(*AFIB_ICD10)]))
-    assert topics(body) == ["cyclobenzaprine-cardiac", "cyclobenzaprine-duration"]
+    [card] = body["cards"]
+    assert card["indicator"] == "critical" and card["source"]["topic"]["code"] == "cyclobenzaprine-cardiac"
+    assert "Also: Limit cyclobenzaprine to 21 days" in card["detail"]
+    assert any(link["url"].endswith("/guideline/cyclobenzaprine-duration") for link in card["links"])
+    assert [s["label"] for s in card["suggestions"]] == ["Remove the draft cyclobenzaprine order"]
+    assert "specialist-directed" in {r["code"] for r in card["overrideReasons"]}  # the duration card's reason

@@ -82,10 +82,13 @@ def test_at_egfr_below_30_no_card_offers_a_dose(client: TestClient, hook: str) -
 
 
 def test_with_a_normal_kidney_the_label_start_is_offered(client: TestClient) -> None:
-    order = draft(*BAC_10, rid="bac-new", dose=10, frequency=3, route="oral", authored_on=days_ago(0))
+    # issue 20: in tablets, so a client applying only the suggested product (the sandbox) reaches the dose
+    order = draft(
+        *BAC_10, rid="bac-new", dose=1, dose_unit="tablet", frequency=3, route="oral", authored_on=days_ago(0)
+    )
     body = post_hook(client, hook_request("order-sign", drafts=[order], renal_results=[egfr(92, days_ago(5))]))
     assert cards_of(body, "renal-dosing") == []
-    assert every_dose_suggestion(body) == ["Change to 5 mg 3× daily (15 mg/day)"]
+    assert every_dose_suggestion(body) == ["Change to baclofen 5 mg tablet, 1 three times a day (15 mg/day)"]
 
 
 # --- item 3: a reduction judged against the kidney ------------------------------------------------
@@ -200,7 +203,7 @@ def _lyvispah(mg_per_packet: float) -> dict[str, Any]:
 def test_one_packet_three_times_a_day_at_10_mg_a_packet_is_a_30_mg_start(client: TestClient) -> None:
     body = post_hook(client, _lyvispah(10))
     [card] = cards_of(body, "baclofen-titration")
-    assert "start 30 mg/day" in card["summary"] and "not understood" not in str(body)
+    assert "(30 mg/day ordered)" in card["summary"] and "not understood" not in str(body)
     assert cards_of(body, "order-unreadable") == []
 
 

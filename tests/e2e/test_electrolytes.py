@@ -51,19 +51,22 @@ def test_low_potassium_meq_and_low_magnesium_mg_dl_when_ordering_baclofen(client
     body = post_hook(
         client, hook_request(hook, drafts=[label_start_draft()], potassium_results=[k], magnesium_results=[mg])
     )
-    k_card = one(body, "electrolyte-potassium")
-    assert k_card["indicator"] == "info"  # 3.0-3.4 mmol/L: the mild band (issue 12)
-    assert "K 3.1 mEq/L" in k_card["summary"]
-    assert "3.1 mEq/L (3.1 mmol/L)" in k_card["detail"]
-    assert days_ago(3)[:10] in k_card["detail"]
-    mg_card = one(body, "electrolyte-magnesium")
-    assert mg_card["indicator"] == "info"  # 0.62 mmol/L: 0.60-0.69 is the mild band
-    assert "Mg 1.5 mg/dL" in mg_card["summary"]
-    assert "0.62 mmol/L" in mg_card["detail"]  # 1.5 × 0.4114
+    # issue 20: potassium and magnesium in one card (each card told to check the other), magnesium
+    # first (potassium is hard to correct while magnesium is low)
+    [card] = body["cards"]
+    assert card["source"]["topic"]["code"] == "electrolyte-magnesium"
+    assert card["indicator"] == "info"  # 0.62 mmol/L: 0.60-0.69 is the mild band
+    assert "Mg 1.5 mg/dL" in card["summary"]
+    assert "0.62 mmol/L" in card["detail"]  # 1.5 × 0.4114
+    assert days_ago(3)[:10] in card["detail"]
+    # potassium 3.1 mEq/L, the mild band (issue 12): a line with its reasoning linked
+    assert "Also: Correct low potassium (K 3.1 mEq/L): mild hypokalaemia." in card["detail"]
+    assert any(link["url"].endswith("/guideline/electrolyte-potassium") for link in card["links"])
     assert "electrolyte-monitoring" not in topics(body)
 
 
-def test_a_low_potassium_is_about_the_patient_and_keeps_its_own_card(client: TestClient) -> None:
+def test_a_mild_low_potassium_is_a_line_in_the_card_about_the_order(client: TestClient) -> None:
+    """Issue 20: an info card beside a warning about the same order is a line in it, its reasoning linked."""
     body = post_hook(
         client,
         hook_request(
@@ -73,8 +76,10 @@ def test_a_low_potassium_is_about_the_patient_and_keeps_its_own_card(client: Tes
             magnesium_results=[magnesium(2.0, days_ago(3))],
         ),
     )
-    assert topics(body) == ["baclofen-titration", "electrolyte-potassium"]
-    assert "Also:" not in body["cards"][0]["detail"]
+    [card] = body["cards"]
+    assert card["source"]["topic"]["code"] == "baclofen-titration"
+    assert "Also: Correct low potassium (K 3.1 mEq/L)" in card["detail"]
+    assert any(link["url"].endswith("/guideline/electrolyte-potassium") for link in card["links"])
 
 
 def test_magnesium_at_1_7_mg_dl_is_not_low(client: TestClient) -> None:
@@ -100,10 +105,9 @@ def test_patient_view_on_tizanidine_with_severe_hypokalaemia_is_critical(client:
             magnesium_results=[magnesium(0.45, days_ago(1), unit="mmol/L")],
         ),
     )
-    assert one(body, "electrolyte-potassium")["indicator"] == "critical"
-    mg_card = one(body, "electrolyte-magnesium")
-    assert mg_card["indicator"] == "critical"
-    assert "Mg 0.45 mmol/L" in mg_card["summary"]
+    [card] = body["cards"]  # potassium and magnesium: one card (issue 20)
+    assert card["indicator"] == "critical" and "Mg 0.45 mmol/L" in card["summary"]
+    assert "Also: Correct low potassium (K 2.3 mmol/L)" in card["detail"]
 
 
 def test_patient_view_with_a_cramp_condition_only(client: TestClient) -> None:

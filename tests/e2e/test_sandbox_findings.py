@@ -28,7 +28,7 @@ def test_baclofen_three_times_a_day_for_cramps_in_cirrhosis(client: TestClient) 
     body = post_hook(client, json.loads(FIXTURE.read_text()))
     assert topics(body) == ["baclofen-titration", "electrolyte-monitoring"]
     dose, labs = body["cards"]
-    assert dose["summary"] == "Start baclofen at 10 mg/day or less (start 30 mg/day)"
+    assert dose["summary"] == "Start baclofen at 10 mg/day or less (30 mg/day ordered)"
     # The arithmetic whole: in the sandbox it read "(1 tablet × 10 mg/tablet × 3 p…)".
     assert "30 mg/day (1 tablet × 10 mg/tablet × 3 per day)." in dose["detail"]
     assert "…" not in dose["detail"]

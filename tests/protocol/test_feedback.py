@@ -40,7 +40,9 @@ def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestC
 
 def _baclofen_cards(client: TestClient) -> list[dict[str, Any]]:
     """A baclofen start at 60 mg/day: the titration card (with a suggestion and override reasons)."""
-    request = hook_request("order-sign", drafts=[draft("197381", "baclofen 10 MG Oral Tablet", dose=20, frequency=3)])
+    request = hook_request(
+        "order-sign", drafts=[draft("197392", "Baclofen 20 MG Oral Tablet", dose=1, dose_unit="tablet", frequency=3)]
+    )
     response = client.post(f"/cds-services/{SIGN}", json=request)
     assert response.status_code == 200, response.text
     cards = response.json()["cards"]

@@ -43,6 +43,14 @@ SNOMED = "http://snomed.info/sct"
 T = DEFAULT_THRESHOLDS
 
 
+TABLET_TID_SIG: dict[str, Any] = {
+    "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+    "doseAndRate": [
+        {"doseQuantity": {"value": 1, "unit": "tablet", "system": "http://unitsofmeasure.org", "code": "{tablet}"}}
+    ],
+}
+
+
 def ago(days: float = 0, hours: float = 0) -> datetime:
     return NOW - timedelta(days=days, hours=hours)
 
@@ -98,6 +106,8 @@ def med(
             "subject": {"reference": "Patient/pat1"},
             "dispenseRequest": {"numberOfRepeatsAllowed": 2},
         }
+        if mg_per_day is not None:  # the sig a prescriber types: 1 tablet three times a day
+            raw["dosageInstruction"] = [TABLET_TID_SIG]
     supply_text = supply_explanation or (f"{supply_days:g} days expected supply" if supply_days else "")
     return MedicationFact(
         reference=reference,
@@ -276,10 +286,21 @@ def actions(card: Card) -> list[Any]:
 
 
 def dose_of(resource: dict[str, Any]) -> tuple[float, int]:
-    """(mg per dose, doses per day) of a suggested MedicationRequest."""
+    """(mg per dose, doses per day) of a suggested MedicationRequest: a dose in tablets counts the
+    strength of the product the resource orders (what any client gives the patient)."""
     dosage = resource["dosageInstruction"][0]
-    per_dose = dosage["doseAndRate"][0]["doseQuantity"]["value"]
-    return per_dose, dosage["timing"]["repeat"]["frequency"]
+    quantity = dosage["doseAndRate"][0]["doseQuantity"]
+    per_dose = quantity["value"]
+    if quantity.get("code") != "mg":
+        code = resource["medicationCodeableConcept"]["coding"][0]["code"]
+        found = terminology.product(code)
+        assert found is not None and found.ingredients[0].strength_mg, code
+        per_dose = per_dose * found.ingredients[0].strength_mg
+    from cds_service.facts.timing import frequency_from_timing
+
+    frequency, _ = frequency_from_timing(dosage["timing"], usual=True)
+    assert frequency is not None, dosage["timing"]
+    return per_dose, round(frequency.per_day)
 
 
 # --------------------------------------------------------------------------- card length limits (issue 12)
@@ -303,12 +324,15 @@ def watch_card_limits(monkeypatch: Any) -> list[str]:
     from cds_service.cards import base
     from cds_service.cards.base import DETAIL_MAX, SUMMARY_MAX
     from cds_service.protocol import hooks
+    from tests.support.suggestions import check_applied
 
     violations: list[str] = []
     original_make_card = base.make_card
 
     def make_card(rule: Any, **kwargs: Any) -> Any:
         card = original_make_card(rule, **kwargs)
+        for suggestion in card.suggestions or ():  # issue 20: every button reaches its dose, however applied
+            violations.extend(check_applied(rule.topic, suggestion, tuple(kwargs.get("about", ()))))
         summary, detail = kwargs["summary"], card.detail or ""
         CARD_LENGTHS.append(("built", rule.topic, len(summary), len(detail)))
         if len(summary) > SUMMARY_MAX or len(detail) > DETAIL_MAX:

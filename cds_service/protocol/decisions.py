@@ -1,0 +1,83 @@
+"""What makes one decision of many hook calls (issue 20), as keyed hashes for the audit trail.
+
+order-select is called on every edit of the order form: the same card about the same order is shown
+again and again while the prescriber types. Analytics count a card once per order, fingerprint and
+encounter (or hour when the EHR sends no encounter): its `decision` key. A warning or info card shown
+at order-select is not repeated at order-sign for the unchanged order: its `repeat` key (topic, the
+facts behind the card, the orders it is about, patient and client). The suggestions' intents and the
+drafts each call saw, with orders as keyed hashes, let the report tell an accepted suggestion from an
+applied one. No clinical logic: the keys come from what the rules put on their cards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cds_service.cards.base import RuleCard
+from cds_service.cards.suggestions import OrderSuggestion
+from cds_service.cdshooks import Card
+from cds_service.protocol.hooks import HookOutcome
+from cds_service.storage.records import keyed, order_key, repeat_key
+
+
+@dataclass
+class CallKeys:
+    client: str | None = None
+    patient_id: str | None = None
+    repeat: dict[str, str] = field(default_factory=dict)  # card uuid -> repeat key (warnings and infos)
+    decision: dict[str, str] = field(default_factory=dict)  # card uuid -> decision key
+
+
+def call_keys(outcome: HookOutcome, client: str | None, secret: str, received_at: datetime) -> CallKeys:
+    if outcome.status != 200 or outcome.request is None:
+        return CallKeys(client)
+    context = outcome.request.context
+    patient_id = str(context.get("patientId") or "") or None
+    keys = CallKeys(client, patient_id)
+    if patient_id is None:
+        return keys
+    encounter = str(context.get("encounterId") or "") or None
+    bucket = f"encounter {encounter}" if encounter else received_at.strftime("hour %Y-%m-%dT%H")
+    for card in outcome.cards:
+        if not isinstance(card, RuleCard) or not card.fingerprint:
+            continue
+        about = tuple(card.about)
+        keys.decision[card.uuid] = keyed(
+            secret, "decision", client, patient_id, card.topic_code, card.fingerprint, *sorted(about), bucket
+        )
+        if card.indicator != "critical":
+            key = repeat_key(secret, client, patient_id, card.topic_code, card.fingerprint, about)
+            if key is not None:
+                keys.repeat[card.uuid] = key
+    return keys
+
+
+def intents_json(card: Card, keys: CallKeys, secret: str) -> str | None:
+    """{suggestion uuid: what applying it leads to}, the order as a keyed hash; None without any."""
+    found = {}
+    for suggestion in card.suggestions or ():
+        intent = suggestion.intent if isinstance(suggestion, OrderSuggestion) else None
+        if intent is not None and keys.patient_id:
+            found[suggestion.uuid] = {"order": order_key(secret, keys.client, keys.patient_id, intent.order)}
+            found[suggestion.uuid].update(intent.as_dict())
+    return json.dumps(found, separators=(",", ":")) if found else None
+
+
+def drafts_json(outcome: HookOutcome, keys: CallKeys, secret: str | None = None) -> str | None:
+    """The checked drafts in scope as this call saw them (order as a keyed hash); None without any."""
+    if not outcome.drafts or not keys.patient_id or secret is None:
+        return None
+    return json.dumps(
+        [
+            {
+                "order": order_key(secret, keys.client, keys.patient_id, d.reference),
+                "rxcui": d.rxcui,
+                "mg_per_day": d.mg_per_day,
+                "supply_days": d.supply_days,
+            }
+            for d in outcome.drafts
+        ],
+        separators=(",", ":"),
+    )

@@ -1,0 +1,94 @@
+"""Cards not to repeat at signing (issue 20): seen at order-select for the same unchanged order.
+
+A prescriber who saw a warning while filling the form, and did not act on it, signs: showing the same
+card again for the same order with the same facts is noise. Critical cards are always shown again.
+
+Like the overrides, across instances and off the request path: each instance keeps, in memory, the
+repeat keys of cards shown at order-select within the window (keyed hashes, no patient data), puts its
+own at once, and reads what the other instances wrote on the audit writer's refresh. A card whose
+suggestion was accepted *is* shown again (the clinician meant to change the order, and the order at
+signing is the same: the suggestion was not applied, the sandbox's supply limit for one); accepted
+feedback clears its key, on every instance through the same refresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, select
+
+from cds_service.storage import schema
+from cds_service.storage.db import utc
+
+REPEAT_WINDOW = timedelta(hours=4)  # "the last few hours": one sitting with the order form
+REPEAT_SNAPSHOT_MAX = 200_000
+OVERLAP = timedelta(seconds=10)  # re-read this much before the newest row seen (clocks, late commits)
+
+
+class RepeatSnapshot:
+    """Repeat keys seen at order-select (when), and keys cleared by an accepted suggestion (when)."""
+
+    def __init__(self, window: timedelta = REPEAT_WINDOW) -> None:
+        self.window = window
+        self._seen: dict[str, datetime] = {}
+        self._cleared: dict[str, datetime] = {}
+        self._seen_mark: datetime | None = None
+        self._cleared_mark: datetime | None = None
+        self._lock = threading.Lock()
+
+    def remember(self, key: str, at: datetime) -> None:
+        with self._lock:
+            known = self._seen.get(key)
+            if known is None and len(self._seen) >= REPEAT_SNAPSHOT_MAX:
+                return  # full: the card is shown again, which is safe
+            if known is None or at > known:
+                self._seen[key] = at
+
+    def clear(self, key: str, at: datetime) -> None:
+        with self._lock:
+            if key in self._seen and (self._cleared.get(key) is None or at > self._cleared[key]):
+                self._cleared[key] = at
+
+    def held(self, keys: Collection[str], now: datetime) -> set[str]:
+        """The keys shown at order-select within the window and not cleared since."""
+        out = set()
+        for key in keys:
+            seen = self._seen.get(key)
+            if seen is None or now - seen > self.window:
+                continue
+            cleared = self._cleared.get(key)
+            if cleared is None or cleared < seen:
+                out.add(key)
+        return out
+
+    def refresh_sync(self, engine: Engine, now: datetime) -> None:
+        """Read the order-select keys and the accepted suggestions stored since the last refresh."""
+        cs, fb = schema.card_shown, schema.feedback
+        since = now - self.window
+        shown = select(cs.c.repeat_key, cs.c.shown_at).where(cs.c.repeat_key.is_not(None), cs.c.shown_at >= since)
+        if self._seen_mark is not None:
+            shown = shown.where(cs.c.shown_at >= self._seen_mark - OVERLAP)
+        accepted = (
+            select(cs.c.repeat_key, fb.c.received_at)
+            .join(cs, and_(cs.c.service_id == fb.c.service_id, cs.c.card_uuid == fb.c.card_uuid))
+            .where(fb.c.outcome == "accepted", cs.c.repeat_key.is_not(None), fb.c.received_at >= since)
+        )
+        if self._cleared_mark is not None:
+            accepted = accepted.where(fb.c.received_at >= self._cleared_mark - OVERLAP)
+        with engine.connect() as conn:
+            seen_rows = conn.execute(shown).all()
+            accepted_rows = conn.execute(accepted).all()
+        for key, at in seen_rows:
+            at = utc(at)
+            self.remember(key, at)
+            self._seen_mark = at if self._seen_mark is None or at > self._seen_mark else self._seen_mark
+        for key, at in accepted_rows:
+            at = utc(at)
+            self.clear(key, at)
+            self._cleared_mark = at if self._cleared_mark is None or at > self._cleared_mark else self._cleared_mark
+        with self._lock:
+            for key in [k for k, at in self._seen.items() if now - at > self.window]:
+                del self._seen[key]
+                self._cleared.pop(key, None)

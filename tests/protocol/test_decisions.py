@@ -1,0 +1,198 @@
+"""Issue 20 end to end through HTTP on SQLite and PostgreSQL: a sandbox-style sequence (select, edit,
+select, sign) with the cards of each step; no repeat at signing for an unchanged order (critical
+always shown; across instances on PostgreSQL); analytics count decisions, not form edits; an
+accepted suggestion is reported applied or not applied from what the next calls saw.
+
+The requests have the CDS Hooks sandbox's shape (shared/real-clients/cds-hooks-sandbox/
+recorded-requests.jsonl): draft `request-123`, a dose in `{pill}`, a 30-day supply, no encounter.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.app import create_app
+from cds_service.settings import load_settings
+from cds_service.storage.report import build_report
+from tests.support.fhir import hook_request
+from tests.support.storage import SECRET, database_url, postgres_schema_url  # noqa: F401
+from tests.support.suggestions import as_sandbox
+
+SELECT = "/cds-services/muscle-spasm-order-select"
+SIGN = "/cds-services/muscle-spasm-order-sign"
+BAC_20 = ("197392", "Baclofen 20 MG Oral Tablet")
+CYCLO_10 = ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
+
+
+def _app(url: str, refresh_seconds: float = 2.0) -> TestClient:
+    settings = load_settings(
+        dev=True, database_url=url, patient_hash_secret=SECRET, suppression_refresh_seconds=refresh_seconds
+    )
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:  # noqa: F811
+    monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
+    with _app(database_url) as test_client:
+        yield test_client
+
+
+def sandbox_draft(product: tuple[str, str] | None, pills: float = 1, per_day: int = 3, days: int = 30) -> dict:
+    """The draft the sandbox's Rx form sends (its reducer's shape)."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": "request-123",
+        "status": "draft",
+        "subject": {"reference": "Patient/pat1"},
+        "authoredOn": datetime.now(UTC).date().isoformat(),
+    }
+    if product is not None:
+        resource["dosageInstruction"] = [
+            {
+                "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [
+                    {"doseQuantity": {"value": pills, "system": "http://unitsofmeasure.org", "code": "{pill}"}}
+                ],
+            }
+        ]
+        resource["dispenseRequest"] = {
+            "expectedSupplyDuration": {
+                "value": days,
+                "unit": "days",
+                "system": "http://unitsofmeasure.org",
+                "code": "d",
+            }
+        }
+        resource["intent"] = "order"
+        resource["medicationCodeableConcept"] = {
+            "text": product[1],
+            "coding": [
+                {"display": product[1], "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": product[0]}
+            ],
+        }
+    return resource
+
+
+def call(client: TestClient, hook: str, order: dict[str, Any]) -> list[dict[str, Any]]:
+    request = hook_request(hook, drafts=[order], pid="pat1")
+    response = client.post(SELECT if hook == "order-select" else SIGN, json=request)
+    assert response.status_code == 200, response.text
+    return response.json()["cards"]
+
+
+def feedback(client: TestClient, hook: str, card: dict[str, Any], accepted: bool = True) -> None:
+    client.app.state.recorder.flush()
+    item: dict[str, Any] = {
+        "card": card["uuid"],
+        "outcome": "accepted" if accepted else "overridden",
+        "outcomeTimestamp": datetime.now(UTC).isoformat(),
+    }
+    if accepted:
+        item["acceptedSuggestions"] = [{"id": card["suggestions"][0]["uuid"]}]
+    response = client.post((SELECT if hook == "order-select" else SIGN) + "/feedback", json={"feedback": [item]})
+    assert response.status_code == 200, response.text
+
+
+def topic_row(client: TestClient, topic: str) -> Any:
+    client.app.state.recorder.flush()
+    report = build_report(client.app.state.recorder.engine, datetime.now(UTC) - timedelta(days=1))
+    return next(t for t in report.by_topic() if t.topic == topic)
+
+
+def test_select_edit_select_sign_cards_per_step(client: TestClient) -> None:
+    """The prescriber fills the form (three order-select calls for one order), edits the dose, signs."""
+    assert call(client, "order-select", sandbox_draft(None)) == []  # the form before a drug is chosen
+    for _ in range(3):  # each keystroke of the form re-sends order-select
+        [card] = call(client, "order-select", sandbox_draft(BAC_20))
+        assert card["summary"] == "Start baclofen at 15 mg/day or less (60 mg/day ordered)"
+    [edited] = call(client, "order-select", sandbox_draft(BAC_20, per_day=2))  # 40 mg/day: another card
+    assert "(40 mg/day ordered)" in edited["summary"]
+    assert call(client, "order-sign", sandbox_draft(BAC_20, per_day=2)) == []  # seen at select, unchanged
+    row = topic_row(client, "baclofen-titration")
+    assert row.shown == 2  # two decisions (60 and 40 mg/day), not four cards
+    assert row.not_repeated == 1
+
+
+def test_a_changed_order_is_warned_at_signing_and_a_critical_card_always(client: TestClient) -> None:
+    call(client, "order-select", sandbox_draft(BAC_20))
+    [card] = call(client, "order-sign", sandbox_draft(BAC_20, pills=2))  # 120 mg/day: not what was seen
+    assert card["indicator"] == "critical"
+    [again] = call(client, "order-sign", sandbox_draft(BAC_20, pills=2))  # critical: repeated
+    assert again["indicator"] == "critical"
+    call(client, "order-select", sandbox_draft(BAC_20, pills=2, per_day=4))  # 160 mg/day, critical at select
+    assert [c["indicator"] for c in call(client, "order-sign", sandbox_draft(BAC_20, pills=2, per_day=4))] == [
+        "critical"
+    ]
+
+
+def test_an_accepted_dose_switch_applied_as_the_sandbox_does_is_reported_applied(client: TestClient) -> None:
+    order = sandbox_draft(BAC_20)
+    [card] = call(client, "order-select", order)
+    feedback(client, "order-select", card)
+    switched = as_sandbox(order, card["suggestions"][0]["actions"][0]["resource"])
+    assert call(client, "order-select", switched) == []  # 5 mg tablet, 1 three times a day: 15 mg/day
+    assert call(client, "order-sign", switched) == []
+    row = topic_row(client, "baclofen-titration")
+    assert (row.shown, row.accepted, row.applied, row.not_applied) == (1, 1, 1, 0)
+
+
+def test_an_accepted_supply_limit_the_sandbox_cannot_apply_is_reported_and_shown_again(client: TestClient) -> None:
+    """The sandbox applies only a suggestion's medication: "Limit the supply to 21 days" leaves 30 days.
+    The card comes back at signing (its suggestion was accepted, the order did not change), and the
+    report says accepted, not applied."""
+    order = sandbox_draft(CYCLO_10)
+    [card] = call(client, "order-select", order)
+    assert card["suggestions"][0]["label"] == "Limit the supply to 21 days"
+    feedback(client, "order-select", card)
+    unchanged = as_sandbox(order, card["suggestions"][0]["actions"][0]["resource"])
+    assert unchanged == order
+    [again] = call(client, "order-sign", unchanged)
+    assert again["source"]["topic"]["code"] == "cyclobenzaprine-duration"
+    row = topic_row(client, "cyclobenzaprine-duration")
+    assert (row.accepted, row.applied, row.not_applied) == (1, 0, 1)
+    # a full client applies the whole resource: 21 days, and the card is gone at signing
+    full = card["suggestions"][0]["actions"][0]["resource"]
+    assert call(client, "order-sign", full) == []
+
+
+def test_an_override_at_select_is_not_asked_again_and_counts_once(client: TestClient) -> None:
+    order = sandbox_draft(BAC_20)
+    [card] = call(client, "order-select", order)
+    feedback(client, "order-select", card, accepted=False)
+    assert call(client, "order-sign", order) == []
+    row = topic_row(client, "baclofen-titration")
+    assert (row.shown, row.overridden) == (1, 1)
+
+
+def test_analytics_page_counts_decisions(client: TestClient) -> None:
+    for _ in range(4):
+        call(client, "order-select", sandbox_draft(BAC_20))
+    client.app.state.recorder.flush()
+    page = client.get("/analytics").text
+    assert '<b id="total-shown">1</b>' in page
+
+
+@pytest.fixture
+def shared_postgres() -> Iterator[str]:
+    yield from postgres_schema_url()
+
+
+@pytest.mark.postgres
+def test_a_card_seen_at_select_on_one_instance_is_not_repeated_at_signing_on_another(shared_postgres: str) -> None:
+    with _app(shared_postgres, refresh_seconds=0.2) as first, _app(shared_postgres, refresh_seconds=0.2) as second:
+        order = sandbox_draft(BAC_20)
+        [_] = call(first, "order-select", order)
+        first.app.state.recorder.flush()
+        deadline = time.monotonic() + 5
+        while call(second, "order-sign", copy.deepcopy(order)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the other instance's snapshot refreshes every 0.2 s
+        assert call(second, "order-sign", order) == []
+        assert len(call(second, "order-sign", sandbox_draft(BAC_20, per_day=2))) == 1  # another dose: shown
