@@ -75,7 +75,12 @@ def evaluate(
 
 # The electrolyte topics: one card for potassium, magnesium and the labs to check (issue 20: each
 # card told to check the other).
-ELECTROLYTE_TOPICS = ("electrolyte-potassium", "electrolyte-magnesium", "electrolyte-monitoring")
+ELECTROLYTE_TOPICS = (
+    "electrolyte-potassium",
+    "electrolyte-magnesium",
+    "electrolyte-monitoring",
+    "electrolyte-correction",
+)
 MAX_CARDS_PER_ORDER = 2  # beside criticals, which always have their own card
 
 

@@ -49,7 +49,7 @@ def test_amrix_is_not_recommended_in_any_hepatic_impairment(liver: object) -> No
     assert card.indicator == "warning"
     assert card.summary.startswith("Avoid extended-release cyclobenzaprine")
     assert "not recommended in any hepatic impairment, mild included" in card.detail
-    assert "FDA Amrix label" in card.detail
+    assert "FDA Amrix label" in card.source.label  # the source line is said once, in source.label
     [action] = actions(card)
     assert action.type == "delete" and action.resourceId == ["MedicationRequest/draft-cyclobenzaprine"]
 

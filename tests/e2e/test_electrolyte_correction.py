@@ -77,10 +77,22 @@ def test_quiet_once_a_potassium_supplement_started_after_the_result(client: Test
 
 
 def test_the_warning_band_keeps_its_own_cards(client: TestClient) -> None:
-    """K 2.8 and Mg 0.55: the two warning cards as before, no information card beside them."""
+    """K 2.8 and Mg 0.55: the warning bands as before, in one electrolyte card (issue 20), no information card."""
     body = post_hook(client, _chart(potassium(2.8, days_ago(1)), magnesium(0.55, days_ago(1), unit="mmol/L")))
-    assert sorted(topics(body)) == ["electrolyte-magnesium", "electrolyte-potassium"]
-    assert {c["indicator"] for c in body["cards"]} == {"warning"}
+    [card] = body["cards"]
+    assert card["indicator"] == "warning"
+    assert card["source"]["topic"]["code"] in ("electrolyte-magnesium", "electrolyte-potassium")
+    assert "Also: " in card["detail"] and TOPIC not in topics(body)
+    assert {"/guideline/electrolyte-magnesium", "/guideline/electrolyte-potassium"} <= {
+        link["url"].split("?")[0][-len("/guideline/electrolyte-magnesium") :] for link in card["links"]
+    } | {link["url"].split("?")[0][-len("/guideline/electrolyte-potassium") :] for link in card["links"]}
+
+
+def test_a_warning_beside_a_mild_value_is_still_one_card(client: TestClient) -> None:
+    """K 2.8 (warning) and Mg 0.65 (information): the correction advice is a line in the potassium card."""
+    body = post_hook(client, _chart(potassium(2.8, days_ago(1)), magnesium(0.65, days_ago(1), unit="mmol/L")))
+    [card] = body["cards"]
+    assert card["indicator"] == "warning" and "0.65" in card["detail"]
 
 
 def test_quiet_for_normal_values_and_an_old_result(client: TestClient) -> None:
