@@ -34,6 +34,7 @@ from cds_service.cdshooks import Card, Link
 from cds_service.drawing import course_drawing
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.parsing import parse_json_body
+from cds_service.protocol.services import PREFETCH_TEMPLATES
 from cds_service.ruleset import RuleSet
 from cds_service.settings import Settings
 
@@ -56,6 +57,23 @@ LINKED_TOPICS = frozenset(
     }
 )  # fmt: skip
 MAX_RESOURCES = 5000
+
+
+def app_queries() -> dict[str, str]:
+    """The FHIR searches the app runs: the service's own prefetch queries (`{{context.patientId}}` for
+    the patient), with a course's worth of lab results and the draft orders the EHR keeps."""
+    queries = {}
+    for key, query in PREFETCH_TEMPLATES.items():
+        query = query.replace("_count=10&", "_count=100&").removesuffix("_count=10") + (
+            "_count=100" if query.endswith("_count=10") else ""
+        )
+        queries[key] = query.replace(
+            "status=active,on-hold,completed,stopped",
+            "status=active,on-hold,completed,stopped,draft&_include=MedicationRequest:medication",
+        )
+    return queries
+
+
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -123,7 +141,12 @@ async def app_root() -> RedirectResponse:
 async def app_config(request: Request) -> Response:
     """The client id the app presents (per FHIR server when the EHRs registered it differently)."""
     settings: Settings = request.app.state.settings
-    body = {"clientId": settings.smart_app_client_id, "clientIds": settings.smart_app_client_ids, "scope": SCOPES}
+    body = {
+        "clientId": settings.smart_app_client_id,
+        "clientIds": settings.smart_app_client_ids,
+        "scope": SCOPES,
+        "queries": app_queries(),
+    }
     return Response(orjson.dumps(body), media_type="application/json", headers=_headers(request))
 
 
