@@ -19,7 +19,7 @@ export const PALETTE = {
   "cns-active": "#0072B2",
   "cyp1a2-inhibitor": "#E69F00",
 };
-const SYMBOL = { critical: "triangle", warning: "diamond", info: "square", normal: "circle" };
+const SYMBOL = { critical: "star", warning: "diamond", info: "square", normal: "circle" }; // outside the range: triangle
 const DAY = 86400000;
 
 const date = (text) => new Date(text);
@@ -120,16 +120,17 @@ export function drawDoses(container, drawing, domain, width) {
         ? `Band: ${envelope.plan}, start ${envelope.start_mg_per_day}, +${envelope.step_mg_per_day} mg/day every ${envelope.interval_days} days, ceiling ${envelope.ceiling_mg_per_day} mg/day.${envelope.kidney ? ` Kidney: ${envelope.kidney}.` : ""}`
         : envelope?.kidney ? `Kidney: ${envelope.kidney}.` : "";
     const points = relaxant.steps.map((s) => ({ start: s.start, end: s.end, mg_per_day: s.mg_per_day, draft: s.draft }));
-    container.append(figure(`dose-${relaxant.ingredient}`, `${relaxant.ingredient}: daily dose (mg/day)`, points, chart, caption));
+    const name = relaxant.ingredient[0].toUpperCase() + relaxant.ingredient.slice(1);
+    container.append(figure(`dose-${relaxant.ingredient}`, `${name}: daily dose (mg/day)`, points, chart, caption));
   }
 }
 
 const LAB_TITLES = { potassium: "Potassium", magnesium: "Magnesium", egfr: "eGFR" };
 
 function bandRects(lab) {
-  // From the bottom of the plot range up to each band's limit, the most serious last (drawn on top).
+  // Each band from the limit below it (or the bottom of the plot range) up to its own limit.
   const [low] = lab.range;
-  return [...lab.bands].reverse().map((b) => ({ band: b.band, y1: low, y2: b.below }));
+  return lab.bands.map((b, i) => ({ band: b.band, y1: i === 0 ? low : lab.bands[i - 1].below, y2: b.below }));
 }
 
 export function drawLabs(container, drawing, domain, width) {
@@ -145,7 +146,7 @@ export function drawLabs(container, drawing, domain, width) {
       y: { domain: [low, high], label: lab.unit, grid: true },
       marks: [
         Plot.rectY(bandRects(lab), { x1: () => domain[0], x2: () => domain[1], y1: "y1", y2: "y2",
-          fill: (d) => PALETTE[d.band], fillOpacity: 0.22 }),
+          fill: (d) => PALETTE[d.band], fillOpacity: 0.3 }),
         Plot.text(lab.bands, { y: "below", frameAnchor: "right", dx: -4, dy: 7, fill: "#333",
           text: (b) => `${b.band} < ${b.below}` }),
         Plot.line(points, { x: "date", y: "drawn_at", stroke: "#333", strokeOpacity: 0.6 }),
@@ -155,8 +156,10 @@ export function drawLabs(container, drawing, domain, width) {
           ariaLabel: (p) => `${LAB_TITLES[lab.kind]} ${p.value} ${lab.unit} on ${day(p.at)}, ${p.band}${p.outside ? `, ${p.outside} the plot range` : ""}`,
           title: (p) => `${p.value} ${lab.unit} on ${day(p.at)} (reported ${p.reported}; ${p.how})`,
         }),
-        Plot.text(points.filter((p) => p.outside), { x: "date", y: "drawn_at", dy: (p) => (p.outside === "above" ? 10 : -10),
-          text: (p) => `${p.value}${p.outside === "above" ? " ↑" : " ↓"}`, fill: "#000" }),
+        Plot.text(points.filter((p) => p.outside === "above"), { x: "date", y: "drawn_at", dy: 11, dx: 14,
+          text: (p) => `${p.value} ↑`, fill: "#000" }),
+        Plot.text(points.filter((p) => p.outside === "below"), { x: "date", y: "drawn_at", dy: -11, dx: 14,
+          text: (p) => `${p.value} ↓`, fill: "#000" }),
         Plot.ruleX([date(drawing.now)], { stroke: "#555", strokeDasharray: "1,3" }),
       ],
     });
@@ -185,7 +188,8 @@ export function drawInteracting(container, drawing, domain, width) {
         fill: "kind", fillOpacity: (b) => (b.draft ? 0.45 : 0.9), stroke: "#000",
         ariaLabel: (b) => `${b.display}: ${b.kinds.join(", ")}, ${b.draft ? "ordered now" : `${day(b.start)} to ${day(b.end)}`}`,
         title: (b) => `${b.display} (${b.kinds.join(", ")})` }),
-      Plot.text(bars, { x: "from", y: "display", text: (b) => b.kinds.join(" · "), textAnchor: "start", dx: 4, fill: "#fff" }),
+      Plot.text(bars, { x: "from", y: "display", text: (b) => b.kinds.join(" · "), textAnchor: "start", dx: 4,
+        fill: "#000", stroke: "#fff", strokeWidth: 3, paintOrder: "stroke" }),
       Plot.ruleX([date(drawing.now)], { stroke: "#555", strokeDasharray: "1,3" }),
     ],
   });
