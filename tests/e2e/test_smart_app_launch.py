@@ -97,6 +97,9 @@ class Launch:
         response.raise_for_status()
         return str(response.json()["launch"])
 
+    def configure(self, **settings: Any) -> None:
+        httpx.post(f"{self.issuer}/_test/settings", json=settings, timeout=10).raise_for_status()
+
     def auth_requests(self) -> list[dict[str, Any]]:
         return list(httpx.get(f"{self.issuer}/_test/requests", timeout=10).json())
 
@@ -230,3 +233,25 @@ def test_a_forged_return_is_refused_and_the_page_is_locked_down(launch_setup: La
     assert "Launch the app again" in page.locator("#status").inner_text()
     assert sum(r["path"] == "/token" for r in launch_setup.auth_requests()) == exchanges  # no code exchanged
     assert errors == []
+
+
+def test_standalone_launch_on_a_v1_server_asks_for_read_scopes(launch_setup: Launch, browser: Any) -> None:
+    """The user opens the app and names the FHIR server; the server announces no SMART v2 permissions,
+    so the app asks for `.read` scopes; the user picks the patient at the authorization server."""
+    launch_setup.configure(standalonePatient=PID, v2=False)
+    try:
+        page = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{launch_setup.service}/app/")
+        page.locator("#iss").fill(launch_setup.fhir)
+        page.locator("#iss").press("Enter")  # keyboard only
+        page.wait_for_selector("body[data-state=drawn]", timeout=30_000)
+        scope = [r["scope"] for r in launch_setup.auth_requests() if r["path"] == "/auth"][-1].split()
+        assert "patient/Observation.read" in scope and "launch" not in scope
+        assert not any(s.endswith(".rs") for s in scope)
+        assert page.locator("#focus").is_hidden()  # no card launched it
+        assert [s["mg_per_day"] for s in _points(page, "dose-baclofen")] == [10, 20, 30, 40]
+        assert errors == []
+    finally:
+        launch_setup.configure(standalonePatient=None, v2=True)

@@ -18,6 +18,8 @@
 //   /fhir/*                                      resource server: a valid access token whose scopes cover
 //                                                the resource type, for the launched patient only; then
 //                                                proxied to Medplum (its URLs rewritten to this origin)
+//   POST /_test/settings {standalonePatient, v2}  the patient the user picks in a standalone launch;
+//                                                whether discovery announces SMART v2 permissions
 //   GET  /_test/requests                         what the browser asked here (method, path, origin)
 
 import { createServer } from 'node:http';
@@ -74,6 +76,7 @@ async function main() {
   const launches = new Map(); // launch id -> {patient, appContext}
   const contexts = new Map(); // grant id -> {patient, appContext}
   const requestLog = [];
+  const testSettings = { standalonePatient: null, v2: true };
   const serviceOrigin = new URL(options.redirectUri).origin;
 
   const server = createServer();
@@ -128,15 +131,15 @@ async function main() {
       result = { error: 'invalid_request', error_description: 'aud must be this server\'s FHIR base URL' };
     } else if (scopes.includes('launch') && !launch) {
       result = { error: 'invalid_request', error_description: 'unknown launch context' };
-    } else if (!launch) {
-      result = { error: 'access_denied', error_description: 'standalone launch needs a patient picker (not in this test server)' };
+    } else if (!launch && !(scopes.includes('launch/patient') && testSettings.standalonePatient)) {
+      result = { error: 'access_denied', error_description: 'no patient chosen' };
     } else {
       const accountId = 'test-practitioner';
       const grant = new provider.Grant({ accountId, clientId: params.client_id });
       grant.addOIDCScope(scopes.filter((s) => SCOPES.includes(s)).join(' '));
       grant.addOIDCClaims(['fhirUser']);
       const grantId = await grant.save();
-      contexts.set(grantId, launch);
+      contexts.set(grantId, launch ?? { patient: testSettings.standalonePatient, appContext: null });
       result = prompt.name === 'login'
         ? { login: { accountId }, consent: { grantId } }
         : { consent: { grantId } };
@@ -155,7 +158,8 @@ async function main() {
       scopes_supported: SCOPES,
       token_endpoint_auth_methods_supported: ['none'],
       code_challenge_methods_supported: ['S256'],
-      capabilities: ['launch-ehr', 'client-public', 'context-ehr-patient', 'permission-v2', 'permission-v1',
+      capabilities: ['launch-ehr', 'launch-standalone', 'client-public', 'context-ehr-patient',
+        'context-standalone-patient', ...(testSettings.v2 ? ['permission-v2'] : []), 'permission-v1',
         'permission-patient', 'sso-openid-connect'],
     };
   }
@@ -194,6 +198,7 @@ async function main() {
         requestLog.push({
           method: req.method, path: url.pathname, origin: req.headers.origin ?? null,
           params: [...url.searchParams.keys()], code_challenge_method: url.searchParams.get('code_challenge_method'),
+          scope: url.pathname === '/auth' ? url.searchParams.get('scope') : undefined,
         });
       }
       if (url.pathname === '/_test/launch' && req.method === 'POST') {
@@ -203,6 +208,10 @@ async function main() {
         return sendJson(res, 200, { launch });
       }
       if (url.pathname === '/_test/requests') return sendJson(res, 200, requestLog);
+      if (url.pathname === '/_test/settings' && req.method === 'POST') {
+        Object.assign(testSettings, await readJson(req));
+        return sendJson(res, 200, testSettings);
+      }
       if (url.pathname === '/fhir' || url.pathname.startsWith('/fhir/')) return await fhir(req, res, url);
       if (url.pathname.startsWith('/interaction/')) return await interaction(req, res);
       return oidc(req, res);
