@@ -1,24 +1,21 @@
 """The dose envelope the service judges for one order: start, step per interval, ceiling, label
 maximum, kidney function: what the app draws as a band and a line behind the doses.
 
-ONE function, `envelope_for`, so that issue 19's per-order judgment (`facts.judgment_of(order)`)
-replaces it in one place when it lands. Until then it reads what the rules read today: the plan by
-indication (`cards._baclofen.plan_for`), the label maxima (`cards.max_daily_dose.limit_of`) and the
-renal thresholds, so the band says what the titration, maximum-dose and renal cards say.
+ONE function, `envelope_for`, reads the facts layer's per-order dose judgment (`facts.judgment`,
+issue 19: the same record every dose rule and the suggestion guard read), so the band is what the
+cards judge: the plan by indication, the ceiling after renal, hepatic, age and pediatric
+adjustments, the label maximum, or "no labelled dose" with the reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.cards._baclofen import is_oral_baclofen, plan_for
-from cds_service.cards.max_daily_dose import LIMITS, limit_of
-from cds_service.cards.text import fmt_number
 from cds_service.cards.thresholds import Thresholds
-from cds_service.facts.model import MedicationFact, PatientFacts, Route
+from cds_service.facts.judgment import DoseJudgment, LabelScope, RenalBand, judgment_of
+from cds_service.facts.model import MedicationFact, PatientFacts
 
-# Where the numbers come from until the per-order judgment exists (shown in the app's summary).
-INTERIM_BASIS = "today's rules (plan by indication, label maxima, renal thresholds)"
+BASIS = "the service's dose judgment for this order (facts.judgment)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,74 +27,51 @@ class Envelope:
     start_mg_per_day: float | None
     step_mg_per_day: float | None
     interval_days: int | None
-    ceiling_mg_per_day: float | None  # the plan's ceiling, else the label maximum
+    ceiling_mg_per_day: float | None  # the plan's ceiling, else the adjusted label ceiling
     label_max_mg_per_day: float | None
     kidney: str | None = None  # what kidney function changes, in words
     no_labelled_dose: str | None = None  # why no dose is labelled here (then no band is drawn)
     sources: tuple[str, ...] = ()
-    basis: str = INTERIM_BASIS
+    basis: str = BASIS
 
 
-def _baclofen_kidney(facts: PatientFacts, t: Thresholds) -> tuple[str | None, str | None]:
-    """(kidney note, reason no dose is labelled) for oral baclofen."""
-    renal = facts.renal
-    if renal is None:
-        return "kidney function not known: the renal checks could not run", None
-    egfr = renal.egfr
-    if renal.on_dialysis or (egfr is not None and egfr < t.baclofen_critical_egfr):
-        what = (
-            "on dialysis"
-            if renal.on_dialysis
-            else f"eGFR {fmt_number(egfr or 0)} < {fmt_number(t.baclofen_critical_egfr)}"
-        )
-        return what, f"{what}: no oral baclofen dose is labelled for this kidney function"
-    if egfr is not None and egfr < t.beers_baclofen_min_egfr:
-        elderly = facts.age_years is not None and facts.age_years >= t.elderly_age_years
-        advice = "Beers 2023: avoid" if elderly else "label: renally excreted, reduced dosage and caution"
-        return f"eGFR {fmt_number(egfr)} < {fmt_number(t.beers_baclofen_min_egfr)}: {advice}", None
-    if egfr is None:
-        return "no readable eGFR: the renal checks could not run", None
-    return None, None
+# Drugs whose judgment reads kidney function (oral baclofen; tizanidine): an unknown one is worth a line.
+_KIDNEY_DRUGS = frozenset({"baclofen", "tizanidine"})
+
+
+def _kidney_text(judgment: DoseJudgment) -> str | None:
+    """The kidney function the judgment used and what it changes, as the cards word it; None when it
+    changes nothing."""
+    kidney = judgment.kidney
+    words = [c.text.rstrip(".") for c in judgment.cautions if c.kind.value.startswith(("renal", "unstable"))]
+    if kidney is None or kidney.band is RenalBand.UNKNOWN:
+        unknown = "no eGFR, creatinine, CKD stage or dialysis on record"
+        if judgment.ingredient not in _KIDNEY_DRUGS:
+            unknown = ""
+        return "; ".join(w for w in [unknown, *words] if w) or None
+    if kidney.band is RenalBand.NORMAL and not words:
+        return None
+    return "; ".join([f"{kidney.how} ({kidney.band.value})", *words])
 
 
 def envelope_for(facts: PatientFacts, order: MedicationFact, t: Thresholds) -> Envelope | None:
-    """The envelope of `order` (a draft or an existing order), or None for a drug without one."""
-    ingredient = next(iter(order.ingredients), None)
-    if ingredient is None:
-        return None
-    if is_oral_baclofen(order):
-        plan = plan_for(facts.indication_of(order).indication, t)
-        kidney, none_labelled = _baclofen_kidney(facts, t)
-        return Envelope(
-            ingredient=ingredient,
-            plan=plan.name,
-            start_mg_per_day=plan.start_max,
-            step_mg_per_day=plan.step_max,
-            interval_days=plan.interval_days,
-            ceiling_mg_per_day=plan.warn_above if plan.warn_above is not None else plan.critical_above,
-            label_max_mg_per_day=plan.critical_above,
-            kidney=kidney,
-            no_labelled_dose=none_labelled,
-            sources=plan.sources,
-        )
-    if order.route in (Route.INTRATHECAL, Route.INJECTION) or ingredient not in LIMITS:
-        return None  # pump and injection doses have labels of their own: no oral envelope drawn
-    label_max = limit_of(ingredient, order.extended_release, t)
-    kidney = None
-    egfr = facts.renal.egfr if facts.renal is not None else None
-    if ingredient == "tizanidine" and egfr is not None and egfr < t.tizanidine_reduce_below_crcl:
-        kidney = f"kidney function below {fmt_number(t.tizanidine_reduce_below_crcl)} mL/min: label: reduce doses"
+    """The envelope of `order` (a draft or an existing order), or None for a drug without an oral one."""
+    judgment = judgment_of(facts, order, t)
+    if judgment.scope is not LabelScope.ORAL or judgment.ingredient is None:
+        return None  # pump and injection doses have labels of their own; other drugs are not judged
+    ceiling = judgment.plan_ceiling_mg_per_day or judgment.ceiling_mg_per_day
     return Envelope(
-        ingredient=ingredient,
-        plan="the label",
-        start_mg_per_day=None,
-        step_mg_per_day=None,
-        interval_days=None,
-        ceiling_mg_per_day=label_max,
-        label_max_mg_per_day=label_max,
-        kidney=kidney,
-        sources=(f"FDA {ingredient} label",),
+        ingredient=judgment.ingredient,
+        plan=judgment.plan or "the label",
+        start_mg_per_day=judgment.start_mg_per_day,
+        step_mg_per_day=judgment.step_mg_per_day,
+        interval_days=judgment.interval_days,
+        ceiling_mg_per_day=ceiling,
+        label_max_mg_per_day=judgment.label_max_mg_per_day,
+        kidney=_kidney_text(judgment),
+        no_labelled_dose=judgment.no_dose_reason,
+        sources=judgment.sources,
     )
 
 
-__all__ = ["INTERIM_BASIS", "Envelope", "envelope_for"]
+__all__ = ["BASIS", "Envelope", "envelope_for"]

@@ -11,6 +11,7 @@ import pytest
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.drawing import course_drawing
 from cds_service.facts.build import build_facts
+from cds_service.facts.judgment import judgment_of
 from tests.support import fhir as fb
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -189,13 +190,14 @@ def test_a_missing_egfr_is_said_and_leaves_the_baclofen_band_with_a_note() -> No
     assert lab(drawing, "egfr")["points"] == []
     assert "eGFR: no readable result." in drawing["summary"]
     kidney = relaxant(drawing, "baclofen")["envelope"]["kidney"]
-    assert kidney == "kidney function not known: the renal checks could not run"
+    assert kidney == "no eGFR, creatinine, CKD stage or dialysis on record"
 
 
 def test_egfr_below_30_leaves_no_labelled_baclofen_dose_and_no_band() -> None:
     drawing = draw(*titration_course(), fb.egfr(24, ago(4)))
     envelope = relaxant(drawing, "baclofen")["envelope"]
-    assert envelope["band"] == [] and envelope["no_labelled_dose"].startswith("eGFR 24 < 30")
+    assert envelope["band"] == []
+    assert envelope["no_labelled_dose"].startswith("no labelled oral baclofen dose at eGFR below 30")
     (point,) = lab(drawing, "egfr")["points"]
     assert (point["value"], point["band"]) == (24, "critical")
 
@@ -225,3 +227,20 @@ def test_interacting_drugs_are_bars_with_their_kinds() -> None:
         "MedicationRequest/c1": (["cyp1a2-inhibitor"], at(12), at(7)),
         "MedicationRequest/o1": (["cns-active"], at(3), NOW.isoformat()),
     }  # ibuprofen is none of these
+
+
+def test_the_band_is_the_orders_dose_judgment() -> None:
+    """The envelope reads the facts layer's judgment of the order (issue 19), the record the cards read."""
+    new = fb.draft(*BAC_20, rid="d1", dose=20, frequency=2)
+    resources = [*titration_course(), new, *cramp_conditions(), fb.egfr(45, ago(3))]
+    envelope = relaxant(draw(*resources), "baclofen")["envelope"]
+    request = fb.hook_request("order-sign", drafts=[new], meds=titration_course(), conditions=cramp_conditions(),
+                              renal_results=[fb.egfr(45, ago(3))])  # fmt: skip
+    facts = build_facts("order-sign", request["context"], request["prefetch"], NOW)
+    judgment = judgment_of(facts, facts.drafts_in_scope[0], DEFAULT_THRESHOLDS)
+    assert (envelope["start_mg_per_day"], envelope["step_mg_per_day"], envelope["interval_days"]) == (
+        judgment.start_mg_per_day, judgment.step_mg_per_day, judgment.interval_days
+    )  # fmt: skip
+    assert envelope["ceiling_mg_per_day"] == judgment.plan_ceiling_mg_per_day
+    assert envelope["label_max_mg_per_day"] == judgment.label_max_mg_per_day
+    assert envelope["kidney"].startswith("eGFR result 45") and "(reduced)" in envelope["kidney"]
