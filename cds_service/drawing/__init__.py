@@ -55,7 +55,7 @@ def course_drawing(
         "now": now.isoformat(),
         "patient": {"age_years": facts.age_years},
         "focus": dict(focus or {}),
-        "relaxants": relaxants(facts, t),
+        "relaxants": relaxants(facts, t, (focus or {}).get("order")),
         "labs": labs(lab_series(prefetch, now), t),
         "interacting": interacting(facts),
         "skipped": [{"where": s.where, "reason": s.reason} for s in facts.skipped][:50],

@@ -141,7 +141,9 @@ def _course_start(steps: list[dict[str, Any]]) -> datetime | None:
     return start
 
 
-def _relaxant(facts: PatientFacts, ingredient: str, orders: list[MedicationFact], t: Thresholds) -> dict[str, Any]:
+def _relaxant(
+    facts: PatientFacts, ingredient: str, orders: list[MedicationFact], t: Thresholds, focus: str | None
+) -> dict[str, Any]:
     existing = [o for o in orders if not o.is_draft]
     drafts = [o for o in orders if o.is_draft]
     segments = _segments(existing, facts.now)
@@ -157,8 +159,9 @@ def _relaxant(facts: PatientFacts, ingredient: str, orders: list[MedicationFact]
                 "orders": [d.reference for d in drafts],
             }
         )
-    focus = drafts[-1] if drafts else (existing[-1] if existing else orders[-1])
-    envelope = envelope_for(facts, focus, t)
+    # The envelope of the order the card was about, else of the draft, else of the latest order.
+    judged = next((o for o in orders if o.reference == focus), None) or (drafts or existing or orders)[-1]
+    envelope = envelope_for(facts, judged, t)
     until = datetime.fromisoformat(steps[-1]["end"]) if steps else facts.now
     by_ref = {s.order.reference: s for s in segments}
     return {
@@ -170,6 +173,7 @@ def _relaxant(facts: PatientFacts, ingredient: str, orders: list[MedicationFact]
         ],
         "undated": [o.reference for o in existing if o.start is None],
         "steps": steps,
+        "judged_order": judged.reference,
         "envelope": _envelope_dict(envelope, _band(envelope, _course_start(steps), until) if envelope else []),
     }
 
@@ -192,13 +196,13 @@ def _envelope_dict(envelope: Envelope | None, band: list[dict[str, Any]]) -> dic
     }
 
 
-def relaxants(facts: PatientFacts, t: Thresholds) -> list[dict[str, Any]]:
+def relaxants(facts: PatientFacts, t: Thresholds, focus: str | None = None) -> list[dict[str, Any]]:
     """One entry per muscle relaxant on record or ordered (oral and unknown routes; pumps apart)."""
     by_ingredient: dict[str, list[MedicationFact]] = defaultdict(list)
     for order in (*facts.medications, *facts.drafts_in_scope, *facts.other_drafts):
         if is_muscle_relaxant(order) and order.ingredients and order.route is not Route.INTRATHECAL:
             by_ingredient[order.ingredients[0]].append(order)
-    return [_relaxant(facts, ingredient, orders, t) for ingredient, orders in sorted(by_ingredient.items())]
+    return [_relaxant(facts, ingredient, orders, t, focus) for ingredient, orders in sorted(by_ingredient.items())]
 
 
 def lab_bands(kind: LabKind, t: Thresholds) -> list[dict[str, Any]]:

@@ -184,13 +184,17 @@ def _bundle(data: Any) -> dict[str, Any]:
 
 
 def _focus(request: Request) -> dict[str, str]:
-    """The launching card's order and topic (from `appContext`), echoed for the app to highlight."""
-    focus = {}
-    for key in ("order", "topic"):
-        value = request.query_params.get(key)
-        if value and len(value) <= 200:
-            focus[key] = value
-    return focus
+    """The launching card's order and topic (its `appContext`, sent in the `X-App-Context` header, not
+    the URL, so that no proxy log holds an order id): the envelope drawn is that order's."""
+    try:
+        context = orjson.loads(request.headers.get("x-app-context", "{}")[:1000])
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(context, dict):
+        return {}
+    return {
+        key: value for key in ("order", "topic") if isinstance(value := context.get(key), str) and len(value) <= 200
+    }
 
 
 @router.post(f"{APP_PATH}/api/course", summary="The SMART app's drawing data, from the service's facts")

@@ -54,10 +54,10 @@ async function readRecord(client, queries) {
 }
 
 async function fetchDrawing(bundle, focus) {
-  const query = new URLSearchParams(focus).toString();
-  const response = await fetch(`api/course${query ? `?${query}` : ""}`, {
+  // The card's appContext goes in a header, never the URL (no proxy log holds an order id).
+  const response = await fetch("api/course", {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-App-Context": JSON.stringify(focus) },
     body: JSON.stringify(bundle),
     credentials: "omit",
   });

@@ -244,3 +244,12 @@ def test_the_band_is_the_orders_dose_judgment() -> None:
     assert envelope["ceiling_mg_per_day"] == judgment.plan_ceiling_mg_per_day
     assert envelope["label_max_mg_per_day"] == judgment.label_max_mg_per_day
     assert envelope["kidney"].startswith("eGFR result 45") and "(reduced)" in envelope["kidney"]
+
+
+def test_the_launching_cards_order_is_the_one_judged() -> None:
+    new = fb.draft(*BAC_20, rid="d1", dose=20, frequency=2)
+    records = bundle(fb.patient(), *titration_course(), new, *cramp_conditions())
+    assert relaxant(course_drawing(records, NOW), "baclofen")["judged_order"] == "MedicationRequest/d1"
+    focused = course_drawing(records, NOW, focus={"order": "MedicationRequest/b3", "topic": "baclofen-withdrawal"})
+    assert relaxant(focused, "baclofen")["judged_order"] == "MedicationRequest/b3"
+    assert focused["focus"] == {"order": "MedicationRequest/b3", "topic": "baclofen-withdrawal"}

@@ -174,7 +174,7 @@ def test_ehr_launch_draws_the_course_from_the_service_facts(launch_setup: Launch
     assert storage == "[[],[]]"
 
     assert page.locator("#patient").inner_text() == "Ada Example"
-    assert "baclofen-titration" in page.locator("#focus").inner_text()
+    assert "baclofen-titration" in page.locator("#focus").inner_text()  # the card's appContext, via the token
 
     doses = _points(page, "dose-baclofen")
     assert [(s["mg_per_day"], s["draft"]) for s in doses] == [(10, False), (20, False), (30, False), (40, True)]
@@ -216,6 +216,7 @@ def test_ehr_launch_draws_the_course_from_the_service_facts(launch_setup: Launch
     allowed = (f"{launch.service}/", f"{launch.issuer}/", "data:")
     assert [u for u in requests if not u.startswith(allowed)] == []
     assert not any(u.startswith(launch.medplum.removesuffix("/fhir")) for u in requests)
+    assert f"{launch.service}/app/api/course" in requests  # the card's order id travels in a header, not the URL
     print(f"\nSMART EHR launch to drawn views: {time.monotonic() - started:.1f} s")
 
 

@@ -79,8 +79,9 @@ def test_config_gives_the_client_id_scopes_and_the_services_own_queries(app_clie
 
 def test_course_answers_the_drawing_without_client_authentication(app_client: TestClient) -> None:
     body = _bundle(patient(), potassium(3.1, days_ago(2), unit="mEq/L"))
-    response = app_client.post("/app/api/course?topic=electrolyte-potassium", content=body,
-                               headers={"Sec-Fetch-Site": "same-origin"})  # fmt: skip
+    context = json.dumps({"topic": "electrolyte-potassium"})
+    response = app_client.post("/app/api/course", content=body,
+                               headers={"Sec-Fetch-Site": "same-origin", "X-App-Context": context})  # fmt: skip
     assert response.status_code == 200
     drawing = response.json()
     assert drawing["focus"] == {"topic": "electrolyte-potassium"}
