@@ -24,7 +24,7 @@ from cds_service.cards.max_daily_dose import regimen
 from cds_service.cards.scope import is_cns_active, is_cns_depressant, is_muscle_relaxant, is_serotonergic
 from cds_service.cards.thresholds import Thresholds
 from cds_service.drawing.envelope import Envelope, envelope_for
-from cds_service.facts.model import DrugClass, LabKind, MedicationFact, PatientFacts, Route
+from cds_service.facts.model import DrugClass, LabKind, MedicationFact, PatientFacts
 from cds_service.facts.series import LabPoint, LabSeries
 
 # How far the draft order is drawn past its start when nothing says otherwise (a titration week).
@@ -197,10 +197,11 @@ def _envelope_dict(envelope: Envelope | None, band: list[dict[str, Any]]) -> dic
 
 
 def relaxants(facts: PatientFacts, t: Thresholds, focus: str | None = None) -> list[dict[str, Any]]:
-    """One entry per muscle relaxant on record or ordered (oral and unknown routes; pumps apart)."""
+    """One entry per muscle relaxant on record or ordered, by mouth or route unknown (pump and injection
+    doses have labels of their own and are not drawn here)."""
     by_ingredient: dict[str, list[MedicationFact]] = defaultdict(list)
     for order in (*facts.medications, *facts.drafts_in_scope, *facts.other_drafts):
-        if is_muscle_relaxant(order) and order.ingredients and order.route is not Route.INTRATHECAL:
+        if is_muscle_relaxant(order) and order.ingredients and order.is_oral:
             by_ingredient[order.ingredients[0]].append(order)
     return [_relaxant(facts, ingredient, orders, t, focus) for ingredient, orders in sorted(by_ingredient.items())]
 

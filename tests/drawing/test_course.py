@@ -253,3 +253,12 @@ def test_the_launching_cards_order_is_the_one_judged() -> None:
     focused = course_drawing(records, NOW, focus={"order": "MedicationRequest/b3", "topic": "baclofen-withdrawal"})
     assert relaxant(focused, "baclofen")["judged_order"] == "MedicationRequest/b3"
     assert focused["focus"] == {"order": "MedicationRequest/b3", "topic": "baclofen-withdrawal"}
+
+
+def test_an_intravenous_antidote_is_not_drawn_as_an_oral_dose() -> None:
+    """IV dantrolene for malignant hyperthermia has its own label: no oral dose line, no oral maximum."""
+    iv = fb.medication_request("1667826", "dantrolene sodium 20 MG Injection", rid="iv1", authored_on=ago(0),
+                               dose=200, frequency=1, route="intravenous")  # fmt: skip
+    assert [r["ingredient"] for r in draw(iv)["relaxants"]] == []
+    oral = {**iv, "dosageInstruction": [{**iv["dosageInstruction"][0], "route": {"text": "oral"}}]}
+    assert [r["ingredient"] for r in draw(oral)["relaxants"]] == ["dantrolene"]  # the same order by mouth is drawn
