@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from cds_service.cards.base import make_card, suggestion
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card
 from cds_service.engine import doses_outside_judgment, evaluate, keep_doses_inside_judgment
 from cds_service.facts.build import build_facts
+from cds_service.facts.judgment import RenalBand, judgment_of
 from cds_service.facts.model import PatientFacts
 from cds_service.facts.orders import with_daily_dose
 from cds_service.protocol.services import PREFETCH_TEMPLATES
@@ -123,3 +125,26 @@ def test_the_engine_answers_no_one_click_dose_at_egfr_22() -> None:
     draft = med(mg_per_day=30, draft=True, strength_mg=10)
     cards = evaluate(facts(drafts=(draft,), renal=egfr(22))).cards
     assert [c.topic_code for c in cards] == ["renal-dosing"] and not any(c.suggestions for c in cards)
+
+
+_PROPOSES_A_DOSE = re.compile(
+    r"Change to|Taper: change|next \*\*|Start \w+ at [\d.]+|Lower \w+ to|Raise \w+ by|Keep \w+ at|Wait until"
+)
+
+
+def test_no_card_states_a_dose_where_the_kidney_leaves_none() -> None:
+    """Where an order's judgment leaves no labelled dose (oral baclofen at eGFR < 30 or on dialysis), no
+    card about it proposes one in its words either: it says why and what to consider."""
+    judged = 0
+    for s in dose_scenarios.all_scenarios():
+        judgment = judgment_of(s.facts, s.draft, T)
+        if judgment.has_labelled_dose or judgment.kidney is None or judgment.kidney.band is not RenalBand.SEVERE:
+            continue
+        judged += 1
+        for card in evaluate(s.facts).cards:
+            text = f"{card.summary}\n{card.detail}"
+            assert not _PROPOSES_A_DOSE.search(text), (s.product.name, s.order, s.kidney, card.summary)
+    assert judged == 4 * 5 * 3 * 2  # four oral baclofen products, five order kinds, three severe kidneys, two ages
+    # the check can fail: at a normal kidney the same start is told its labelled dose
+    normal = dose_scenarios.scenario(dose_scenarios.PRODUCTS[0], "start", "eGFR 90", 40)
+    assert any(_PROPOSES_A_DOSE.search(c.summary) for c in evaluate(normal.facts).cards)

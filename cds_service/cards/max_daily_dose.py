@@ -23,7 +23,7 @@ from cds_service.cards.base import SPECIALIST_DIRECTED, Rule, make_card
 from cds_service.cards.text import describe_dose_short, fmt_mg
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card
-from cds_service.facts.judgment import judgment_of
+from cds_service.facts.judgment import DoseJudgment, judgment_of
 from cds_service.facts.model import MedicationFact, OrderRelation, PatientFacts, above
 
 _OVERRIDES = (SPECIALIST_DIRECTED,)
@@ -96,10 +96,12 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 detail += f"\n\nAt {facts.age_years}, start low and titrate slowly (blood pressure, sedation)."
             if relation is OrderRelation.DECREASE:
                 detail += "\n\nThis order lowers the dose; it is still above the maximum."
+            if judgment.no_dose_reason and not judgment.pediatric:
+                detail += f"\n\nNo labelled dose here: {judgment.no_dose_reason}."
             cards.append(
                 make_card(
                     RULE,
-                    summary=f"Lower {ingredient} to {fmt_mg(limit)}/day or less: {fmt_mg(total)}/day ordered",
+                    summary=_summary(ingredient, limit, total, judgment),
                     indicator="warning",
                     detail=detail,
                     statements=("S18",),
@@ -112,6 +114,14 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 )
             )
     return cards
+
+
+def _summary(ingredient: str, limit: float, total: float, judgment: DoseJudgment) -> str:
+    """'Lower X to N mg/day or less', unless the judgment leaves no labelled dose (Amrix in cirrhosis,
+    oral dantrolene in active liver disease): then no dose is named, the detail says why."""
+    if judgment.no_dose_reason and not judgment.pediatric:
+        return f"Review {ingredient}: {fmt_mg(total)}/day ordered, above the label maximum, no labelled dose here"
+    return f"Lower {ingredient} to {fmt_mg(limit)}/day or less: {fmt_mg(total)}/day ordered"
 
 
 _REASONING = "\n\n".join(

@@ -21,6 +21,8 @@ reduction is for the moment of ordering. No renal data: quiet here.
 
 from __future__ import annotations
 
+import re
+
 from cds_service.cards.base import (
     ALREADY_TOLERATING,
     DETAIL_MAX,
@@ -40,6 +42,9 @@ from cds_service.facts.model import MedicationFact, OrderRelation, PatientFacts,
 _OVERRIDES = (SPECIALIST_DIRECTED, WILL_MONITOR, ALREADY_TOLERATING)
 
 
+_RESULT_REPEAT = re.compile(r"^eGFR result [\d.]+ mL/min/1\.73 m² \(LOINC ([\w-]+)\)")
+
+
 def _egfr_text(k: Kidney, room: int = 240) -> str:
     """'eGFR 22 mL/min/1.73 m², measured 2026-11-20 (how)': the date beside the value it dates."""
     if k.egfr is not None:
@@ -48,7 +53,8 @@ def _egfr_text(k: Kidney, room: int = 240) -> str:
             value += f", measured {fmt_date(k.measured_at)}"
     else:
         value = "eGFR not measured"
-    text = f"{value} ({quote(k.how, max(room, 40))})"
+    how = _RESULT_REPEAT.sub(r"LOINC \1 result", k.how)  # the value is already said
+    text = f"{value} ({quote(how, max(room, 40))})"
     if k.dialysis and "dialysis" not in k.how:
         text += "; on dialysis"
     if k.acute_injury:
@@ -151,7 +157,7 @@ def _caution(judgment: DoseJudgment, kind: CautionKind) -> str:
 
 def _severe_advice(judgment: DoseJudgment) -> str:
     why = _caution(judgment, CautionKind.RENAL_SEVERE)
-    return f"{why} No dose offered: the label gives none here. Consider {judgment.consider}"
+    return f"{why} The label gives no dose here, none is offered. Consider {judgment.consider}"
 
 
 def _tizanidine(facts: PatientFacts, order: MedicationFact, k: Kidney, t: Thresholds) -> Card | None:

@@ -345,7 +345,7 @@ class PatientFacts:
     gaps: tuple[DataGap, ...] = ()
     # Derived facts worked out once per call on first use (the dose judgment of each order, see
     # `facts.judgment.judgment_of`); never part of what the facts are.
-    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False, hash=False)
 
     # --- convenience views used by many rules -------------------------------------------------
     def active_medications(self) -> tuple[MedicationFact, ...]:

@@ -60,3 +60,14 @@ def test_iv_dantrolene_for_malignant_hyperthermia_gets_no_oral_maximum() -> None
     )
     card = only(evaluate(facts(drafts=(iv, oral))))
     assert "500 mg/day" in card.detail and "700" not in card.detail  # the IV dose is not added to the oral total
+
+
+def test_amrix_in_cirrhosis_names_no_dose_the_judgment_rules_out() -> None:
+    from cds_service.facts.model import ConditionCategory
+    from tests.support.facts import cond
+
+    amrix = med("cyclobenzaprine", 45, draft=True, extended_release=True, display="Amrix 15 MG ER Capsule")
+    card = only(evaluate(facts(drafts=(amrix,), conditions=(cond(ConditionCategory.CIRRHOSIS, "K74.60"),))))
+    assert card.summary.startswith("Review cyclobenzaprine: 45 mg/day") and "30 mg/day or less" not in card.summary
+    assert "not recommended in hepatic impairment" in card.detail
+    assert only(evaluate(facts(drafts=(amrix,)))).summary.startswith("Lower cyclobenzaprine to 30 mg/day")

@@ -183,3 +183,9 @@ def test_suggestion_outside_reads_the_resource_back() -> None:
 def test_the_judgment_is_worked_out_once_per_call() -> None:
     j, f, order = _judge()
     assert judgment_of(f, order, T) is j
+
+
+def test_a_changed_copy_of_the_facts_is_judged_afresh() -> None:
+    j, f, order = _judge(renal=egfr(75))
+    worse = replace(f, renal=egfr(20))
+    assert j.has_labelled_dose and not judgment_of(worse, order, T).has_labelled_dose

@@ -193,14 +193,13 @@ def _baclofen_kidney(
     if kidney.acute_injury:
         cautions.append(Caution(
             CautionKind.UNSTABLE_KIDNEY,
-            "Acute kidney injury: the eGFR is not at steady state and overstates the function.", label,
+            "AKI: the eGFR is not at steady state and overstates the function.", label,
         ))  # fmt: skip
     if kidney.band is RenalBand.SEVERE:
         where = "on dialysis" if kidney.dialysis else f"at eGFR below {t.baclofen_critical_egfr:g}"
         cautions.append(Caution(
             CautionKind.RENAL_SEVERE,
-            "Excreted unchanged by the kidney, baclofen accumulates: encephalopathy needing hospital care "
-            "has been reported.", label,
+            "Renally excreted, baclofen accumulates (encephalopathy needing hospital care reported).", label,
         ))  # fmt: skip
         reason = f"no labelled oral baclofen dose {where} (renally excreted; encephalopathy)"
         return True, reason, _SEVERE_KIDNEY_CONSIDER
