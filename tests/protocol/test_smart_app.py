@@ -158,3 +158,28 @@ def test_discovery_tells_an_ehr_how_to_register_the_app(client: TestClient) -> N
         assert app["launchUrl"] == "http://testserver/app/launch.html"
         assert app["redirectUri"] == "http://testserver/app/"
         assert "launch" in app["scope"].split() and "patient/Observation.rs" in app["scope"].split()
+
+
+def test_course_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the audit database on, drawing a course writes no row anywhere (a hook call does: the control)."""
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path}/audit.db"
+
+    def rows() -> int:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as connection:
+            tables = [t for t in sqlalchemy.inspect(engine).get_table_names() if t != "alembic_version"]
+            count = sum(connection.execute(sqlalchemy.text(f'SELECT COUNT(*) FROM "{t}"')).scalar_one() for t in tables)
+        engine.dispose()
+        return int(count)
+
+    monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
+    with TestClient(create_app(load_settings(dev=True, storage_enabled=True, database_url=url))) as client:
+        marked = patient(pid="p-store-1")
+        response = client.post("/app/api/course", content=_bundle(marked, potassium(2.9, days_ago(1), pid="p-store-1")))
+        assert response.status_code == 200
+    assert rows() == 0
+    with TestClient(create_app(load_settings(dev=True, storage_enabled=True, database_url=url))) as client:
+        post_hook(client, _titration_request())
+    assert rows() > 0  # the same database does record a hook call
