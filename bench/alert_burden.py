@@ -58,6 +58,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.burden_expectations import cards_per_order, expectations  # noqa: E402
+from bench.burden_expectations import render as render_expectations  # noqa: E402
 from bench.burden_population import (  # noqa: E402
     INDICATOR_RANK,
     SITUATION_GROUPS,
@@ -185,6 +187,7 @@ class CardSeen:
     indicator: str
     summary: str = ""
     also: tuple[str, ...] = ()  # topics carried as an "Also:" line in this card (linked to their reasoning)
+    suggests_dose: bool = False  # a suggestion creates or updates a MedicationRequest (a dose in one click)
 
 
 def also_topics(card: dict[str, Any]) -> tuple[str, ...]:
@@ -196,6 +199,16 @@ def also_topics(card: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+def suggests_dose(card: dict[str, Any]) -> bool:
+    """Whether a suggestion of the card creates or updates a MedicationRequest: a dose in one click."""
+    return any(
+        action.get("type") in ("create", "update")
+        and (action.get("resource") or {}).get("resourceType") == "MedicationRequest"
+        for suggestion in card.get("suggestions") or ()
+        for action in suggestion.get("actions") or ()
+    )
+
+
 @dataclass
 class Call:
     hook: str
@@ -203,6 +216,7 @@ class Call:
     status: int = 200
     error: str | None = None
     ms: float = 0.0
+    orders: int = 0  # order hooks: the drafts in scope (selected at order-select, all at order-sign)
 
 
 @dataclass
@@ -217,6 +231,9 @@ class Outcome:
     quiet: bool  # no relaxant and nothing to say: must get no card at all
     calls: list[Call]
     summary: str = ""
+    forbidden_topics: frozenset[str] = frozenset()  # issue 19: topics no card may carry
+    no_dose_suggestion: bool = False  # issue 19: no card may offer a dose in one click
+    forbidden_phrases: frozenset[str] = frozenset()  # issue 19: words no card summary may say
 
     def cards_on(self, hooks: Iterable[str]) -> list[CardSeen]:
         wanted = set(hooks)
@@ -234,6 +251,9 @@ def outcome_of(scenario: Scenario, calls: list[Call]) -> Outcome:
         quiet,
         calls,
         scenario.summary(),
+        scenario.forbidden_topics,
+        scenario.no_dose_suggestion,
+        scenario.forbidden_phrases,
     )
 
 
@@ -408,6 +428,8 @@ def score(outcomes: list[Outcome]) -> dict[str, Any]:
     }
     topics = sorted(set(by_topic) | set(need_topic), key=lambda t: (t not in TOPICS, t))
     return {
+        "cards_per_order": cards_per_order(outcomes),
+        "expectations": expectations(outcomes),
         "patients": len(outcomes),
         "calls": len(all_calls),
         "cards": total_cards,
@@ -580,10 +602,17 @@ def run_patient(
             calls.append(Call(hook, [], response.status_code, response.text[:300], ms))
             continue
         cards = [
-            CardSeen(card["source"]["topic"]["code"], card["indicator"], card.get("summary", ""), also_topics(card))
+            CardSeen(
+                card["source"]["topic"]["code"],
+                card["indicator"],
+                card.get("summary", ""),
+                also_topics(card),
+                suggests_dose(card),
+            )
             for card in response.json().get("cards", [])
         ]
-        calls.append(Call(hook, cards, 200, None, ms))
+        orders = {"order-select": len(scenario.selected), "order-sign": len(scenario.drafts)}.get(hook, 0)
+        calls.append(Call(hook, cards, 200, None, ms, orders))
     search_log |= search.unknown
     return calls
 
@@ -743,6 +772,8 @@ def render_text(report: dict[str, Any], *, list_misses: bool = False) -> str:
             f"— top: {dict(list(n['top_situations'].items())[:3])}; e.g. {example['patient']} {example['hook']} "
             f"{example['indicator']}: {example['summary'][:90]}"
         )
+    for line in render_expectations(report):
+        out(line)
     out("")
     for target in report["targets"].values():
         value = target["value"]

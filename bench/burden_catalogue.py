@@ -106,6 +106,7 @@ chlorzoxazone-750     | 1088936 | 750      | tablet           | beers-smr,muscle
 dantrolene-25         | 856656  | 25       | capsule          | muscle-relaxant                            | dantrolene          | Dantrolene Sodium 25 MG Oral Capsule
 dantrolene-50         | 856660  | 50       | capsule          | muscle-relaxant                            | dantrolene          | Dantrolene Sodium 50 MG Oral Capsule
 dantrolene-100        | 856652  | 100      | capsule          | muscle-relaxant                            | dantrolene          | Dantrolene Sodium 100 MG Oral Capsule
+dantrolene-iv-20      | 856696  | 20       | vial/intravenous | muscle-relaxant                            | dantrolene          | dantrolene sodium 20 MG Injection
 diazepam-5            | 197591  | 5        | tablet           | benzodiazepine                             | diazepam            | Diazepam 5 MG Oral Tablet
 lorazepam-0.5         | 197900  | 0.5      | tablet           | benzodiazepine                             | lorazepam           | Lorazepam 0.5 MG Oral Tablet
 lorazepam-1           | 197901  | 1        | tablet           | benzodiazepine                             | lorazepam           | Lorazepam 1 MG Oral Tablet
@@ -253,6 +254,10 @@ HYPERTHYROID = "hyperthyroidism"
 CKD = "ckd"
 DIALYSIS = "dialysis"
 ALCOHOL_USE = "alcohol-use-disorder"
+MUSCLE_SPASM = "muscle-spasm"  # spasm itself (back spasm): with cramps, the chart's electrolyte scope (issue 19)
+HEPATIC_DECOMPENSATION = "hepatic-decompensation"  # ascites with cirrhosis...: moderate to severe impairment
+ASCITES = "ascites"  # decompensation only beside a liver condition
+ADVERSE_EFFECT = "adverse-effect"  # a stop's reason: the drug harmed the patient (issue 19, item 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,13 +282,17 @@ paraplegia           | G82.20   | 60389000  | spasticity               | -      
 sci-cervical         | S14.109S | 90584004  | spasticity               | -                 | Unspecified injury at unspecified level of cervical spinal cord, sequela | Injury of spinal cord (disorder)
 tbi                  | S06.2X9S | 127295002 | spasticity               | -                 | Diffuse traumatic brain injury with loss of consciousness of unspecified duration, sequela | Traumatic brain injury (disorder)
 low-back-pain        | M54.50   | 279039007 | acute-musculoskeletal    | -                 | Low back pain, unspecified | Low back pain (finding)
-back-spasm           | M62.830  | 45352006  | acute-musculoskeletal    | -                 | Muscle spasm of back | Spasm (finding)
+back-spasm           | M62.830  | 45352006  | acute-musculoskeletal,muscle-spasm | -       | Muscle spasm of back | Spasm (finding)
 lumbar-strain        | S39.012A | -         | acute-musculoskeletal    | -                 | Strain of muscle, fascia and tendon of lower back, initial encounter | -
 neck-strain          | S16.1XXA | -         | acute-musculoskeletal    | -                 | Strain of muscle, fascia and tendon at neck level, initial encounter | -
 cervicalgia          | M54.2    | -         | acute-musculoskeletal    | -                 | Cervicalgia | -
 cramps               | R25.2    | 55300003  | cramps                   | -                 | Cramp and spasm | Cramp (finding)
 cirrhosis-alcoholic  | K70.30   | 19943007  | cirrhosis                | -                 | Alcoholic cirrhosis of liver without ascites | Cirrhosis of liver (disorder)
 cirrhosis            | K74.60   | 19943007  | cirrhosis                | -                 | Unspecified cirrhosis of liver | Cirrhosis of liver (disorder)
+cirrhosis-ascites    | K70.31   | -         | cirrhosis,hepatic-decompensation | -         | Alcoholic cirrhosis of liver with ascites | -
+ascites              | R18.8    | 389026000 | ascites                  | icd-needed        | Other ascites | Ascites (disorder)
+baclofen-toxicity    | T42.8X5A | -         | adverse-effect           | -                 | Adverse effect of antiparkinsonism drugs and other central muscle-tone depressants, initial encounter | -
+toxic-encephalopathy | G92.8    | -         | -                        | -                 | Other toxic encephalopathy | -
 alcoholic-hepatitis  | K70.10   | 235875008 | hepatitis                | icd-needed        | Alcoholic hepatitis without ascites | Alcoholic hepatitis (disorder)
 hepatitis-c          | B18.2    | 128302006 | hepatitis                | icd-needed        | Chronic viral hepatitis C | Chronic hepatitis C (disorder)
 fatty-liver          | K76.0    | 197321007 | fatty-liver              | icd-needed        | Fatty (change of) liver, not elsewhere classified | Steatosis of liver (disorder)

@@ -100,6 +100,7 @@ class Med:
     style: str = "sandbox"  # sandbox | cerner | epic-coded | epic-contained | epic-bundled
     dose_in_units: bool = False  # dose written as tablets/capsules instead of mg
     supply_as_quantity: bool = False  # dispenseRequest.quantity instead of expectedSupplyDuration
+    reason: str | None = None  # a condition key sent as reasonCode (an order's indication, a stop's reason)
 
     @property
     def ingredient(self) -> str:
@@ -188,6 +189,11 @@ class Scenario:
     needs: list[Need] = field(default_factory=list)
     # topic -> the highest indicator at which a card on it is useful, not noise
     acceptable: dict[str, str] = field(default_factory=dict)
+    # Expectations beyond needs (issue 19): topics no card may carry, and "no card suggests a dose"
+    # (an antidote, a dose the judgment forbids, a drug stopped for toxicity).
+    forbidden_topics: frozenset[str] = frozenset()
+    no_dose_suggestion: bool = False
+    forbidden_phrases: frozenset[str] = frozenset()  # words no card summary may say ("Taper" a toxic drug)
 
     @property
     def on_relaxant(self) -> bool:
@@ -234,6 +240,9 @@ class PatientBuilder:
         self.drafts: list[Med] = []
         self.selected: list[str] = []
         self.locked: set[str] = set()  # background must not touch: "potassium", "magnesium", "renal", classes
+        self.forbidden_topics: set[str] = set()
+        self.no_dose_suggestion = False
+        self.forbidden_phrases: set[str] = set()
         self._n = 0
 
     # identity ---------------------------------------------------------------------------------------
@@ -380,7 +389,7 @@ class PatientBuilder:
             action = "increase" if dose * per_day > med.daily else "decrease"
         return self.draft(key, dose, per_day, supply=supply, refills=refills, action=action, prior=med)
 
-    def stop(self, med: Med) -> Med:
+    def stop(self, med: Med, *, reason: str | None = None) -> Med:
         stop = Med(
             id=med.id,
             drug=med.drug,
@@ -395,6 +404,7 @@ class PatientBuilder:
             style=med.style,
             dose_in_units=med.dose_in_units,
             supply_as_quantity=med.supply_as_quantity,
+            reason=reason,
         )
         self.drafts.append(stop)
         self.selected.append(stop.id)
@@ -492,6 +502,9 @@ class PatientBuilder:
             labs=self.labs,
             drafts=self.drafts,
             selected=self.selected[:1] if self.selected else [d.id for d in self.drafts[:1]],
+            forbidden_topics=frozenset(self.forbidden_topics),
+            no_dose_suggestion=self.no_dose_suggestion,
+            forbidden_phrases=frozenset(self.forbidden_phrases),
         )
 
 
@@ -1704,6 +1717,9 @@ SITUATIONS: tuple[tuple[str, str, float, Situation], ...] = (
     ("relaxant-draft-free-text-dose", "data-quality", 2, relaxant_free_text_draft),
     ("relaxant-draft-code-text-mismatch", "data-quality", 1, relaxant_code_mismatch),
 )
+from bench.burden_issue19 import ISSUE19_SITUATIONS  # noqa: E402  (its builders use the helpers above)
+
+SITUATIONS = (*SITUATIONS, *ISSUE19_SITUATIONS)
 SITUATION_NAMES = tuple(s[0] for s in SITUATIONS)
 SITUATION_GROUPS = {s[0]: s[1] for s in SITUATIONS}
 SITUATION_WEIGHTS = {s[0]: s[2] for s in SITUATIONS}
@@ -1780,8 +1796,8 @@ def render_med(med: Med, pid: str) -> tuple[dict[str, Any], dict[str, Any] | Non
             if med.style.startswith("epic") and per_day in _TIMING:
                 kw["timing_code"] = _TIMING[int(per_day)]
         kw["dose_at_root"] = med.style.startswith("epic") and med.id.endswith(("1", "3", "5", "7", "9"))
-    if med.drug.route == "intrathecal":
-        kw["route"] = "intrathecal"
+    if med.drug.route in ("intrathecal", "intravenous"):
+        kw["route"] = med.drug.route
     elif med.style in ("epic-coded", "epic-contained", "epic-bundled", "cerner"):
         kw["route"] = "oral"
     units_per_day = (med.dose / med.drug.strength) * med.per_day if med.drug.strength else None
@@ -1791,6 +1807,11 @@ def render_med(med: Med, pid: str) -> tuple[dict[str, Any], dict[str, Any] | Non
     else:
         kw["supply_days"] = med.supply_days
         kw["refills"] = med.refills
+    if med.reason is not None:
+        kind = CONDITIONS[med.reason]
+        kw["reason_codes"] = [(ICD10, kind.icd10, kind.display)]
+        if kind.snomed and med.style == "cerner":
+            kw["reason_codes"].append((SNOMED, kind.snomed, kind.snomed_display or kind.display))
     resource = medication_request(rxcui, display, **kw)
     if med.free_text:
         resource["dosageInstruction"] = [{"text": _free_text(med)}]

@@ -23,7 +23,8 @@ The stance (issue #12; FDA labels and AGS Beers 2023 as the floor; `clinical-fac
   chlorzoxazone 3000, methocarbamol 8000, orphenadrine 200, dantrolene 400 (warning).
 - baclofen-withdrawal. Needs (warning): a stop or cut of more than 15 mg/day at once; any intrathecal
   stop. Acceptable (warning): a cut of 10-15 mg/day.
-- renal-dosing. Needs: oral baclofen at eGFR 30-59 (warning), below 30 or on dialysis (critical);
+- renal-dosing. Needs: oral baclofen at eGFR 30-59 (warning), below 30 or on dialysis (critical; there
+  it also meets a titration or baclofen-maximum need: no labelled dose is left, issue 19);
   tizanidine at eGFR below 25 (warning). Acceptable (info): tizanidine at eGFR 25-40.
 - pediatric-caution. Acceptable (warning): baclofen under 12, cyclobenzaprine under 15, the other
   antispasmodics under 16, tizanidine under 18.
@@ -76,29 +77,36 @@ from datetime import date, timedelta
 
 from bench.burden_catalogue import (
     ACUTE_MI,
+    ACUTE_MSK,
+    ADVERSE_EFFECT,
     ALCOHOL_USE,
+    ASCITES,
     BEERS_CNS_ACTIVE_CLASSES,
     BEERS_SMR,
     BENZODIAZEPINE,
     CARDIAC_CONTRA,
     CIRRHOSIS,
     CNS_DEPRESSANT_CLASSES,
+    CONDITIONS,
     CRAMPS,
     CYP1A2_OTHER,
     CYP1A2_STRONG,
     DIALYSIS,
     FATTY_LIVER,
+    HEPATIC_DECOMPENSATION,
     HEPATITIS,
     HYPERTHYROID,
     LABEL_MAX_MG_PER_DAY,
     LOOP,
     MAOI,
+    MUSCLE_SPASM,
     OPIOID,
     PPI,
     RELAXANT,
     SEROTONERGIC_LABEL,
     SEROTONERGIC_OTHER,
     SNRI,
+    SPASTICITY,
     SSRI,
     TCA,
     THIAZIDE,
@@ -114,6 +122,8 @@ TOPICS = (
     "dantrolene-liver",
     "cyclobenzaprine-duration",
     "cyclobenzaprine-cardiac",
+    "cyclobenzaprine-hepatic",
+    "electrolyte-correction",
     "serotonergic-combination",
     "sedation-risk",
     "tizanidine-interaction",
@@ -146,6 +156,15 @@ PEDIATRIC_UNDER = {
     "orphenadrine": 16,
 }
 SEROTONERGIC_WARNING = frozenset({SSRI, SNRI, TCA})  # and tramadol
+CYCLOBENZAPRINE_MILD_HEPATIC_MAX_MG_PER_DAY = 15  # IR label, mild hepatic impairment: 5 mg, less often
+SPASM_REASONS = frozenset({ACUTE_MSK, SPASTICITY, CRAMPS, MUSCLE_SPASM})
+
+
+def spasm_benzodiazepine(med: Med) -> bool:
+    """A benzodiazepine ordered for spasm (its reasonCode): within the service's scope (issue 19, item 6)."""
+    return BENZODIAZEPINE in med.drug.classes and med.reason is not None and bool(
+        CONDITIONS[med.reason].groups & SPASM_REASONS
+    )
 
 
 @dataclass
@@ -217,6 +236,11 @@ class Assessment:
         labs = [lab for lab in self.s.labs if lab.kind == kind]
         return max(labs, key=lambda lab: lab.when) if labs else None
 
+    @property
+    def kidney_leaves_no_dose(self) -> bool:
+        """Oral baclofen has no labelled dose: eGFR below 30 or dialysis (issue 19)."""
+        return self.dialysis or (self.egfr is not None and self.egfr < 30)
+
     def _egfr(self) -> float | None:
         egfr, creatinine = self._latest("egfr"), self._latest("creatinine")
         if egfr is not None and (creatinine is None or egfr.when >= creatinine.when):
@@ -238,6 +262,7 @@ class Assessment:
         out += self.max_dose(st)
         out += self.dantrolene(st)
         out += self.cyclobenzaprine(st)
+        out += self.cyclobenzaprine_hepatic(st)
         out += self.sedation(st, relaxants)
         out += self.tizanidine(st)
         if st.mode == "order":
@@ -255,10 +280,21 @@ class Assessment:
     def electrolytes(self, st: State, relaxants: set[str]) -> list[Concern]:
         if st.mode == "chart":
             relevant = bool(relaxants) or self.cramps
+            out = self._electrolytes(st, relaxants) if relevant else []
+            if relevant or MUSCLE_SPASM in self.groups:
+                # the chart's one information card for low K and/or Mg (issue 19, item 10): welcome, not needed
+                for kind, low in (("potassium", 3.5), ("magnesium", 0.7)):
+                    lab = self._latest(kind)
+                    if lab is not None and lab.normalized < low and self.lab_age(lab) <= RECENT_LAB_DAYS:
+                        out.append(Concern("electrolyte-correction", "info-ok", f"low {kind} on the chart"))
+            return out
         else:
             relevant = any(RELAXANT in d.drug.classes for d in st.drafts if d.action != "stop")
         if not relevant:
             return []
+        return self._electrolytes(st, relaxants)
+
+    def _electrolytes(self, st: State, relaxants: set[str]) -> list[Concern]:
         out: list[Concern] = []
         drugs = frozenset(relaxants)
         classes = set().union(*(m.drug.classes for m in st.meds)) if st.meds else set()
@@ -320,6 +356,8 @@ class Assessment:
             if total > limit + 1e-6:
                 level = "critical" if ingredient == "baclofen" else "warning"
                 also = ("baclofen-titration",) if ingredient == "baclofen" else ()
+                if ingredient == "baclofen" and self.kidney_leaves_no_dose:
+                    also += ("renal-dosing",)  # issue 19: no titration card there, the renal card speaks
                 out.append(
                     Concern(
                         "max-daily-dose",
@@ -417,7 +455,33 @@ class Assessment:
             )
         return out
 
+    def cyclobenzaprine_hepatic(self, st: State) -> list[Concern]:
+        """FDA labels: Amrix not recommended in any hepatic impairment; IR not in moderate to severe; IR in
+        mild: 5 mg, less often. Mild: cirrhosis or hepatitis; moderate to severe: decompensation (ascites
+        beside liver disease). Fatty liver alone is not hepatic impairment."""
+        held = [m for m in st.meds if m.ingredient == "cyclobenzaprine"]
+        liver = self.groups & {CIRRHOSIS, HEPATITIS, FATTY_LIVER, HEPATIC_DECOMPENSATION}
+        severe = HEPATIC_DECOMPENSATION in self.groups or (ASCITES in self.groups and bool(liver))
+        mild = bool(self.groups & {CIRRHOSIS, HEPATITIS})
+        if not held or not (severe or mild):
+            return []
+        out: list[Concern] = []
+        drugs = frozenset({"cyclobenzaprine"})
+        for med in held:
+            extended = "-er-" in med.drug.key
+            grade = "moderate-severe" if severe else "mild"
+            if extended or severe:
+                why = f"{'Amrix' if extended else 'cyclobenzaprine IR'} with {grade} hepatic impairment"
+                out.append(Concern("cyclobenzaprine-hepatic", "warning", why, drugs))
+            elif med.free_text:
+                out.append(Concern("cyclobenzaprine-hepatic", "info-ok", "mild hepatic impairment, dose unread"))
+            elif med.daily > CYCLOBENZAPRINE_MILD_HEPATIC_MAX_MG_PER_DAY:
+                why = f"cyclobenzaprine {med.daily:g} mg/day with mild hepatic impairment"
+                out.append(Concern("cyclobenzaprine-hepatic", "warning", why, drugs))
+        return out
+
     def sedation(self, st: State, relaxants: set[str]) -> list[Concern]:
+        relaxants = relaxants | {m.ingredient for m in st.meds if spasm_benzodiazepine(m)}
         if not relaxants:
             return []
         out: list[Concern] = []
@@ -490,7 +554,17 @@ class Assessment:
         out: list[Concern] = []
         for draft in st.drafts:
             beers = draft.drug.classes & {BEERS_SMR, BENZODIAZEPINE}
-            if BEERS_SMR not in beers and beers and draft.action in ("start", "restart"):
+            if spasm_benzodiazepine(draft) and draft.action in ("start", "restart"):
+                out.append(
+                    Concern(
+                        "elderly-caution",
+                        "warning",
+                        f"{self.age} y starting {draft.ingredient} for spasm (Beers)",
+                        frozenset({draft.ingredient}),
+                        draft_only=True,
+                    )
+                )
+            elif BEERS_SMR not in beers and beers and draft.action in ("start", "restart"):
                 out.append(Concern("elderly-caution", "warning-ok", f"{self.age} y starting {draft.ingredient}"))
             elif beers and draft.action in ("start", "restart"):
                 out.append(
@@ -548,10 +622,17 @@ class Assessment:
                 level = "warning" if need else "warning-ok" if gray else None
                 why = f"baclofen {before:g} -> {after:g} mg/day, {days} days after the last change"
             if level:
-                out.append(Concern("baclofen-titration", level, why, drugs, draft_only=True))
+                # issue 19: at eGFR < 30 or on dialysis no labelled oral dose is left; the renal card says so
+                also = ("renal-dosing",) if self.kidney_leaves_no_dose else ()
+                out.append(Concern("baclofen-titration", level, why, drugs, also, draft_only=True))
         elif after < before:
             cut = before - after
             level = "warning" if cut > 15 else "warning-ok" if cut > 10 else None
+            toxic = any(
+                d.action == "stop" and d.reason and ADVERSE_EFFECT in CONDITIONS[d.reason].groups for d in touched
+            )
+            if toxic and level:
+                level = "warning-ok"  # the labels allow rapid withdrawal for serious adverse effects (issue 19)
             if level:
                 out.append(
                     Concern(

@@ -11,6 +11,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from pydantic import PrivateAttr
+
 from cds_service.cards import RULES
 from cds_service.cards.base import (
     DETAIL_MAX,
@@ -26,9 +28,9 @@ from cds_service.cards.base import (
 from cds_service.cards.scope import is_muscle_relaxant
 from cds_service.cards.text import escape_md, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import Card, Coding, Source
+from cds_service.cdshooks import ORDER_HOOKS, Card, Coding, Indicator, Source
 from cds_service.facts.judgment import suggestion_outside
-from cds_service.facts.model import ConditionCategory, DataGap, PatientFacts
+from cds_service.facts.model import ConditionCategory, DataGap, MedicationFact, PatientFacts
 
 log = logging.getLogger("cds_service.engine")
 
@@ -62,12 +64,11 @@ def evaluate(
             continue
         for card in cards:
             collected.add(keep_doses_inside_judgment(card, facts, thresholds))
+    for card in gap_cards(relevant_gaps(facts)):
+        collected.add(card)
     cards = sorted(one_concern_per_card(collected.cards, facts.hook), key=lambda c: _INDICATOR_ORDER[c.indicator])
     if result.rule_errors:
         cards.append(_rule_error_card(result.rule_errors))
-    gaps = relevant_gaps(facts)
-    if gaps:
-        cards.append(_data_unavailable_card(gaps))
     result.cards = cards
     return result
 
@@ -132,7 +133,7 @@ def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
     out: list[Card] = []
     for card in kept:
         about = set(card.about) if isinstance(card, RuleCard) else set()
-        line = f"\n\nAlso: {card.summary}."
+        line = f"\n\nAlso: {card.line if isinstance(card, GapCard) else card.summary}."
         host = None
         if about and not card.suggestions and card.indicator != "critical":
             host = next(
@@ -169,6 +170,8 @@ def _link_reasoning_of(card: Card, host: Card) -> None:
 def _may_host(host: Card, card: Card, order_hook: bool) -> bool:
     if host.indicator == "critical":
         return True
+    if card.topic_code == DATA_UNAVAILABLE_TOPIC:  # a missing datum: a line in its drug's card, any hook
+        return host.indicator == "warning"
     if not order_hook or card.indicator != "info":
         return False
     accompanies = isinstance(card, RuleCard) and card.accompanies
@@ -192,33 +195,87 @@ def _rule_error_card(topics: list[str]) -> Card:
     )
 
 
-# Prefetch keys whose absence matters only for a patient this service is about: on (or being ordered)
-# a muscle relaxant, or with cramps (the electrolyte statements are about spasm and cramps).
+# What each missing datum feeds (issue 19, item 9): "not checked" only where it could change a check for
+# a drug in scope, and then at most information, except where it could hide a critical card.
 _LAB_KEYS = frozenset({"potassium", "magnesium"})
-_RELAXANT_ONLY_KEYS = frozenset({"renal", "conditions", "patient"})
+_MEDICATIONS_KEY = "medications"
 
 
-def relevant_gaps(facts: PatientFacts) -> tuple[DataGap, ...]:
-    """The data gaps that could change an answer (issue 12: "not checked" only where it matters).
+@dataclass(frozen=True, slots=True)
+class RelevantGap:
+    """A data gap that could change an answer, how serious its absence is, and the orders it is about."""
 
-    Medications that could not be had always matter (they may hold a relaxant or a partner drug),
-    and so does a medication given by reference that was worth fetching. Labs, kidney function,
-    conditions and age matter only when a muscle relaxant is current or being ordered, or (labs)
-    when the patient has cramps: for anyone else no card could come of them.
+    gap: DataGap
+    indicator: str  # "warning" or "info"
+    about: tuple[MedicationFact, ...] = ()
+
+
+def _orders_in_scope(facts: PatientFacts) -> tuple[MedicationFact, ...]:
+    """The orders this call speaks about: the drafts in scope (stops aside), or on a chart the current ones."""
+    if facts.hook in ORDER_HOOKS:
+        return tuple(m for m in facts.drafts_in_scope if not m.is_stop)
+    return facts.active_medications()
+
+
+def _kidney_checked(order: MedicationFact) -> bool:
+    """Kidney function feeds a check of this order: oral baclofen (renally cleared) or tizanidine (CrCl)."""
+    return (order.has("baclofen") and order.is_oral) or order.has("tizanidine")
+
+
+def _hides_a_critical_contraindication(order: MedicationFact) -> bool:
+    """Missing conditions could hide a critical card about this order: cyclobenzaprine's cardiac and thyroid
+    contraindications, oral dantrolene in active liver disease."""
+    return order.has("cyclobenzaprine") or (order.has("dantrolene") and order.is_oral)
+
+
+def relevant_gaps(facts: PatientFacts) -> tuple[RelevantGap, ...]:
+    """The data gaps that could change an answer, each with its indicator (issues 12 and 19).
+
+    Medications that could not be had are a warning whoever the patient (they may hold a relaxant, or
+    an MAOI beside one), and so is a medication given by reference that was worth fetching. The other
+    data matter only for the drugs in scope whose checks they feed, as information: kidney function for
+    oral baclofen and tizanidine (not intrathecal baclofen, not cyclobenzaprine: their labels carry no
+    renal adjustment); potassium and magnesium for any relaxant, or on a chart for cramps or spasm on the
+    problem list; age for any relaxant (Beers, pediatric labels, CKD-EPI). Conditions feed every relaxant's
+    indication, and stay a warning beside cyclobenzaprine or oral dantrolene, where they could hide a
+    critical contraindication.
     """
     if not facts.gaps:
         return ()
-    drafts = [m for m in facts.drafts_in_scope + facts.other_drafts if not m.is_stop]
-    relaxant = any(is_muscle_relaxant(m) for m in [*drafts, *facts.active_medications()])
-    cramps = bool(facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS))
-    kept = []
+    orders = _orders_in_scope(facts)
+    relaxants = tuple(m for m in orders if is_muscle_relaxant(m))
+    kept: list[RelevantGap] = []
     for gap in facts.gaps:
-        if gap.prefetch_key in _LAB_KEYS and not (relaxant or cramps):
-            continue
-        if gap.prefetch_key in _RELAXANT_ONLY_KEYS and not relaxant:
-            continue
-        kept.append(gap)
+        key = gap.prefetch_key
+        if key is None or key == _MEDICATIONS_KEY:
+            kept.append(RelevantGap(gap, "warning"))
+        elif key == "renal":
+            fed = tuple(m for m in relaxants if _kidney_checked(m))
+            if fed:
+                kept.append(RelevantGap(gap, "info", fed))
+        elif key in _LAB_KEYS:
+            spasm = facts.hook not in ORDER_HOOKS and bool(
+                facts.conditions_in(ConditionCategory.MUSCLE_CRAMPS, ConditionCategory.MUSCLE_SPASM)
+            )
+            if relaxants or spasm:
+                kept.append(RelevantGap(gap, "info", relaxants))
+        elif key == "conditions" and relaxants:
+            serious = any(_hides_a_critical_contraindication(m) for m in relaxants)
+            kept.append(RelevantGap(gap, "warning" if serious else "info", relaxants))
+        elif relaxants:  # the patient's age, and any key added later: for the relaxants in scope
+            kept.append(RelevantGap(gap, "info", relaxants))
     return tuple(kept)
+
+
+def gap_cards(gaps: tuple[RelevantGap, ...]) -> list[Card]:
+    """One card naming every gap: a warning when one of them could hide a warning, else information about
+    the orders the data feed (the engine then makes it a line in the card about those orders, if any)."""
+    if not gaps:
+        return []
+    if any(g.indicator == "warning" for g in gaps):
+        return [_data_unavailable_card(tuple(g.gap for g in gaps))]
+    about = tuple(dict.fromkeys(m for g in gaps for m in g.about))
+    return [_data_unavailable_card(tuple(g.gap for g in gaps), indicator="info", about=about)]
 
 
 def _gap_summary(whats: list[str]) -> str:
@@ -231,7 +288,9 @@ def _gap_summary(whats: list[str]) -> str:
     return f"Review the chart: {len(whats)} kinds of patient data could not be retrieved, checks incomplete"
 
 
-def _data_unavailable_card(gaps: tuple[DataGap, ...]) -> Card:
+def _data_unavailable_card(
+    gaps: tuple[DataGap, ...], *, indicator: Indicator = "warning", about: tuple[MedicationFact, ...] = ()
+) -> Card:
     lines = [f"- **{quote(g.what, 50)}**: {quote(g.reason, 100)}" for g in gaps]
     summary = _gap_summary(sorted({g.what for g in gaps}))
     intro = "The checks ran without this data; a missing warning does **not** mean there is no problem:\n"
@@ -239,13 +298,28 @@ def _data_unavailable_card(gaps: tuple[DataGap, ...]) -> Card:
     detail = intro + "\n".join(lines) + outro
     if len(detail) > DETAIL_MAX:
         detail = intro + "\n".join(lines[:2]) + f"\n- and {len(lines) - 2} more" + outro
-    return Card(
+    card = GapCard(
         summary=summary,
         detail=detail,
-        indicator="warning",
+        indicator=indicator,
         source=Source(
             label=SOURCE_LABEL,
             url=f"{GUIDELINE_PATH}",
             topic=Coding(system=TOPIC_SYSTEM, code=DATA_UNAVAILABLE_TOPIC, display="Data that could not be checked"),
         ),
     )
+    # About the orders the missing data feed: an information card becomes a line in their own card.
+    # No fingerprint: a notice of missing data is never held back by an override (routes.card_fingerprint).
+    card._about = tuple(dict.fromkeys(m.reference for m in about))
+    card._line = "not checked: " + "; ".join(f"{quote(g.what, 50)} ({quote(g.reason, 100)})" for g in gaps)
+    return card
+
+
+class GapCard(RuleCard):
+    """The data-unavailable card; `line` is what it says as a line in its drug's card (with the reasons)."""
+
+    _line: str = PrivateAttr(default="")
+
+    @property
+    def line(self) -> str:
+        return self._line

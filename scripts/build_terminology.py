@@ -691,6 +691,35 @@ ALCOHOL_USE_DISORDER_SNOMED = {
 }
 
 
+# Hepatic impairment severity (issue 19, item 7: the cyclobenzaprine label's "mild" versus "moderate
+# to severe"). Signs of decompensated liver disease that are liver-specific by their code: each makes
+# the impairment at least moderate (see facts/hepatic.py). Ascites alone (R18) counts only beside a
+# liver condition: it also comes from heart failure and cancer.
+HEPATIC_DECOMPENSATION_ICD10 = {
+    "K70.11": "Alcoholic hepatitis with ascites",
+    "K70.31": "Alcoholic cirrhosis of liver with ascites",
+    "K70.4": "Alcoholic hepatic failure (K70.40 without coma, K70.41 with coma)",
+    "K71.11": "Toxic liver disease with hepatic necrosis, with coma",
+    "K72": "Hepatic failure, not elsewhere classified (acute, chronic, unspecified; with or without coma)",
+    "K76.7": "Hepatorenal syndrome",
+    "K76.82": "Hepatic encephalopathy",
+    "K65.2": "Spontaneous bacterial peritonitis",
+    "I85.01": "Esophageal varices with bleeding",
+    "I85.11": "Secondary esophageal varices with bleeding",
+}
+HEPATIC_DECOMPENSATION_SNOMED = {
+    "13920009": "Hepatic encephalopathy (disorder)",
+    "59927004": "Hepatic failure (disorder)",
+    "51292008": "Hepatorenal syndrome (disorder)",
+}
+ASCITES_ICD10 = {"R18": "Ascites (R18.0 malignant, R18.8 other)", "K70.31": "Alcoholic cirrhosis of liver with ascites"}
+ASCITES_SNOMED = {"389026000": "Ascites (disorder)"}
+# Muscle spasm itself (issue 19, item 10: "cramps or spasm on the problem list" scope the chart's
+# electrolyte card); also acute-musculoskeletal, which holds back pain and strains as well.
+MUSCLE_SPASM_ICD10 = {"M62.83": "Muscle spasm (M62.830 back, M62.831 calf, M62.838 other)"}
+MUSCLE_SPASM_SNOMED = {"45352006": "Spasm (finding)"}
+
+
 def _icd_entries(codes_json_entry: dict[str, Any] | None, extra: dict[str, str]) -> dict[str, Any]:
     """Undotted prefix -> display, status and source: codes.json first, then the recalled extras."""
     out: dict[str, Any] = {}
@@ -801,6 +830,26 @@ def build_conditions(codes: dict[str, Any]) -> dict[str, Any]:
         "Alcohol abuse or dependence (a reason to expect low magnesium)",
         _icd_entries(None, ALCOHOL_USE_DISORDER_ICD10),
         _snomed_entries(None, ALCOHOL_USE_DISORDER_SNOMED),
+    )
+    out["hepatic-decompensation"] = _category(
+        "Decompensated liver disease, liver-specific codes: ascites with alcoholic liver disease, hepatic "
+        "failure, hepatic encephalopathy, hepatorenal syndrome, spontaneous bacterial peritonitis, bleeding "
+        "varices (moderate to severe hepatic impairment: facts/hepatic.py)",
+        _icd_entries(None, HEPATIC_DECOMPENSATION_ICD10),
+        _snomed_entries(None, HEPATIC_DECOMPENSATION_SNOMED),
+    )
+    out["ascites"] = _category(
+        "Ascites: a sign of decompensation only beside a liver condition (it also comes from heart failure "
+        "and cancer)",
+        _icd_entries(None, ASCITES_ICD10),
+        _snomed_entries(None, ASCITES_SNOMED),
+    )
+    spasm_icd = _icd_entries(None, MUSCLE_SPASM_ICD10)
+    spasm_icd["M6283"] = {**out["acute-musculoskeletal"]["icd10"]["M6283"]}
+    out["muscle-spasm"] = _category(
+        "Muscle spasm itself (back, calf, other; SNOMED spasm), a subset of acute-musculoskeletal",
+        spasm_icd,
+        {"45352006": out["acute-musculoskeletal"]["snomed"]["45352006"]},
     )
     out["acute-kidney-injury"] = _category(
         "Acute kidney injury: kidney function falling, an eGFR not at steady state (issue 19)",

@@ -109,6 +109,16 @@ class Thresholds(BaseModel):
     cyclobenzaprine_course_gap_days: int = _field(
         7, unit="days", source="service convention: orders less than this apart are one course", ge=1, le=30
     )
+    # --- cyclobenzaprine in mild hepatic impairment (FDA IR label: "5 mg", titrated slowly, less often):
+    # above this daily total, more than 5 mg per dose or more often than three times a day
+    cyclobenzaprine_mild_hepatic_max_mg_per_day: float = _field(
+        15,
+        unit="mg/day",
+        source="FDA cyclobenzaprine IR label, mild hepatic impairment: 5 mg, titrate slowly, consider less frequent "
+        "dosing (5 mg three times a day at most)",
+        ge=5,
+        le=30,
+    )
     # --- label maximum daily doses (FDA labels; Texas Vendor Drug Program DUR maxima, clinical-facts §2.7)
     cyclobenzaprine_max_mg_per_day: float = _field(
         30, unit="mg/day", source="FDA cyclobenzaprine IR label: up to 10 mg three times a day", ge=15, le=60
@@ -184,6 +194,7 @@ THRESHOLD_NAMES: frozenset[str] = frozenset(Thresholds.model_fields)
 
 # --- facts of products and dosing advice (quoted, not compared with anything; not configurable)
 BACLOFEN_TABLET_MG = 5.0  # smallest oral tablet (5 mg, RxNorm 430902): suggested doses are multiples of it
+CYCLOBENZAPRINE_MILD_HEPATIC_DOSE_MG = 5.0  # FDA IR label, mild hepatic impairment: the dose (label fact)
 ALBUMIN_G_PER_WEEK = (20, 40)  # S9; EASL 2018 cirrhosis guideline, albumin for muscle cramps
 
 

@@ -120,6 +120,18 @@ def current_conditions(now: datetime, index: FhirIndex, skipped: list[SkippedRes
                 onset=onset,
                 recorded=parse_datetime(resource.get("recordedDate")),
                 provenance=Provenance(ref or where, "code"),
+                # read defensively from the raw resource: a malformed stage must not cost the condition
+                stage=_stage_text(raw.get("stage")),
             )
         )
     return tuple(out)
+
+
+def _stage_text(stages: Any) -> str:
+    """The texts of `Condition.stage[].summary` (text, else codings' displays), joined; "" when none."""
+    texts: list[str] = []
+    for stage in stages if isinstance(stages, list) else []:
+        if isinstance(stage, Mapping):
+            codings, shown = concept_parts(stage.get("summary"))
+            texts.extend(shown or [code for _, code in codings])
+    return "; ".join(t for t in texts if t)[:200]

@@ -14,6 +14,11 @@ Precedence (deterministic):
 
 Cramps are CRAMPS_WITH_LIVER_DISEASE when the reason itself also carries a cirrhosis or liver code, or
 when the patient has cirrhosis on the problem list; otherwise CRAMPS.
+
+Benzodiazepine orders get an indication too (issue 19: a benzodiazepine ordered for back spasm was
+"indication unknown", so neither Beers 2023 nor the boxed warning with an opioid reached it), but
+only from the order's own reason (1 and 2): the problem list never makes a benzodiazepine one "for
+spasm", since most are written for anxiety or sleep in patients who also have back pain on record.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from cds_service.facts.model import (
     Provenance,
 )
 
+# Orders that get an indication: every muscle relaxant, and benzodiazepines (a benzodiazepine for spasm
+# is within this service's scope: guideline S8, Beers 2023, the class boxed warning).
+_INDICATED_CLASSES = frozenset({DrugClass.MUSCLE_RELAXANT, DrugClass.BENZODIAZEPINE})
 _SPASTICITY = {ConditionCategory.CEREBRAL_SPASTICITY, ConditionCategory.SPINAL_SPASTICITY}
 _LIVER = {ConditionCategory.CIRRHOSIS, ConditionCategory.LIVER_DISEASE}
 # The labelled use of each drug: antispasticity agents treat spasticity, the others acute MSK spasm.
@@ -160,7 +168,9 @@ def indication_for(
             display,
             Provenance(reference_of(raw) or where, "code"),
         )
-    # 3. problem list
+    # 3. problem list (muscle relaxants only: their labelled use picks among the conditions)
+    if DrugClass.MUSCLE_RELAXANT not in order.classes:
+        return IndicationFact(Indication.UNKNOWN)
     by_indication: dict[Indication, ConditionFact] = {}
     for condition in conditions:
         for indication in _indications_of(condition.categories, liver_in_reason=False, cirrhosis=cirrhosis):
@@ -193,7 +203,7 @@ def indications(
 ) -> dict[str, IndicationFact]:
     out: dict[str, IndicationFact] = {}
     for order in orders:
-        if DrugClass.MUSCLE_RELAXANT in order.classes and order.reference not in out:
+        if not _INDICATED_CLASSES.isdisjoint(order.classes) and order.reference not in out:
             try:
                 out[order.reference] = indication_for(order, conditions, lookup)
             except Exception:  # hostile JSON never escapes the facts layer

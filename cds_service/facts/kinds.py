@@ -78,6 +78,11 @@ class ConditionCategory(StrEnum):
     ACUTE_KIDNEY_INJURY = "acute-kidney-injury"  # N17: kidney function falling, eGFR not at steady state
     RELAXANT_ADVERSE_EFFECT = "relaxant-adverse-effect"  # T42.8X1-5: adverse effect / poisoning (baclofen...)
     ENCEPHALOPATHY = "encephalopathy"  # G92, G93.4x
+    # Hepatic impairment severity (facts/hepatic.py): liver-specific signs of decompensation, and ascites
+    # (decompensation only beside a liver condition).
+    HEPATIC_DECOMPENSATION = "hepatic-decompensation"
+    ASCITES = "ascites"
+    MUSCLE_SPASM = "muscle-spasm"  # M62.83x, SNOMED spasm: also ACUTE_MUSCULOSKELETAL
 
 
 # Conditions this guideline is about: spasm, spasticity and cramps (scope of the electrolyte and

@@ -206,6 +206,8 @@ class ConditionFact:
     onset: datetime | None = None
     recorded: date | datetime | None = None
     provenance: Provenance | None = None
+    # Condition.stage[].summary as text ("Child-Pugh class B"): how severe, where the EHR records it.
+    stage: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,9 @@ SCOPES = (
 LINKED_TOPICS = frozenset(
     {
         "baclofen-titration", "baclofen-withdrawal", "treatment-escalation", "max-daily-dose", "renal-dosing",
-        "cyclobenzaprine-duration", "pediatric-caution", "electrolyte-potassium", "electrolyte-magnesium",
-        "electrolyte-monitoring", "serotonergic-combination", "sedation-risk", "tizanidine-interaction",
+        "cyclobenzaprine-duration", "cyclobenzaprine-hepatic", "pediatric-caution", "electrolyte-potassium",
+        "electrolyte-magnesium", "electrolyte-monitoring", "electrolyte-correction", "serotonergic-combination",
+        "sedation-risk", "tizanidine-interaction",
     }
 )  # fmt: skip
 MAX_RESOURCES = 5000

@@ -229,6 +229,34 @@ def _others() -> list[Card]:
     return cards
 
 
+def _electrolyte_correction() -> list[Card]:
+    from cds_service.cards import electrolyte_correction
+
+    kcl = _long("potassium chloride", 40, ref="MedicationRequest/kcl", start=ago(90))
+    mgo = _long("magnesium oxide", 400, ref="MedicationRequest/mgo", start=ago(90))
+    k = replace(potassium(3.25, "mEq/L"), unit=HOSTILE, comparator="<")
+    mg = magnesium(1.65, "mg/dL")
+    return electrolyte_correction.evaluate(
+        facts("patient-view", meds=(_long("baclofen", 30), kcl, mgo), potassium=k, magnesium=mg)
+    )
+
+
+def _cyclobenzaprine_hepatic() -> list[Card]:
+    from cds_service.cards import cyclobenzaprine_hepatic
+
+    liver = replace(cond(Cat.ASCITES, "R18.8", HOSTILE), stage=HOSTILE)
+    cirrhosis = replace(cond(Cat.CIRRHOSIS, "K74.60", HOSTILE), stage=f"Child-Pugh class A {HOSTILE}")
+    drafts = (
+        _long("cyclobenzaprine", 30, draft=True, extended_release=True, ref="MedicationRequest/er"),
+        _long("cyclobenzaprine", 30, draft=True, ref="MedicationRequest/ir"),
+    )
+    cards = cyclobenzaprine_hepatic.evaluate(facts(drafts=drafts, conditions=(cirrhosis,)))
+    cards += cyclobenzaprine_hepatic.evaluate(facts(drafts=drafts, conditions=(cirrhosis, liver)))
+    cards += cyclobenzaprine_hepatic.evaluate(facts(drafts=(_long("cyclobenzaprine", None, draft=True),),
+                                                    conditions=(cirrhosis,)))  # fmt: skip
+    return cards
+
+
 SCENARIOS: dict[str, Callable[[], list[Card]]] = {
     "baclofen-titration": _titration,
     "baclofen-withdrawal": _withdrawal,
@@ -238,6 +266,8 @@ SCENARIOS: dict[str, Callable[[], list[Card]]] = {
     "electrolyte-potassium": _potassium,
     "electrolyte-magnesium": _magnesium,
     "electrolyte-monitoring": _monitoring,
+    "cyclobenzaprine-hepatic": _cyclobenzaprine_hepatic,
+    "electrolyte-correction": _electrolyte_correction,
     "renal-dosing": _renal,
     "sedation-risk": _sedation,
     "serotonergic-combination": _serotonergic,

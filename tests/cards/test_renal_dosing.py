@@ -105,3 +105,18 @@ def test_patient_view_speaks_for_the_regimen_in_place() -> None:
     assert only(evaluate(facts("patient-view", meds=(med(mg_per_day=30),), renal=egfr(20)))).indicator == "critical"
     assert evaluate(facts("patient-view", meds=(med(mg_per_day=30),), renal=egfr(75))) == []
     assert RULE.hooks == {"order-select", "order-sign", "patient-view"}
+
+
+@pytest.mark.parametrize(("value", "indicator"), [(75, None), (22, "critical")])
+def test_a_stable_renewal_is_judged_against_the_kidney(value: float, indicator: str | None) -> None:
+    current = med(mg_per_day=30)
+    draft = med(mg_per_day=30, draft=True)
+    renewal = continues(draft, OrderRelation.RENEWAL, current)
+    cards = evaluate(facts(drafts=(draft,), meds=(current,), renal=egfr(value), continuations=renewal))
+    assert [c.indicator for c in cards] == ([indicator] if indicator else [])
+
+
+def test_a_stop_is_quiet_here_whatever_the_kidney() -> None:
+    current = med(mg_per_day=30)
+    stop = med(mg_per_day=30, draft=True, status="stopped", ref=current.reference)
+    assert evaluate(facts(drafts=(stop,), meds=(current,), renal=egfr(22))) == []

@@ -180,3 +180,35 @@ def test_stops_are_not_continued_and_nothing_before_is_a_start() -> None:
                    fb.draft(*CYCLO, rid="n", dose=5, frequency=3)])  # fmt: skip
     assert "MedicationRequest/s" not in facts.continuations
     assert facts.continuations["MedicationRequest/n"].relation is OrderRelation.START
+
+
+# --- benzodiazepines (issue 19, item 6): their own reason only ----------------------------------------
+
+DIAZEPAM5 = ("197591", "Diazepam 5 MG Oral Tablet")
+BACK_SPASM_ICD = (fb.ICD10, "M62.830", "Muscle spasm of back")
+SPASM_SNOMED = (fb.SNOMED, "45352006", "Spasm (finding)")
+
+
+@pytest.mark.parametrize("reason", [BACK_SPASM_ICD, SPASM_SNOMED], ids=["icd10-cm", "snomed-ct"])
+def test_a_benzodiazepine_ordered_for_back_spasm_is_for_acute_musculoskeletal_spasm(reason: Any) -> None:
+    found = _indication(fb.draft(*DIAZEPAM5, dose=5, frequency=3, reason_codes=[reason]))
+    assert (found.indication, found.source) == (Indication.ACUTE_MUSCULOSKELETAL, "reasonCode")
+
+
+def test_a_benzodiazepine_whose_reason_reference_is_back_spasm() -> None:
+    cond = fb.condition("M62.830", "Muscle spasm of back", cid="spasm1")
+    found = _indication(
+        fb.draft(*DIAZEPAM5, dose=5, frequency=3, reason_references=["Condition/spasm1"]), conditions=[cond]
+    )
+    assert (found.indication, found.source) == (Indication.ACUTE_MUSCULOSKELETAL, "reasonReference")
+
+
+def test_a_benzodiazepine_without_a_reason_is_not_for_spasm_even_with_back_pain_on_the_problem_list() -> None:
+    """Quiet beside the firing case: lorazepam for anxiety in a patient who also has back spasm on record."""
+    found = _indication(fb.draft(*DIAZEPAM5, dose=5, frequency=3), conditions=[fb.condition("M62.830", "Back spasm")])
+    assert found.indication is Indication.UNKNOWN
+
+
+def test_a_benzodiazepine_for_anxiety_is_not_for_spasm() -> None:
+    found = _indication(fb.draft(*DIAZEPAM5, dose=5, frequency=3, reason_codes=[(fb.ICD10, "F41.1", "GAD")]))
+    assert (found.indication, found.source) == (Indication.UNKNOWN, "reasonCode")

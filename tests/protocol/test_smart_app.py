@@ -183,3 +183,11 @@ def test_course_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     with TestClient(create_app(load_settings(dev=True, storage_enabled=True, database_url=url))) as client:
         post_hook(client, _titration_request())
     assert rows() > 0  # the same database does record a hook call
+
+
+def test_every_linked_topic_is_a_rule_of_the_registry() -> None:
+    """A renamed or removed rule would silently lose its link: the linked topics must all exist."""
+    from cds_service.cards import RULES_BY_TOPIC
+    from cds_service.protocol.smart_app import LINKED_TOPICS
+
+    assert LINKED_TOPICS - set(RULES_BY_TOPIC) == set()

@@ -52,3 +52,16 @@ def one_card(body: dict[str, Any], topic: str) -> dict[str, Any]:
 
 def delete_targets(card: dict[str, Any]) -> list[list[str]]:
     return [a["resourceId"] for s in card.get("suggestions", []) for a in s["actions"] if a["type"] == "delete"]
+
+
+def not_checked_text(body: dict[str, Any]) -> str:
+    """What a response says about data it could not check: the data-unavailable card (summary and detail),
+    or the line it became in its drug's card (issue 19: "a line in that drug's card when it has one")."""
+    for card in body["cards"]:
+        if card["source"].get("topic", {}).get("code") == "data-unavailable":
+            return f"{card['summary']}\n{card['detail']}"
+    lines = [
+        line for c in body["cards"] for line in (c.get("detail") or "").split("\n\n") if "Also: not checked" in line
+    ]
+    assert lines, f"nothing says what was not checked in {[c['summary'] for c in body['cards']]}"
+    return "\n".join(lines)
