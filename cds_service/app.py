@@ -38,6 +38,7 @@ from cds_service.protocol.openapi import add_component_schemas
 from cds_service.protocol.operations import router as operations_router
 from cds_service.protocol.routes import router
 from cds_service.protocol.services import SERVICES
+from cds_service.protocol.smart_app import router as smart_app_router
 from cds_service.protocol.warm_up import is_warm_up, warm_up_routes
 from cds_service.ruleset import build_rule_sets
 from cds_service.settings import Settings, load_settings
@@ -400,7 +401,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
     app.include_router(feedback_router)
     app.include_router(analytics_router)
     app.include_router(operations_router)
-    for source in (app.router, router, feedback_router, analytics_router, operations_router):  # no prefixes
+    app.include_router(smart_app_router)
+    routers = (app.router, router, feedback_router, analytics_router, operations_router, smart_app_router)
+    for source in routers:  # no prefixes
         routes.update(path for route in source.routes if isinstance(path := getattr(route, "path", None), str))
 
     def openapi_document() -> dict[str, object]:

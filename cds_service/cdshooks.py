@@ -193,6 +193,7 @@ class ServiceDefinition(_Strict):
     description: str
     prefetch: dict[str, str] | None = None
     usageRequirements: str | None = None
+    extension: dict[str, Any] | None = None
 
 
 class DiscoveryResponse(_Strict):

@@ -139,6 +139,22 @@ class Settings(BaseSettings):
         "with `enabled` and `hooks`",
     )
 
+    # --- the SMART app at /app/ (protocol/smart_app.py; README "The SMART app")
+    smart_app_links: bool = Field(
+        True, description="Cards about dosing, labs and combinations carry a `smart` link to the app at /app/"
+    )
+    smart_app_origins: list[str] = Field(
+        default_factory=list,
+        description="FHIR and authorization server URLs the app may connect to (its Content-Security-Policy), "
+        "besides the clients file's FHIR servers",
+    )
+    smart_app_client_id: str = Field(
+        "cds-service-smart-app", min_length=1, description="The client id the EHRs registered the app under"
+    )
+    smart_app_client_ids: dict[str, str] = Field(
+        default_factory=dict, description="Client id per FHIR server base URL, where an EHR assigned its own"
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:

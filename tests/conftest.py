@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 
 from cds_service.app import create_app
 from cds_service.settings import load_settings
+from tests.support.node_servers import MedplumServer, medplum_server
 
 # Properties check arithmetic, not speed: no per-example deadline (CI machines are shared).
 hypothesis_settings.register_profile("cds", deadline=None, print_blob=True)
@@ -27,3 +28,10 @@ def dev_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
 def client(dev_settings: Any) -> Iterator[TestClient]:
     with TestClient(create_app(dev_settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def medplum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedplumServer]:
+    """The real FHIR server (Medplum's in-memory R4 engine under Node) for the whole session."""
+    with medplum_server(tmp_path_factory.mktemp("medplum") / "stderr.log") as server:
+        yield server

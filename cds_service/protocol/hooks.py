@@ -30,6 +30,7 @@ from cds_service.protocol.errors import ClientError
 from cds_service.protocol.parsing import parse_hook_request, parse_json_body
 from cds_service.protocol.prefetch import FhirFetcher, ResolvedData, resolve_prefetch
 from cds_service.protocol.services import SERVICES, Service
+from cds_service.protocol.smart_app import add_app_link
 from cds_service.ruleset import DEFAULT_RULE_SET, RuleSet
 from cds_service.settings import Settings
 
@@ -187,7 +188,7 @@ async def _handle_hook_call(
         return HookOutcome(412, body_412, service, request, latency_ms=_ms(started))
 
     facts, evaluation, response = await run(
-        _evaluate, service, request, drafts, resolved, now, client, base_url, rule_set
+        _evaluate, service, request, drafts, resolved, now, client, base_url, rule_set, settings.smart_app_links
     )
     if facts.skipped:
         # Reported, not fatal: one malformed resource must not hide the other checks.
@@ -242,6 +243,7 @@ def _evaluate(
     client: AuthenticatedClient,
     base_url: str,
     rule_set: RuleSet,
+    app_links: bool = True,
 ) -> tuple[PatientFacts, Evaluation, dict[str, Any]]:
     """Facts, rules and the response body: the CPU-heavy part, run on a CPU thread for large requests."""
     with tracing.span("cds.facts"), metrics.timed(metrics.FACTS_SECONDS, service.hook):
@@ -259,6 +261,8 @@ def _evaluate(
         if current is not None:
             current.set_attribute("cds.cards", len(evaluation.cards))
     for card in evaluation.cards:
+        if app_links:
+            add_app_link(card, base_url)
         apply_topic_style(card, client.topic_code_style)
         absolutize(card, base_url)
     return facts, evaluation, HookResponse(cards=evaluation.cards).model_dump(mode="json", exclude_none=True)

@@ -21,6 +21,7 @@ from cds_service.protocol.errors import ClientError
 from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
 from cds_service.protocol.pages import guideline_index, guideline_page
 from cds_service.protocol.services import SERVICES
+from cds_service.protocol.smart_app import registration
 from cds_service.protocol.warm_up import WARM_UP_CLIENT
 from cds_service.storage import CardRecord, HookCallRecord, suppression_key
 
@@ -40,8 +41,11 @@ async def _discovery_client(request: Request) -> AuthenticatedClient | None:
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery", response_model=DiscoveryResponse)
-async def discovery(_: AuthenticatedClient | None = Depends(_discovery_client)) -> Response:
+async def discovery(request: Request, _: AuthenticatedClient | None = Depends(_discovery_client)) -> Response:
     services = DiscoveryResponse(services=[s.definition() for s in SERVICES.values()])
+    if request.app.state.settings.smart_app_links:  # how an EHR registers the app its cards link to
+        for service in services.services:
+            service.extension = {"smart-app": registration(public_base_url(request))}
     return _json(services.model_dump(mode="json", exclude_none=True))
 
 

@@ -22,18 +22,13 @@ from __future__ import annotations
 
 import copy
 import json
-import queue
 import re
-import shutil
-import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -52,97 +47,17 @@ from tests.support.fhir import (
     patient,
     potassium,
 )
+from tests.support.node_servers import MedplumServer
 
 pytestmark = pytest.mark.medplum
 
-MEDPLUM_DIR = Path(__file__).parents[1] / "medplum"
 REQUEST_FIXTURES = Path(__file__).parents[2] / "fixtures" / "fhir" / "requests"
-READY_TIMEOUT_SECONDS = 60
-NPM_CI_TIMEOUT_SECONDS = 600
-MIN_NODE_MAJOR = 20  # @medplum/* 4.5.2 declare node ^20.19 || >=22.12
 ACCESS_TOKEN = "medplum-test-access-token"
 HOOKS = ("order-select", "order-sign", "patient-view")
 POTASSIUM_COUNT = int(re.search(r"_count=(\d+)", PREFETCH_TEMPLATES[POTASSIUM])[1])  # type: ignore[index]
 
 
-# ------------------------------------------------------------------------- the FHIR server
-
-
-@dataclass
-class MedplumServer:
-    base: str
-    process: subprocess.Popen[str]
-
-    @property
-    def _root(self) -> str:
-        return self.base.removesuffix("/fhir")
-
-    def put(self, resources: list[dict[str, Any]]) -> None:
-        """Load resources keeping their ids (PUT upsert), as the EHR holds them."""
-        with httpx.Client(timeout=10) as http:
-            for resource in resources:
-                url = f"{self.base}/{resource['resourceType']}/{resource['id']}"
-                response = http.put(url, json=resource, headers={"Content-Type": "application/fhir+json"})
-                assert response.status_code in (200, 201), (url, response.text)
-
-    def requests(self) -> list[dict[str, Any]]:
-        return httpx.get(f"{self._root}/_test/requests", timeout=10).json()
-
-    def clear_requests(self) -> None:
-        httpx.delete(f"{self._root}/_test/requests", timeout=10).raise_for_status()
-
-
-def _node_major(node: str) -> int:
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    match = re.match(r"v(\d+)\.", version)
-    return int(match.group(1)) if match else 0
-
-
-@pytest.fixture(scope="session")
-def medplum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedplumServer]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("Node.js and npm are needed for the real FHIR server test (.ci/run installs them)")
-    if (major := _node_major(node)) < MIN_NODE_MAJOR:
-        pytest.skip(f"Node.js {major} is too old for @medplum 4.5.2 (needs >= 20.19)")
-    if not (MEDPLUM_DIR / "node_modules" / "@medplum" / "fhir-router").is_dir():
-        installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=MEDPLUM_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_CI_TIMEOUT_SECONDS,
-        )
-        if installed.returncode != 0:
-            pytest.fail(f"npm ci in {MEDPLUM_DIR} failed:\n{installed.stderr[-2000:]}")
-
-    stderr_path = tmp_path_factory.mktemp("medplum") / "stderr.log"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            [node, "server.mjs", "--port", "0"],
-            cwd=MEDPLUM_DIR,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True).start()
-    try:
-        try:
-            ready = lines.get(timeout=READY_TIMEOUT_SECONDS)
-        except queue.Empty:
-            ready = ""
-        match = re.match(r'MEDPLUM_READY \{"base":"(?P<base>[^"]+)"', ready)
-        if match is None:
-            pytest.fail(f"Medplum test server did not start: {ready!r} {stderr_path.read_text()[-2000:]}")
-        yield MedplumServer(base=match["base"], process=process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+# The FHIR server: the session's `medplum` fixture (tests/conftest.py, tests/support/node_servers.py).
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,201 @@
+// The SMART app's page logic: launch, read the patient's data with the EHR's token, ask the service
+// for the drawing (POST api/course: the service computes everything from its own facts), draw it.
+// This file does no clinical arithmetic: doses, bands, conversions and the summary come from the service.
+
+import { authorize, appConfig, completeLaunch } from "./launch.js";
+import { drawDoses, drawInteracting, drawLabs, timeDomain } from "./charts.js";
+
+const MAX_PAGES = 5;
+
+function $(selector) {
+  return document.querySelector(selector);
+}
+
+function status(text, isError = false) {
+  const element = $("#status");
+  element.textContent = text;
+  element.classList.toggle("error", isError);
+}
+
+function parseAppContext(raw) {
+  if (!raw) return {};
+  try {
+    const value = typeof raw === "string" ? JSON.parse(raw) : raw;
+    const out = {};
+    for (const key of ["order", "topic"]) {
+      if (typeof value[key] === "string" && value[key].length <= 200) out[key] = value[key];
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+async function readRecord(client, queries) {
+  const patientId = client.patient.id;
+  if (!patientId) throw new Error("the launch gave no patient");
+  const fill = (query) => query.replaceAll("{{context.patientId}}", encodeURIComponent(patientId));
+  const reads = Object.entries(queries).map(async ([key, query]) => {
+    const result = await client.request(fill(query), { pageLimit: MAX_PAGES, flat: true });
+    return [key, Array.isArray(result) ? result : [result]];
+  });
+  const seen = new Set();
+  const entry = [];
+  for (const [, resources] of await Promise.all(reads)) {
+    for (const resource of resources) {
+      if (!resource || !resource.resourceType || resource.resourceType === "OperationOutcome") continue;
+      const key = `${resource.resourceType}/${resource.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      entry.push({ resource });
+    }
+  }
+  return { resourceType: "Bundle", type: "collection", entry };
+}
+
+async function fetchDrawing(bundle, focus) {
+  // The card's appContext goes in a header, never the URL (no proxy log holds an order id).
+  const response = await fetch("api/course", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-App-Context": JSON.stringify(focus) },
+    body: JSON.stringify(bundle),
+    credentials: "omit",
+  });
+  if (!response.ok) {
+    const text = await response.text();
+    throw new Error(`the service could not draw the course (${response.status}): ${text.slice(0, 200)}`);
+  }
+  return response.json();
+}
+
+function patientName(patient) {
+  const name = (patient?.name || [])[0];
+  if (!name) return "Patient";
+  return name.text || [...(name.given || []), name.family].filter(Boolean).join(" ") || "Patient";
+}
+
+function showSummary(drawing) {
+  const list = $("#summary-list");
+  list.replaceChildren(
+    ...drawing.summary.map((line) => {
+      const item = document.createElement("li");
+      item.textContent = line;
+      return item;
+    }),
+  );
+}
+
+function showFocus(focus) {
+  const element = $("#focus");
+  if (!focus.topic && !focus.order) {
+    element.hidden = true;
+    return;
+  }
+  element.hidden = false;
+  element.textContent = `Opened from the card “${focus.topic || "?"}”${focus.order ? ` about ${focus.order}` : ""}.`;
+}
+
+function selectTab(tab) {
+  for (const other of document.querySelectorAll('[role="tab"]')) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    $(`#${other.getAttribute("aria-controls")}`).hidden = !selected;
+  }
+}
+
+function wireTabs() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => selectTab(tab));
+    tab.addEventListener("keydown", (event) => {
+      const index = tabs.indexOf(tab);
+      let next = null;
+      if (event.key === "ArrowRight") next = tabs[(index + 1) % tabs.length];
+      if (event.key === "ArrowLeft") next = tabs[(index - 1 + tabs.length) % tabs.length];
+      if (event.key === "Home") next = tabs[0];
+      if (event.key === "End") next = tabs[tabs.length - 1];
+      if (next) {
+        event.preventDefault();
+        selectTab(next);
+        next.focus();
+      }
+    });
+  }
+}
+
+function render(drawing) {
+  const width = Math.max(320, Math.min($("main").clientWidth - 8, 1400));
+  const domain = timeDomain(drawing);
+  drawDoses($("#doses-charts"), drawing, domain, width);
+  drawLabs($("#labs-charts"), drawing, domain, width);
+  drawInteracting($("#interacting-charts"), drawing, domain, width);
+  showSummary(drawing);
+  document.body.dataset.state = "drawn";
+}
+
+async function runApp() {
+  status("Completing the launch…");
+  const client = await completeLaunch();
+  const config = await appConfig();
+  const focus = parseAppContext(client.state.tokenResponse?.appContext);
+  showFocus(focus);
+  status("Reading the record…");
+  const bundle = await readRecord(client, config.queries);
+  const patient = bundle.entry.map((e) => e.resource).find((r) => r.resourceType === "Patient");
+  $("#patient").textContent = patientName(patient);
+  status("Drawing…");
+  const drawing = await fetchDrawing(bundle, focus);
+  render(drawing);
+  status(`Drawn from ${bundle.entry.length} resources at ${new Date(drawing.now).toLocaleString()}.`);
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => render(drawing), 200);
+  });
+}
+
+function wireStandalone() {
+  const form = $("#standalone");
+  form.hidden = false;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const iss = $("#iss").value.trim();
+    if (!/^https?:\/\//.test(iss)) {
+      status("Enter the FHIR server's base URL (https://…).", true);
+      return;
+    }
+    status("Redirecting to the authorization server…");
+    authorize(iss, null).catch((error) => status(`The launch failed: ${error.message}`, true));
+  });
+}
+
+async function main() {
+  wireTabs();
+  const params = new URLSearchParams(location.search);
+  const page = document.body.dataset.page;
+  try {
+    if (page === "launch") {
+      const iss = params.get("iss");
+      if (!iss) {
+        wireStandalone();
+        status("Not launched by an EHR: enter a FHIR server for a standalone launch.");
+        return;
+      }
+      status("Redirecting to the EHR's authorization server…");
+      await authorize(iss, params.get("launch"));
+      return;
+    }
+    if (params.has("code") || params.has("state") || params.has("error")) {
+      if (params.has("error")) throw new Error(`the authorization server answered “${params.get("error")}”`);
+      await runApp();
+      return;
+    }
+    wireStandalone();
+    status("Launch this app from the EHR, or enter a FHIR server for a standalone launch.");
+  } catch (error) {
+    status(`${error.message || error}. Launch the app again from the EHR.`, true);
+  }
+}
+
+main();
