@@ -20,7 +20,7 @@ import anyio.to_thread
 import httpx
 
 from cds_service.auth import AuthenticatedClient
-from cds_service.auth.ssrf import is_acceptable_fhir_url
+from cds_service.auth.ssrf import is_acceptable_fhir_url, normalize_base_url
 from cds_service.cdshooks import Card, HookRequest, HookResponse
 from cds_service.engine import Evaluation, evaluate
 from cds_service.facts.build import DraftOrders, build_facts, read_drafts
@@ -148,7 +148,7 @@ async def _handle_hook_call(
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         fetcher = FhirFetcher(
             http,
-            request.fhirServer,
+            normalize_base_url(request.fhirServer) or request.fhirServer,  # the very URL the allowlist compared
             token,
             timeout=settings.fhir_timeout_seconds,
             max_pages=settings.fhir_max_pages,
