@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -288,9 +289,14 @@ class LargeRequestPool:
         self.processes = processes
         self.log_level = log_level
         self._pool: Any = None
+        self._lock = threading.Lock()
         self.handled = 0  # large requests sent to the process (tests, metrics)
 
     def _executor(self) -> Any:
+        with self._lock:  # the start-up thread (`warm_up`) and the first large request may race
+            return self._make_executor()
+
+    def _make_executor(self) -> Any:
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -303,8 +309,16 @@ class LargeRequestPool:
             )
         return self._pool
 
+    def start(self) -> None:
+        """Spawn the child now, from this thread, without waiting for it. From this thread: the child
+        ends with the thread that spawned it (PR_SET_PDEATHSIG), so never from a passing thread."""
+        try:
+            self._executor().submit(int)
+        except Exception as exc:  # the first large request will report it
+            log.warning("large-request process not started ahead: %s", type(exc).__name__)
+
     def warm_up(self) -> None:
-        """Start the child now, not on the first large request."""
+        """Start the child now and wait for it, not on the first large request."""
         self._executor().submit(int).result(timeout=60)
 
     async def handle(
