@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         description="HMAC key of spooled audit lines (a file is adopted only if they verify); "
         "default: derived from patient_hash_secret",
     )
+    audit_spool_ephemeral: bool = Field(
+        False,
+        description="The spool folder ends with the instance (a Kubernetes emptyDir): /health says that "
+        "rows spooled during a database outage are lost if the instance is removed first",
+    )
     audit_spool_max_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="Bound of the audit spool on disk (0: no spool, rows are lost)"
     )

@@ -193,7 +193,15 @@ async def health(request: Request) -> Response:
     audit = recorder.stats()
     if audit is not None and _is_operator(request):
         body["audit"] = audit
+    if request.app.state.settings.audit_spool_ephemeral and getattr(recorder, "spool", None) is not None:
+        body["audit_spool"] = EPHEMERAL_SPOOL
     return _json(body)
+
+
+EPHEMERAL_SPOOL = (
+    "ephemeral: audit rows spooled while the database is down are lost if this instance is removed "
+    "before the database is back (docs/operations.md)"
+)
 
 
 def _is_operator(request: Request) -> bool:

@@ -44,3 +44,17 @@ def test_health_shows_audit_counters_only_with_the_admin_token(sqlite_app) -> No
     operator = sqlite_app.get("/health", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert operator.json()["status"] == "ok"
     assert {"pending", "written", "spooled", "lost"} <= set(operator.json()["audit"])
+
+
+def test_health_says_when_the_spool_is_ephemeral(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
+    with hospital_app(
+        tmp_path,
+        storage_enabled=True,
+        database_url=f"sqlite:///{tmp_path}/audit.db",
+        audit_spool_dir=tmp_path / "spool",
+        audit_spool_ephemeral=True,
+        patient_hash_secret="pages-and-health-secret-0123456789",
+    ) as client:
+        body = client.get("/health").json()
+    assert body["audit_spool"].startswith("ephemeral") and "lost" in body["audit_spool"]
