@@ -242,9 +242,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         state.readiness.mark_ready((time.perf_counter() - started) * 1000)
         state.metrics_sync()
         loop_task = asyncio.get_running_loop().create_task(_operations_loop(app), name="cds-operations")
-        if state.large_pool is not None:
-            # Spawned now, beside the first calls, not on the first large request: under load that
-            # request waited 8 s for the process to start (measured at 200 connections, issue 21).
+        if state.large_pool is not None and getattr(state, "prestart_large_pool", False):
+            # Under `cds-service serve`: spawned now, not on the first large request (under load that
+            # request waited 8 s for the process to start: issue 21). Not for every app a test builds.
             state.large_pool.start()
         restore_signals = _install_drain_handler(state.readiness, settings.drain_delay_seconds)
         try:

@@ -30,6 +30,16 @@ def edge_limits(settings: Settings) -> EdgeLimits:
     )
 
 
+def served_app() -> Any:
+    """The app as `serve` runs it (also the `--workers` factory): the large-request process is
+    started with the service rather than by the first large request."""
+    from cds_service.app import create_app
+
+    app = create_app()
+    app.state.prestart_large_pool = True
+    return app
+
+
 def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
     """The uvicorn configuration `serve` runs: our protocol, its limits, the drain timeout."""
     config = uvicorn.Config(
@@ -78,12 +88,14 @@ def run(settings: Settings, ignored: list[str]) -> int:
         # them every resolved setting (file, environment and flags already merged here).
         for key, value in settings.model_dump(mode="json", exclude_none=True).items():
             os.environ[f"CDS_{key.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
-        config = uvicorn_config(settings, "cds_service.app:create_app")
+        config = uvicorn_config(settings, "cds_service.serve:served_app")
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
     from cds_service.app import create_app
 
-    config = uvicorn_config(settings, create_app(settings))
+    app = create_app(settings)
+    app.state.prestart_large_pool = True
+    config = uvicorn_config(settings, app)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down already
         DrainingServer(config).run()
     return 0

@@ -10,16 +10,18 @@ It replaces three stacked middlewares (request context, hook-call metrics, load 
 * no tracebacks: an unhandled error is a 500 OperationOutcome naming the request id.
 
 Shedding looks where the time goes before a request reaches the app (the review measured clients
-waiting 7-15 s at 200 connections while the app measured 13 ms and shed nothing): the server
-protocol (`protocol.server`) stamps each request with the time its headers were complete and how
-many requests were in progress then. A CDS call is refused when
+waiting 7-15 s at 200 connections while the app measured 13 ms and shed nothing). Under
+`cds-service serve` the server protocol (`protocol.server`) asks `admit` as soon as a CDS call's
+headers are complete, and answers a refusal itself; the call counts as in progress from then on.
+A CDS call is refused when
 
-* `limit` requests were already in progress when it arrived, or `limit` calls are in progress now;
-* it waited `max_wait` seconds between its headers and this layer (a loop busy with a backlog);
-* the event loop runs `max_delay` behind while other calls are in progress (a monitor task
-  measures how late its own wake-ups are; a lone call is never refused for that);
+* `limit` calls are in progress (admitted, running, or waiting for the loop to run them);
 * its body is large (`large_bytes` or more, by Content-Length) and `large_limit` large calls are
-  already in progress (they queue for the large-request process).
+  already in progress (they queue for the large-request process);
+* it was admitted but waited `max_wait` seconds between its headers and this layer;
+* without the protocol (TestClient, other servers): the event loop runs `max_delay` behind while
+  other calls are in progress (a monitor task measures how late its own wake-ups are; a lone
+  call is never refused for that).
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ open after 40 s, and clients waiting 7-15 s at 200 connections while the app mea
 * a header deadline (from the first byte of a request, or the connection's start) and a body
   deadline (from the end of the headers): 408 and the connection closed;
 * admission when a CDS call's headers are complete: beyond the limits of the app's edge layer
-  (`protocol.edge`: calls in progress, large calls, a late loop) the call is answered 503 by a
-  small ASGI app, before its body is read and without the app's stack; an admitted call is
-  stamped with that time (`EDGE_KEY`), so that the edge layer refuses it if it then waited in
-  the loop longer than its limit;
+  (`protocol.edge`: calls in progress counted from their headers, large calls) the call is
+  answered 503 right here, before its body is read, with no task and none of the app's stack;
+  an admitted call is stamped with that time (`EDGE_KEY`), so that the edge layer refuses it if
+  it then waited in the loop longer than its limit;
 * a graceful drain: an idle keep-alive connection is not cut at shutdown but given `linger`
   seconds to send a request that is then answered (with `Connection: close`).
 
@@ -187,8 +187,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.scope["extensions"] = {EDGE_KEY: {"queued_at": self.loop.time()}}
         admission = _admission
         if admission is not None and self.parser.get_method() == b"POST" and self.url.startswith(_CDS_PREFIX):
-            # Overloaded: answered by a small ASGI app of the edge layer, not the whole stack; the body
-            # that follows is skipped by the parser, never buffered for an app.
+            # Admission before any task exists: a refused call is answered right here (503), its body
+            # skipped by the parser or not read at all, never buffered for an app.
             length = next((value for name, value in self.headers if name == b"content-length"), b"0")
             content_length = int(length) if length.isdigit() else 0
             reason = admission.admit(content_length)

@@ -252,7 +252,7 @@ def test_the_document_declares_the_bearer_jwt_and_each_hooks_context() -> None:
 
 
 @schema.parametrize()
-@FUZZ_SETTINGS
+@settings(FUZZ_SETTINGS, max_examples=10)  # every operation again: fewer examples, CI has 10 minutes
 def test_answers_conform_to_the_document(case: Any, served: str) -> None:
     """No undocumented status (ST103) and no schema-valid request refused (ST202). /analytics's
     `since` is bounded relative to today (CDS_ANALYTICS_MAX_DAYS), a limit a schema cannot state."""
