@@ -9,7 +9,6 @@ import logging
 import signal
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,22 +17,20 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.auth import Authenticator
-from cds_service.auth.outage import ThrottledLog
 from cds_service.auth.replay import GuardedReplayCache, InMemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.auth.ssrf import fhir_http_client_options
 from cds_service.facts import terminology
 from cds_service.facts.memo_stats import memo_stats
-from cds_service.logs import request_id_var
 from cds_service.observability import metrics
 from cds_service.observability.readiness import Dependency, Readiness
 from cds_service.observability.tracing import Tracing, setup_tracing
 from cds_service.protocol.analytics import router as analytics_router
-from cds_service.protocol.errors import install_error_handlers, outcome_response
+from cds_service.protocol.edge import Edge
+from cds_service.protocol.errors import install_error_handlers
 from cds_service.protocol.feedback import router as feedback_router
-from cds_service.protocol.hooks import CpuLane, LargeRequestPool
+from cds_service.protocol.hooks import LARGE_BODY_BYTES, CpuLane, LargeRequestPool
 from cds_service.protocol.openapi import add_component_schemas
 from cds_service.protocol.operations import router as operations_router
 from cds_service.protocol.routes import router
@@ -43,6 +40,7 @@ from cds_service.protocol.warm_up import is_warm_up, warm_up_routes
 from cds_service.ruleset import build_rule_sets
 from cds_service.settings import Settings, load_settings
 from cds_service.storage import Recorder, create_recorder
+from cds_service.storage.spool import check_spool_directory, spool_key
 
 log = logging.getLogger("cds_service.app")
 
@@ -78,117 +76,6 @@ class LoopBoundHttp:
         client = self._clients.pop(id(asyncio.get_running_loop()), None)
         if client is not None:
             await client.aclose()
-
-
-class RequestContextMiddleware:
-    """Request id for log correlation (and the X-Request-ID header), and no 500 tracebacks.
-
-    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per request.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex[:16]
-        token = request_id_var.set(request_id)
-        response_started = False
-
-        readiness = getattr(getattr(scope.get("app"), "state", None), "readiness", None)
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                extra = [(b"x-request-id", request_id.encode())]
-                if readiness is not None and readiness.draining:
-                    # keep-alive clients reconnect, and reach an instance that is not going away
-                    extra.append((b"connection", b"close"))
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error", extra={"path": scope.get("path"), "method": scope.get("method")})
-            if response_started:
-                raise
-            response = outcome_response(
-                500, [("internal error; the request id identifies it in the logs", None)], "exception"
-            )
-            await response(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
-
-
-class LoadShedding:
-    """Refuses CDS calls (hook calls and feedback) with 503 and `Retry-After` at once when the
-    process is overloaded, instead of letting them queue for seconds.
-
-    Two signals: more than `limit` calls in progress (calls waiting on a FHIR server or the
-    database accumulate here), or an event loop running `max_delay` behind (calls waiting for
-    the loop, which never reach a counter: a monitor task measures how late its own wake-ups
-    are). EHRs give up on a CDS service after a few seconds; at 200 connections, queueing
-    everything took p99 to 5-20 s. Checked before authentication, so a refused call costs no
-    signature check and no database call.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int, max_delay: float, retry_after_seconds: int = 1) -> None:
-        self.app = app
-        self.limit = limit
-        self.max_delay = max_delay
-        self.retry_after = str(retry_after_seconds)
-        self.in_flight = 0
-        self.shed = 0
-        self.delay = 0.0
-        self._monitors: dict[int, asyncio.Task[None]] = {}
-        self._log = ThrottledLog(log)
-
-    async def _monitor(self, interval: float = 0.025) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            await asyncio.sleep(interval)
-            late = loop.time() - started - interval
-            # up at once, down gently: one quick wake-up in a busy second says little
-            self.delay = late if late > self.delay else 0.8 * self.delay + 0.2 * late
-
-    def _ensure_monitor(self) -> None:
-        loop = asyncio.get_running_loop()
-        task = self._monitors.get(id(loop))
-        if task is None or task.done():
-            self._monitors[id(loop)] = loop.create_task(self._monitor(), name="cds-loop-delay")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope.get("method") != "POST"
-            or not scope.get("path", "").startswith("/cds-services/")
-        ):
-            await self.app(scope, receive, send)
-            return
-        self._ensure_monitor()
-        # A late loop sheds only while other calls are in progress: one heavy call (or a pause of the
-        # machine) must not make the next lone call a 503.
-        if self.in_flight >= self.limit or (self.delay > self.max_delay and self.in_flight > 0):
-            self.shed += 1
-            metrics.LOAD_SHED.inc()
-            self._log.warning("overloaded: CDS calls answered 503", count=self.shed, limit=self.limit)
-            response = outcome_response(
-                503, [("the service is busy; retry after the time in Retry-After", None)], "transient"
-            )
-            response.headers["Retry-After"] = self.retry_after
-            response.headers["Connection"] = "close"  # a client that retries at once reconnects first
-            await response(scope, receive, send)
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
 
 
 def make_replay_cache(settings: Settings, recorder: Recorder) -> ReplayCache:
@@ -255,6 +142,15 @@ def _warm_up_signatures() -> None:
     key = ec.generate_private_key(ec.SECP384R1())
     token = jwt.encode({"warm-up": True}, key, algorithm="ES384")
     jwt.decode(token, key.public_key(), algorithms=["ES384"])
+
+
+def _secure_spool(settings: Settings, recorder: Recorder) -> None:
+    """The audit spool signs with the configured key, in a folder private to this user (or no start)."""
+    spool = getattr(recorder, "spool", None)
+    if spool is None:
+        return
+    spool.use_key(spool_key(settings.audit_spool_secret, settings.patient_hash_secret))
+    check_spool_directory(spool.directory)
 
 
 def _required_dependencies(settings: Settings, recorder: Recorder, replay_cache: ReplayCache) -> list[Dependency]:
@@ -347,6 +243,10 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         state.readiness.mark_ready((time.perf_counter() - started) * 1000)
         state.metrics_sync()
         loop_task = asyncio.get_running_loop().create_task(_operations_loop(app), name="cds-operations")
+        if state.large_pool is not None and getattr(state, "prestart_large_pool", False):
+            # Under `cds-service serve`: spawned now, not on the first large request (under load that
+            # request waited 8 s for the process to start: issue 21). Not for every app a test builds.
+            state.large_pool.start()
         restore_signals = _install_drain_handler(state.readiness, settings.drain_delay_seconds)
         try:
             yield
@@ -385,6 +285,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         else None
     )
     app.state.recorder = create_recorder(settings)
+    _secure_spool(settings, app.state.recorder)
     app.state.replay_cache = make_replay_cache(settings, app.state.recorder)
     app.state.authenticator = _make_authenticator(settings, app.state.replay_cache)
     app.state.readiness = Readiness(_required_dependencies(settings, app.state.recorder, app.state.replay_cache))
@@ -416,11 +317,15 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
     app.openapi = openapi_document  # type: ignore[method-assign]
 
     app.add_middleware(
-        LoadShedding, limit=settings.max_concurrent_hook_calls, max_delay=settings.max_queue_delay_ms / 1000
-    )
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(
-        metrics.HookCallMetrics, services={s.id: s.hook for s in SERVICES.values()}, uncounted=is_warm_up
+        Edge,
+        services={s.id: s.hook for s in SERVICES.values()},
+        limit=settings.max_concurrent_hook_calls,
+        max_delay=settings.max_queue_delay_ms / 1000,
+        max_wait=settings.max_request_wait_ms / 1000,
+        large_bytes=LARGE_BODY_BYTES,
+        large_limit=settings.max_concurrent_large_calls,
+        uncounted=is_warm_up,
+        readiness=app.state.readiness,
     )
     if app.state.tracing is not None:
         app.state.tracing.instrument_app(app)

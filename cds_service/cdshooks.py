@@ -97,6 +97,15 @@ class HookRequest(_Tolerant):
     prefetch: dict[str, Any] | None = None
     extension: dict[str, Any] | None = None
 
+    @field_validator("fhirServer")
+    @classmethod
+    def _base_url_only(cls, value: str | None) -> str | None:
+        # A query or fragment would be cut off by the allowlist's comparison but kept by the requests
+        # (issue 21: `…/ok#` sent every search to the base with the token): one URL, or none.
+        if value is not None and ("?" in value or "#" in value):
+            raise ValueError("must be a FHIR base URL without a query (?) or fragment (#)")
+        return value
+
     @model_validator(mode="after")
     def _authorization_needs_server(self) -> HookRequest:
         # Spec invariant cds-r-1: fhirAuthorization present implies fhirServer present.

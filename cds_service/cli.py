@@ -297,50 +297,9 @@ def _check_config(settings: Settings, sources: _Sources, clients: dict[str, Any]
 
 
 def _serve(args: argparse.Namespace, settings: Settings, ignored: list[str] | None = None) -> int:
-    import logging
+    from cds_service.serve import run
 
-    import uvicorn
-
-    from cds_service.logs import configure_logging
-    from cds_service.observability import prepare_multiprocess_dir
-
-    configure_logging(settings.log_level)
-    for notice in ignored or []:
-        logging.getLogger(__name__).warning("ignored: %s", notice)
-    # Before anything imports prometheus_client: it picks its value store (memory or files) at import.
-    prepare_multiprocess_dir(settings.workers)
-    if settings.metrics_port is not None:
-        from cds_service.observability.exposition import start_metrics_server
-
-        try:  # in this process: under --workers the supervisor, which reads every worker's files
-            start_metrics_server(settings.metrics_host, settings.metrics_port)
-        except OSError as exc:
-            print(f"cds-service: CDS_METRICS_PORT {settings.metrics_port}: cannot listen ({exc.strerror})",
-                  file=sys.stderr)  # fmt: skip
-            return 2
-    graceful = {"timeout_graceful_shutdown": max(1, round(settings.drain_timeout_seconds))}
-    if settings.workers > 1:
-        # Workers build the app from the factory and read settings from the environment: hand
-        # them every resolved setting (file, environment and flags already merged here).
-        for key, value in settings.model_dump(mode="json", exclude_none=True).items():
-            os.environ[f"CDS_{key.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
-        uvicorn.run(
-            "cds_service.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_config=None,
-            access_log=False,
-            **graceful,
-        )
-        return 0
-    from cds_service.app import create_app
-
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False, **graceful
-    )
-    return 0
+    return run(settings, ignored or [])
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:

@@ -90,9 +90,33 @@ class Settings(BaseSettings):
     max_queue_delay_ms: int = Field(
         250, ge=1, description="Event-loop delay beyond which new hook calls are answered 503 with Retry-After"
     )
+    max_request_wait_ms: int = Field(
+        2000,
+        ge=1,
+        description="A CDS call that waited this long between its headers and the app is answered 503 at once",
+    )
+    max_concurrent_large_calls: int = Field(
+        1,
+        ge=1,
+        description="Hook calls of 1 MiB or more in progress per process (they queue for the large-request "
+        "processes); more are answered 503 with Retry-After before their body is read",
+    )
     large_request_processes: int = Field(
         1, ge=0, description="Processes for requests of 1 MiB or more (0: a thread of their own instead)"
     )
+
+    # --- connections (`cds-service serve`; the shipped proxy configurations apply the same limits)
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Request line and headers together; 431 as soon as a request passes it"
+    )
+    max_header_count: int = Field(100, ge=8, description="Request headers per request; 431 beyond")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request's headers must arrive within this time of its first byte (else 408)"
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request's body must arrive within this time of its headers (else 408)"
+    )
+    keep_alive_seconds: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this")
 
     # --- storage
     database_url: str = Field("sqlite:///./cds_service.db", description="SQLAlchemy URL (SQLite or PostgreSQL)")
@@ -116,7 +140,19 @@ class Settings(BaseSettings):
         "delete", description="`wal` maps the -shm file into memory: faster, but SIGBUS if it becomes unwritable"
     )
     audit_spool_dir: Path | None = Field(
-        None, description="Audit rows wait here while the database is down (default: <tmp>/cds-audit-spool)"
+        None,
+        description="Audit rows wait here while the database is down, a 0700 folder of the service's user "
+        "(default: <tmp>/cds-audit-spool-<uid>)",
+    )
+    audit_spool_secret: str | None = Field(
+        None,
+        description="HMAC key of spooled audit lines (a file is adopted only if they verify); "
+        "default: derived from patient_hash_secret",
+    )
+    audit_spool_ephemeral: bool = Field(
+        False,
+        description="The spool folder ends with the instance (a Kubernetes emptyDir): /health says that "
+        "rows spooled during a database outage are lost if the instance is removed first",
     )
     audit_spool_max_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="Bound of the audit spool on disk (0: no spool, rows are lost)"

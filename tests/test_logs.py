@@ -299,7 +299,7 @@ def test_no_sentinel_in_outage_overload_and_spool_output(
                 assert _post(app, sign, body, tokens).status_code == 200
             assert _post(app, sign, _hook_body("order-sign"), tokens).status_code == 200
             app.app.state.recorder.flush(timeout=20)
-            shedding = next(m for m in _middlewares(app.app) if type(m).__name__ == "LoadShedding")
+            shedding = next(m for m in _middlewares(app.app) if type(m).__name__ == "Edge")
             shedding.in_flight = 1  # as if another call were in progress: the next one is shed
             assert _post(app, sign, _hook_body("order-sign"), tokens).status_code == 503
             shedding.in_flight = 0
@@ -310,8 +310,8 @@ def test_no_sentinel_in_outage_overload_and_spool_output(
             audit_spool_dir=spool,
             patient_hash_secret="log-privacy-test-secret-0123456789",
         )
-        with TestClient(create_app(strict), base_url=PUBLIC_BASE) as app:  # replay outage: reject
-            assert _post(app, sign, _hook_body("order-sign"), tokens).status_code == 401
+        with TestClient(create_app(strict), base_url=PUBLIC_BASE) as app:  # replay outage: reject (503)
+            assert _post(app, sign, _hook_body("order-sign"), tokens).status_code == 503
     output = stream.getvalue()
     assert "JWT replay store" in output and "audit database unavailable" in output and "overloaded" in output
     spooled = "".join(p.read_text() for p in spool.glob("*.jsonl"))

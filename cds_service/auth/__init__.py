@@ -18,7 +18,7 @@ import httpx
 from fastapi import Request
 
 from cds_service.auth.clients import ClientEntry, load_clients
-from cds_service.auth.errors import AuthError, ClientsConfigError
+from cds_service.auth.errors import AuthError, AuthUnavailable, ClientsConfigError
 from cds_service.auth.jwks import JwksStore
 from cds_service.auth.replay import InMemoryReplayCache, ReplayCache
 from cds_service.auth.ssrf import fhir_http_client_options, is_acceptable_fhir_url, same_base_url
@@ -28,6 +28,7 @@ from cds_service.settings import Settings
 __all__ = [
     "DEV_CLIENT",
     "AuthError",
+    "AuthUnavailable",
     "AuthenticatedClient",
     "Authenticator",
     "ClientsConfigError",

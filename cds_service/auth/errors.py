@@ -11,5 +11,9 @@ class AuthError(Exception):
         self.reason = reason
 
 
+class AuthUnavailable(AuthError):
+    """The token could not be checked now (the JWT replay store is down): a 503, not a bad credential."""
+
+
 class ClientsConfigError(ValueError):
     """The trusted-clients file is unusable; raised at startup so a typo never weakens trust."""

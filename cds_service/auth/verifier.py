@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 
 from cds_service.auth.clients import ClientEntry
-from cds_service.auth.errors import AuthError
+from cds_service.auth.errors import AuthError, AuthUnavailable
 from cds_service.auth.jwks import JwksStore, JwksUnavailable
 from cds_service.auth.replay import ReplayCache
 from cds_service.auth.ssrf import normalize_base_url
@@ -180,8 +180,8 @@ class TokenVerifier:
             raise AuthError("missing claim jti" if not jti else "malformed claim jti")
         try:
             fresh = await self._replay.check_and_store(jti, client.iss, expires_at)
-        except Exception as exc:  # a replay store outage must fail closed, not open
-            raise AuthError("replay check unavailable") from exc
+        except Exception as exc:  # a replay store outage must fail closed, not open (503: retry later)
+            raise AuthUnavailable("replay check unavailable") from exc
         if not fresh:
             raise AuthError("token replayed")
         return VerifiedToken(client=client, claims=claims, kid=kid)

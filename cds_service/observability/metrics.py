@@ -8,7 +8,7 @@ patient data. `tests/test_metrics.py` drives every endpoint with sentinel patien
 searches the exposition for them.
 
 What is counted where:
-- the edge (`HookCallMetrics` middleware, routes, prefetch, deps) records hook calls, latencies,
+- the edge (`protocol.edge.Edge`, routes, prefetch, deps) records hook calls, latencies,
   cards, FHIR fetches and JWT rejections as they happen;
 - storage, auth and the facts layer keep counters of their own (audit written/spooled/lost, replay
   store failures, memo hits); `StateSync` copies them in every `SYNC_INTERVAL_SECONDS` and before
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SYNC_INTERVAL_SECONDS = 2.0
 # Hook calls take ~5-100 ms with prefetch; FHIR fetching and the 3 s deadline make the long tail.
@@ -136,55 +135,6 @@ def timed(histogram: Histogram, label: str) -> Iterator[None]:
         yield
     finally:
         histogram.labels(label).observe(time.perf_counter() - started)
-
-
-class HookCallMetrics:
-    """ASGI middleware: every `POST /cds-services/{id}` counted by service, hook and final status
-    (401 from the JWT check and 503 from load shedding included), with its whole duration.
-
-    Outermost but for CORS, so it sees what the EHR gets. Unknown service ids count as "unknown":
-    a caller probing random ids cannot grow the label set.
-    """
-
-    def __init__(
-        self, app: ASGIApp, services: Mapping[str, str], uncounted: Callable[[Scope], bool] | None = None
-    ) -> None:
-        self.app = app
-        self.services = dict(services)  # id -> hook
-        self.uncounted = uncounted  # the instance's own warm-up calls
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if (
-            scope.get("method") != "POST"
-            or not path.startswith("/cds-services/")
-            or (self.uncounted is not None and self.uncounted(scope))
-        ):
-            await self.app(scope, receive, send)
-            return
-        service_id = path[len("/cds-services/") :]
-        if "/" in service_id.rstrip("/"):  # feedback and anything below a service
-            await self.app(scope, receive, send)
-            return
-        service_id = service_id.rstrip("/")
-        hook = self.services.get(service_id)
-        service = service_id if hook is not None else "unknown"
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        started = time.perf_counter()
-        HOOK_CALLS_IN_FLIGHT.inc()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            HOOK_CALLS_IN_FLIGHT.dec()
-            HOOK_CALLS.labels(service, hook or "unknown", str(status)).inc()
-            HOOK_CALL_SECONDS.labels(service).observe(time.perf_counter() - started)
 
 
 # ----------------------------------------------------------------------------- copying counters in

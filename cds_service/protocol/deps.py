@@ -9,13 +9,15 @@ import logging
 
 from fastapi import HTTPException, Request
 
-from cds_service.auth import AuthenticatedClient, AuthError
+from cds_service.auth import AuthenticatedClient, AuthError, AuthUnavailable
 from cds_service.observability import metrics
 from cds_service.protocol.warm_up import WARM_UP_CLIENT, is_warm_up
 
 log = logging.getLogger("cds_service.auth")
 
 UNAUTHORIZED = "unauthorized: a valid client JWT is required (the reason is in the service's log)"
+UNAVAILABLE = "the client JWT cannot be checked now (a dependency is down); retry after the time in Retry-After"
+RETRY_AFTER_SECONDS = "5"
 
 
 async def authenticated_client(request: Request) -> AuthenticatedClient:
@@ -24,6 +26,11 @@ async def authenticated_client(request: Request) -> AuthenticatedClient:
         return WARM_UP_CLIENT
     try:
         return await request.app.state.authenticator.authenticate(request)
+    except AuthUnavailable as exc:
+        # The credentials may be fine: a 401 invalid_token would send the EHR's team after its keys.
+        log.warning("client authentication unavailable", extra={"reason": exc.reason, "path": request.url.path})
+        metrics.jwt_rejected(exc.reason)
+        raise HTTPException(status_code=503, detail=UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
     except AuthError as exc:
         log.warning("client authentication failed", extra={"reason": exc.reason, "path": request.url.path})
         metrics.jwt_rejected(exc.reason)

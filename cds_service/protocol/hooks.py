@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import anyio.to_thread
 import httpx
 
 from cds_service.auth import AuthenticatedClient
-from cds_service.auth.ssrf import is_acceptable_fhir_url
+from cds_service.auth.ssrf import is_acceptable_fhir_url, normalize_base_url
 from cds_service.cdshooks import Card, HookRequest, HookResponse
 from cds_service.engine import Evaluation, evaluate
 from cds_service.facts.build import DraftOrders, build_facts, read_drafts
@@ -160,7 +161,7 @@ async def _handle_hook_call(
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         fetcher = FhirFetcher(
             http,
-            request.fhirServer,
+            normalize_base_url(request.fhirServer) or request.fhirServer,  # the very URL the allowlist compared
             token,
             timeout=settings.fhir_timeout_seconds,
             max_pages=settings.fhir_max_pages,
@@ -313,9 +314,14 @@ class LargeRequestPool:
         self.processes = processes
         self.log_level = log_level
         self._pool: Any = None
+        self._lock = threading.Lock()
         self.handled = 0  # large requests sent to the process (tests, metrics)
 
     def _executor(self) -> Any:
+        with self._lock:  # the start-up thread (`warm_up`) and the first large request may race
+            return self._make_executor()
+
+    def _make_executor(self) -> Any:
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -328,8 +334,16 @@ class LargeRequestPool:
             )
         return self._pool
 
+    def start(self) -> None:
+        """Spawn the child now, from this thread, without waiting for it. From this thread: the child
+        ends with the thread that spawned it (PR_SET_PDEATHSIG), so never from a passing thread."""
+        try:
+            self._executor().submit(int)
+        except Exception as exc:  # the first large request will report it
+            log.warning("large-request process not started ahead: %s", type(exc).__name__)
+
     def warm_up(self) -> None:
-        """Start the child now, not on the first large request."""
+        """Start the child now and wait for it, not on the first large request."""
         self._executor().submit(int).result(timeout=60)
 
     async def handle(

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from cds_service.cdshooks import FeedbackRequest, HookRequest, HookResponse
+from cds_service.cdshooks import CONTEXT_MODELS, FeedbackRequest, HookRequest, HookResponse
 
 
 class OutcomeIssue(BaseModel):
@@ -77,6 +77,47 @@ FEEDBACK: dict[str, Any] = {
 }
 
 
+SECURITY_SCHEME = "cdsClientJwt"
+_BEARER_JWT = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "The CDS client's JWT (CDS Hooks 2.0, section Trusting CDS Clients): signed with a key of "
+    "the client's JWKS, `aud` this service's URL, a `jti` used once. Not required in --dev.",
+}
+
+
+def _secure(document: dict[str, Any]) -> None:
+    """Every /cds-services operation (and /analytics) takes a bearer token: declared, with its 401;
+    every path that names something answers 404 when there is no such thing."""
+    document["components"].setdefault("securitySchemes", {})[SECURITY_SCHEME] = _BEARER_JWT
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "{" in path:
+                responses.setdefault("404", _outcome("Nothing by that name here"))
+            if path.startswith(("/cds-services", "/analytics")):  # /analytics: or the admin token
+                operation["security"] = [{SECURITY_SCHEME: []}]
+                responses.setdefault("401", _COMMON[401])
+
+
+def _per_hook_contexts(schemas: dict[str, Any]) -> None:
+    """`context` of a hook request, as each hook defines it (the route checks it against `hook`)."""
+    for model in CONTEXT_MODELS.values():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+        for name, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        schemas[model.__name__] = schema
+    context = schemas["HookRequest"]["properties"]["context"]
+    schemas["HookRequest"]["properties"]["context"] = {
+        "title": context.get("title", "Context"),
+        "description": "The hook's context: " + ", ".join(
+            f"{hook} → {model.__name__}" for hook, model in CONTEXT_MODELS.items()
+        ),
+        "anyOf": [_ref(model) for model in CONTEXT_MODELS.values()],
+    }
+
+
 def add_component_schemas(document: dict[str, Any]) -> dict[str, Any]:
     """Put the models (and the models they use) into `components.schemas` of `document`."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -85,6 +126,8 @@ def add_component_schemas(document: dict[str, Any]) -> dict[str, Any]:
         for name, definition in schema.pop("$defs", {}).items():
             schemas.setdefault(name, definition)
         schemas[model.__name__] = schema
+    _per_hook_contexts(schemas)
+    _secure(document)
     # Request validation errors are answered 400 with an OperationOutcome (errors.py), never 422.
     for operations in document.get("paths", {}).values():
         for operation in operations.values():

@@ -16,7 +16,7 @@ from cds_service.cdshooks import Card, DiscoveryResponse
 from cds_service.observability import metrics
 from cds_service.protocol import openapi
 from cds_service.protocol.decisions import CallKeys, call_keys, drafts_json, intents_json
-from cds_service.protocol.deps import authenticated_client, public_base_url
+from cds_service.protocol.deps import authenticated_client, presents_admin_token, public_base_url
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
 from cds_service.protocol.pages import guideline_index, guideline_page
@@ -207,26 +207,55 @@ async def _not_repeated_at_signing(state: Any, outcome: HookOutcome, decided: Ca
     return held
 
 
-@router.get("/health", summary="Liveness, and the audit trail's state (pending, written, spooled, lost)")
+@router.get("/health", summary="Liveness and the audit trail's state; its counters for the admin token only")
 async def health(request: Request) -> Response:
     """200 whenever the process serves: `status` is "degraded" while audit records are spooled or
     lost (the database is down), else "ok".
 
     Still 200 when degraded, on purpose: cards do not depend on the audit database, and every
     instance shares it, so a load balancer that pulled "degraded" instances would take the whole
-    service down for an audit outage. Monitoring should alert on "degraded" instead.
+    service down for an audit outage. Monitoring should alert on "degraded" instead. The counters
+    (pending, written, spooled, replayed, lost) are shown with the admin token (or in --dev) only;
+    Prometheus has them as `cds_audit_*`.
     """
     recorder = request.app.state.recorder
     body: dict[str, object] = {"status": "degraded" if recorder.degraded() else "ok"}
     audit = recorder.stats()
-    if audit is not None:
+    if audit is not None and _is_operator(request):
         body["audit"] = audit
+    if request.app.state.settings.audit_spool_ephemeral and getattr(recorder, "spool", None) is not None:
+        body["audit_spool"] = EPHEMERAL_SPOOL
     return _json(body)
+
+
+EPHEMERAL_SPOOL = (
+    "ephemeral: audit rows spooled while the database is down are lost if this instance is removed "
+    "before the database is back (docs/operations.md)"
+)
+
+
+def _is_operator(request: Request) -> bool:
+    """The audit counters are for operators (the admin token; anyone in --dev), and in /metrics."""
+    settings = request.app.state.settings
+    if settings.dev:
+        return True
+    token = settings.admin_token
+    return bool(token) and presents_admin_token(request.headers.get("authorization", ""), token)
+
+
+# The pages are static text with one inline style sheet: nothing else may load, run or frame them.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 @router.get("/guideline", response_class=HTMLResponse, summary="The guideline statements this service applies")
 async def guideline_home(request: Request) -> HTMLResponse:
-    return HTMLResponse(guideline_index(request.app.state.site_rule_set))
+    return HTMLResponse(guideline_index(request.app.state.site_rule_set), headers=PAGE_HEADERS)
 
 
 @router.get("/guideline/{topic}", response_class=HTMLResponse, summary="One rule and the statements it applies")
@@ -234,4 +263,4 @@ async def guideline_topic(topic: str, request: Request) -> HTMLResponse:
     page = guideline_page(topic, request.app.state.site_rule_set)
     if page is None:
         raise ClientError(404, [(f"no rule with topic '{topic[:60]}'", None)], "not-found")
-    return HTMLResponse(page)
+    return HTMLResponse(page, headers=PAGE_HEADERS)

@@ -8,16 +8,26 @@ its own name, so nothing spooled is orphaned. The rows hold what the database wo
 patient only as its keyed pseudonym, card summaries already scrubbed; never a raw patient id.
 
 Bounded in bytes (`CDS_AUDIT_SPOOL_MAX_BYTES`): past the bound, rows are counted as lost.
+
+Private to the service's user (issue 21, finding 5: a 0755 folder of 0644 files in the shared temp
+folder let other local users read spooled rows and plant a file the service adopted): the folder
+is 0700 and owned by the service's user (`check_spool_directory`, run by `cds-service serve`,
+refuses to start otherwise), files are created 0600, and every line carries an HMAC-SHA256 of
+its JSON under the spool key (`spool_key`: `CDS_AUDIT_SPOOL_SECRET`, else derived from
+`CDS_PATIENT_HASH_SECRET`). A line without a valid HMAC is never replayed; a file of another
+process is adopted only if it is a regular file of this user whose lines verify.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,8 +37,71 @@ log = logging.getLogger("cds_service.storage")
 _NAME = re.compile(r"^audit-spool-(?P<db>[0-9a-f]{12})-(?P<pid>\d+)(?:-(?P<n>\d+))?\.jsonl$")
 
 
+# The key of a spool nobody configured: the one `spool_key` derives from the documented development
+# default of CDS_PATIENT_HASH_SECRET ("change-me"). `check-config` warns about that default.
+_DIGEST_HEX = 64
+
+
+class SpoolDirectoryError(Exception):
+    """The spool folder is unsafe or unusable: one line for the operator, and the service does not start."""
+
+
 def default_spool_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "cds-audit-spool"
+    """Per user, so that another local user's folder is never ours (and ours never theirs)."""
+    return Path(tempfile.gettempdir()) / f"cds-audit-spool-{os.geteuid()}"
+
+
+def spool_key(secret: str | None, patient_hash_secret: str) -> bytes:
+    """The HMAC key of spool lines: `CDS_AUDIT_SPOOL_SECRET`, else derived from the patient hash secret."""
+    if secret:
+        return secret.encode()
+    return hmac.new(patient_hash_secret.encode(), b"cds-audit-spool", hashlib.sha256).digest()
+
+
+DEFAULT_KEY = spool_key(None, "change-me")
+
+
+def check_spool_directory(directory: Path | None) -> Path:
+    """Create the folder 0700 if missing; refuse one that is not a real folder of this user, private to it."""
+    path = Path(directory) if directory is not None else default_spool_dir()
+    where = f"audit spool directory {path} (CDS_AUDIT_SPOOL_DIR)"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+        info = path.lstat()
+    except OSError as exc:
+        raise SpoolDirectoryError(f"{where}: cannot create it: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise SpoolDirectoryError(f"{where}: not a directory (a symbolic link is refused too)")
+    if info.st_uid != os.geteuid():
+        raise SpoolDirectoryError(f"{where}: owned by uid {info.st_uid}, not by this service's user ({os.geteuid()})")
+    if info.st_mode & 0o077:
+        raise SpoolDirectoryError(
+            f"{where}: mode {stat.S_IMODE(info.st_mode):04o} lets other users in; it must be 0700 (chmod 700 {path})"
+        )
+    return path
+
+
+def _sign(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).hexdigest().encode() + b" " + payload + b"\n"
+
+
+def _verified(key: bytes, line: bytes) -> bytes | None:
+    """The JSON of a signed line, or None when its HMAC does not match (planted, altered, torn)."""
+    digest, _, payload = line.partition(b" ")
+    if len(digest) != _DIGEST_HEX or not payload:
+        return None
+    expected = hmac.new(key, payload, hashlib.sha256).hexdigest().encode()
+    return payload if hmac.compare_digest(digest, expected) else None
+
+
+def _own_regular_file(path: Path) -> bool:
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def _alive(pid: int) -> bool:
@@ -46,14 +119,33 @@ def _alive(pid: int) -> bool:
 class AuditSpool:
     """JSON-lines spool of audit rows; `rows` counts what waits in it."""
 
-    def __init__(self, directory: Path, database_url: str, max_bytes: int) -> None:
+    def __init__(self, directory: Path, database_url: str, max_bytes: int, *, key: bytes | None = None) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self.key = key or DEFAULT_KEY
+        self.rejected_files = 0  # files of other processes not adopted: not this user's, or lines that do not verify
         self.db_key = hashlib.sha256(database_url.encode()).hexdigest()[:12]
         self.path = self.directory / f"audit-spool-{self.db_key}-{os.getpid()}.jsonl"
         self.rows = 0
         self.bytes = 0
         self.corrupt_lines = 0
+
+    def use_key(self, key: bytes) -> None:
+        """Sign and verify with `key` (the app sets the configured one before the recorder starts)."""
+        self.key = key
+
+    def _verifies(self, path: Path) -> bool:
+        """Adoptable: a regular file of this user whose every line verifies (a torn last line aside)."""
+        if not _own_regular_file(path):
+            return False
+        try:
+            lines = path.read_bytes().split(b"\n")
+        except OSError:
+            return False
+        complete, torn = lines[:-1], lines[-1]
+        return all(_verified(self.key, line) is not None for line in complete if line.strip()) and (
+            not torn.strip() or bool(complete)
+        )
 
     def files(self) -> list[Path]:
         """This process's spool files (its own and adopted ones), oldest first."""
@@ -62,7 +154,7 @@ class AuditSpool:
         mine = []
         for path in self.directory.iterdir():
             match = _NAME.match(path.name)
-            if match and match["db"] == self.db_key and int(match["pid"]) == os.getpid():
+            if match and match["db"] == self.db_key and int(match["pid"]) == os.getpid() and _own_regular_file(path):
                 mine.append(path)
         return sorted(mine, key=lambda p: (p == self.path, p.name))  # adopted (older) files first
 
@@ -74,6 +166,10 @@ class AuditSpool:
         for path in sorted(self.directory.iterdir()):
             match = _NAME.match(path.name)
             if not match or match["db"] != self.db_key or _alive(int(match["pid"])):
+                continue
+            if not self._verifies(path):
+                self.rejected_files += 1
+                log.error("audit spool file %s not adopted: not this user's, or not signed with its key", path.name)
                 continue
             target = self.directory / f"audit-spool-{self.db_key}-{os.getpid()}-{adopted + 1}.jsonl"
             try:
@@ -106,15 +202,17 @@ class AuditSpool:
         lines: list[bytes] = []
         size = self.bytes
         for row in rows:
-            line = json.dumps(row, separators=(",", ":"), default=str).encode() + b"\n"
+            line = _sign(self.key, json.dumps(row, separators=(",", ":"), default=str).encode())
             if size + len(line) > self.max_bytes:
                 break
             lines.append(line)
             size += len(line)
         if not lines:
             return 0
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "ab") as handle:
+        if not self.directory.is_dir():
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "ab") as handle:
             handle.write(b"".join(lines))
             handle.flush()
             os.fsync(handle.fileno())
@@ -133,8 +231,12 @@ class AuditSpool:
             for line in data.splitlines():
                 if not line.strip():
                     continue
+                payload = _verified(self.key, line)
+                if payload is None:  # altered, planted or torn: never replayed into the audit trail
+                    self.corrupt_lines += 1
+                    continue
                 try:
-                    row = json.loads(line)
+                    row = json.loads(payload)
                 except ValueError:
                     self.corrupt_lines += 1
                     continue

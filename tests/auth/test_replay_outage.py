@@ -63,7 +63,7 @@ def _discovery(base: str, token: str | None = None, timeout: float = 5.0) -> tup
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("policy", "during"), [("reject", 401), ("memory", 200)])
+@pytest.mark.parametrize(("policy", "during"), [("reject", 503), ("memory", 200)])
 def test_a_frozen_database_costs_each_call_at_most_the_call_timeout(
     cluster: ThrowawayPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str, during: int
 ) -> None:
@@ -102,7 +102,12 @@ def test_database_down_rejects_by_default_so_no_token_is_accepted_twice(
             if _get(a, token) == 200 and _get(b, token) == 200:
                 accepted_twice += 1
         assert accepted_twice == 0
-        assert _get(a, app_token("/cds-services")) == 401  # fail closed, not open
+        # fail closed, not open; and 503 with Retry-After (issue 21): a 401 invalid_token would read
+        # as a credentials problem on the EHR's side
+        refused = a.get("/cds-services", headers={"Authorization": f"Bearer {app_token('/cds-services')}"})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "5", refused.text
+        assert "invalid_token" not in refused.headers.get("www-authenticate", "")
+        assert "retry" in refused.json()["issue"][0]["diagnostics"]
     outage_lines = [r for r in caplog.records if "replay" in r.getMessage() and r.levelname == "ERROR"]
     assert 1 <= len(outage_lines) <= 2, "one log line per interval, not one per request"
 
@@ -177,7 +182,7 @@ def test_a_frozen_redis_costs_each_call_at_most_the_call_timeout(
             results = [_discovery(base) for _ in range(4)]
         finally:
             process.send_signal(signal.SIGCONT)
-        assert [status for status, _ in results] == [401] * 4
+        assert [status for status, _ in results] == [503] * 4
         assert max(elapsed for _, elapsed in results) < CALL_TIMEOUT + 1.0
         assert wait_until(lambda: _discovery(base)[0] == 200, timeout=15)
 
@@ -186,5 +191,5 @@ def test_redis_down_is_refused_quickly(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
     with _instance(tmp_path, replay_store="redis", redis_url="redis://127.0.0.1:9/0", storage_enabled=False) as a:
         started = time.monotonic()
-        assert _get(a, app_token("/cds-services")) == 401
+        assert _get(a, app_token("/cds-services")) == 503
         assert time.monotonic() - started < CALL_TIMEOUT + 1.0

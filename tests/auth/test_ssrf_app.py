@@ -107,3 +107,46 @@ def test_unauthenticated_request_makes_no_outbound_call(app_client: TestClient) 
         assert network.calls.call_count == 0
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# ---------------------------------------------------------------------------- issue 21, finding 4: one URL
+
+
+@pytest.mark.parametrize(
+    "fhir_server",
+    [
+        "https://fhir.example.org/r4?x=1&y=",  # the review: `GET /r4?x=1&y=/Patient/...`
+        "https://fhir.example.org/r4#",  # the review: every search sent to the base, answer read as the record
+        "https://fhir.example.org/r4#/Patient",
+        "https://fhir.example.org/r4?",
+    ],
+)
+def test_a_fhir_server_with_a_query_or_fragment_is_refused_400_naming_the_field(
+    app_client: TestClient, fhir_server: str
+) -> None:
+    with respx.mock(assert_all_called=False) as network:
+        network.route().mock(side_effect=_empty_fhir)
+        response = app_client.post(
+            SIGN_PATH, json=_request_without_prefetch(fhir_server), headers=auth_header(SIGN_PATH)
+        )
+        assert network.calls.call_count == 0
+    assert response.status_code == 400, response.text
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["fhirServer"] and "query" in issue["diagnostics"]
+    assert ACCESS_TOKEN not in response.text
+
+
+def test_only_the_normalised_fhir_server_url_is_requested(app_client: TestClient) -> None:
+    """Upper-case host, default port and trailing slash pass the allowlist; the requests go to the
+    very base the allowlist compared (https://fhir.example.org/r4/...)."""
+    with respx.mock(assert_all_called=False) as network:
+        network.route().mock(side_effect=_empty_fhir)
+        response = app_client.post(
+            SIGN_PATH,
+            json=_request_without_prefetch("HTTPS://FHIR.Example.org:443/r4/"),
+            headers=auth_header(SIGN_PATH),
+        )
+        urls = [str(call.request.url) for call in network.calls]
+    assert response.status_code == 200, response.text
+    assert urls and all(url.startswith(ALLOWED_FHIR + "/") for url in urls), urls
+    assert not any("//Patient" in url or ":443" in url for url in urls), urls

@@ -232,3 +232,34 @@ def test_a_dose_of_1e308_is_answered_without_a_500(offline_client: TestClient) -
     ] = 1e308
     response = offline_client.post(f"/cds-services/{SIGN}", json=request)
     assert response.status_code == 200
+
+
+def test_the_document_declares_the_bearer_jwt_and_each_hooks_context() -> None:
+    """Issue 21, item 7: a security scheme for the client JWT, 401/404 responses, per-hook contexts."""
+    assert _DOCUMENT["components"]["securitySchemes"]["cdsClientJwt"] == {
+        **_DOCUMENT["components"]["securitySchemes"]["cdsClientJwt"], "type": "http", "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }  # fmt: skip
+    for path in ("/cds-services", "/cds-services/{service_id}", "/cds-services/{service_id}/feedback"):
+        for operation in _DOCUMENT["paths"][path].values():
+            assert operation["security"] == [{"cdsClientJwt": []}] and "401" in operation["responses"]
+    assert "404" in _DOCUMENT["paths"]["/guideline/{topic}"]["get"]["responses"]
+    context = _DOCUMENT["components"]["schemas"]["HookRequest"]["properties"]["context"]
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in context["anyOf"]} == {
+        "PatientViewContext", "OrderSelectContext", "OrderSignContext"
+    }  # fmt: skip
+    assert "draftOrders" in _DOCUMENT["components"]["schemas"]["OrderSignContext"]["properties"]
+
+
+@schema.parametrize()
+@settings(FUZZ_SETTINGS, max_examples=10)  # every operation again: fewer examples, CI has 10 minutes
+def test_answers_conform_to_the_document(case: Any, served: str) -> None:
+    """No undocumented status (ST103) and no schema-valid request refused (ST202). /analytics's
+    `since` is bounded relative to today (CDS_ANALYTICS_MAX_DAYS), a limit a schema cannot state."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import positive_data_acceptance, status_code_conformance
+
+    checks = [not_a_server_error, status_code_conformance]
+    if case.path != "/analytics":
+        checks.append(positive_data_acceptance)
+    case.call_and_validate(base_url=served, timeout=30, checks=checks)

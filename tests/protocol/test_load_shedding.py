@@ -46,7 +46,14 @@ def test_large_requests_do_not_hold_typical_ones(tmp_path: Path) -> None:
     # Shedding on event-loop delay is switched off here: on a machine busy with other suites the loop
     # is late for reasons of its own, and this test is about where large requests run (the shedding
     # has its own tests below).
-    settings = load_settings(dev=True, storage_enabled=False, max_concurrent_hook_calls=64, max_queue_delay_ms=60_000)
+    settings = load_settings(
+        dev=True,
+        storage_enabled=False,
+        max_concurrent_hook_calls=64,
+        max_concurrent_large_calls=3,  # the three heavy clients below; a fourth would be refused
+        max_queue_delay_ms=60_000,
+        max_request_wait_ms=60_000,
+    )
     app = create_app(settings)
     with live_server(app) as base:
         for _ in range(3):
@@ -78,7 +85,7 @@ def test_large_requests_do_not_hold_typical_ones(tmp_path: Path) -> None:
 def test_beyond_the_limit_calls_are_answered_503_at_once(tmp_path: Path) -> None:
     generate = _generate()
     heavy = json.dumps(generate.build("large")).encode()
-    settings = load_settings(dev=True, storage_enabled=False, max_concurrent_hook_calls=2)
+    settings = load_settings(dev=True, storage_enabled=False, max_concurrent_hook_calls=2, max_concurrent_large_calls=2)
     with live_server(create_app(settings)) as base, ThreadPoolExecutor(12) as pool:
         results = list(pool.map(lambda _: _post(base, heavy), range(12)))
     statuses = [status for status, _, _ in results]
@@ -86,7 +93,9 @@ def test_beyond_the_limit_calls_are_answered_503_at_once(tmp_path: Path) -> None
     assert statuses.count(200) >= 2 and shed, statuses
     assert set(statuses) <= {200, 503}
     assert all(headers.get("retry-after") == "1" for _, headers in shed)
-    assert max(ms for ms, _ in shed) < 1500, "a refused call should not wait"
+    # Not queued behind the heavy calls (twelve of ~1 s each); the bound is the EHR's deadline, as in
+    # test_overload_probe.py, not a benchmark figure: the machine is shared.
+    assert max(ms for ms, _ in shed) < 5000, "a refused call should not wait"
 
 
 def test_a_large_request_refused_in_the_worker_process_is_a_400(tmp_path: Path) -> None:
@@ -113,7 +122,7 @@ def test_a_late_event_loop_sheds_only_while_other_calls_are_in_progress() -> Non
     """One heavy call, or a pause of the machine, must not turn the next lone call into a 503."""
     import asyncio
 
-    from cds_service.app import LoadShedding
+    from cds_service.protocol.edge import Edge
 
     seen: list[int] = []
 
@@ -121,7 +130,7 @@ def test_a_late_event_loop_sheds_only_while_other_calls_are_in_progress() -> Non
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    async def call(shedding: LoadShedding) -> None:
+    async def call(shedding: Edge) -> None:
         async def receive() -> Any:
             return {"type": "http.request", "body": b"", "more_body": False}
 
@@ -133,7 +142,7 @@ def test_a_late_event_loop_sheds_only_while_other_calls_are_in_progress() -> Non
         await shedding(scope, receive, send)
 
     async def scenario() -> None:
-        shedding = LoadShedding(app, limit=10, max_delay=0.25)
+        shedding = Edge(app, services={}, limit=10, max_delay=0.25)
         shedding._ensure_monitor = lambda: None  # type: ignore[method-assign]  # the delay is set by hand here
         shedding.delay = 1.0  # the loop woke a second late
         await call(shedding)  # alone: answered
