@@ -198,7 +198,42 @@ def _focus(request: Request) -> dict[str, str]:
     }
 
 
-@router.post(f"{APP_PATH}/api/course", summary="The SMART app's drawing data, from the service's facts")
+def _course_outcome(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/fhir+json": {"schema": {"type": "object"}}}}
+
+
+# The document states what the endpoint takes (a Bundle; its resources are read as the hooks read
+# prefetch, malformed ones skipped) and each refusal, so that a client generated from it is right.
+_COURSE_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["resourceType"],
+                    "properties": {
+                        "resourceType": {"type": "string", "enum": ["Bundle"]},
+                        "entry": {"type": "array", "maxItems": MAX_RESOURCES, "items": {"type": "object"}},
+                    },
+                }
+            }
+        },
+    },
+}
+_COURSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _course_outcome("Not JSON, nesting too deep, or not a Bundle (OperationOutcome says where)"),
+    403: _course_outcome("Posted from another site: only the app this service serves may call it"),
+    413: _course_outcome("Body larger than CDS_MAX_BODY_BYTES, or more resources than the app reads"),
+}
+
+
+@router.post(
+    f"{APP_PATH}/api/course",
+    summary="The SMART app's drawing data, from the service's facts",
+    openapi_extra=_COURSE_OPENAPI,
+    responses=_COURSE_RESPONSES,
+)
 async def course(request: Request) -> Response:
     """Doses with the judged envelope, K/Mg/eGFR with the bands in force and interacting drugs, for the
     resources the app read (a Bundle). Nothing is stored or logged."""
