@@ -34,7 +34,14 @@ function parseAppContext(raw) {
 async function readRecord(client, queries) {
   const patientId = client.patient.id;
   if (!patientId) throw new Error("the launch gave no patient");
-  const fill = (query) => query.replaceAll("{{context.patientId}}", encodeURIComponent(patientId));
+  // Each parameter value percent-encoded ("http://loinc.org|2823-3" -> "http%3A%2F%2Floinc.org%7C2823-3"):
+  // a proxy in front of the FHIR server may rewrite a raw "//" in the query (the SMART Health IT
+  // launcher's does, and the labs then come back empty); FHIR servers decode either form.
+  const fill = (query) => {
+    const [path, search = ""] = query.replaceAll("{{context.patientId}}", patientId).split("?", 2);
+    const params = new URLSearchParams(search).toString();
+    return params ? `${path}?${params}` : path;
+  };
   const reads = Object.entries(queries).map(async ([key, query]) => {
     const result = await client.request(fill(query), { pageLimit: MAX_PAGES, flat: true });
     return [key, Array.isArray(result) ? result : [result]];
