@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import re
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,14 +24,16 @@ from bench.burden_population import generate
 from cds_service.cards import RULES
 from cds_service.cards.baclofen_titration import RULE as TITRATION
 from cds_service.cards.base import make_card, suggestion
+from cds_service.cards.cyclobenzaprine_hepatic import RULE as HEPATIC
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card
 from cds_service.engine import doses_outside_judgment, evaluate, keep_doses_inside_judgment
 from cds_service.facts.build import build_facts
 from cds_service.facts.judgment import RenalBand, judgment_of
+from cds_service.facts.model import ConditionCategory as Cat
 from cds_service.facts.model import PatientFacts
 from cds_service.facts.orders import with_daily_dose
 from cds_service.protocol.services import PREFETCH_TEMPLATES
-from tests.support.facts import T, egfr, facts, med
+from tests.support.facts import T, cond, egfr, facts, med
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("dose_scenarios", ROOT / "scripts" / "dose_scenarios.py")
@@ -148,3 +151,41 @@ def test_no_card_states_a_dose_where_the_kidney_leaves_none() -> None:
     # the check can fail: at a normal kidney the same start is told its labelled dose
     normal = dose_scenarios.scenario(dose_scenarios.PRODUCTS[0], "start", "eGFR 90", 40)
     assert any(_PROPOSES_A_DOSE.search(c.summary) for c in evaluate(normal.facts).cards)
+
+
+def test_no_cyclobenzaprine_dose_in_moderate_or_severe_hepatic_impairment() -> None:
+    """The engine's guard and the cards read the same liver judgment: immediate-release cyclobenzaprine
+    with cirrhosis and ascites has no labelled dose, so no card proposes one and a planted one is dropped;
+    in mild impairment 5 mg three times a day (15 mg/day) is inside, 10 mg three times a day is not."""
+    ascites = replace(
+        cond(Cat.CIRRHOSIS, "K70.31", "Alcoholic cirrhosis of liver with ascites"),
+        categories=frozenset({Cat.CIRRHOSIS, Cat.LIVER_DISEASE, Cat.HEPATIC_DECOMPENSATION, Cat.ASCITES}),
+    )
+    draft = med("cyclobenzaprine", 40, draft=True, strength_mg=10, display="Cyclobenzaprine 10 MG Oral Tablet")
+    severe = facts(drafts=(draft,), conditions=(ascites,))
+    cards = evaluate(severe).cards
+    assert "cyclobenzaprine-hepatic" in [c.topic_code for c in cards]
+    for card in cards:
+        assert not _PROPOSES_A_DOSE.search(f"{card.summary}\n{card.detail}"), card.summary
+        for s in card.suggestions or ():
+            for a in s.actions or ():  # a lab order may be offered; a cyclobenzaprine order only removed
+                assert a.type == "delete" or (a.resource or {}).get("resourceType") != "MedicationRequest", s.label
+
+    def planted(mg_per_day: float) -> Card:
+        change = Action(type="update", description="x", resource=with_daily_dose(draft, mg_per_day, 3))
+        return make_card(
+            HEPATIC,
+            summary="planted",
+            indicator="warning",
+            detail="planted",
+            suggestions=[suggestion("Change", change)],
+            drugs=("cyclobenzaprine",),
+            basis=("planted",),
+        )
+
+    [(_, why)] = doses_outside_judgment(planted(15), severe, T)
+    assert why.startswith("no labelled dose here") and "moderate or severe hepatic impairment" in why
+    mild = facts(drafts=(draft,), conditions=(cond(Cat.CIRRHOSIS, "K74.60", "Unspecified cirrhosis of liver"),))
+    assert doses_outside_judgment(planted(15), mild, T) == []
+    [(_, why)] = doses_outside_judgment(planted(30), mild, T)
+    assert "above the 15 mg/day allowed" in why

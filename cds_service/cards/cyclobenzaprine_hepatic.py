@@ -7,8 +7,10 @@ extended-release capsule (Amrix): not recommended in **any** hepatic impairment,
 (about twice the exposure) (warning). "Not recommended" is the labels' word, not a contraindication:
 a warning, with removal of the draft offered.
 
-Severity comes from `facts.hepatic.hepatic_impairment` (cirrhosis or active hepatitis: mild; ascites,
-encephalopathy, hepatic failure or Child-Pugh B/C: moderate to severe). Quiet without a liver condition
+It speaks from the order's dose judgment (`facts.judgment`, the one liver reading every rule shares):
+its `hepatic` severity (from `facts.hepatic`: cirrhosis or active hepatitis mild; ascites,
+encephalopathy, hepatic failure or Child-Pugh B/C moderate to severe), its "not recommended" (no
+labelled dose) and its mild-impairment ceiling. Quiet without a liver condition
 that impairs function (fatty liver alone), for mild impairment at the label's own dose, and on a stop.
 Order hooks: the cyclobenzaprine drafts in scope, any relation (a renewal carries the same exposure).
 Chart opening: a current order, only where the label says "not recommended" or the dose is above the
@@ -30,7 +32,8 @@ from cds_service.cards.scope import is_order_hook, subject_medications
 from cds_service.cards.text import describe_condition, describe_order, fmt_number
 from cds_service.cards.thresholds import CYCLOBENZAPRINE_MILD_HEPATIC_DOSE_MG, DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ALL_HOOKS, Card
-from cds_service.facts.hepatic import HepaticImpairment, HepaticSeverity, hepatic_impairment
+from cds_service.facts.hepatic import HepaticSeverity
+from cds_service.facts.judgment import CautionKind, DoseJudgment, judgment_of
 from cds_service.facts.model import MedicationFact, PatientFacts, above
 
 _OVERRIDES = (DATA_OUTDATED, SPECIALIST_DIRECTED, BENEFIT_OUTWEIGHS_RISK)
@@ -38,24 +41,29 @@ _MILD_DOSE = f"{fmt_number(CYCLOBENZAPRINE_MILD_HEPATIC_DOSE_MG)} mg"
 
 
 def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Card]:
-    orders = [m for m in subject_medications(facts) if m.has("cyclobenzaprine")]
-    if not orders:
-        return []
-    liver = hepatic_impairment(facts.conditions)
-    if not liver.impaired:
-        return []
     cards = []
-    for order in orders:
-        card = _card(facts, order, liver, t)
+    for order in subject_medications(facts):
+        if not order.has("cyclobenzaprine"):
+            continue
+        judgment = judgment_of(facts, order, t)
+        if not judgment.hepatic.impaired:
+            continue
+        card = _card(facts, order, judgment)
         if card is not None:
             cards.append(card)
     return cards
 
 
-def _card(facts: PatientFacts, order: MedicationFact, liver: HepaticImpairment, t: Thresholds) -> Card | None:
+def _card(facts: PatientFacts, order: MedicationFact, judgment: DoseJudgment) -> Card | None:
+    liver = judgment.hepatic
     severe = liver.severity is HepaticSeverity.MODERATE_OR_SEVERE
     daily = order.daily_dose.mg_per_day
-    if order.extended_release or severe:
+    # the label's "not recommended": the judgment leaves no labelled dose for a hepatic reason
+    not_recommended = judgment.no_dose_reason is not None and bool(
+        judgment.caution(CautionKind.HEPATIC_NOT_RECOMMENDED)
+    )
+    ceiling = judgment.ceiling_mg_per_day
+    if not_recommended:
         form = "extended-release cyclobenzaprine" if order.extended_release else "cyclobenzaprine"
         grade = "moderate to severe" if severe else "mild"
         summary = f"Avoid {form}: {grade} hepatic impairment (label: not recommended)"
@@ -76,18 +84,17 @@ def _card(facts: PatientFacts, order: MedicationFact, liver: HepaticImpairment, 
             f"Label, mild hepatic impairment: {_MILD_DOSE}, titrated slowly, less often; the dose could not be read."
         )
         indicator, finding = "info", "dose unknown"
-    elif above(daily, t.cyclobenzaprine_mild_hepatic_max_mg_per_day):
+    elif ceiling is not None and above(daily, ceiling):
         summary = f"Lower cyclobenzaprine to {_MILD_DOSE} per dose, less often: mild hepatic impairment"
         advice = (
             f"**{fmt_number(daily)} mg/day** ordered; label, mild hepatic impairment: {_MILD_DOSE} per dose, titrated "
-            f"slowly, less often (at most {fmt_number(t.cyclobenzaprine_mild_hepatic_max_mg_per_day)} mg/day)."
+            f"slowly, less often (at most {fmt_number(ceiling)} mg/day)."
         )
         indicator, finding = "warning", "above the mild-impairment dose"
     else:
         return None  # the label's own dose in mild impairment
     on_record = "; ".join(describe_condition(c, 40, brief=True) for c in liver.conditions[:2])
     detail = "\n\n".join([f"Order: {describe_order(order, 50)}. Liver: {on_record} ({liver.basis}).", advice])
-    not_recommended = finding == "not recommended"
     suggestions = (
         [remove_draft_suggestion(order, "not recommended by the label in this hepatic impairment")]
         if not_recommended and order.is_draft

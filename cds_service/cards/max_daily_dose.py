@@ -98,6 +98,8 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 detail += "\n\nThis order lowers the dose; it is still above the maximum."
             if judgment.no_dose_reason and not judgment.pediatric:
                 detail += f"\n\nNo labelled dose here: {judgment.no_dose_reason}."
+            elif judgment.hepatic_adjusted and (lower := _lower_ceiling(judgment)) is not None:
+                detail += f"\n\nIn this hepatic impairment the label's dose is lower: at most {fmt_mg(lower)}/day."
             cards.append(
                 make_card(
                     RULE,
@@ -117,11 +119,21 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
 
 
 def _summary(ingredient: str, limit: float, total: float, judgment: DoseJudgment) -> str:
-    """'Lower X to N mg/day or less', unless the judgment leaves no labelled dose (Amrix in cirrhosis,
-    oral dantrolene in active liver disease): then no dose is named, the detail says why."""
+    """'Lower X to N mg/day or less' (N the judgment's ceiling), unless the judgment leaves no labelled
+    dose (Amrix in hepatic impairment, oral dantrolene in active liver disease): then no dose is named,
+    the detail says why."""
     if judgment.no_dose_reason and not judgment.pediatric:
         return f"Review {ingredient}: {fmt_mg(total)}/day ordered, above the label maximum, no labelled dose here"
-    return f"Lower {ingredient} to {fmt_mg(limit)}/day or less: {fmt_mg(total)}/day ordered"
+    return f"Lower {ingredient} to {fmt_mg(_lower_ceiling(judgment) or limit)}/day or less: {fmt_mg(total)}/day ordered"
+
+
+def _lower_ceiling(judgment: DoseJudgment) -> float | None:
+    """The judgment's ceiling where an adjustment puts it below the label maximum (cyclobenzaprine in mild
+    hepatic impairment: 15 mg/day), so the card never names a dose the judgment forbids; else None."""
+    ceiling, label_max = judgment.ceiling_mg_per_day, judgment.label_max_mg_per_day
+    if ceiling is None or label_max is None or ceiling >= label_max:
+        return None
+    return ceiling
 
 
 _REASONING = "\n\n".join(

@@ -7,7 +7,8 @@ Public API (the facts layer's; rules, the engine, the suggestions and the SMART 
   (which label applies, None when none), `scope` (oral / own label / none), `start_mg_per_day`,
   `step_mg_per_day`, `interval_days`, `plan_ceiling_mg_per_day`, `ceiling_mg_per_day`,
   `label_max_mg_per_day`, `renal_adjusted`, `hepatic_adjusted`, `age_adjusted`, `pediatric`,
-  `no_dose_reason` (+ `consider`), `kidney`, `cautions`, `stop_reason`, `exposure`, `sources`;
+  `no_dose_reason` (+ `consider`), `kidney`, `hepatic` (the one liver reading, `facts.hepatic`),
+  `cautions`, `stop_reason`, `exposure`, `sources`;
   `has_labelled_dose`, `max_suggestable(previous)` and `allows(mg_per_day, previous)`.
 - `suggestion_outside(facts, t, resource)`: why a suggested MedicationRequest's dose is outside its
   order's judgment, or None (the engine's guard).

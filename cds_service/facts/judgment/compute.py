@@ -4,13 +4,15 @@ Order of decisions: which label covers the product (route and form first: an inj
 product has its own label, and no oral limit applies to it); then the indication's plan (baclofen:
 the cramp plan for cramps in liver disease, the label otherwise); then what rules a labelled dose out
 (oral baclofen at eGFR < `baclofen_critical_egfr` or on dialysis; oral dantrolene in active liver
-disease; Amrix in cirrhosis; a child below the label age); then the cautions, each worded for the
-patient's age (Beers 2023 only at `elderly_age_years` or older; below, the label's own words).
+disease; cyclobenzaprine where its label says "not recommended" at the `facts.hepatic` severity; a
+child below the label age); then the cautions, each worded for the patient's age (Beers 2023 only at
+`elderly_age_years` or older; below, the label's own words).
 """
 
 from __future__ import annotations
 
 from cds_service.facts import terminology
+from cds_service.facts.hepatic import HepaticImpairment, HepaticSeverity, hepatic_impairment
 from cds_service.facts.judgment.kidney import kidney_of
 from cds_service.facts.judgment.labels import (
     ADULT_AGE_YEARS,
@@ -66,6 +68,7 @@ def judge(facts: PatientFacts, order: MedicationFact, t: JudgmentThresholds) -> 
         "relation": relation,
         "stop_reason": stop_reason_of(facts, order) if order.is_draft else None,
         "exposure": exposure_of(facts, order) if order.is_draft else None,
+        "hepatic": hepatic_impairment(facts.conditions),
     }
     if ingredient is None or ingredient not in ORAL_LABELS:
         return DoseJudgment(scope=LabelScope.NONE, label=None, **base)  # type: ignore[arg-type]
@@ -114,6 +117,7 @@ def _oral(
     age = facts.age_years
     older = age is not None and age >= t.elderly_age_years
     kidney = kidney_of(facts, t)
+    ceiling = label_max
 
     # --- kidney (baclofen: renally excreted; tizanidine: CrCl < 25)
     if ingredient == "baclofen" and kidney is not None:
@@ -130,23 +134,17 @@ def _oral(
                 "reduce the individual doses.", label,
             ))  # fmt: skip
 
-    # --- liver
-    active_liver = bool(facts.conditions_in(ConditionCategory.ACTIVE_LIVER_DISEASE))
-    cirrhosis = bool(facts.conditions_in(ConditionCategory.CIRRHOSIS)) or active_liver
-    if ingredient == "dantrolene" and active_liver:
+    # --- liver: one reading, `facts.hepatic` (severity from cirrhosis, hepatitis, decompensation, Child-Pugh)
+    hepatic: HepaticImpairment = base["hepatic"]  # type: ignore[assignment]
+    if ingredient == "dantrolene" and facts.conditions_in(ConditionCategory.ACTIVE_LIVER_DISEASE):
         hepatic_adjusted = True
         no_dose = no_dose or "oral dantrolene is contraindicated in active liver disease (label)"
         consider = consider or "Another antispasticity option without hepatotoxicity."
-    if ingredient == "cyclobenzaprine" and cirrhosis:
+    if ingredient == "cyclobenzaprine" and hepatic.impaired:
         hepatic_adjusted = True
-        if er:
-            no_dose = no_dose or "extended-release cyclobenzaprine is not recommended in hepatic impairment (label)"
-            consider = consider or "Immediate-release cyclobenzaprine at 5 mg, less often, in mild impairment only."
-        cautions.append(Caution(
-            CautionKind.HEPATIC,
-            "Cyclobenzaprine label: mild hepatic impairment 5 mg, less often; moderate or severe: not recommended.",
-            label,
-        ))  # fmt: skip
+        ceiling, hepatic_no_dose, hepatic_consider = _cyclobenzaprine_liver(hepatic, er, label, ceiling, cautions, t)
+        no_dose = no_dose or hepatic_no_dose
+        consider = consider or hepatic_consider
 
     # --- age
     if age is not None:
@@ -170,7 +168,6 @@ def _oral(
                 cautions.append(Caution(
                     CautionKind.ELDERLY_START_LOW, "Label: start low and titrate slowly in older adults.", label,
                 ))  # fmt: skip
-    ceiling = label_max
     return DoseJudgment(
         scope=LabelScope.ORAL, label=label, plan=plan, start_mg_per_day=start, step_mg_per_day=step,
         interval_days=interval, plan_ceiling_mg_per_day=min(plan_ceiling, ceiling), ceiling_mg_per_day=ceiling,
@@ -179,6 +176,32 @@ def _oral(
         kidney=kidney, cautions=tuple(cautions), sources=tuple(dict.fromkeys(sources)),
         **base,  # type: ignore[arg-type]
     )  # fmt: skip
+
+
+def _cyclobenzaprine_liver(
+    hepatic: HepaticImpairment, er: bool, label: str, ceiling: float, cautions: list[Caution], t: JudgmentThresholds
+) -> tuple[float, str | None, str]:
+    """(ceiling, no-dose reason, what to consider) for cyclobenzaprine in hepatic impairment, adding the
+    caution. Labels: Amrix not recommended in any impairment (about twice the exposure); immediate release
+    not recommended in moderate or severe impairment, 5 mg titrated slowly, less often, in mild."""
+    if er or hepatic.severity is HepaticSeverity.MODERATE_OR_SEVERE:
+        what = "extended-release cyclobenzaprine" if er else "cyclobenzaprine"
+        grade = "hepatic impairment" if er else "moderate or severe hepatic impairment"
+        cautions.append(Caution(
+            CautionKind.HEPATIC_NOT_RECOMMENDED, f"Cyclobenzaprine label: {what} is not recommended in {grade}.", label,
+        ))  # fmt: skip
+        mild = er and hepatic.severity is HepaticSeverity.MILD
+        consider = (
+            "Immediate-release cyclobenzaprine at 5 mg, less often, in mild impairment only."
+            if mild
+            else "Another option not cleared by the liver."
+        )
+        return ceiling, f"{what} is not recommended in {grade} (label)", consider
+    cautions.append(Caution(
+        CautionKind.HEPATIC,
+        "Cyclobenzaprine label, mild hepatic impairment: 5 mg, titrated slowly, less often.", label,
+    ))  # fmt: skip
+    return min(ceiling, float(t.cyclobenzaprine_mild_hepatic_max_mg_per_day)), None, ""
 
 
 def _pediatric_age(ingredient: str, er: bool) -> tuple[int, str]:

@@ -13,7 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from cds_service.facts.hepatic import HepaticImpairment, HepaticSeverity
 from cds_service.facts.model import DOSE_TOLERANCE_MG, Indication, OrderRelation, Route
+
+NO_HEPATIC_IMPAIRMENT = HepaticImpairment(HepaticSeverity.NONE)
 
 
 class LabelScope(StrEnum):
@@ -37,7 +40,8 @@ class CautionKind(StrEnum):
     RENAL_LABEL = "renal-label"  # the label's renal wording (reduced dosage, caution): a dose review
     RENAL_SEVERE = "renal-severe"  # no labelled oral dose at this kidney function
     UNSTABLE_KIDNEY = "unstable-kidney"  # acute kidney injury: the eGFR overstates the function
-    HEPATIC = "hepatic"  # a label's hepatic wording
+    HEPATIC = "hepatic"  # a label's hepatic dose wording (cyclobenzaprine IR, mild: 5 mg, less often)
+    HEPATIC_NOT_RECOMMENDED = "hepatic-not-recommended"  # a label's "not recommended" in this hepatic impairment
     PEDIATRIC = "pediatric"  # below the label age, or weight-based pediatric dosing
     ELDERLY_START_LOW = "elderly-start-low"  # label: start low and titrate slowly in older adults
     NOT_INDICATED = "not-indicated"  # the label says not indicated for what the order treats
@@ -116,6 +120,7 @@ class DoseJudgment:
     no_dose_reason: str | None = None
     consider: str = ""  # what to consider when there is no labelled dose
     kidney: Kidney | None = None
+    hepatic: HepaticImpairment = NO_HEPATIC_IMPAIRMENT  # the one liver reading (facts.hepatic)
     cautions: tuple[Caution, ...] = ()
     stop_reason: StopReason | None = None
     exposure: Exposure | None = None
@@ -167,6 +172,7 @@ class JudgmentThresholds(Protocol):
     baclofen_label_step_interval_days: int
     cyclobenzaprine_max_mg_per_day: float
     cyclobenzaprine_er_max_mg_per_day: float
+    cyclobenzaprine_mild_hepatic_max_mg_per_day: float
     tizanidine_max_mg_per_day: float
     methocarbamol_max_mg_per_day: float
     carisoprodol_max_mg_per_day: float
