@@ -90,6 +90,10 @@ class AuditWriter:
         self._losses = ThrottledLog(log, LOSS_LOG_INTERVAL_SECONDS)  # "records lost"
         self._next_retry = 0.0
         self._refreshes: deque[_Refresh] = deque()  # waiting for the writer's turn
+        # Waits this long after a batch's first record for more: one commit (an fsync on SQLite) per
+        # batch. 0 on a thread of the serving process, where the wait would cost nothing but where
+        # the GIL makes batches large anyway; set in the writer process.
+        self.linger_seconds = 0.0
 
     def _stop_writer(self, timeout: float) -> None:
         try:
@@ -175,6 +179,8 @@ class AuditWriter:
                 item.done.set()
                 continue
             batch: list[HookCallRecord] = [item]  # type: ignore[list-item]
+            if self.linger_seconds and self._queue.qsize() < BATCH_SIZE:
+                time.sleep(self.linger_seconds)  # fewer, larger transactions (the writer process)
             stop_after = False
             retry: _Retry | None = None
             while len(batch) < BATCH_SIZE:
@@ -282,16 +288,19 @@ class AuditWriter:
             return {
                 "pending": self._pending,
                 "written": self.written,
-                "spooled": self.spool.rows if self.spool is not None else 0,
+                "spooled": self._spool_rows(),
                 "replayed": self.replayed,
                 "lost": self.dropped,
                 "database": {None: "unknown", True: "up", False: "down"}[self.database_ok],
             }
 
+    def _spool_rows(self) -> int:
+        return self.spool.rows if self.spool is not None else 0
+
     def degraded(self) -> bool:
         """True while records wait in the spool, the database fails, or a record was lost lately."""
         recently_lost = time.monotonic() - self._last_loss < DEGRADED_AFTER_LOSS_SECONDS
-        spooled = self.spool is not None and self.spool.rows > 0
+        spooled = self._spool_rows() > 0
         return spooled or self.database_ok is False or recently_lost
 
     def _run_refreshes(self) -> None:

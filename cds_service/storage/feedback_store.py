@@ -56,8 +56,9 @@ class FeedbackStore:
             raise StorageUnavailable("feedback store unavailable") from exc
         wanted = {e.card_uuid for e in entries}
         try:
+            queued = self.pending  # read first: a row committed during the query below is not in its result
             cards = self._cards_shown(service_id, wanted)
-            if wanted - cards.keys() and self.pending:
+            if wanted - cards.keys() and (queued or self.pending):
                 # The card may still sit in the audit queue (feedback right after the hook call).
                 self.flush(timeout=5.0)
                 cards = self._cards_shown(service_id, wanted)
