@@ -105,6 +105,9 @@ class ProcessRecorder(SqlRecorder):
              "--log-level", level],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
+            # A session of its own: a SIGTERM or Ctrl-C sent to the server's process group must not end
+            # the writer (even while it is still importing) before the server has handed over its rows.
+            start_new_session=True,
         )  # fmt: skip
         theirs.close()
         self._conn = Connection(ours.detach())
