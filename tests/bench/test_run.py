@@ -53,9 +53,20 @@ def _result(ours_rps: float, ours_2w_rps: float, heavy_cold_ms: float) -> dict[s
         "rss_after_distinct_mb": 110,
         "peer": {"status": "healthchain 0.16.1", "noop": wrk(60, 5.0), "validate": wrk(10, 30.0)},
         "encounter": {"patients": 2000, "ours": wrk(ours_rps * 0.5), "bare": wrk(100)},
-        "open_loop": {"rate": 100.0, "seconds": 300, "patients": 2000, "p50_ms": 4.0, "p99_ms": 12.0,
-                      "p999_ms": 40.0, "max_ms": 80.0, "ok": 30000, "errors": 0, "audit_rows_lost": 0,
-                      "audit": {}, "send_lag_p99_ms": 0.5},  # fmt: skip
+        "open_loop": {
+            "rate": 100.0,
+            "seconds": 300,
+            "patients": 2000,
+            "p50_ms": 4.0,
+            "p99_ms": 12.0,
+            "p999_ms": 40.0,
+            "max_ms": 80.0,
+            "ok": 30000,
+            "errors": 0,
+            "audit_rows_lost": 0,
+            "audit": {},
+            "send_lag_p99_ms": 0.5,
+        },
     }
 
 
