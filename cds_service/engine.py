@@ -27,6 +27,7 @@ from cds_service.cards.scope import is_muscle_relaxant
 from cds_service.cards.text import escape_md, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import Card, Coding, Source
+from cds_service.facts.judgment import suggestion_outside
 from cds_service.facts.model import ConditionCategory, DataGap, PatientFacts
 
 log = logging.getLogger("cds_service.engine")
@@ -60,7 +61,7 @@ def evaluate(
             result.rule_errors.append(rule.topic)
             continue
         for card in cards:
-            collected.add(card)
+            collected.add(keep_doses_inside_judgment(card, facts, thresholds))
     cards = sorted(one_concern_per_card(collected.cards, facts.hook), key=lambda c: _INDICATOR_ORDER[c.indicator])
     if result.rule_errors:
         cards.append(_rule_error_card(result.rule_errors))
@@ -69,6 +70,37 @@ def evaluate(
         cards.append(_data_unavailable_card(gaps))
     result.cards = cards
     return result
+
+
+def doses_outside_judgment(card: Card, facts: PatientFacts, thresholds: Thresholds) -> list[tuple[int, str]]:
+    """(index, why) of each suggestion of `card` whose order dose is outside its order's judgment
+    (`facts.judgment`): the one place every suggested dose is checked (issue 19)."""
+    outside = []
+    for index, suggestion in enumerate(card.suggestions or ()):
+        for action in suggestion.actions or ():
+            resource = action.resource if isinstance(action.resource, dict) else None
+            why = suggestion_outside(facts, thresholds, resource) if resource is not None else None
+            if why is not None:
+                outside.append((index, why))
+                break
+    return outside
+
+
+def keep_doses_inside_judgment(card: Card, facts: PatientFacts, thresholds: Thresholds) -> Card:
+    """The card without the suggestions whose dose its order's judgment forbids, each drop logged
+    (topic and why, no patient data); a card left without buttons keeps its text."""
+    outside = doses_outside_judgment(card, facts, thresholds)
+    if not outside:
+        return card
+    for _, why in outside:
+        reason = "no labelled dose" if why.startswith("no labelled dose") else "dose outside the envelope"
+        log.warning("suggestion dropped: dose outside judgment", extra={"topic": card.topic_code, "reason": reason})
+    dropped = {index for index, _ in outside}
+    kept = [s for i, s in enumerate(card.suggestions or ()) if i not in dropped]
+    card.suggestions = kept or None
+    if not kept:
+        card.selectionBehavior = None
+    return card
 
 
 def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:

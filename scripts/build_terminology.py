@@ -669,6 +669,22 @@ ALCOHOL_USE_DISORDER_ICD10 = {
     "F10.1": "Alcohol abuse (F10.10-F10.19)",
     "F10.2": "Alcohol dependence (F10.20-F10.29)",
 }
+# Issue 19: a kidney whose function is falling (an eGFR is not at steady state), and what a stop for
+# toxicity records: an adverse effect or poisoning by a central muscle relaxant, an encephalopathy.
+ACUTE_KIDNEY_INJURY_ICD10 = {"N17": "Acute kidney failure (N17.0-N17.9)"}
+ACUTE_KIDNEY_INJURY_SNOMED = {"14669001": "Acute renal failure syndrome (disorder)"}
+RELAXANT_ADVERSE_EFFECT_ICD10 = {
+    "T42.8X1": "Poisoning by antiparkinsonism drugs and other central muscle-tone depressants, accidental",
+    "T42.8X2": "Poisoning by antiparkinsonism drugs and other central muscle-tone depressants, intentional",
+    "T42.8X3": "Poisoning by antiparkinsonism drugs and other central muscle-tone depressants, assault",
+    "T42.8X4": "Poisoning by antiparkinsonism drugs and other central muscle-tone depressants, undetermined",
+    "T42.8X5": "Adverse effect of antiparkinsonism drugs and other central muscle-tone depressants",
+}
+ENCEPHALOPATHY_ICD10 = {
+    "G92": "Toxic encephalopathy (G92.8, G92.9; immune effector cell-associated G92.0x)",
+    "G93.4": "Other and unspecified encephalopathy (G93.40, G93.41 metabolic, G93.49)",
+}
+ENCEPHALOPATHY_SNOMED = {"81308009": "Disorder of brain (encephalopathy)"}
 ALCOHOL_USE_DISORDER_SNOMED = {
     "7200002": "Alcoholism (disorder)",
     "15167005": "Alcohol abuse (disorder)",
@@ -785,6 +801,22 @@ def build_conditions(codes: dict[str, Any]) -> dict[str, Any]:
         "Alcohol abuse or dependence (a reason to expect low magnesium)",
         _icd_entries(None, ALCOHOL_USE_DISORDER_ICD10),
         _snomed_entries(None, ALCOHOL_USE_DISORDER_SNOMED),
+    )
+    out["acute-kidney-injury"] = _category(
+        "Acute kidney injury: kidney function falling, an eGFR not at steady state (issue 19)",
+        _icd_entries(None, ACUTE_KIDNEY_INJURY_ICD10),
+        _snomed_entries(None, ACUTE_KIDNEY_INJURY_SNOMED),
+    )
+    out["relaxant-adverse-effect"] = _category(
+        "Adverse effect of, or poisoning by, a central muscle-tone depressant such as baclofen (T42.8X-): "
+        "a reason to stop that the labels' rapid-withdrawal exception covers (issue 19)",
+        _icd_entries(None, RELAXANT_ADVERSE_EFFECT_ICD10),
+        {},
+    )
+    out["encephalopathy"] = _category(
+        "Toxic or other encephalopathy: with baclofen, the toxicity Beers 2023 and the label warn of (issue 19)",
+        _icd_entries(None, ENCEPHALOPATHY_ICD10),
+        _snomed_entries(None, ENCEPHALOPATHY_SNOMED),
     )
     # The cyclobenzaprine cardiac contraindications split into the categories the rules read.
     cardiac = conditions["cyclobenzaprine_cardiac_contraindications"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,11 @@ if str(ROOT) not in sys.path:
 from cds_service.cards import RULES  # noqa: E402
 from cds_service.cards.guideline import SOURCE_TITLE, STATEMENTS  # noqa: E402
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS  # noqa: E402
+from cds_service.engine import evaluate  # noqa: E402
+from cds_service.facts.judgment import LabelScope, judgment_of  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import dose_scenarios  # noqa: E402
 
 DOC = ROOT / "docs" / "scenario-matrix.md"
 TESTS = ROOT / "tests"
@@ -122,6 +128,53 @@ def index_tests(tests_dirs: tuple[Path, ...] = CLINICAL_TEST_DIRS) -> TestIndex:
     return index
 
 
+def _cards_cell(scenario: dose_scenarios.DoseScenario) -> str:
+    """'renal-dosing critical; baclofen-titration warning [15 mg/day]' as the engine answers."""
+    parts = []
+    for card in evaluate(scenario.facts).cards:
+        doses = [m.group(0) for s in card.suggestions or () if (m := re.search(r"[\d.]+ mg/day", s.label))]
+        parts.append(f"{card.topic_code} {card.indicator}" + (f" [{', '.join(doses)}]" if doses else ""))
+    return "; ".join(parts) or "quiet"
+
+
+def _judgment_cell(scenario: dose_scenarios.DoseScenario) -> str:
+    j = judgment_of(scenario.facts, scenario.draft, DEFAULT_THRESHOLDS)
+    if j.scope is not LabelScope.ORAL:
+        return f"own label: {j.label}" if j.label else "no label"
+    if not j.has_labelled_dose:
+        return f"no labelled dose: {j.no_dose_reason}"
+    start = f"start ≤ {j.start_mg_per_day:g}, " if j.start_mg_per_day is not None else ""
+    renal = ", renal caution" if j.renal_adjusted else ""
+    return f"{start}ceiling {j.ceiling_mg_per_day:g} mg/day{renal}"
+
+
+def render_dose_scenarios() -> list[str]:
+    lines = [
+        "## Dose scenarios",
+        "",
+        "Every product form and route the service judges, by what the order is and the kidney, at "
+        f"{' and '.join(str(a) for a in dose_scenarios.AGES)} (`scripts/dose_scenarios.py`, typed facts; the",
+        "engine's answer, suggested daily doses in brackets). The judgment column is the order's dose judgment",
+        "(`cds_service/facts/judgment`) for the younger patient. `tests/test_suggested_doses.py` runs every rule on",
+        "every scenario and fails on a suggested dose outside its order's judgment.",
+        "",
+        "| Product | Route | Form | Kidney | Order | Judgment | Cards at "
+        + " | Cards at ".join(str(a) for a in dose_scenarios.AGES)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(dose_scenarios.AGES),
+    ]
+    for product in dose_scenarios.PRODUCTS:
+        for order in dose_scenarios.ORDERS:
+            for kidney in dose_scenarios.KIDNEYS:
+                by_age = [dose_scenarios.scenario(product, order, kidney, age) for age in dose_scenarios.AGES]
+                first = by_age[0]
+                j = judgment_of(first.facts, first.draft, DEFAULT_THRESHOLDS)
+                cells = [product.name, product.route.value, j.form, kidney, order, _judgment_cell(first)]
+                cells += [_cards_cell(s) for s in by_age]
+                lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return lines
+
+
 def render(index: TestIndex) -> str:
     rules_by_statement: dict[str, list[str]] = {}
     for rule in RULES:
@@ -161,6 +214,7 @@ def render(index: TestIndex) -> str:
     lines += ["", "## Out of scope", ""]
     for statement_id, reason in OUT_OF_SCOPE.items():
         lines.append(f"- **{statement_id}**: {reason}")
+    lines += ["", *render_dose_scenarios()]
     lines += ["", "## Rules and the tests that prove them", ""]
     for rule in RULES:
         tests = index.by_topic.get(rule.topic, [])

@@ -10,11 +10,12 @@ helper).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cds_service.cards.text import fmt_mg, fmt_number
 from cds_service.cards.thresholds import BACLOFEN_TABLET_MG, Thresholds
+from cds_service.facts.judgment import DoseJudgment
 from cds_service.facts.model import (
     Indication,
     MedicationFact,
@@ -221,6 +222,19 @@ def plan_for(indication: Indication, t: Thresholds) -> Plan:
         critical_above=t.baclofen_label_max_mg_per_day,
         statements=("S19",),
         sources=(BACLOFEN_LABEL,),
+    )
+
+
+def plan_of(judgment: DoseJudgment, t: Thresholds) -> Plan:
+    """The plan of an order with the numbers of its dose judgment (`facts.judgment`), which every rule reads."""
+    plan = plan_for(judgment.indication, t)
+    return replace(
+        plan,
+        start_max=judgment.start_mg_per_day if judgment.start_mg_per_day is not None else plan.start_max,
+        step_max=judgment.step_mg_per_day if judgment.step_mg_per_day is not None else plan.step_max,
+        interval_days=judgment.interval_days if judgment.interval_days is not None else plan.interval_days,
+        warn_above=judgment.plan_ceiling_mg_per_day if plan.is_source_plan else None,
+        critical_above=judgment.label_max_mg_per_day or plan.critical_above,
     )
 
 

@@ -13,10 +13,15 @@ CRAMPS_WITH_LIVER_DISEASE only. Spasticity, an unknown indication and cramps wit
 are judged by the label, the floor: start 5 mg three times a day, +5 mg per dose every 3 days,
 30-80 mg/day quiet. Acute musculoskeletal spasm gets the label's "not indicated" as information.
 
+The numbers are the order's dose judgment (`facts.judgment`, issue 19): at eGFR below
+`baclofen_critical_egfr` or on dialysis the label leaves no oral dose, so this rule says nothing and
+offers nothing (renal-dosing says why and what to consider); no card may offer the normal-kidney start.
+
 When it stays quiet: a compliant order, a renewal, a reduction (below the label maximum), a stop,
-intrathecal baclofen, a child below the label age (pediatric-caution speaks; only the label maximum
-still fires). An older adult's start gets one line in the dose card ("start low"), and another when no
-renal function is on record (renal-dosing judges eGFR); neither makes a card of its own.
+intrathecal baclofen, no labelled dose at this kidney function, a child below the label age
+(pediatric-caution speaks; only the label maximum still fires). An older adult's start gets one line
+in the dose card ("start low"), and another when no renal function is on record (renal-dosing judges
+eGFR); neither makes a card of its own.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from cds_service.cards._baclofen import (
     doses_per_day,
     is_oral_baclofen,
     label_plan_text,
-    plan_for,
+    plan_of,
     planned_start,
     regimen_after,
     source_plan_text,
@@ -48,8 +53,9 @@ from cds_service.cards.base import (
 )
 from cds_service.cards.scope import renal_function_known
 from cds_service.cards.text import describe_dose_short, fmt_date, fmt_mg, fmt_number, main_name, quote
-from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, PEDIATRIC_LABEL_AGES, Thresholds
+from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card, Indicator, Suggestion
+from cds_service.facts.judgment import RenalBand, judgment_of
 from cds_service.facts.model import Indication, MedicationFact, OrderRelation, PatientFacts, above
 from cds_service.facts.orders import with_daily_dose
 
@@ -78,10 +84,6 @@ class _Findings:
         self.sentences.append(sentence)
 
 
-def is_child(facts: PatientFacts) -> bool:
-    return facts.age_years is not None and facts.age_years < PEDIATRIC_LABEL_AGES[BACLOFEN][0]
-
-
 def is_older(facts: PatientFacts, t: Thresholds) -> bool:
     return facts.age_years is not None and facts.age_years >= t.elderly_age_years
 
@@ -96,10 +98,13 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
 
 
 def _assess(facts: PatientFacts, draft: MedicationFact, after: Regimen, t: Thresholds) -> Card | None:
-    indication = facts.indication_of(draft).indication
-    plan = plan_for(indication, t)
+    judgment = judgment_of(facts, draft, t)
+    if judgment.kidney is not None and judgment.kidney.band is RenalBand.SEVERE:
+        return None  # no labelled dose at this kidney: renal-dosing says why and what to consider (issue 19)
+    indication = judgment.indication
+    plan = plan_of(judgment, t)
     change = change_of(facts, draft)
-    child = is_child(facts)
+    child = judgment.pediatric
     if draft.daily_dose.mg_per_day is None:
         return None if change.relation is OrderRelation.RENEWAL else _unknown_dose_card(draft, plan, t)
     total = after.known_total

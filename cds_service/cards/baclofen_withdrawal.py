@@ -13,6 +13,14 @@ with that order's dose; a gradual taper (one step or less) is quiet, and so is a
 step or less (the last step of a taper). Intrathecal baclofen (dosed in micrograms through a pump)
 fires when a draft stops an intrathecal order, with the boxed-warning wording; intrathecal dose
 changes are the pump team's and are not judged here.
+
+The stop reason and the exposure come from the order's dose judgment (`facts.judgment`, issue 19):
+a stop or cut for toxicity (the stop's reasonCode or reasonReference, or an adverse effect such as
+T42.8X5A or an encephalopathy on the problem list) gets the label's exception (rapid withdrawal is
+allowed when serious adverse effects justify it), never a taper dose that keeps giving the drug; the
+days and daily dose taken say how much withdrawal to watch for (a few days, below
+`baclofen_withdrawal_short_exposure_days`: little risk). Where the kidney leaves no labelled oral
+dose the taper is planned with nephrology and no dose is stated or offered.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from cds_service.cards.base import SPECIALIST_DIRECTED, Override, Rule, make_car
 from cds_service.cards.text import describe_order, fmt_mg, fmt_number, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card
+from cds_service.facts.judgment import DoseJudgment, judgment_of
 from cds_service.facts.model import MedicationFact, PatientFacts, above
 from cds_service.facts.orders import with_daily_dose
 
@@ -87,6 +96,10 @@ def _oral_card(
     stopping: bool,
     t: Thresholds,
 ) -> Card:
+    judgments = [judgment_of(facts, m, t) for m in touched]
+    toxic = next((j for j in judgments if j.stop_reason is not None), None)
+    if toxic is not None:
+        return _toxicity_card(current, touched, toxic, stopping, t)
     taper_step = t.baclofen_taper_step_max_mg_per_day
     now_text = fmt_mg(current.total) + "/day" if current.total is not None else "an unknown dose"
     if stopping:
@@ -103,11 +116,14 @@ def _oral_card(
             f"(−{fmt_mg(cut)}/day), more than one {fmt_mg(taper_step)}/day step."
         )
     first_step = max((current.total or 0.0) - taper_step, 0.0)
+    labelled = all(j.has_labelled_dose or j.pediatric for j in judgments)
     plan = f"Taper by {fmt_mg(taper_step)}/day or less per step: next **{fmt_mg(first_step)}/day**."
+    if not labelled:  # no labelled oral dose at this kidney: no taper dose stated or offered
+        plan = "Taper rather than stop, planned with nephrology: the label gives no oral dose at this kidney function."
     detail = "\n\n".join([what, plan, _ORAL_LABEL])
     suggestions = []
     dosed = [m for m in facts.drafts_in_scope if is_oral_baclofen(m) and not m.is_stop]
-    if len(dosed) == 1 and first_step > 0 and after.complete:
+    if labelled and len(dosed) == 1 and first_step > 0 and after.complete:
         draft = dosed[0]
         others = (after.total or 0.0) - (draft.daily_dose.mg_per_day or 0.0)
         draft_dose = first_step - others
@@ -136,6 +152,45 @@ def _oral_card(
         label_of=(BACLOFEN,),
         drugs=(BACLOFEN,),
         basis=("oral", current.total, None if stopping else after.total),
+    )
+
+
+def _toxicity_card(
+    current: Regimen, touched: list[MedicationFact], judgment: DoseJudgment, stopping: bool, t: Thresholds
+) -> Card:
+    """A stop (or cut) for a serious adverse effect: the label's exception, never a taper dose."""
+    reason = judgment.stop_reason
+    assert reason is not None
+    exposure = judgment.exposure
+    days = exposure.days if exposure is not None else None
+    dose = exposure.mg_per_day if exposure is not None and exposure.mg_per_day is not None else current.total
+    taken = f"{fmt_mg(dose)}/day" if dose is not None else "an unknown dose"
+    if days is not None:
+        taken += f" for {fmt_number(days, 0)} days"
+    short = days is not None and days < t.baclofen_withdrawal_short_exposure_days
+    risk = (
+        "A few days' exposure carries little withdrawal risk."
+        if short
+        else "After this exposure watch for withdrawal: hallucinations, seizures, rebound spasticity."
+    )
+    what = "stop" if stopping else "cut"
+    return make_card(
+        RULE,
+        summary=f"Baclofen {what} for {reason.kind.replace('-', ' ')}: rapid withdrawal is allowed (label)",
+        indicator="info",
+        detail="\n\n".join(
+            [
+                f"Stopped for **{quote(reason.display, 80)}** ({reason.source}); taken: {taken}.",
+                "Oral label: except for serious adverse reactions the dose is reduced slowly; a serious adverse "
+                f"effect justifies rapid withdrawal. {risk}",
+            ]
+        ),
+        overrides=_OVERRIDES,
+        about=touched,
+        sources=("FDA oral baclofen label",),
+        label_of=(BACLOFEN,),
+        drugs=(BACLOFEN,),
+        basis=("oral", "toxicity stop", reason.kind, current.total, short),
     )
 
 
@@ -196,6 +251,15 @@ _REASONING = "\n\n".join(
             "quiet."
         ),
         (
+            "A stop for toxicity. Where the stop's reasonCode or reasonReference, or the problem list, records an "
+            "adverse effect (ICD-10-CM T42.8X5-, poisoning T42.8X1-4) or an encephalopathy, the card gives the "
+            "label's exception instead of a taper: rapid withdrawal is allowed when serious adverse effects justify "
+            "it; it says how long and how much was taken (below {baclofen_withdrawal_short_exposure_days} days: "
+            "little withdrawal risk; longer: watch for hallucinations, seizures, rebound spasticity). No dose is "
+            "offered. Where the kidney leaves no labelled oral dose (eGFR below {baclofen_critical_egfr}, "
+            "dialysis) the taper is planned with nephrology and no taper dose is stated."
+        ),
+        (
             "The taper. The label gives no schedule; the card uses the titration plan in reverse: no more than "
             "{baclofen_taper_step_max_mg_per_day} mg/day per step, the first step one step below the current "
             "dose, written onto the draft when there is one dosed draft."
@@ -225,5 +289,9 @@ RULE = Rule(
         "{baclofen_taper_step_max_mg_per_day} mg/day step; suggests the first taper step on the draft."
     ),
     overrides=_OVERRIDES,
-    thresholds=("baclofen_taper_step_max_mg_per_day",),
+    thresholds=(
+        "baclofen_taper_step_max_mg_per_day",
+        "baclofen_withdrawal_short_exposure_days",
+        "baclofen_critical_egfr",
+    ),
 )

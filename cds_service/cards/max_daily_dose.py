@@ -7,8 +7,14 @@ metaxalone, orphenadrine, chlorzoxazone and dantrolene (`Thresholds.<drug>_max_m
 Warning above it. Baclofen's maximum is judged by baclofen-titration (critical). At 65 or older a
 tizanidine card adds "start low" (one line, not a card of its own).
 
+The maximum is the order's dose judgment's (`facts.judgment`): an oral label's maximum applies to
+oral products only; an injected product has its own label (IV dantrolene for malignant hyperthermia:
+2.5 mg/kg repeated, cumulative 10 mg/kg and more) and no oral maximum, so it is never told to slow
+down, and its doses are not added to an oral total (issue 19).
+
 Quiet: at or below the maximum, a dose that cannot be computed (never guessed), a stop, patient-view
-(the maximum is a prescribing check), children too are checked (the label maximum still applies).
+(the maximum is a prescribing check), an injected or intrathecal product; children too are checked
+(the label maximum still applies).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from cds_service.cards.base import SPECIALIST_DIRECTED, Rule, make_card
 from cds_service.cards.text import describe_dose_short, fmt_mg
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card
-from cds_service.facts.model import MedicationFact, OrderRelation, PatientFacts, Route, above
+from cds_service.facts.judgment import DoseJudgment, judgment_of
+from cds_service.facts.model import MedicationFact, OrderRelation, PatientFacts, above
 
 _OVERRIDES = (SPECIALIST_DIRECTED,)
 # ingredient -> the Thresholds field with its label maximum (extended-release cyclobenzaprine apart)
@@ -40,11 +47,10 @@ def limit_of(ingredient: str, extended_release: bool, t: Thresholds) -> float:
 
 
 def regimen(facts: PatientFacts, ingredient: str) -> list[MedicationFact]:
-    """Orders of `ingredient` taken once the drafts are signed (oral, not stops)."""
+    """Oral orders of `ingredient` taken once the drafts are signed (not stops; an injected or
+    intrathecal order has its own label and never adds to an oral total)."""
     drafts = [
-        m
-        for m in facts.drafts_in_scope + facts.other_drafts
-        if m.has(ingredient) and not m.is_stop and m.route is not Route.INTRATHECAL
+        m for m in facts.drafts_in_scope + facts.other_drafts if m.has(ingredient) and not m.is_stop and m.is_oral
     ]
     ended = {m.reference for m in facts.drafts_in_scope + facts.other_drafts}
     for draft in drafts:
@@ -52,7 +58,7 @@ def regimen(facts: PatientFacts, ingredient: str) -> list[MedicationFact]:
             ended |= {p.reference for p in facts.continuation_of(draft).previous}
         else:
             ended |= {m.reference for m in facts.active_medications() if m.has(ingredient)}  # a dose change
-    current = [m for m in facts.active_medications() if m.has(ingredient) and m.reference not in ended]
+    current = [m for m in facts.active_medications() if m.has(ingredient) and m.is_oral and m.reference not in ended]
     return drafts + current
 
 
@@ -60,10 +66,13 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     cards: list[Card] = []
     done: set[str] = set()
     for draft in facts.drafts_in_scope:
-        if draft.is_stop or draft.route is Route.INTRATHECAL:
+        if draft.is_stop:
             continue
+        judgment = judgment_of(facts, draft, t)
+        if judgment.label_max_mg_per_day is None:
+            continue  # not an oral product: its own label, or none (issue 19: IV dantrolene)
         for ingredient in draft.ingredients:
-            if ingredient not in LIMITS or ingredient in done:
+            if ingredient not in LIMITS or ingredient in done or ingredient != judgment.ingredient:
                 continue
             done.add(ingredient)
             orders = regimen(facts, ingredient)
@@ -71,7 +80,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
             if any(d is None for d in doses):
                 continue
             total = sum(d or 0.0 for d in doses)
-            limit = limit_of(ingredient, draft.extended_release, t)
+            limit = judgment.label_max_mg_per_day
             if not above(total, limit):
                 continue
             form = "extended-release " if draft.extended_release else ""
@@ -87,22 +96,32 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
                 detail += f"\n\nAt {facts.age_years}, start low and titrate slowly (blood pressure, sedation)."
             if relation is OrderRelation.DECREASE:
                 detail += "\n\nThis order lowers the dose; it is still above the maximum."
+            if judgment.no_dose_reason and not judgment.pediatric:
+                detail += f"\n\nNo labelled dose here: {judgment.no_dose_reason}."
             cards.append(
                 make_card(
                     RULE,
-                    summary=f"Lower {ingredient} to {fmt_mg(limit)}/day or less: {fmt_mg(total)}/day ordered",
+                    summary=_summary(ingredient, limit, total, judgment),
                     indicator="warning",
                     detail=detail,
                     statements=("S18",),
                     overrides=_OVERRIDES,
                     about=(draft,),
-                    sources=(f"FDA {ingredient} label",),
+                    sources=(judgment.label or f"FDA {ingredient} label",),
                     label_of=(ingredient,),
                     drugs=(ingredient,),
                     basis=(total, limit, draft.extended_release),
                 )
             )
     return cards
+
+
+def _summary(ingredient: str, limit: float, total: float, judgment: DoseJudgment) -> str:
+    """'Lower X to N mg/day or less', unless the judgment leaves no labelled dose (Amrix in cirrhosis,
+    oral dantrolene in active liver disease): then no dose is named, the detail says why."""
+    if judgment.no_dose_reason and not judgment.pediatric:
+        return f"Review {ingredient}: {fmt_mg(total)}/day ordered, above the label maximum, no labelled dose here"
+    return f"Lower {ingredient} to {fmt_mg(limit)}/day or less: {fmt_mg(total)}/day ordered"
 
 
 _REASONING = "\n\n".join(

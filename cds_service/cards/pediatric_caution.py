@@ -22,7 +22,8 @@ from cds_service.cards.scope import is_muscle_relaxant, subject_medications
 from cds_service.cards.text import quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, PEDIATRIC_LABEL_AGES, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card
-from cds_service.facts.model import MedicationFact, OrderRelation, PatientFacts, Route
+from cds_service.facts.judgment import LabelScope, judgment_of
+from cds_service.facts.model import MedicationFact, OrderRelation, PatientFacts
 
 _OVERRIDES = (SPECIALIST_DIRECTED, WILL_MONITOR)
 
@@ -49,8 +50,8 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         return []
     cards: list[Card] = []
     for order in subject_medications(facts):
-        if not is_muscle_relaxant(order) or order.route is Route.INTRATHECAL or not order.is_oral:
-            continue
+        if not is_muscle_relaxant(order) or judgment_of(facts, order, t).scope is not LabelScope.ORAL:
+            continue  # the oral labels' ages: an intrathecal or injected product has its own label
         found = label_age(order)
         if found is None:
             continue

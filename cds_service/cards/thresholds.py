@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cds_service.facts.judgment.labels import PEDIATRIC_LABEL_AGES as _PEDIATRIC_LABEL_AGES
+
 
 def _field(default: float, *, unit: str, source: str, ge: float, le: float) -> Any:
     return Field(default, ge=ge, le=le, description=source, json_schema_extra={"unit": unit})
@@ -54,6 +56,14 @@ class Thresholds(BaseModel):
     # --- baclofen withdrawal (S20; oral label "reduce slowly"): a cut larger than this is abrupt
     baclofen_taper_step_max_mg_per_day: float = _field(
         10, unit="mg/day", source="S20 with S1's 10 mg/day step, in reverse", ge=5, le=30
+    )
+    baclofen_withdrawal_short_exposure_days: int = _field(
+        7,
+        unit="days",
+        source="service convention (issue 19): a few days' exposure carries little withdrawal risk; the label's "
+        "withdrawal reactions follow abrupt stops of established therapy",
+        ge=1,
+        le=30,
     )
     # --- treatment escalation (S17 "if inadequate response after 2-3 weeks": the lower bound)
     escalation_min_days_at_ceiling: int = _field(14, unit="days", source="S17 (2-3 weeks)", ge=7, le=90)
@@ -177,22 +187,6 @@ BACLOFEN_TABLET_MG = 5.0  # smallest oral tablet (5 mg, RxNorm 430902): suggeste
 ALBUMIN_G_PER_WEEK = (20, 40)  # S9; EASL 2018 cirrhosis guideline, albumin for muscle cramps
 
 
-# --- pediatric ages (label facts, not configurable): below `min_age_years` the label has not
-# established safety and effectiveness. FDA labeling calls birth to 16 years "pediatric"
-# (21 CFR 201.57(c)(9)(iv)), so a label that gives adult dosing only is read as "under 17". Checked
-# against label text (DailyMed copies) and the Texas Vendor Drug Program DUR pediatric table.
-PEDIATRIC_LABEL_AGES: dict[str, tuple[int, str]] = {
-    # ingredient: (min age in years, what the label says)
-    "baclofen": (12, "oral baclofen tablet label: not established below the age of 12"),
-    "cyclobenzaprine": (15, "cyclobenzaprine IR label: not established below 15 years of age"),
-    "cyclobenzaprine-er": (17, "Amrix (ER) label: not established in pediatric patients (adolescents included)"),
-    "methocarbamol": (16, "methocarbamol label: not established below the age of 16"),
-    "carisoprodol": (16, "carisoprodol label: not established in patients less than 16 years of age"),
-    # The issue said 16; the label doses "adults and children over 12", so the caution is at 12 and below.
-    "metaxalone": (13, "metaxalone label: dosing for adults and children over 12 years of age"),
-    "orphenadrine": (17, "orphenadrine ER label: adult dosing only; pediatric use not established"),
-    "chlorzoxazone": (17, "chlorzoxazone label: usual adult dosage only; pediatric use not established"),
-    "tizanidine": (17, "tizanidine label: safety and effectiveness in pediatric patients not established"),
-    # Dantrolene's label gives weight-based pediatric dosing; long-term safety below 5 is not established.
-    "dantrolene": (5, "oral dantrolene label: weight-based pediatric dosing; not established below 5 years"),
-}
+# --- pediatric ages (label facts, not configurable): the facts layer's dose judgment applies them;
+# kept importable from here for the rules that name them.
+PEDIATRIC_LABEL_AGES = _PEDIATRIC_LABEL_AGES

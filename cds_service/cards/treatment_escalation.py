@@ -17,6 +17,9 @@ baclofen is not indicated there, so immediate-release cyclobenzaprine for 2-3 we
 cardiac contraindication, hyperthyroidism or an MAOI, never extended-release in liver disease or at
 65 or older (and not at all at 65 or older: Beers 2023 avoid); unknown: record the indication.
 
+The ceiling is the order's dose judgment's plan ceiling (`facts.judgment`); where the judgment leaves
+no labelled dose (kidney, a child) there is no ceiling to have been held at: quiet (issue 19).
+
 When. Order hooks only: a chart opening is not a prescribing decision. Quiet when the patient
 already takes a next-step agent (tizanidine, cyclobenzaprine, intrathecal baclofen).
 """
@@ -31,6 +34,7 @@ from cds_service.cards.scope import combination_pool
 from cds_service.cards.text import fmt_date, fmt_mg
 from cds_service.cards.thresholds import ALBUMIN_G_PER_WEEK, DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card
+from cds_service.facts.judgment import judgment_of
 from cds_service.facts.model import (
     ConditionCategory,
     DrugClass,
@@ -53,12 +57,6 @@ _CYCLOBENZAPRINE_CONTRAINDICATIONS = (
 )
 
 
-def ceiling_for(indication: Indication, t: Thresholds) -> float:
-    if indication is Indication.CRAMPS_WITH_LIVER_DISEASE:
-        return t.baclofen_plan_ceiling_mg_per_day
-    return t.baclofen_label_max_mg_per_day
-
-
 def _already_escalated(facts: PatientFacts) -> bool:
     return any(
         (not set(m.ingredients).isdisjoint(_NEXT_STEP_INGREDIENTS)) or is_intrathecal_baclofen(m)
@@ -74,8 +72,11 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
         change = change_of(facts, draft)
         if change.relation not in (OrderRelation.RENEWAL, OrderRelation.INCREASE):
             continue
-        indication = facts.indication_of(draft).indication
-        ceiling = ceiling_for(indication, t)
+        judgment = judgment_of(facts, draft, t)
+        if not judgment.has_labelled_dose or judgment.plan_ceiling_mg_per_day is None:
+            continue  # no labelled dose here (kidney, age): no next step to judge from the ceiling
+        indication = judgment.indication
+        ceiling = judgment.plan_ceiling_mg_per_day
         if change.previous_mg is None or change.since is None or above(ceiling, change.previous_mg):
             continue
         days = (facts.now - change.since).total_seconds() / 86400

@@ -307,3 +307,19 @@ def test_markdown_in_ehr_text_is_escaped() -> None:
     card = only(evaluate(facts(drafts=(draft,))))
     assert "<img" not in card.detail
     assert "](http" not in card.detail
+
+
+@pytest.mark.parametrize(("value", "speaks"), [(30, True), (29.9, False)])
+def test_no_titration_card_where_the_kidney_leaves_no_labelled_dose(value: float, speaks: bool) -> None:
+    """Issue 19, item 2: at eGFR < 30 the normal-kidney start (5 mg three times a day) is not a dose to
+    offer; the titration rule stays silent and renal-dosing says why. At 30 it still speaks."""
+    cards = _start(30, renal=egfr(value))
+    if speaks:
+        card = only(cards)
+        assert card.suggestions and "15 mg/day" in card.suggestions[0].label
+    else:
+        assert cards == []
+
+
+def test_no_titration_card_on_dialysis() -> None:
+    assert _start(30, renal=egfr(None, dialysis=True)) == []

@@ -122,3 +122,53 @@ def test_quiet_when_the_stop_is_not_selected_in_order_select() -> None:
     active = med(mg_per_day=30, ref="MedicationRequest/bac-1")
     stop = med(mg_per_day=30, draft=True, status="stopped", ref="MedicationRequest/bac-1")
     assert evaluate(facts("order-select", other_drafts=(stop,), meds=(active,))) == []
+
+
+_T42 = ("http://hl7.org/fhir/sid/icd-10-cm", "T42.8X5A", "Adverse effect of baclofen, initial encounter")
+
+
+def _stop(days: float, *, reason: tuple = (), **kw) -> list:
+    from dataclasses import replace
+
+    current = med(mg_per_day=60, start=ago(days))
+    stop = replace(med(mg_per_day=60, draft=True, status="stopped", ref=current.reference), reason_codings=reason)
+    return evaluate(facts(drafts=(stop,), meds=(current,), **kw))
+
+
+@pytest.mark.parametrize(("days", "little_risk"), [(4, True), (7, False)])
+def test_a_stop_for_toxicity_gets_the_label_exception_never_a_taper_dose(days: float, little_risk: bool) -> None:
+    """Issue 19, item 5: baclofen 60 mg/day stopped after a few days for an adverse effect (T42.8X5A)."""
+    card = only(_stop(days, reason=(_T42,)))
+    assert card.indicator == "info" and not card.suggestions
+    assert "rapid withdrawal is allowed" in card.summary
+    assert "Taper" not in card.summary and "next" not in card.detail
+    assert "Adverse effect of baclofen" in card.detail and f"60 mg/day for {days} days" in card.detail
+    assert ("little withdrawal risk" in card.detail) is little_risk
+
+
+def test_an_encephalopathy_on_the_problem_list_is_a_toxicity_stop() -> None:
+    from cds_service.facts.model import ConditionCategory
+    from tests.support.facts import cond
+
+    enc = cond(ConditionCategory.ENCEPHALOPATHY, "G92.8", "Toxic encephalopathy")
+    card = only(_stop(3, conditions=(enc,)))
+    assert "encephalopathy" in card.summary and "Toxic encephalopathy" in card.detail
+
+
+def test_a_stop_without_a_toxic_reason_still_tapers() -> None:
+    card = only(_stop(60))
+    assert card.indicator == "warning" and "next **50 mg/day**" in card.detail and card.suggestions is None
+
+
+def test_at_egfr_below_30_no_taper_dose_is_stated_or_offered() -> None:
+    from tests.support.facts import egfr
+
+    cards = evaluate(
+        facts(
+            drafts=(med(mg_per_day=30, draft=True),),
+            meds=(med(mg_per_day=60, start=ago(90)),),
+            renal=egfr(22),
+        )
+    )
+    card = only(cards)
+    assert "nephrology" in card.detail and "next" not in card.detail and not card.suggestions

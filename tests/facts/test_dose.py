@@ -320,3 +320,20 @@ def test_a_validity_period_is_not_a_course_length_bounds_are() -> None:
 def test_supply_unknown_when_nothing_given() -> None:
     supply = _supply({"quantity": {"value": 90, "unit": "tablet"}}, DailyDose(None, unknown_reason="x"))
     assert supply.days is None
+
+
+@pytest.mark.parametrize("unit", ["packet", "{packet}", "Packet", "sachet", "each", "{each}", "EA"])
+def test_single_dose_units_take_the_strength_from_the_product(unit: str) -> None:
+    """Issue 19, item 8: Lyvispah "1 packet three times a day", 10 mg per packet, is 30 mg/day."""
+    dosage = {
+        "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": 1, "unit": unit}}],
+    }
+    dose = daily_dose([dosage], Strength(10.0, False, "Medication.ingredient.strength"))
+    assert dose.mg_per_day == 30.0 and dose.units_per_day == 3.0
+    assert daily_dose([dosage]).unknown_reason is not None  # no strength: never guessed
+
+
+def test_a_packet_dose_of_a_liquid_is_not_read() -> None:
+    dosage = {"timing": {"code": {"text": "TID"}}, "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "packet"}}]}
+    assert daily_dose([dosage], Strength(5.0, True, "RxNorm table")).mg_per_day is None

@@ -9,8 +9,8 @@ from importlib import resources
 import pytest
 
 from cds_service.facts import terminology
-from cds_service.facts.medications import recognize
 from cds_service.facts.model import ConditionCategory, DrugClass, LabKind, MatchMethod, Route
+from cds_service.facts.recognition import recognize
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
