@@ -29,15 +29,12 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,8 +45,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import inprocess  # noqa: E402
+from bench import inprocess, peer, phases  # noqa: E402
 from bench.generate import bodies, describe  # noqa: E402
+from bench.phases import _post, worker_rss_mb  # noqa: E402
 from bench.wrk import run_wrk  # noqa: E402
 
 PY = sys.executable
@@ -58,17 +56,7 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 SERVICE_ENV = {"CDS_DEV": "true", "CDS_LOG_LEVEL": "WARNING"}  # each start gets a fresh SQLite file
 
 # The issue's targets.
-TARGETS = {
-    "distinct_rps_ratio": 0.5,  # ours/bare rps, N distinct patients, 1 worker, 16 connections
-    "distinct_p99_ratio": 2.0,  # ours/bare p99, same run
-    "repeated_rps_ratio": 0.7,  # ours/bare rps, one patient repeated, 16 connections
-    "heavy_cold_ms": 50.0,  # median, single requests, heavy patients not seen before
-    "two_worker_scaling": 1.8,  # ours 2 workers / 1 worker, distinct patients
-    "first_call_over_warm": 2.0,  # first call after start / warm median of the same body
-    "soak_slope_mb_per_min": 1.0,  # RSS slope over the second half of the soak: "flat"
-    "inprocess_cold_ms": 3.0,  # in process, patient not seen before (median)
-    "inprocess_cold_over_warm": 4.0,
-}
+from bench.report import TARGETS, report, targets  # noqa: E402, F401  (re-exported for tests)
 
 
 def free_port() -> int:
@@ -85,6 +73,7 @@ def server(
     env: dict[str, str] | None = None,
     factory: bool = False,
     ready_path: str = "/docs",
+    python: str = PY,
 ) -> Any:
     """uvicorn serving `app`; yields (base URL, process, seconds from spawn to ready). Ready: a GET of
     `ready_path` answers 200 (ours: /health/ready, 200 only once warmed up)."""
@@ -93,7 +82,7 @@ def server(
     if "CDS_DEV" in env:  # our service: a fresh audit database per start, so runs do not inherit each other's rows
         env.setdefault("CDS_DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='cds-bench-db-')}/audit.db")
     cmd = [
-        PY,
+        python,
         "-m",
         "uvicorn",
         app,
@@ -135,26 +124,13 @@ def server(
             proc.kill()
 
 
-def worker_rss_mb(proc: subprocess.Popen[bytes]) -> float:
-    """RSS of the server and its worker children, in MB."""
-    pids = [proc.pid]
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    total = 0
-    for pid in pids:
-        status = Path(f"/proc/{pid}/status")
-        if status.exists():
-            match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
-            total += int(match.group(1)) if match else 0
-    return round(total / 1024, 1)
-
-
-def wrk_script(files: list[Path], work: Path) -> Path:
-    """A Lua script POSTing the bodies in turn: each wrk thread formats every request once (in `init`,
-    outside the timed run) and cycles through them from its own offset."""
-    manifest = work / f"bodies-{len(files)}-{abs(hash(tuple(files))) % 10**8}.txt"
-    manifest.write_text("".join(f"{f}\n" for f in files))
+def wrk_script(files: list[Path] | list[tuple[str, Path]], work: Path) -> Path:
+    """A Lua script POSTing the bodies in turn, each to the URL's path or to its own (path, file): each wrk
+    thread formats every request once (in `init`, outside the timed run) and cycles through them from
+    its own offset."""
+    items = [item if isinstance(item, tuple) else ("", item) for item in files]
+    manifest = work / f"bodies-{len(items)}-{abs(hash(tuple(items))) % 10**8}.txt"
+    manifest.write_text("".join(f"{path}\t{f}\n" for path, f in items))
     script = manifest.with_suffix(".lua")
     script.write_text(
         'wrk.method = "POST"\n'
@@ -163,8 +139,10 @@ def wrk_script(files: list[Path], work: Path) -> Path:
         "function setup(thread) thread:set('tid', threads); threads = threads + 1 end\n"
         "function init(args)\n"
         "  reqs = {}\n"
-        f'  for path in io.lines("{manifest}") do\n'
-        '    local f = io.open(path, "rb"); reqs[#reqs + 1] = wrk.format(nil, nil, nil, f:read("*a")); f:close()\n'
+        f'  for line in io.lines("{manifest}") do\n'
+        '    local path, file = line:match("^([^\t]*)\t(.*)$")\n'
+        '    if path == "" then path = nil end\n'
+        '    local f = io.open(file, "rb"); reqs[#reqs + 1] = wrk.format(nil, path, nil, f:read("*a")); f:close()\n'
         "  end\n"
         "  i = ((tid or 0) * math.floor(#reqs / 2)) % #reqs\n"
         "end\n"
@@ -173,8 +151,10 @@ def wrk_script(files: list[Path], work: Path) -> Path:
     return script
 
 
-def wrk(url: str, files: Path | list[Path], connections: int, seconds: int, work: Path) -> dict[str, Any]:
-    """wrk POSTing one body, or cycling through `files` (distinct patients)."""
+def wrk(
+    url: str, files: Path | list[Path] | list[tuple[str, Path]], connections: int, seconds: int, work: Path
+) -> dict[str, Any]:
+    """wrk POSTing one body, or cycling through `files` (distinct patients; (path, file) for encounters)."""
     files = files if isinstance(files, list) else [files]
     script = wrk_script(files, work)
     found = run_wrk(script, url, connections=connections, seconds=seconds, threads=min(connections, 2))
@@ -185,14 +165,6 @@ def wrk(url: str, files: Path | list[Path], connections: int, seconds: int, work
         "connections": connections,
         "seconds": seconds,
     }
-
-
-def _post(client: httpx.Client, url: str, body: bytes) -> float:
-    started = time.perf_counter()
-    response = client.post(url, content=body, headers=JSON_HEADERS)
-    elapsed = (time.perf_counter() - started) * 1000
-    response.raise_for_status()
-    return elapsed
 
 
 def settle(url: str, body: bytes, timeout: float = 30.0) -> float:
@@ -240,71 +212,6 @@ def topics_of(url: str, files: list[Path]) -> dict[str, int]:
     return dict(sorted(seen.items()))
 
 
-def first_calls(body: bytes, starts: int, warm_n: int) -> dict[str, Any]:
-    """Start the service `starts` times; each time, once /health/ready says 200, time the first hook
-    call, then the warm median of the same body in the same process."""
-    runs = []
-    for _ in range(starts):
-        with (
-            server("cds_service.app:create_app", env=SERVICE_ENV, factory=True, ready_path="/health/ready") as (
-                base,
-                _,
-                ready_s,
-            ),
-            httpx.Client(timeout=60) as client,
-        ):
-            first = _post(client, base + SERVICE, body)
-            warm = statistics.median(_post(client, base + SERVICE, body) for _ in range(warm_n))
-            runs.append(
-                {
-                    "ready_s": round(ready_s, 2),
-                    "first_ms": round(first, 2),
-                    "warm_median_ms": round(warm, 2),
-                    "ratio": round(first / warm, 2),
-                }
-            )
-    return {
-        "runs": runs,
-        "median_first_ms": round(statistics.median(r["first_ms"] for r in runs), 2),
-        "median_warm_ms": round(statistics.median(r["warm_median_ms"] for r in runs), 2),
-        "median_ratio": round(statistics.median(r["ratio"] for r in runs), 2),
-        "max_ratio": max(r["ratio"] for r in runs),
-    }
-
-
-def soak(url: str, proc: subprocess.Popen[bytes], files: list[Path], seconds: int, work: Path) -> dict[str, Any]:
-    """The distinct patients cycled for `seconds`, worker RSS sampled about 40 times."""
-    samples: list[tuple[float, float]] = []
-    started = time.monotonic()
-    with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(wrk, url, files, 16, seconds, work)
-        while not running.done():
-            samples.append((round(time.monotonic() - started, 1), worker_rss_mb(proc)))
-            time.sleep(min(15.0, max(0.5, seconds / 40)))
-        result = running.result()
-    rss = [mb for _, mb in samples]
-    half = [(t, mb) for t, mb in samples if t >= seconds / 2] or samples
-    return {
-        **result,
-        "rss_first_mb": rss[0],
-        "rss_last_mb": rss[-1],
-        "rss_max_mb": max(rss),
-        "rss_slope_mb_per_min": round(slope(samples) * 60, 2),
-        "rss_slope_second_half_mb_per_min": round(slope(half) * 60, 2),
-        "rss_samples": samples,
-    }
-
-
-def slope(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope (MB per second) of (seconds, MB)."""
-    if len(points) < 2:
-        return 0.0
-    mean_t = statistics.fmean(t for t, _ in points)
-    mean_y = statistics.fmean(y for _, y in points)
-    var = sum((t - mean_t) ** 2 for t, _ in points)
-    return sum((t - mean_t) * (y - mean_y) for t, y in points) / var if var else 0.0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=None, help="distinct patients cycled by wrk (default 2000)")
@@ -315,12 +222,16 @@ def main() -> int:
     parser.add_argument("--soak", type=int, default=0, help="seconds of a soak over the distinct patients (e.g. 300)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s per wrk run, 200 patients, fewer starts")
     parser.add_argument("--no-inprocess", action="store_true", help="skip bench/inprocess.py")
+    parser.add_argument("--no-peer", action="store_true", help="skip HealthChain (bench/peer.py)")
+    parser.add_argument("--openloop", type=float, default=None, help="seconds of the open-loop run (default 300)")
+    parser.add_argument("--rate", type=float, default=100.0, help="calls/s of the open-loop run")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args()
     patients = args.patients or (200 if args.quick else 2000)
     seconds = args.seconds or (3 if args.quick else 8)
     heavy_n = args.heavy or (5 if args.quick else 20)
     starts = args.starts or (2 if args.quick else 5)
+    openloop_s = args.openloop if args.openloop is not None else (15 if args.quick else 300)
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -392,7 +303,7 @@ def main() -> int:
         if args.soak:
             settle(url, typical.read_bytes())
             step(f"ours, soak {args.soak} s over {patients} patients")
-            results["soak"] = soak(url, proc, distinct, args.soak, work)
+            results["soak"] = phases.soak(wrk, url, proc, distinct, args.soak, work)
             results["audit_after_soak"] = httpx.get(base + "/health", timeout=10).json().get("audit")
         results["rss_end_mb"] = worker_rss_mb(proc)
 
@@ -404,6 +315,15 @@ def main() -> int:
         bare["repeated_c16"] = wrk(base + SERVICE, typical, 16, seconds, work)
         bare["distinct_c16"] = wrk(base + SERVICE, distinct, 16, seconds, work)
 
+    if args.no_peer:
+        results["peer"] = {"status": "skipped (--no-peer)"}
+    else:
+        step(f"peer: HealthChain {peer.HEALTHCHAIN_VERSION}, no-op and validating handlers, 1 worker")
+        results["peer"] = phases.peer_phase(server, wrk, distinct, seconds, work)
+
+    step(f"encounter traffic: {patients} patients x 5 calls, ours and bare, 1 worker")
+    results["encounter"] = phases.encounter_phase(server, wrk, patients, seconds, work, ours_ready, {"env": bare_env})
+
     step(f"{args.workers} workers, ours and bare")
     w = args.workers
     with server("cds_service.app:create_app", workers=w, **ours_ready) as (base, _, _):  # type: ignore[arg-type]
@@ -412,7 +332,7 @@ def main() -> int:
         results[f"bare_{w}w"] = {"distinct_c16": wrk(base + SERVICE, distinct, 16, seconds, work)}
 
     step(f"first call after start, {starts} starts")
-    results["first_call_after_start"] = first_calls(typical.read_bytes(), starts, 20)
+    results["first_call_after_start"] = phases.first_calls(server, typical.read_bytes(), starts, 20, distinct[-10:])
 
     step("no prefetch, FHIR server answering after 50 ms")
     delay_ms = 50
@@ -433,6 +353,10 @@ def main() -> int:
             "extra_ms": round(no_prefetch["median_ms"] - with_prefetch["median_ms"], 2),
         }
 
+    if openloop_s > 0:
+        step(f"open loop: {args.rate:g} calls/s for {openloop_s:g} s over {patients} patients, ours, 1 worker")
+        results["open_loop"] = phases.open_loop_phase(server, distinct, args.rate, openloop_s, ours_ready)
+
     if not args.no_inprocess:
         step("in process (bench/inprocess.py, fresh processes)")
         results["inprocess"] = inprocess.measure(patients, heavy_n, 50 if args.quick else 200)
@@ -445,177 +369,6 @@ def main() -> int:
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nresults written to {out.relative_to(ROOT)}")
     return 0
-
-
-def targets(r: dict[str, Any], workers: int) -> list[dict[str, Any]]:
-    """The issue's targets: name, measured value, target, PASS/FAIL (or "not run")."""
-    ours, bare = r["ours_1w"], r["bare_1w"]
-
-    def ratio(a: float, b: float) -> float:
-        return round(a / b, 2) if b else float("inf")
-
-    rows: list[tuple[str, float | None, str, bool | None]] = []
-    d_rps = ratio(ours["distinct_c16"]["rps"], bare["distinct_c16"]["rps"])
-    d_p99 = ratio(ours["distinct_c16"]["p99_ms"], bare["distinct_c16"]["p99_ms"])
-    r_rps = ratio(ours["repeated_c16"]["rps"], bare["repeated_c16"]["rps"])
-    heavy_cold = r["heavy_http"]["cold"]["median_ms"]
-    scaling = ratio(r[f"ours_{workers}w"]["distinct_c16"]["rps"], ours["distinct_c16"]["rps"])
-    first = r["first_call_after_start"]["median_ratio"]
-    rows += [
-        (
-            "distinct patients: rps ours/bare",
-            d_rps,
-            f">= {TARGETS['distinct_rps_ratio']}",
-            d_rps >= TARGETS["distinct_rps_ratio"],
-        ),
-        (
-            "distinct patients: p99 ours/bare",
-            d_p99,
-            f"<= {TARGETS['distinct_p99_ratio']}",
-            d_p99 <= TARGETS["distinct_p99_ratio"],
-        ),
-        (
-            "one patient repeated: rps ours/bare",
-            r_rps,
-            f">= {TARGETS['repeated_rps_ratio']}",
-            r_rps >= TARGETS["repeated_rps_ratio"],
-        ),
-        (
-            "heavy patient cold, HTTP median ms",
-            heavy_cold,
-            f"<= {TARGETS['heavy_cold_ms']:g}",
-            heavy_cold <= TARGETS["heavy_cold_ms"],
-        ),
-        (
-            f"{workers} workers / 1, distinct patients",
-            scaling,
-            f">= {TARGETS['two_worker_scaling']}",
-            scaling >= TARGETS["two_worker_scaling"],
-        ),
-        (
-            "first call after start / warm (median)",
-            first,
-            f"<= {TARGETS['first_call_over_warm']:g}",
-            first <= TARGETS["first_call_over_warm"],
-        ),
-    ]
-    shed = sum(run["non_2xx"] for key in ("ours_1w", f"ours_{workers}w") for run in r[key].values())
-    rows.append(("check: ours non-2xx (503 shed) in wrk runs", shed, "0 (validity)", shed == 0))
-    if "soak" in r:
-        s = r["soak"]["rss_slope_second_half_mb_per_min"]
-        rows.append(
-            (
-                "soak: RSS slope, 2nd half, MB/min",
-                s,
-                f"<= {TARGETS['soak_slope_mb_per_min']:g}",
-                s <= TARGETS["soak_slope_mb_per_min"],
-            )
-        )
-        audit = r.get("audit_after_soak") or {}
-        lost = audit.get("lost")
-        if lost is not None:  # the audit writer fell behind the calls (its queue grows in RSS, then drops rows)
-            rows.append(("check: audit rows lost by the end of the soak", lost, "0 (validity)", lost == 0))
-    else:
-        rows.append(("soak: memory flat", None, "--soak 300", None))
-    if "inprocess" in r:
-        cold = r["inprocess"]["cold"]["median_ms"]
-        cold_warm = r["inprocess"]["ratios"]["cold_over_warm"]
-        rows += [
-            (
-                "in process cold, median ms",
-                cold,
-                f"<= {TARGETS['inprocess_cold_ms']:g}",
-                cold <= TARGETS["inprocess_cold_ms"],
-            ),
-            (
-                "in process cold / warm",
-                cold_warm,
-                f"<= {TARGETS['inprocess_cold_over_warm']:g}",
-                cold_warm <= TARGETS["inprocess_cold_over_warm"],
-            ),
-        ]
-    return [
-        {
-            "target": name,
-            "measured": None if value is None else round(value, 2),
-            "goal": goal,
-            "result": "not run" if ok is None else "PASS" if ok else "FAIL",
-        }
-        for name, value, goal, ok in rows
-    ]
-
-
-def report(r: dict[str, Any], workers: int) -> None:
-    b = r["bodies"]
-    print(
-        f"\nmachine: {r['machine']['cpus']} cpus, Python {r['machine']['python']}, load average "
-        f"{r['machine']['load_average_at_start'][0]:.1f} at start, {r['machine']['load_average_at_end'][0]:.1f} at end"
-    )
-    print(
-        f"typical body: {b['typical']['resources']} resources, {b['typical']['bytes'] / 1000:.1f} kB "
-        f"({b['typical']['medications']} orders, {b['typical']['conditions']} conditions, "
-        f"{b['typical']['potassium']} K + {b['typical']['magnesium']} Mg); heavy body: {b['heavy']['resources']} "
-        f"resources, {b['heavy']['bytes'] / 1000:.1f} kB; {r['cards_in_typical_response']} cards in the typical "
-        f"response ({r['response_bytes']} bytes)"
-    )
-    print(f"card topics over 20 typical / 3 heavy patients: {r['topics_seen']}")
-    print(
-        f"\n{'1 worker unless said':<34}{'ours rps':>9}{'bare rps':>9}{'ratio':>7}{'ours p50':>9}{'ours p99':>9}"
-        f"{'bare p50':>9}{'bare p99':>9}{'p99 ×':>7}{'cycles':>7}"
-    )
-    ours_w, bare_w = f"ours_{workers}w", f"bare_{workers}w"
-    rows = [
-        ("warm: 1 patient, 1 conn", "ours_1w", "bare_1w", "repeated_c1"),
-        ("warm: 1 patient, 16 conns", "ours_1w", "bare_1w", "repeated_c16"),
-        (f"cold: {r['options']['patients']} patients, 16 conns", "ours_1w", "bare_1w", "distinct_c16"),
-        (f"cold, {workers} workers, 16 conns", ours_w, bare_w, "distinct_c16"),
-    ]
-    for label, ours_key, bare_key, run in rows:
-        o, x = r[ours_key][run], r[bare_key][run]
-        flag = "" if not (o["non_2xx"] or x["non_2xx"]) else f"  non-2xx ours {o['non_2xx']}, bare {x['non_2xx']}"
-        print(
-            f"{label:<34}{o['rps']:>9.0f}{x['rps']:>9.0f}{o['rps'] / x['rps']:>7.2f}{o['p50_ms']:>9.2f}"
-            f"{o['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}{o['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}"
-            f"{o['cycles']:>7.2f}{flag}"
-        )
-    print(
-        f"scaling: ours {workers} workers / 1 on distinct patients "
-        f"{r[ours_w]['distinct_c16']['rps'] / r['ours_1w']['distinct_c16']['rps']:.2f}×, bare "
-        f"{r[bare_w]['distinct_c16']['rps'] / r['bare_1w']['distinct_c16']['rps']:.2f}×"
-    )
-    h = r["heavy_http"]
-    print(
-        f"heavy patient, one request over HTTP: cold median {h['cold']['median_ms']} ms, p95 {h['cold']['p95_ms']} ms "
-        f"(n={h['cold']['n']}); warm median {h['warm']['median_ms']} ms (n={h['warm']['n']})"
-    )
-    f = r["first_call_after_start"]
-    print(
-        f"first call after start ({len(f['runs'])} starts, each after /health/ready said 200): median "
-        f"{f['median_first_ms']} ms vs warm {f['median_warm_ms']} ms: {f['median_ratio']}× (worst {f['max_ratio']}×); "
-        f"start to ready {', '.join(str(x['ready_s']) for x in f['runs'])} s"
-    )
-    n = r["no_prefetch"]
-    print(
-        f"no prefetch, FHIR server delay {n['fhir_delay_ms']} ms: median {n['fetched']['median_ms']} ms vs "
-        f"{n['with_prefetch']['median_ms']} ms with prefetch (+{n['extra_ms']} ms)"
-    )
-    line = f"worker RSS: {r['rss_start_mb']} MB at start, {r['rss_after_distinct_mb']} MB after the distinct run"
-    if "soak" in r:
-        s = r["soak"]
-        line += (
-            f"; soak {s['seconds']} s over {s['patients']} patients ({s['rps']:.0f} rps, p99 {s['p99_ms']:.1f} ms, "
-            f"non-2xx {s['non_2xx']}, {s['cycles']} cycles): RSS first {s['rss_first_mb']}, last {s['rss_last_mb']}, "
-            f"max {s['rss_max_mb']} MB; slope {s['rss_slope_mb_per_min']} MB/min overall, "
-            f"{s['rss_slope_second_half_mb_per_min']} MB/min over the second half; audit {r.get('audit_after_soak')}"
-        )
-    print(line)
-    if "inprocess" in r:
-        print()
-        inprocess.report(r["inprocess"])
-    print(f"\n{'target (issue 13)':<42}{'measured':>10}  {'goal':<14}result")
-    for t in r["targets"]:
-        measured = "-" if t["measured"] is None else f"{t['measured']:g}"
-        print(f"{t['target']:<42}{measured:>10}  {t['goal']:<14}{t['result']}")
 
 
 if __name__ == "__main__":

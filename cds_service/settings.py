@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     audit_spool_max_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="Bound of the audit spool on disk (0: no spool, rows are lost)"
     )
+    audit_writer: Literal["process", "thread"] = Field(
+        "process",
+        description="Where the audit writer runs: a process of its own (takes no CPU from the calls) or a thread",
+    )
     analytics_max_days: int = Field(366, ge=1, description="Longest period /analytics answers (400 beyond)")
 
     # --- JWT replay store

@@ -74,6 +74,10 @@ AUDIT_RECORDS = Counter(
     "Audit records by fate: written to the database, spooled to disk, replayed from the spool, lost",
     ["outcome"],
 )
+AUDIT_BACKPRESSURE = Counter(
+    "cds_audit_backpressure",
+    "Hook calls that waited for the audit writer (its outstanding rows at the bound) instead of losing a row",
+)
 AUDIT_PENDING = Gauge(
     "cds_audit_pending", "Audit records queued in memory, not yet written", multiprocess_mode="livesum"
 )
@@ -172,7 +176,7 @@ class StateSync:
         key = (counter._name, *labels)
         gained = total - self._seen.get(key, 0)
         if gained > 0:
-            counter.labels(*labels).inc(gained)
+            (counter.labels(*labels) if labels else counter).inc(gained)
         self._seen[key] = max(total, self._seen.get(key, 0))
 
     def __call__(self) -> None:
@@ -182,6 +186,7 @@ class StateSync:
             self._increase(AUDIT_RECORDS, ("replayed",), int(stats.get("replayed", 0)))
             self._increase(AUDIT_RECORDS, ("spooled",), int(getattr(self.recorder, "spooled_total", 0)))
             self._increase(AUDIT_RECORDS, ("lost",), int(stats.get("lost", 0)))
+            self._increase(AUDIT_BACKPRESSURE, (), int(getattr(self.recorder, "backpressure_waits", 0)))
             AUDIT_PENDING.set(int(stats.get("pending", 0)))
             AUDIT_SPOOLED.set(int(stats.get("spooled", 0)))
             AUDIT_DATABASE_UP.set(0 if stats.get("database") == "down" else 1)

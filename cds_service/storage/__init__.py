@@ -130,4 +130,8 @@ def create_recorder(settings: Settings) -> Recorder:
             "CDS_PATIENT_HASH_SECRET is the default: patient pseudonyms in the audit trail can be "
             "reversed by anyone who guesses patient ids; set a long random secret"
         )
+    if settings.audit_writer == "process":
+        from cds_service.storage.writer_process import ProcessRecorder
+
+        return ProcessRecorder(settings.database_url, settings.patient_hash_secret, settings=settings)
     return SqlRecorder(settings.database_url, settings.patient_hash_secret, settings=settings)

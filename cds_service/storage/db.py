@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger("cds_service.storage")
 
@@ -115,6 +116,8 @@ def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config  # imported when migrating (the writer process starts without it)
+
     config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -132,6 +135,8 @@ def run_migrations(engine: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
             connection.commit()
         try:
+            from alembic import command
+
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
             connection.commit()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,7 +49,8 @@ class HookCallRecord:
     drafts: str | None = None  # JSON [{order, rxcui, mg_per_day, supply_days}] of the drafts in scope
     # Identifies this record (not the hookInstance, which a retried call repeats): a record
     # replayed from the spool is written once however often it is replayed.
-    record_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # (128 random bits as hex, as uuid4().hex without the UUID object: one per hook call.)
+    record_key: str = field(default_factory=lambda: os.urandom(16).hex())
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ def _result(ours_rps: float, ours_2w_rps: float, heavy_cold_ms: float) -> dict[s
             "median_warm_ms": 1.0,
             "median_ratio": 2.0,
             "max_ratio": 2.5,
+            "median_cold_ms": 1.5,
+            "median_ratio_cold": 1.33,
         },
         "bodies": {
             "typical": {
@@ -49,27 +51,112 @@ def _result(ours_rps: float, ours_2w_rps: float, heavy_cold_ms: float) -> dict[s
         },
         "rss_start_mb": 100,
         "rss_after_distinct_mb": 110,
+        "peer": {"status": "healthchain 0.16.1", "noop": wrk(60, 5.0), "validate": wrk(10, 30.0)},
+        "encounter": {"patients": 2000, "ours": wrk(ours_rps * 0.5), "bare": wrk(100)},
+        "open_loop": {
+            "rate": 100.0,
+            "seconds": 300,
+            "patients": 2000,
+            "p50_ms": 4.0,
+            "p99_ms": 12.0,
+            "p999_ms": 40.0,
+            "max_ms": 80.0,
+            "ok": 30000,
+            "errors": 0,
+            "audit_rows_lost": 0,
+            "audit": {},
+            "send_lag_p99_ms": 0.5,
+        },
     }
 
 
 def test_targets_pass_and_fail_on_the_issue_thresholds(capsys: Any) -> None:
     good = run.targets(_result(ours_rps=80, ours_2w_rps=150, heavy_cold_ms=40), 2)
     assert {t["target"]: t["result"] for t in good} == {
-        "distinct patients: rps ours/bare": "PASS",
+        "distinct patients: rps ours/HealthChain no-op": "PASS",  # 80 against 60
         "distinct patients: p99 ours/bare": "PASS",
-        "one patient repeated: rps ours/bare": "PASS",
+        "encounter traffic: rps ours/bare": "PASS",  # 40 against 100
+        "open loop 100/s: p99 ms": "PASS",
+        "open loop 100/s: p99.9 ms": "PASS",
+        "open loop: errors": "PASS",
+        "open loop: audit rows lost": "PASS",
         "heavy patient cold, HTTP median ms": "PASS",
         "2 workers / 1, distinct patients": "PASS",
-        "first call after start / warm (median)": "PASS",
+        "first call after start / cold (median)": "PASS",
         "check: ours non-2xx (503 shed) in wrk runs": "PASS",
         "soak: memory flat": "not run",
     }
     bad = run.targets(_result(ours_rps=40, ours_2w_rps=60, heavy_cold_ms=80), 2)
-    assert [t["result"] for t in bad][:5] == ["FAIL", "PASS", "FAIL", "FAIL", "FAIL"]
+    verdicts = {t["target"]: t["result"] for t in bad}
+    assert verdicts["distinct patients: rps ours/HealthChain no-op"] == "FAIL"  # 40 against 60
+    assert verdicts["encounter traffic: rps ours/bare"] == "FAIL"  # 20 against 100
+    assert verdicts["heavy patient cold, HTTP median ms"] == "FAIL"
+    assert verdicts["2 workers / 1, distinct patients"] == "FAIL"
     result = _result(80, 150, 40)
     result["targets"] = good
     run.report(result, 2)
-    assert "2 workers / 1, distinct patients" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 workers / 1, distinct patients" in out and "HealthChain noop" in out and "open loop" in out
+
+
+def test_an_open_loop_run_fails_on_its_tail_its_errors_and_lost_audit_rows() -> None:
+    result = _result(ours_rps=80, ours_2w_rps=150, heavy_cold_ms=40)
+    result["open_loop"].update(p99_ms=15.5, p999_ms=50.0, errors=2, audit_rows_lost=1)
+    verdicts = {t["target"]: t["result"] for t in run.targets(result, 2)}
+    assert verdicts["open loop 100/s: p99 ms"] == "FAIL"
+    assert verdicts["open loop 100/s: p99.9 ms"] == "PASS"  # the bound itself passes
+    assert verdicts["open loop: errors"] == "FAIL" and verdicts["open loop: audit rows lost"] == "FAIL"
+
+
+def test_phases_that_did_not_run_are_reported_not_run_never_passed() -> None:
+    result = _result(ours_rps=80, ours_2w_rps=150, heavy_cold_ms=40)
+    result["peer"] = {"status": "healthchain 0.16.1 could not be installed (no index)"}
+    del result["encounter"], result["open_loop"]
+    verdicts = {t["target"]: t["result"] for t in run.targets(result, 2)}
+    assert verdicts["distinct patients: rps ours/HealthChain no-op"] == "not run"
+    assert verdicts["encounter traffic: rps ours/bare"] == "not run"
+    assert verdicts["open loop at 100/s"] == "not run"
+
+
+def test_open_loop_percentiles_are_nearest_rank_over_every_call() -> None:
+    from bench.openloop import percentile, summarize
+
+    values = [float(v) for v in range(1, 1001)]  # 1..1000 ms
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 99.9)) == (500.0, 990.0, 999.0)
+    assert percentile([], 99) == 0.0
+    summary = summarize(list(reversed(values)), errors=3, lags_ms=[0.1, 0.2], seconds=10, rate=100)
+    assert (summary["sent"], summary["ok"], summary["errors"], summary["max_ms"]) == (1003, 1000, 3, 1000.0)
+
+
+def test_open_loop_requests_are_complete_http_requests_to_each_path() -> None:
+    from bench.openloop import format_requests
+
+    (request,) = format_requests("http://127.0.0.1:9/x", [("/cds-services/a", b'{"k": 1}')])
+    head, _, body = request.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /cds-services/a HTTP/1.1\r\nHost: 127.0.0.1:9\r\n")
+    assert b"Content-Length: 8" in head and body == b'{"k": 1}'
+
+
+def test_the_wrk_script_posts_each_encounter_call_to_its_own_service(tmp_path: Any) -> None:
+    files = [tmp_path / "a.json", tmp_path / "b.json"]
+    script = run.wrk_script([("/cds-services/muscle-spasm-patient-view", files[0]), ("", files[1])], tmp_path)
+    manifest = next(tmp_path.glob("bodies-2-*.txt")).read_text().splitlines()
+    assert manifest == [f"/cds-services/muscle-spasm-patient-view\t{files[0]}", f"\t{files[1]}"]
+    assert "wrk.format(nil, path, nil" in script.read_text()
+
+
+def test_an_encounter_is_five_calls_on_one_record_with_the_order_form_changing() -> None:
+    from bench.encounter import encounter
+
+    calls = encounter(11)
+    assert [request["hook"] for _, request in calls] == [
+        "patient-view", "order-select", "order-select", "order-select", "order-sign"
+    ]  # fmt: skip
+    assert [path.rsplit("-", 1)[-1] for path, _ in calls] == ["view", "select", "select", "select", "sign"]
+    assert len({request["hookInstance"] for _, request in calls}) == 5
+    assert all(request["prefetch"] == calls[0][1]["prefetch"] for _, request in calls)
+    drafts = [request["context"]["draftOrders"]["entry"][0]["resource"] for _, request in calls[1:]]
+    assert drafts[0] != drafts[2] and drafts[2] == drafts[3]  # the form changed, then was signed as is
 
 
 def test_a_soak_that_lost_audit_rows_is_not_a_valid_run() -> None:
@@ -86,8 +173,10 @@ def test_a_soak_that_lost_audit_rows_is_not_a_valid_run() -> None:
 
 
 def test_slope_is_megabytes_per_second() -> None:
-    assert run.slope([(0.0, 100.0), (60.0, 106.0), (120.0, 112.0)]) == 0.1
-    assert run.slope([(0.0, 100.0)]) == 0.0
+    from bench.phases import slope
+
+    assert slope([(0.0, 100.0), (60.0, 106.0), (120.0, 112.0)]) == 0.1
+    assert slope([(0.0, 100.0)]) == 0.0
 
 
 def test_wrk_reports_are_read_in_milliseconds_with_their_errors() -> None:

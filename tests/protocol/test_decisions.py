@@ -31,17 +31,29 @@ BAC_20 = ("197392", "Baclofen 20 MG Oral Tablet")
 CYCLO_10 = ("828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet")
 
 
-def _app(url: str, refresh_seconds: float = 2.0) -> TestClient:
+def _app(url: str, refresh_seconds: float = 2.0, audit_writer: str = "process") -> TestClient:
     settings = load_settings(
-        dev=True, database_url=url, patient_hash_secret=SECRET, suppression_refresh_seconds=refresh_seconds
+        dev=True,
+        database_url=url,
+        patient_hash_secret=SECRET,
+        suppression_refresh_seconds=refresh_seconds,
+        audit_writer=audit_writer,
     )
     return TestClient(create_app(settings))
 
 
-@pytest.fixture
-def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:  # noqa: F811
+# Both audit writers (issue 22): the repeat keys live in the serving process either way.
+WRITERS = ["process", "thread"]
+
+
+@pytest.fixture(params=WRITERS)
+def client(
+    database_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[TestClient]:
     monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
-    with _app(database_url) as test_client:
+    with _app(database_url, audit_writer=request.param) as test_client:
         yield test_client
 
 
@@ -186,8 +198,12 @@ def shared_postgres() -> Iterator[str]:
 
 
 @pytest.mark.postgres
-def test_a_card_seen_at_select_on_one_instance_is_not_repeated_at_signing_on_another(shared_postgres: str) -> None:
-    with _app(shared_postgres, refresh_seconds=0.2) as first, _app(shared_postgres, refresh_seconds=0.2) as second:
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_card_seen_at_select_on_one_instance_is_not_repeated_at_signing_on_another(
+    shared_postgres: str, writer: str
+) -> None:
+    first_app, second_app = (_app(shared_postgres, refresh_seconds=0.2, audit_writer=writer) for _ in range(2))
+    with first_app as first, second_app as second:
         order = sandbox_draft(BAC_20)
         [_] = call(first, "order-select", order)
         first.app.state.recorder.flush()
