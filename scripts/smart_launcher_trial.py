@@ -19,6 +19,7 @@ import base64
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,10 @@ PRESCRIBER = "trial-prescriber"
 def process(args: list[str], cwd: Path, env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
     """A server process, ready when `ready_url` answers; stopped on exit."""
     with log.open("w") as out:
-        proc = subprocess.Popen(args, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        # a session of its own: `npx` does not pass SIGTERM on to the node server it starts
+        proc = subprocess.Popen(
+            args, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -58,11 +62,12 @@ def process(args: list[str], cwd: Path, env: dict[str, str], ready_url: str, log
             raise RuntimeError(f"{ready_url} not ready in 90 s: see {log}")
         yield
     finally:
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _short(url: str) -> str:
