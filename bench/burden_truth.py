@@ -162,8 +162,10 @@ SPASM_REASONS = frozenset({ACUTE_MSK, SPASTICITY, CRAMPS, MUSCLE_SPASM})
 
 def spasm_benzodiazepine(med: Med) -> bool:
     """A benzodiazepine ordered for spasm (its reasonCode): within the service's scope (issue 19, item 6)."""
-    return BENZODIAZEPINE in med.drug.classes and med.reason is not None and bool(
-        CONDITIONS[med.reason].groups & SPASM_REASONS
+    return (
+        BENZODIAZEPINE in med.drug.classes
+        and med.reason is not None
+        and bool(CONDITIONS[med.reason].groups & SPASM_REASONS)
     )
 
 

@@ -26,6 +26,7 @@ from cds_service.cards.base import (
     fingerprint_of,
 )
 from cds_service.cards.scope import is_muscle_relaxant
+from cds_service.cards.suggestions import MEDICATION_ONLY, SuggestionStyle, for_client
 from cds_service.cards.text import escape_md, quote
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from cds_service.cdshooks import ORDER_HOOKS, Card, Coding, Indicator, Source
@@ -47,9 +48,14 @@ class Evaluation:
 
 
 def evaluate(
-    facts: PatientFacts, rules: tuple[Rule, ...] | None = None, thresholds: Thresholds = DEFAULT_THRESHOLDS
+    facts: PatientFacts,
+    rules: tuple[Rule, ...] | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    *,
+    suggestions: SuggestionStyle = MEDICATION_ONLY,
 ) -> Evaluation:
-    """The cards of one call: every rule for this hook, critical first, then what could not run."""
+    """The cards of one call: every rule for this hook, critical first, then what could not run.
+    `suggestions`, how the client applies one (clients file): a button it would not apply is a line."""
     rules = RULES if rules is None else rules
     result = Evaluation()
     collected = CardList()
@@ -63,7 +69,7 @@ def evaluate(
             result.rule_errors.append(rule.topic)
             continue
         for card in cards:
-            collected.add(keep_doses_inside_judgment(card, facts, thresholds))
+            collected.add(for_client(keep_doses_inside_judgment(card, facts, thresholds), suggestions))
     for card in gap_cards(relevant_gaps(facts)):
         collected.add(card)
     cards = sorted(one_concern_per_card(collected.cards, facts.hook), key=lambda c: _INDICATOR_ORDER[c.indicator])

@@ -839,8 +839,7 @@ def build_conditions(codes: dict[str, Any]) -> dict[str, Any]:
         _snomed_entries(None, HEPATIC_DECOMPENSATION_SNOMED),
     )
     out["ascites"] = _category(
-        "Ascites: a sign of decompensation only beside a liver condition (it also comes from heart failure "
-        "and cancer)",
+        "Ascites: a sign of decompensation only beside a liver condition (it also comes from heart failure and cancer)",
         _icd_entries(None, ASCITES_ICD10),
         _snomed_entries(None, ASCITES_SNOMED),
     )

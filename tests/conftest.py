@@ -35,3 +35,14 @@ def medplum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedplumServer]
     """The real FHIR server (Medplum's in-memory R4 engine under Node) for the whole session."""
     with medplum_server(tmp_path_factory.mktemp("medplum") / "stderr.log") as server:
         yield server
+
+
+@pytest.fixture
+def whole_resource_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[TestClient]:
+    """The app as a hospital runs it for an EHR configured `suggestions = "whole-resource"` (it applies
+    a suggestion's whole resource), every request signed by that EHR; no storage."""
+    from tests.support.auth import hospital_app
+
+    monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
+    with hospital_app(tmp_path, entry={"suggestions": "whole-resource"}, signed=True) as test_client:
+        yield test_client

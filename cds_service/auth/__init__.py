@@ -23,6 +23,7 @@ from cds_service.auth.jwks import JwksStore
 from cds_service.auth.replay import InMemoryReplayCache, ReplayCache
 from cds_service.auth.ssrf import fhir_http_client_options, is_acceptable_fhir_url, same_base_url
 from cds_service.auth.verifier import TokenVerifier
+from cds_service.cards.suggestions import MEDICATION_ONLY, SuggestionStyle
 from cds_service.settings import Settings
 
 __all__ = [
@@ -53,6 +54,7 @@ class AuthenticatedClient:
     extras: dict[str, str] = field(default_factory=dict)
     tenant: str | None = None
     allow_http_loopback: bool = False  # tests and local demos against a FHIR server on 127.0.0.1
+    suggestions: SuggestionStyle = MEDICATION_ONLY  # how it applies a suggestion (clients file)
 
     def may_call(self, fhir_server: str) -> bool:
         """True when the service may contact `fhir_server` for this client.
@@ -177,6 +179,7 @@ class Authenticator:
             tenant=entry.tenant,
             allow_http_loopback=self.settings.allow_http_fhir_loopback,
             extras={"name": entry.name} if entry.name else {},
+            suggestions=entry.suggestions,
         )
 
     def _http(self) -> httpx.AsyncClient:

@@ -10,6 +10,7 @@ tenant = "optional"                      # `tenant` claim required to equal this
 sub = "optional"                         # `sub` claim required to equal this (Epic: client id)
 aud = ["https://cds.example.org/cds-services"]   # extra accepted `aud` values (Epic: hand-set)
 topic_code_style = "epic"                # alphanumeric card topic codes
+suggestions = "whole-resource"           # how it applies a suggestion (default "medication-only")
 ```
 
 Everything is validated at startup: an unknown key (a typo such as `fhir_server`) or a key
@@ -26,6 +27,7 @@ from typing import Any
 
 from cds_service.auth.errors import ClientsConfigError
 from cds_service.auth.ssrf import is_acceptable_fhir_url, normalize_base_url
+from cds_service.cards.suggestions import MEDICATION_ONLY, SUGGESTION_STYLES, SuggestionStyle
 
 _KNOWN_KEYS = {
     "iss",
@@ -38,6 +40,7 @@ _KNOWN_KEYS = {
     "topic_code_style",
     "name",
     "rules",
+    "suggestions",
 }
 _TOPIC_CODE_STYLES = {"hyphenated", "epic"}
 _PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
@@ -58,6 +61,9 @@ class ClientEntry:
     topic_code_style: str | None = None
     name: str | None = None
     rules: dict[str, Any] | None = None  # this client's [rules] table, layered over the site's
+    # How the client applies a suggestion's create/update: the medication alone, keeping its own sig
+    # and supply (the CDS Hooks sandbox, several EHRs; the safe default), or the whole resource.
+    suggestions: SuggestionStyle = MEDICATION_ONLY
 
     @property
     def keys_pinned(self) -> bool:
@@ -160,6 +166,10 @@ def _parse_client(table: Any, index: int, base_dir: Path, allow_http_loopback: b
     if style is not None and style not in _TOPIC_CODE_STYLES:
         raise ClientsConfigError(f"{where}: topic_code_style must be one of {sorted(_TOPIC_CODE_STYLES)}")
 
+    applies = _optional_str(table, "suggestions", where) or MEDICATION_ONLY
+    if applies not in SUGGESTION_STYLES:
+        raise ClientsConfigError(f"{where}: suggestions must be one of {list(SUGGESTION_STYLES)} (got {applies!r})")
+
     rules = table.get("rules")
     if rules is not None and not isinstance(rules, dict):
         raise ClientsConfigError(f"{where}: `rules` must be a table ([client.rules]), got {_toml_kind(rules)}")
@@ -176,6 +186,7 @@ def _parse_client(table: Any, index: int, base_dir: Path, allow_http_loopback: b
         topic_code_style=style,
         name=_optional_str(table, "name", where),
         rules=rules,
+        suggestions=applies,  # type: ignore[arg-type]  # checked against SUGGESTION_STYLES above
     )
 
 

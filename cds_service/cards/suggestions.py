@@ -10,6 +10,13 @@ its quantity and days' supply stay right. Where no product does that (a sig in m
 tablets twice a day that no strength turns into the dose), there is no one-click dose: the card
 says which product and sig to order instead.
 
+A supply limit cannot be a product switch: it lives in the dispense request, which such a client
+keeps. How a client applies suggestions is therefore a per-client capability (`suggestions` in the
+clients file, decided at the edge and passed to the engine as plain data): for a `whole-resource`
+client the limit is a complete replacement order (sig kept, quantity and days' supply to match); for
+a `medication-only` client (the default: the sandbox, --dev, any client not known to do better) it is
+no button but a line saying what to enter (`for_client`). A rule builds both; it never asks which.
+
 Every suggestion carries its `intent` (the order, the daily dose and supply it leads to): the
 audit keeps it, so the service can tell at signing whether an accepted suggestion was applied.
 """
@@ -17,14 +24,20 @@ audit keeps it, so the service can tell at signing whether an accepted suggestio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import PrivateAttr
 
 from cds_service.cards.text import fmt_mg, fmt_number, main_name
-from cds_service.cdshooks import Action, Suggestion
+from cds_service.cdshooks import Action, Card, Suggestion
 from cds_service.facts.judgment import DoseJudgment
 from cds_service.facts.model import MedicationFact, above
 from cds_service.facts.orders import UnitSig, single_unit_product, unit_sig, with_product, with_supply_days
+
+SuggestionStyle = Literal["medication-only", "whole-resource"]
+MEDICATION_ONLY: SuggestionStyle = "medication-only"  # applies `medicationCodeableConcept` alone (the sandbox)
+WHOLE_RESOURCE: SuggestionStyle = "whole-resource"  # replaces the draft with the action's resource
+SUGGESTION_STYLES: tuple[SuggestionStyle, ...] = (MEDICATION_ONLY, WHOLE_RESOURCE)
 
 _FREQUENCY_WORDS = {1: "once a day", 2: "twice a day", 3: "three times a day", 4: "four times a day"}
 _SPLITS = (3, 2, 4, 1)  # doses a day tried for a regimen, three first (the labels' usual split)
@@ -50,13 +63,21 @@ class Intent:
 
 
 class OrderSuggestion(Suggestion):
-    """A suggestion about one draft order, with its `intent` (not serialized)."""
+    """A suggestion about one draft order, with its `intent` (not serialized).
+
+    `by_hand`, when set, says the suggestion reaches its intent only when the whole resource is
+    applied, and what to enter on the order instead where the client applies the medication alone."""
 
     _intent: Intent | None = PrivateAttr(default=None)
+    _by_hand: str | None = PrivateAttr(default=None)
 
     @property
     def intent(self) -> Intent | None:
         return self._intent
+
+    @property
+    def by_hand(self) -> str | None:
+        return self._by_hand
 
 
 def _with_intent(label: str, action: Action, intent: Intent) -> OrderSuggestion:
@@ -141,12 +162,42 @@ def dose_change(
 
 
 def supply_limit(order: MedicationFact, days: int, reason: str) -> OrderSuggestion:
-    """The whole order again with its supply limited to `days` (quantity to match, no refills)."""
+    """The whole order again with its supply limited to `days` (quantity to match, no refills), and
+    the same as words to enter, for a client that would keep its own supply (`by_hand`)."""
     label = f"Limit the supply to {days} days"
-    action = Action(type="update", description=f"{label} {reason}", resource=with_supply_days(order, days))
+    resource = with_supply_days(order, days)
+    action = Action(type="update", description=f"{label} {reason}", resource=resource)
     intent = Intent(order.reference, mg_per_day=order.daily_dose.mg_per_day, supply_days=float(days),
                     rxcui=order.rxnorm_code)  # fmt: skip
-    return _with_intent(label, action, intent)
+    made = _with_intent(label, action, intent)
+    quantity = (resource.get("dispenseRequest") or {}).get("quantity")
+    count = f", quantity **{_count_words(quantity['value'], quantity['unit'])}**" if quantity else ""
+    made._by_hand = f"To limit it, enter on the order: days' supply **{days}**{count}, no refills."
+    return made
+
+
+def _count_words(value: float, unit: str) -> str:
+    """'21 tablets', '1 tablet', '150 mL'."""
+    plural = value != 1 and unit.isalpha() and unit.islower() and not unit.endswith("s")
+    return f"{fmt_number(value, 0)} {unit}{'s' if plural else ''}"
+
+
+def for_client(card: Card, style: SuggestionStyle) -> Card:
+    """`card` as a client of `style` can act on it: for a medication-only client, a suggestion that
+    needs the whole resource (a supply limit) is no button, which would be recorded as accepted and
+    change nothing, but a line saying what to enter."""
+    if style == WHOLE_RESOURCE or not card.suggestions:
+        return card
+    by_hand = [s for s in card.suggestions if isinstance(s, OrderSuggestion) and s.by_hand]
+    if not by_hand:
+        return card
+    kept = [s for s in card.suggestions if not (isinstance(s, OrderSuggestion) and s.by_hand)]
+    lines = [s.by_hand for s in by_hand if s.by_hand]
+    card.detail = "\n\n".join([card.detail or "", *lines]) if card.detail else "\n\n".join(lines)
+    card.suggestions = kept or None
+    if not kept:
+        card.selectionBehavior = None
+    return card
 
 
 def removal(order: MedicationFact, reason: str, *, recommended: bool = True) -> OrderSuggestion:

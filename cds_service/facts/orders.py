@@ -189,18 +189,31 @@ def product_form(order: MedicationFact) -> str | None:
     return _form_of(order)
 
 
+def _units_per_day(order: MedicationFact) -> tuple[float | None, str]:
+    """Tablets (capsules) a day: as dosed, or a dose in mg over the strength of one tablet of the
+    ordered product (10 mg three times a day of the 10 mg tablet: 3 tablets)."""
+    dose = order.daily_dose
+    if dose.units_per_day:
+        return dose.units_per_day, dose.unit or "unit"
+    form = (_form_of(order) or "").lower()
+    solid = "tablet" in form or "capsule" in form
+    if not solid or order.strength_per_ml or not order.strength_mg or dose.mg_per_day is None:
+        return None, ""
+    units = dose.mg_per_day / order.strength_mg
+    if abs(units - round(units)) > 1e-6:
+        return None, ""  # part tablets: no quantity to state
+    return units, "capsule" if "capsule" in form else "tablet"
+
+
 def with_supply_days(order: MedicationFact, days: int) -> dict[str, Any]:
     """The draft order with its supply limited to `days` and no refills beyond it."""
     resource = _base_resource(order)
     dispense = dict(resource.get("dispenseRequest") or {})
     dispense["expectedSupplyDuration"] = {"value": days, "unit": "days", "system": UCUM, "code": "d"}
     dispense.pop("numberOfRepeatsAllowed", None)
-    units = order.daily_dose.units_per_day
+    units, unit = _units_per_day(order)
     if units:
-        dispense["quantity"] = {
-            "value": round(units * days),
-            "unit": order.daily_dose.unit or "unit",
-        }
+        dispense["quantity"] = {"value": round(units * days), "unit": unit}
     else:
         dispense.pop("quantity", None)
     resource["dispenseRequest"] = dispense

@@ -6,7 +6,8 @@ encounter (or hour when the EHR sends no encounter): its `decision` key. A warni
 at order-select is not repeated at order-sign for the unchanged order: its `repeat` key (topic, the
 facts behind the card, the orders it is about, patient and client). The suggestions' intents and the
 drafts each call saw, with orders as keyed hashes, let the report tell an accepted suggestion from an
-applied one. No clinical logic: the keys come from what the rules put on their cards.
+applied one; at signing, a card whose suggestion was accepted for the unchanged order says so
+(`not_applied_line`). No clinical logic: the keys come from what the rules put on their cards.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cds_service.cards.base import RuleCard
 from cds_service.cards.suggestions import OrderSuggestion
+from cds_service.cards.text import fmt_number
 from cds_service.cdshooks import Card
-from cds_service.protocol.hooks import HookOutcome
+from cds_service.protocol.hooks import DraftState, HookOutcome
 from cds_service.storage.records import keyed, order_key, repeat_key
 
 
@@ -27,6 +30,7 @@ class CallKeys:
     client: str | None = None
     patient_id: str | None = None
     repeat: dict[str, str] = field(default_factory=dict)  # card uuid -> repeat key (warnings and infos)
+    same: dict[str, str] = field(default_factory=dict)  # card uuid -> repeat key, criticals too
     decision: dict[str, str] = field(default_factory=dict)  # card uuid -> decision key
 
 
@@ -47,9 +51,10 @@ def call_keys(outcome: HookOutcome, client: str | None, secret: str, received_at
         keys.decision[card.uuid] = keyed(
             secret, "decision", client, patient_id, card.topic_code, card.fingerprint, *sorted(about), bucket
         )
-        if card.indicator != "critical":
-            key = repeat_key(secret, client, patient_id, card.topic_code, card.fingerprint, about)
-            if key is not None:
+        key = repeat_key(secret, client, patient_id, card.topic_code, card.fingerprint, about)
+        if key is not None:
+            keys.same[card.uuid] = key  # an accepted suggestion is followed on criticals too
+            if card.indicator != "critical":
                 keys.repeat[card.uuid] = key
     return keys
 
@@ -61,7 +66,7 @@ def intents_json(card: Card, keys: CallKeys, secret: str) -> str | None:
         intent = suggestion.intent if isinstance(suggestion, OrderSuggestion) else None
         if intent is not None and keys.patient_id:
             found[suggestion.uuid] = {"order": order_key(secret, keys.client, keys.patient_id, intent.order)}
-            found[suggestion.uuid].update(intent.as_dict())
+            found[suggestion.uuid].update(intent.as_dict(), label=suggestion.label)
     return json.dumps(found, separators=(",", ":")) if found else None
 
 
@@ -81,3 +86,36 @@ def drafts_json(outcome: HookOutcome, keys: CallKeys, secret: str | None = None)
         ],
         separators=(",", ":"),
     )
+
+
+def not_applied_line(intents: tuple[dict[str, Any], ...], drafts: dict[str, DraftState]) -> str:
+    """What a card shown again at signing says when a suggestion of it was accepted at order-select
+    and the order is still as it was (`drafts`: the drafts of this call by keyed order)."""
+    parts = []
+    for intent in intents:
+        label = str(intent.get("label") or "its suggestion")
+        state = drafts.get(str(intent.get("order")))
+        parts.append(f"“{label}” was accepted, but the order still {_still(intent, state)}")
+    said = "; ".join(parts) or "A suggestion of this card was accepted, but the order is unchanged"
+    return f"**Accepted, not applied:** {said}. Change the order itself before signing."
+
+
+def _still(intent: dict[str, Any], state: DraftState | None) -> str:
+    if intent.get("remove"):
+        return "stands"
+    if state is None:
+        return "has not changed"
+    wanted_days, days = intent.get("supply_days"), state.supply_days
+    if wanted_days is not None and days is not None and abs(days - float(wanted_days)) > 0.05:
+        return f"supplies {fmt_number(days, 1)} days"
+    wanted_mg, mg = intent.get("mg_per_day"), state.mg_per_day
+    if wanted_mg is not None and mg is not None and abs(mg - float(wanted_mg)) > 1e-6:
+        return f"gives {fmt_number(mg, 1)} mg/day"
+    return "has not changed"
+
+
+def drafts_by_key(outcome: HookOutcome, keys: CallKeys, secret: str) -> dict[str, DraftState]:
+    """This call's checked drafts by keyed order (the intents name orders that way)."""
+    if not keys.patient_id:
+        return {}
+    return {order_key(secret, keys.client, keys.patient_id, d.reference): d for d in outcome.drafts}

@@ -258,7 +258,7 @@ def _evaluate(
             gaps=resolved.gaps,
         )
     with tracing.span("cds.rules") as current, metrics.timed(metrics.RULES_SECONDS, service.hook):
-        evaluation = evaluate(facts, rule_set.rules, rule_set.thresholds)
+        evaluation = evaluate(facts, rule_set.rules, rule_set.thresholds, suggestions=client.suggestions)
         if current is not None:
             current.set_attribute("cds.cards", len(evaluation.cards))
     for card in evaluation.cards:

@@ -111,9 +111,8 @@ def _per_hook_contexts(schemas: dict[str, Any]) -> None:
     context = schemas["HookRequest"]["properties"]["context"]
     schemas["HookRequest"]["properties"]["context"] = {
         "title": context.get("title", "Context"),
-        "description": "The hook's context: " + ", ".join(
-            f"{hook} → {model.__name__}" for hook, model in CONTEXT_MODELS.items()
-        ),
+        "description": "The hook's context: "
+        + ", ".join(f"{hook} → {model.__name__}" for hook, model in CONTEXT_MODELS.items()),
         "anyOf": [_ref(model) for model in CONTEXT_MODELS.values()],
     }
 

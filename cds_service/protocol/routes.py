@@ -15,7 +15,14 @@ from cds_service.cards.base import RuleCard
 from cds_service.cdshooks import Card, DiscoveryResponse
 from cds_service.observability import metrics
 from cds_service.protocol import openapi
-from cds_service.protocol.decisions import CallKeys, call_keys, drafts_json, intents_json
+from cds_service.protocol.decisions import (
+    CallKeys,
+    call_keys,
+    drafts_by_key,
+    drafts_json,
+    intents_json,
+    not_applied_line,
+)
 from cds_service.protocol.deps import authenticated_client, presents_admin_token, public_base_url
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.hooks import LARGE_BODY_BYTES, HookOutcome, handle_hook_call
@@ -84,6 +91,7 @@ async def call_service(
     keys, held = await _overrides_that_hold(state, outcome, client, rule_set.override_suppression_days)
     decided = call_keys(outcome, client.iss, state.settings.patient_hash_secret, received_at)
     repeated = await _not_repeated_at_signing(state, outcome, decided)
+    await _say_accepted_not_applied(state, outcome, decided)
     log.info(
         "hook call",
         extra={
@@ -144,7 +152,7 @@ def _count_and_audit(
                         override_reasons=tuple((r.code, r.display or r.code) for r in c.overrideReasons or ()),
                         suppression_key=keys.get(c.uuid),
                         suppressed=c.uuid in held and c.uuid not in repeated,
-                        repeat_key=decided.repeat.get(c.uuid) if outcome.service.hook == "order-select" else None,
+                        repeat_key=decided.same.get(c.uuid) if outcome.service.hook == "order-select" else None,
                         decision_key=decided.decision.get(c.uuid),
                         intents=intents_json(c, decided, secret),
                         not_repeated=c.uuid in repeated,
@@ -205,6 +213,31 @@ async def _not_repeated_at_signing(state: Any, outcome: HookOutcome, decided: Ca
     outcome.cards = [c for c in outcome.cards if c.uuid not in held]
     outcome.body["cards"] = [c for c in outcome.body.get("cards", []) if c.get("uuid") not in held]
     return held
+
+
+async def _say_accepted_not_applied(state: Any, outcome: HookOutcome, decided: CallKeys) -> None:
+    """At order-sign, a card whose suggestion was accepted at order-select for the order that is still
+    the same (same key: the facts behind the card did not change) says so at the top of its detail,
+    rather than repeating silently: the client took the button and did not change the order (or the
+    prescriber changed it back). Memory only, like the repeats."""
+    if outcome.service.hook != "order-sign" or not decided.same:
+        return
+    accepted = await state.recorder.accepted_keys(set(decided.same.values()))
+    if not accepted:
+        return
+    drafts = drafts_by_key(outcome, decided, state.settings.patient_hash_secret)
+    lines = {
+        card.uuid: not_applied_line(accepted[key], drafts)
+        for card in outcome.cards
+        if (key := decided.same.get(card.uuid)) in accepted
+    }
+    for card in outcome.cards:
+        if card.uuid in lines:
+            card.detail = f"{lines[card.uuid]}\n\n{card.detail}" if card.detail else lines[card.uuid]
+    for body in outcome.body.get("cards", []):
+        if body.get("uuid") in lines:
+            detail = body.get("detail")
+            body["detail"] = f"{lines[body['uuid']]}\n\n{detail}" if detail else lines[body["uuid"]]
 
 
 @router.get("/health", summary="Liveness and the audit trail's state; its counters for the admin token only")

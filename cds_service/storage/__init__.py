@@ -71,6 +71,11 @@ class Recorder(Protocol):
         """The repeat keys of cards shown at order-select lately, not to repeat at signing (memory only)."""
         ...
 
+    async def accepted_keys(self, keys: Collection[str]) -> dict[str, tuple[dict[str, Any], ...]]:
+        """Of `keys`, those whose card shown at order-select lately had a suggestion accepted: the
+        accepted suggestions' intents (memory only)."""
+        ...
+
     def stats(self) -> dict[str, Any] | None:
         """Audit counters for /health (pending, written, spooled, replayed, lost, database);
         None when nothing is recorded."""
@@ -105,6 +110,9 @@ class NullRecorder:
 
     async def repeated_keys(self, keys: Collection[str]) -> set[str]:
         return set()  # no audit trail: nothing is known of what order-select showed
+
+    async def accepted_keys(self, keys: Collection[str]) -> dict[str, tuple[dict[str, Any], ...]]:
+        return {}
 
     def stats(self) -> dict[str, Any] | None:
         return None

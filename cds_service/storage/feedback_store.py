@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.storage import schema
 from cds_service.storage.db import describe_db_error, utc
 from cds_service.storage.records import FeedbackEntry, FeedbackProblem, FeedbackResult, StorageUnavailable
+from cds_service.storage.repeats import accepted_intents
 from cds_service.storage.sql_writes import insert_ignoring_duplicates, upsert_suppression
 
 log = logging.getLogger("cds_service.storage")
@@ -67,7 +68,8 @@ class FeedbackStore:
             raise StorageUnavailable("feedback store unavailable") from exc
 
         problems: list[FeedbackProblem] = []
-        accepted_keys: list[str] = []  # shown again at signing: the suggestion may not have been applied
+        # shown again at signing, with what was accepted: the suggestion may not have been applied
+        accepted_keys: list[tuple[str, tuple[dict[str, object], ...]]] = []
         rows = []
         suppressions: list[dict[str, Any]] = []
         now = datetime.now(UTC)
@@ -85,9 +87,9 @@ class FeedbackStore:
                     )
                 )
                 continue
-            suggestion_uuids, offered_reasons, _, key, indicator, seen_key = card
+            suggestion_uuids, offered_reasons, _, key, indicator, seen_key, intents = card
             if entry.outcome == "accepted" and seen_key:
-                accepted_keys.append(seen_key)
+                accepted_keys.append((seen_key, accepted_intents(intents, " ".join(entry.accepted_suggestions))))
             if (
                 entry.outcome == "overridden"
                 and entry.reason_code
@@ -141,14 +143,15 @@ class FeedbackStore:
             raise StorageUnavailable("feedback store unavailable") from exc
         for suppression in suppressions:
             self._remember_suppression(suppression["key"], suppression["expires_at"])
-        for seen_key in accepted_keys:
-            self.repeats.clear(seen_key, now)
+        for seen_key, accepted in accepted_keys:
+            self.repeats.clear(seen_key, now, accepted)
         return FeedbackResult(stored=stored, duplicates=len(rows) - stored)
 
     def _cards_shown(
         self, service_id: str, card_uuids: set[str]
-    ) -> dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str, str | None]]:
-        """Per card: its suggestions, offered reasons, client, suppression key, indicator, repeat key."""
+    ) -> dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str, str | None, str | None]]:
+        """Per card: its suggestions, offered reasons, client, suppression key, indicator, repeat key,
+        its suggestions' intents (JSON)."""
         if not card_uuids:
             return {}
         query = (
@@ -160,6 +163,7 @@ class FeedbackStore:
                 schema.card_shown.c.suppression_key,
                 schema.card_shown.c.indicator,
                 schema.card_shown.c.repeat_key,
+                schema.card_shown.c.intents,
             )
             .join(schema.hook_call, schema.card_shown.c.hook_call_id == schema.hook_call.c.id)
             .where(
@@ -167,9 +171,11 @@ class FeedbackStore:
                 schema.card_shown.c.card_uuid.in_(sorted(card_uuids)),
             )
         )
-        found: dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str, str | None]] = {}
+        found: dict[str, tuple[frozenset[str], dict[str, str], str | None, str | None, str, str | None, str | None]]
+        found = {}
         with self.engine.connect() as conn:
-            for card_uuid, suggestions, reasons, issued_to, key, indicator, seen in conn.execute(query):
+            for card_uuid, suggestions, reasons, issued_to, key, indicator, seen, intents in conn.execute(query):
                 offered = {code: display for code, display in json.loads(reasons or "[]")}
-                found[card_uuid] = (frozenset((suggestions or "").split()), offered, issued_to, key, indicator, seen)
+                uuids = frozenset((suggestions or "").split())
+                found[card_uuid] = (uuids, offered, issued_to, key, indicator, seen, intents)
         return found

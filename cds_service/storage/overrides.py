@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Collection
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -87,6 +88,10 @@ class OverrideSnapshot:
     async def repeated_keys(self, keys: Collection[str]) -> set[str]:
         """Which of `keys` were shown at order-select within the repeat window (from memory only)."""
         return self.repeats.held(keys, datetime.now(UTC))
+
+    async def accepted_keys(self, keys: Collection[str]) -> dict[str, tuple[dict[str, Any], ...]]:
+        """Which of `keys` had a suggestion accepted since order-select showed them, and its intents."""
+        return self.repeats.accepted(keys, datetime.now(UTC))
 
     def suppressions_fresh(self) -> bool:
         """The snapshot was refreshed within three refresh periods."""

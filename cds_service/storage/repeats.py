@@ -6,13 +6,16 @@ card again for the same order with the same facts is noise. Critical cards are a
 Like the overrides, across instances and off the request path: each instance keeps, in memory, the
 repeat keys of cards shown at order-select within the window (keyed hashes, no patient data), puts its
 own at once, and reads what the other instances wrote on the audit writer's refresh. A card whose
-suggestion was accepted *is* shown again (the clinician meant to change the order, and the order at
-signing is the same: the suggestion was not applied, the sandbox's supply limit for one); accepted
-feedback clears its key, on every instance through the same refresh.
+suggestion was accepted *is* shown again, with what was accepted (`accepted`): the clinician meant to
+change the order, and the order at signing is the same (the same key: the facts behind the card did not
+change), so the suggestion was not applied. Accepted feedback clears its key for the rest of the window
+(an order-select that shows the card again does not undo the acceptance), on every instance through
+the same refresh.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -34,6 +37,7 @@ class RepeatSnapshot:
         self.window = window
         self._seen: dict[str, datetime] = {}
         self._cleared: dict[str, datetime] = {}
+        self._accepted: dict[str, tuple[dict[str, object], ...]] = {}  # key -> intents of accepted suggestions
         self._seen_mark: datetime | None = None
         self._cleared_mark: datetime | None = None
         self._lock = threading.Lock()
@@ -46,22 +50,25 @@ class RepeatSnapshot:
             if known is None or at > known:
                 self._seen[key] = at
 
-    def clear(self, key: str, at: datetime) -> None:
+    def clear(self, key: str, at: datetime, intents: Collection[dict[str, object]] = ()) -> None:
+        """An accepted suggestion of the card with `key` (what applying it leads to: `intents`)."""
         with self._lock:
             if key in self._seen and (self._cleared.get(key) is None or at > self._cleared[key]):
                 self._cleared[key] = at
+            if key in self._seen and intents:
+                self._accepted[key] = tuple(intents)
 
     def held(self, keys: Collection[str], now: datetime) -> set[str]:
-        """The keys shown at order-select within the window and not cleared since."""
-        out = set()
-        for key in keys:
-            seen = self._seen.get(key)
-            if seen is None or now - seen > self.window:
-                continue
-            cleared = self._cleared.get(key)
-            if cleared is None or cleared < seen:
-                out.add(key)
-        return out
+        """The keys shown at order-select within the window, none of whose suggestions was accepted."""
+        return {k for k in keys if self._within(k, now) and k not in self._cleared}
+
+    def accepted(self, keys: Collection[str], now: datetime) -> dict[str, tuple[dict[str, object], ...]]:
+        """Of `keys`, those whose card had a suggestion accepted within the window: its intents."""
+        return {k: self._accepted.get(k, ()) for k in keys if self._within(k, now) and k in self._cleared}
+
+    def _within(self, key: str, now: datetime) -> bool:
+        seen = self._seen.get(key)
+        return seen is not None and now - seen <= self.window
 
     def refresh_sync(self, engine: Engine, now: datetime) -> None:
         """Read the order-select keys and the accepted suggestions stored since the last refresh."""
@@ -71,7 +78,7 @@ class RepeatSnapshot:
         if self._seen_mark is not None:
             shown = shown.where(cs.c.shown_at >= self._seen_mark - OVERLAP)
         accepted = (
-            select(cs.c.repeat_key, fb.c.received_at)
+            select(cs.c.repeat_key, fb.c.received_at, cs.c.intents, fb.c.accepted_suggestions)
             .join(cs, and_(cs.c.service_id == fb.c.service_id, cs.c.card_uuid == fb.c.card_uuid))
             .where(fb.c.outcome == "accepted", cs.c.repeat_key.is_not(None), fb.c.received_at >= since)
         )
@@ -84,11 +91,18 @@ class RepeatSnapshot:
             at = utc(at)
             self.remember(key, at)
             self._seen_mark = at if self._seen_mark is None or at > self._seen_mark else self._seen_mark
-        for key, at in accepted_rows:
+        for key, at, intents, chosen in accepted_rows:
             at = utc(at)
-            self.clear(key, at)
+            self.clear(key, at, accepted_intents(intents, chosen))
             self._cleared_mark = at if self._cleared_mark is None or at > self._cleared_mark else self._cleared_mark
         with self._lock:
             for key in [k for k, at in self._seen.items() if now - at > self.window]:
                 del self._seen[key]
                 self._cleared.pop(key, None)
+                self._accepted.pop(key, None)
+
+
+def accepted_intents(intents: str | None, chosen: str | None) -> tuple[dict[str, object], ...]:
+    """The intents (card_shown.intents, by suggestion uuid) of the suggestions a feedback accepted."""
+    by_uuid = json.loads(intents or "{}")
+    return tuple(by_uuid[u] for u in (chosen or "").split() if isinstance(by_uuid.get(u), dict))

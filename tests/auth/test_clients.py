@@ -19,6 +19,7 @@ def test_shipped_example_files_load() -> None:
     assert sandbox.jwks_urls == ("https://sandbox.cds-hooks.org/.well-known/jwks.json",)
     (epic,) = load_clients(FIXTURES / "epic-example.toml").values()
     assert epic.topic_code_style == "epic" and epic.sub and epic.aud
+    assert sandbox.suggestions == "medication-only"  # it keeps its own sig and supply (issue 20)
 
 
 @pytest.mark.parametrize(
@@ -43,11 +44,25 @@ def test_shipped_example_files_load() -> None:
             {"iss": "https://a.example", "jwks_url": ["https://a.example/j"], "topic_code_style": "camel"},
             "topic_code_style",
         ),
+        (
+            {"iss": "https://a.example", "jwks_url": ["https://a.example/j"], "suggestions": "full"},
+            r"client 'https://a.example': suggestions must be one of \['medication-only', 'whole-resource'\]",
+        ),
     ],
 )
 def test_invalid_entries_refuse_to_load(tmp_path: Path, entry: dict[str, object], message: str) -> None:
     with pytest.raises(ClientsConfigError, match=message):
         load_clients(write_clients(tmp_path, entry), allow_http_loopback=True)
+
+
+def test_how_a_client_applies_suggestions_defaults_to_the_medication_alone(tmp_path: Path) -> None:
+    """Issue 20: a client not known to apply a suggestion's whole resource gets no button it would
+    take and not apply (the CDS Hooks sandbox keeps its own sig and supply)."""
+    plain = {"iss": "https://a.example", "jwks_url": ["https://a.example/j"]}
+    full = {"iss": "https://b.example", "jwks_url": ["https://b.example/j"], "suggestions": "whole-resource"}
+    clients = load_clients(write_clients(tmp_path, plain, full))
+    assert clients["https://a.example"].suggestions == "medication-only"
+    assert clients["https://b.example"].suggestions == "whole-resource"
 
 
 def test_duplicate_issuer_is_an_error(tmp_path: Path) -> None:

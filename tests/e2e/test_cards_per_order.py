@@ -31,15 +31,30 @@ def _cyclobenzaprine_with_sertraline_and_low_labs(hook: str, supply_days: int = 
     )
 
 
+@pytest.fixture(params=["medication-only", "whole-resource"])
+def ehr(request: pytest.FixtureRequest) -> tuple[str, TestClient]:
+    """Both kinds of client (clients file `suggestions`): the default (--dev here) and an EHR that
+    applies a suggestion's whole resource."""
+    name = "client" if request.param == "medication-only" else "whole_resource_client"
+    return request.param, request.getfixturevalue(name)
+
+
 @pytest.mark.parametrize("hook", ORDER_HOOKS)
-def test_four_concerns_about_one_order_are_two_cards_and_lines(client: TestClient, hook: str) -> None:
+def test_four_concerns_about_one_order_are_two_cards_and_lines(ehr: tuple[str, TestClient], hook: str) -> None:
+    kind, client = ehr
     body = post_hook(client, _cyclobenzaprine_with_sertraline_and_low_labs(hook))
     assert len(body["cards"]) == 2, [c["summary"] for c in body["cards"]]
     assert all(c["indicator"] != "critical" for c in body["cards"])
-    first, second = body["cards"]
-    # the two most serious concerns keep their cards, the duration's button included
-    assert topics(body) == ["cyclobenzaprine-duration", "serotonergic-combination"]
-    assert [s["label"] for s in first["suggestions"]] == ["Limit the supply to 21 days"]
+    # the two most serious concerns keep their cards; a card with a button first among equals
+    if kind == "whole-resource":
+        first, second = body["cards"]
+        assert topics(body) == ["cyclobenzaprine-duration", "serotonergic-combination"]
+        assert [s["label"] for s in first["suggestions"]] == ["Limit the supply to 21 days"]
+    else:  # the supply limit is a line to enter, not a button the client would not apply
+        first, second = body["cards"]
+        assert topics(body) == ["serotonergic-combination", "cyclobenzaprine-duration"]
+        assert "suggestions" not in second  # a lab request may stay on the first (a line carries its button)
+        assert "enter on the order: days' supply **21**, quantity **63 tablets**" in second["detail"]
     # potassium and magnesium (one electrolyte card first) become lines in the first card, magnesium
     # first, each with its reasoning linked and its override reasons kept
     lines = [line for line in first["detail"].split("\n\n") if line.startswith("Also:")]
@@ -54,13 +69,14 @@ def test_four_concerns_about_one_order_are_two_cards_and_lines(client: TestClien
 
 
 @pytest.mark.parametrize("hook", ORDER_HOOKS)
-def test_two_concerns_stay_two_cards(client: TestClient, hook: str) -> None:
+def test_two_concerns_stay_two_cards(ehr: tuple[str, TestClient], hook: str) -> None:
     """The quiet side: with normal labs nothing is folded."""
+    _, client = ehr
     request = _cyclobenzaprine_with_sertraline_and_low_labs(hook)
     request["prefetch"]["potassium"]["entry"] = []
     request["prefetch"]["magnesium"]["entry"] = []
     body = post_hook(client, request)
-    assert topics(body) == ["cyclobenzaprine-duration", "serotonergic-combination"]
+    assert sorted(topics(body)) == ["cyclobenzaprine-duration", "serotonergic-combination"]
     assert not any("Also:" in c["detail"] for c in body["cards"])
 
 

@@ -32,20 +32,41 @@ ORDER_HOOKS = ("order-select", "order-sign")
 
 
 @pytest.mark.parametrize("hook", ORDER_HOOKS)
-def test_e2e_duration_30_day_scd_order_with_refill_gets_update_to_21_days(client: TestClient, hook: str) -> None:
+def test_e2e_duration_30_day_scd_order_with_refill_gets_update_to_21_days(
+    whole_resource_client: TestClient, hook: str
+) -> None:
+    """An EHR that applies a suggestion's whole resource gets the whole order back, limited."""
     order = draft(*CYCLO_10_SCD, dose=10, frequency=3, supply_days=30, quantity=90, refills=1, route="oral")
-    body = post_hook(client, hook_request(hook, drafts=[order]))
+    body = post_hook(whole_resource_client, hook_request(hook, drafts=[order]))
     card = one_card(body, "cyclobenzaprine-duration")
     assert card["indicator"] == "warning"
     assert "60 days" in card["summary"]  # 30 days × (1 + 1 refill): refills extend the course
     assert "refill" in card["detail"]
+    assert "enter on the order" not in card["detail"]  # the button does it
     [suggestion] = card["suggestions"]
     [action] = suggestion["actions"]
     assert action["type"] == "update"
-    assert action["resource"]["id"] == "draft-1"
-    assert action["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] == 21
-    assert "numberOfRepeatsAllowed" not in action["resource"]["dispenseRequest"]
+    resource = action["resource"]
+    assert resource["id"] == "draft-1"
+    assert resource["dosageInstruction"] == order["dosageInstruction"]  # the sig as ordered
+    assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 21
+    assert resource["dispenseRequest"]["quantity"]["value"] == 63  # 10 mg tablets, 3 a day, 21 days
+    assert "numberOfRepeatsAllowed" not in resource["dispenseRequest"]
     assert card["source"]["url"].endswith("/guideline/cyclobenzaprine-duration")
+
+
+@pytest.mark.parametrize("hook", ORDER_HOOKS)
+def test_e2e_duration_for_a_client_that_applies_only_the_medication_says_what_to_enter(
+    client: TestClient, hook: str
+) -> None:
+    """The sandbox (and --dev, and any client not configured otherwise) keeps its own supply when it
+    takes a suggestion: "Limit the supply to 21 days" would be accepted and change nothing. So no
+    button: the card says what to enter."""
+    order = draft(*CYCLO_10_SCD, dose=10, frequency=3, supply_days=30, quantity=90, refills=1, route="oral")
+    card = one_card(post_hook(client, hook_request(hook, drafts=[order])), "cyclobenzaprine-duration")
+    assert "60 days" in card["summary"]
+    assert "suggestions" not in card and "selectionBehavior" not in card
+    assert card["detail"].endswith("enter on the order: days' supply **21**, quantity **63 tablets**, no refills.")
 
 
 def test_e2e_duration_30_day_order_without_refills(client: TestClient) -> None:
@@ -83,12 +104,12 @@ def test_e2e_duration_14_day_order_is_quiet(client: TestClient) -> None:
     assert cards_of(post_hook(client, hook_request("order-sign", drafts=[order])), "cyclobenzaprine-duration") == []
 
 
-def test_e2e_duration_renewal_counts_the_current_course(client: TestClient) -> None:
+def test_e2e_duration_renewal_counts_the_current_course(whole_resource_client: TestClient) -> None:
     current = medication_request(
         *CYCLO_10_SCD, rid="cyclo-current", authored_on=days_ago(10), dose=10, frequency=3, supply_days=14
     )
     renewal = draft(*CYCLO_10_SCD, dose=10, frequency=3, supply_days=14)
-    body = post_hook(client, hook_request("order-sign", drafts=[renewal], meds=[current]))
+    body = post_hook(whole_resource_client, hook_request("order-sign", drafts=[renewal], meds=[current]))
     card = one_card(body, "cyclobenzaprine-duration")
     assert "renewal" in card["summary"]
     assert days_ago(10) in card["detail"]
@@ -190,7 +211,8 @@ def test_e2e_young_patient_short_cyclobenzaprine_course_is_completely_quiet(clie
     assert mine.isdisjoint(topics(body))
 
 
-def test_e2e_order_select_speaks_only_about_the_selected_draft(client: TestClient) -> None:
+def test_e2e_order_select_speaks_only_about_the_selected_draft(whole_resource_client: TestClient) -> None:
+    client = whole_resource_client
     cyclo = draft(*CYCLO_10_SCD, rid="d-cyclo", dose=10, frequency=3, supply_days=30)
     other = draft("314076", "lisinopril 10 MG Oral Tablet", rid="d-lis", dose=10, frequency=1)
     request = hook_request("order-select", drafts=[cyclo, other], selections=["MedicationRequest/d-lis"])

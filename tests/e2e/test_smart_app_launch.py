@@ -184,7 +184,10 @@ def test_ehr_launch_draws_the_course_from_the_service_facts(launch_setup: Launch
     page.locator("#tab-labs").click()
     k = _points(page, "lab-potassium")
     assert [(p["value"], p["band"], p["outside"]) for p in k] == [
-        (6.8, "normal", "above"), (3.1, "info", None), (2.8, "warning", None), (4.1, "normal", None)
+        (6.8, "normal", "above"),
+        (3.1, "info", None),
+        (2.8, "warning", None),
+        (4.1, "normal", None),
     ]  # the other patient's 2.0 never reached the app
     assert k[1]["reported"] == "3.1 mEq/L"
     mg = _points(page, "lab-magnesium")

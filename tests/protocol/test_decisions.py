@@ -13,6 +13,7 @@ import copy
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from fastapi.testclient import TestClient
 from cds_service.app import create_app
 from cds_service.settings import load_settings
 from cds_service.storage.report import build_report
+from tests.support.auth import hospital_app
 from tests.support.fhir import hook_request
 from tests.support.storage import SECRET, database_url, postgres_schema_url  # noqa: F401
 from tests.support.suggestions import as_sandbox
@@ -156,23 +158,81 @@ def test_an_accepted_dose_switch_applied_as_the_sandbox_does_is_reported_applied
     assert (row.shown, row.accepted, row.applied, row.not_applied) == (1, 1, 1, 0)
 
 
-def test_an_accepted_supply_limit_the_sandbox_cannot_apply_is_reported_and_shown_again(client: TestClient) -> None:
-    """The sandbox applies only a suggestion's medication: "Limit the supply to 21 days" leaves 30 days.
-    The card comes back at signing (its suggestion was accepted, the order did not change), and the
-    report says accepted, not applied."""
+def test_a_client_that_applies_only_the_medication_is_told_what_to_enter(client: TestClient) -> None:
+    """The sandbox (and --dev) applies only a suggestion's medication: "Limit the supply to 21 days"
+    would be accepted and leave 30 days. So the card says what to enter instead, and signing the
+    unchanged order does not repeat it."""
     order = sandbox_draft(CYCLO_10)
     [card] = call(client, "order-select", order)
-    assert card["suggestions"][0]["label"] == "Limit the supply to 21 days"
+    assert "suggestions" not in card
+    assert "enter on the order: days' supply **21**, quantity **63 tablets**, no refills" in card["detail"]
+    assert call(client, "order-sign", order) == []  # seen at select, not acted on: not repeated
+    assert call(client, "order-sign", sandbox_draft(CYCLO_10, days=21)) == []  # entered by hand: nothing to say
+
+
+@pytest.fixture(params=WRITERS)
+def whole_resource_ehr(
+    database_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> Iterator[TestClient]:
+    """An EHR configured `suggestions = "whole-resource"`, every call signed by it, with storage."""
+    monkeypatch.delenv("CDS_CONFIG_FILE", raising=False)
+    app = hospital_app(
+        tmp_path,
+        entry={"suggestions": "whole-resource"},
+        signed=True,
+        storage_enabled=True,
+        database_url=database_url,
+        patient_hash_secret=SECRET,
+        audit_writer=request.param,
+    )
+    with app as test_client:
+        yield test_client
+
+
+def test_an_accepted_supply_limit_not_applied_is_said_at_signing(whole_resource_ehr: TestClient) -> None:
+    """An EHR configured as applying the whole resource that nevertheless keeps the order (or a
+    prescriber who changed it back): the card at signing says the accepted limit was not applied,
+    and the report says accepted, not applied. Applied whole, signing is quiet."""
+    client = whole_resource_ehr
+    order = sandbox_draft(CYCLO_10)
+    [card] = call(client, "order-select", order)
+    [suggestion] = card["suggestions"]
+    assert suggestion["label"] == "Limit the supply to 21 days"
     feedback(client, "order-select", card)
-    unchanged = as_sandbox(order, card["suggestions"][0]["actions"][0]["resource"])
-    assert unchanged == order
-    [again] = call(client, "order-sign", unchanged)
+    call(client, "order-select", order)  # the form re-sent unchanged: the acceptance still stands
+    [again] = call(client, "order-sign", order)
     assert again["source"]["topic"]["code"] == "cyclobenzaprine-duration"
+    assert again["detail"].startswith(
+        "**Accepted, not applied:** “Limit the supply to 21 days” was accepted, but the order still supplies "
+        "30 days. Change the order itself before signing.\n\n"
+    )
     row = topic_row(client, "cyclobenzaprine-duration")
     assert (row.accepted, row.applied, row.not_applied) == (1, 0, 1)
-    # a full client applies the whole resource: 21 days, and the card is gone at signing
-    full = card["suggestions"][0]["actions"][0]["resource"]
-    assert call(client, "order-sign", full) == []
+    assert call(client, "order-sign", suggestion["actions"][0]["resource"]) == []  # applied whole: 21 days
+
+
+def test_an_accepted_dose_switch_not_applied_is_said_at_signing(client: TestClient) -> None:
+    order = sandbox_draft(BAC_20)
+    [card] = call(client, "order-select", order)
+    feedback(client, "order-select", card)
+    [again] = call(client, "order-sign", order)  # the product was not switched: still 60 mg/day
+    label = card["suggestions"][0]["label"]
+    assert again["detail"].startswith(f"**Accepted, not applied:** “{label}” was accepted, but the order still "
+                                      "gives 60 mg/day.")  # fmt: skip
+    assert again["summary"] == card["summary"]
+    row = topic_row(client, "baclofen-titration")
+    assert (row.accepted, row.applied, row.not_applied) == (1, 0, 1)
+
+
+def test_an_unaccepted_card_at_signing_carries_no_such_line(client: TestClient) -> None:
+    """The quiet side: a changed order at signing is warned about without an "accepted" line."""
+    [card] = call(client, "order-select", sandbox_draft(BAC_20))
+    feedback(client, "order-select", card, accepted=False)
+    [changed] = call(client, "order-sign", sandbox_draft(BAC_20, per_day=2))
+    assert "Accepted" not in changed["detail"]
 
 
 def test_an_override_at_select_is_not_asked_again_and_counts_once(client: TestClient) -> None:

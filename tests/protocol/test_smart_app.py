@@ -37,7 +37,9 @@ def app_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Test
         '[[client]]\niss = "https://ehr.example.org"\njwks_url = ["https://ehr.example.org/jwks"]\n'
         'fhir_servers = ["https://fhir.ehr.example.org/api/FHIR/R4"]\n'
     )
-    yield from _client(tmp_path, monkeypatch, clients_file=clients, smart_app_origins=["https://auth.example.org/oauth2"])
+    yield from _client(
+        tmp_path, monkeypatch, clients_file=clients, smart_app_origins=["https://auth.example.org/oauth2"]
+    )
 
 
 def _bundle(*resources: dict[str, Any]) -> bytes:
@@ -92,7 +94,9 @@ def test_course_answers_the_drawing_without_client_authentication(app_client: Te
 def test_course_refuses_other_sites(app_client: TestClient) -> None:
     refused = app_client.post("/app/api/course", content=_bundle(patient()), headers={"Sec-Fetch-Site": "cross-site"})
     assert refused.status_code == 403
-    elsewhere = app_client.post("/app/api/course", content=_bundle(patient()), headers={"Origin": "https://evil.example"})
+    elsewhere = app_client.post(
+        "/app/api/course", content=_bundle(patient()), headers={"Origin": "https://evil.example"}
+    )
     assert elsewhere.status_code == 403 and "is not this service" in elsewhere.text
 
 

@@ -14,8 +14,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from starlette.requests import Request
 
@@ -133,10 +135,11 @@ PUBLIC_BASE = "https://cds.example.org"
 APP_ISS = "https://ehr.example.org"
 
 
-def app_clients_file(directory: Path, fhir_servers: list[str]) -> Path:
-    """One trusted EHR with a pinned ES384 key (no key server needed) and the given FHIR bases."""
+def app_clients_file(directory: Path, fhir_servers: list[str], **entry: Any) -> Path:
+    """One trusted EHR with a pinned ES384 key (no key server needed) and the given FHIR bases;
+    `entry` adds keys to its table (`suggestions="whole-resource"`)."""
     keys = write_jwks(directory, "ehr-jwks.json", ec_key("app-ehr").jwks())
-    return write_clients(directory, {"iss": APP_ISS, "jwks_file": keys, "fhir_servers": fhir_servers})
+    return write_clients(directory, {"iss": APP_ISS, "jwks_file": keys, "fhir_servers": fhir_servers, **entry})
 
 
 def app_token(path: str, **extra: Any) -> str:
@@ -152,16 +155,31 @@ def auth_header(path: str) -> dict[str, str]:
 FHIR_BASE = "https://fhir.example.org/r4"
 
 
-def hospital_app(directory: Path, fhir_servers: tuple[str, ...] = (FHIR_BASE,), **settings: Any) -> Any:
+def hospital_app(
+    directory: Path,
+    fhir_servers: tuple[str, ...] = (FHIR_BASE,),
+    *,
+    entry: dict[str, Any] | None = None,
+    signed: bool = False,
+    **settings: Any,
+) -> Any:
     """The app as a hospital runs it, as a TestClient (use it in a `with`): client JWTs required from
-    one trusted EHR (`app_token`), behind `PUBLIC_BASE`; `settings` set the rest (storage off unless
-    given)."""
-    from fastapi.testclient import TestClient
-
+    one trusted EHR (`app_token`; `signed`: every request carries a fresh one for its path, as the
+    EHR sends it), behind `PUBLIC_BASE`; `entry` adds keys to the EHR's clients-file table;
+    `settings` set the rest (storage off unless given)."""
     from cds_service.app import create_app
     from cds_service.settings import load_settings
 
     values: dict[str, Any] = {"storage_enabled": False, **settings}
-    clients_file = app_clients_file(directory, list(fhir_servers))
+    clients_file = app_clients_file(directory, list(fhir_servers), **(entry or {}))
     app = create_app(load_settings(clients_file=clients_file, public_base_url=PUBLIC_BASE, **values))
-    return TestClient(app, base_url=PUBLIC_BASE)
+    return (SignedClient if signed else TestClient)(app, base_url=PUBLIC_BASE)
+
+
+class SignedClient(TestClient):
+    """A TestClient whose every request carries a fresh token of the trusted EHR for the path it calls."""
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers.setdefault("Authorization", f"Bearer {app_token(httpx.URL(str(url)).path)}")
+        return super().request(method, url, headers=headers, **kwargs)

@@ -323,6 +323,7 @@ def watch_card_limits(monkeypatch: Any) -> list[str]:
     from cds_service import engine
     from cds_service.cards import base
     from cds_service.cards.base import DETAIL_MAX, SUMMARY_MAX
+    from cds_service.cards.suggestions import MEDICATION_ONLY, SUGGESTION_STYLES
     from cds_service.protocol import hooks
     from tests.support.suggestions import check_applied
 
@@ -347,11 +348,21 @@ def watch_card_limits(monkeypatch: Any) -> list[str]:
 
     def evaluate(*args: Any, **kwargs: Any) -> Any:
         result = original_evaluate(*args, **kwargs)
-        for card in result.cards:
-            detail = card.detail or ""
-            CARD_LENGTHS.append(("response", card.topic_code or "", len(card.summary), len(detail)))
-            if len(card.summary) > SUMMARY_MAX or len(detail) > DETAIL_MAX:
-                violations.append(f"response {card.topic_code}: summary {len(card.summary)}, detail {len(detail)}")
+        asked = kwargs.get("suggestions", MEDICATION_ONLY)
+        given = args[0] if args else kwargs["facts"]
+        orders = tuple(given.drafts_in_scope + given.other_drafts)
+        # issue 20: the answer for each kind of client, each button applied as that client does
+        for style in SUGGESTION_STYLES:
+            answer = result if style == asked else original_evaluate(*args, **{**kwargs, "suggestions": style})
+            for card in answer.cards:
+                for suggestion in card.suggestions or ():
+                    violations.extend(check_applied(card.topic_code or "", suggestion, orders, style))
+                detail = card.detail or ""
+                CARD_LENGTHS.append(("response", card.topic_code or "", len(card.summary), len(detail)))
+                if len(card.summary) > SUMMARY_MAX or len(detail) > DETAIL_MAX:
+                    violations.append(
+                        f"response {card.topic_code} ({style}): summary {len(card.summary)}, detail {len(detail)}"
+                    )
         return result
 
     monkeypatch.setattr(engine, "evaluate", evaluate)

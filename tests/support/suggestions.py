@@ -6,7 +6,10 @@
   src/reducers/medication-reducers.js, TAKE_SUGGESTION; a `delete` resets the order form);
 - a full client: the action's resource replaces the draft.
 
-Both results go through `read_drafts`, the service's own daily-dose and supply arithmetic.
+Both results go through `read_drafts`, the service's own daily-dose and supply arithmetic. A rule's
+card is checked both ways, except that a suggestion marked `by_hand` (a supply limit) must only work
+whole: the engine never shows it as a button to a medication-only client (`for_client`), which the
+engine's answers, checked as the client they were made for, confirm.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from cds_service.cards.suggestions import OrderSuggestion
+from cds_service.cards.suggestions import MEDICATION_ONLY, OrderSuggestion, SuggestionStyle
 from cds_service.cdshooks import Suggestion
 from cds_service.facts.build import read_drafts
 from cds_service.facts.model import MedicationFact
@@ -47,9 +50,18 @@ def read_order(resource: dict[str, Any]) -> MedicationFact:
     return entry.fact
 
 
-def check_applied(topic: str, suggestion: Suggestion, orders: tuple[MedicationFact, ...]) -> list[str]:
-    """What is wrong when `suggestion` is applied both ways (empty: both reach its intent)."""
+CLIENT_OF_STYLE = {MEDICATION_ONLY: "sandbox", "whole-resource": "full"}
+
+
+def check_applied(
+    topic: str, suggestion: Suggestion, orders: tuple[MedicationFact, ...], style: SuggestionStyle | None = None
+) -> list[str]:
+    """What is wrong when `suggestion` is applied both ways, or (`style`) as a client of that style
+    does (empty: it reaches its intent)."""
     problems: list[str] = []
+    by_hand = isinstance(suggestion, OrderSuggestion) and bool(suggestion.by_hand)
+    if style == MEDICATION_ONLY and by_hand:
+        return [f"{topic}: {suggestion.label!r} is a button a medication-only client would not apply"]
     for action in suggestion.actions:
         resource = action.resource or {}
         if resource.get("resourceType") != "MedicationRequest" and action.type != "delete":
@@ -70,15 +82,15 @@ def check_applied(topic: str, suggestion: Suggestion, orders: tuple[MedicationFa
         switch = intent.rxcui is not None and intent.rxcui != before.rxnorm_code
         # a product switch must reach its dose; anything else must leave the dose as the order has it
         wanted_mg = intent.mg_per_day if switch else before.daily_dose.mg_per_day
-        for client, applied in (("sandbox", as_sandbox(order.raw, resource)), ("full", resource)):
+        ways = (("sandbox", as_sandbox(order.raw, resource)), ("full", resource))
+        for client, applied in ways:
+            if (style is not None and client != CLIENT_OF_STYLE[style]) or (client == "sandbox" and by_hand):
+                continue  # a by-hand suggestion is never a medication-only client's button (checked above)
             fact = read_order(applied)
             mg, days = fact.daily_dose.mg_per_day, fact.supply.days
             APPLIED.append((topic, suggestion.label, client, mg, days))
             if (switch and mg is None) or (mg is not None and wanted_mg is not None and abs(mg - wanted_mg) > 1e-6):
                 problems.append(f"{topic}: {suggestion.label!r} applied ({client}) gives {mg} mg/day, not {intent}")
-            supply_limit = not switch and intent.supply_days is not None
-            if client == "sandbox" and supply_limit:
-                continue  # the sandbox applies no supply (its dose is checked above): see follow-through
             if intent.supply_days is not None and (days is None or abs(days - intent.supply_days) > 0.05):
                 problems.append(f"{topic}: {suggestion.label!r} applied ({client}) supplies {days} days, not {intent}")
     return problems
@@ -88,4 +100,6 @@ def applied_report() -> str:
     """One line for the end of the run: how many suggestions were applied both ways."""
     labels = {(topic, label) for topic, label, *_ in APPLIED}
     topics = sorted({topic for topic, _ in labels})
-    return f"order suggestions applied as the sandbox and as a full client: {len(APPLIED) // 2} ({', '.join(topics)})"
+    ways = {client: sum(1 for *_, c, _, _ in APPLIED if c == client) for client in ("sandbox", "full")}
+    counts = f"as the sandbox: {ways['sandbox']}, as a full client: {ways['full']}"
+    return f"order suggestions applied {counts} ({', '.join(topics)})"
