@@ -1,4 +1,5 @@
-"""No card suggests a dose its order's judgment forbids (issue 19).
+"""No card suggests a dose its order's judgment forbids (issue 19); every button reaches its dose and
+supply however its client applies it (issue 20).
 
 Every rule runs, directly (before the engine's guard, which would hide a rule's mistake), on every
 dose scenario of the scenario matrix (`scripts/dose_scenarios.py`) and on every call of the
@@ -25,6 +26,7 @@ from cds_service.cards import RULES
 from cds_service.cards.baclofen_titration import RULE as TITRATION
 from cds_service.cards.base import make_card, suggestion
 from cds_service.cards.cyclobenzaprine_hepatic import RULE as HEPATIC
+from cds_service.cards.suggestions import SUGGESTION_STYLES, SuggestionStyle
 from cds_service.cdshooks import ORDER_HOOKS, Action, Card
 from cds_service.engine import doses_outside_judgment, evaluate, keep_doses_inside_judgment
 from cds_service.facts.build import build_facts
@@ -34,6 +36,7 @@ from cds_service.facts.model import PatientFacts
 from cds_service.facts.orders import with_daily_dose
 from cds_service.protocol.services import PREFETCH_TEMPLATES
 from tests.support.facts import T, cond, egfr, facts, med
+from tests.support.suggestions import check_applied
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("dose_scenarios", ROOT / "scripts" / "dose_scenarios.py")
@@ -189,3 +192,34 @@ def test_no_cyclobenzaprine_dose_in_moderate_or_severe_hepatic_impairment() -> N
     assert doses_outside_judgment(planted(15), mild, T) == []
     [(_, why)] = doses_outside_judgment(planted(30), mild, T)
     assert "above the 15 mg/day allowed" in why
+
+
+@pytest.mark.parametrize("style", SUGGESTION_STYLES)
+def test_every_button_reaches_its_dose_and_supply_as_its_client_applies_it(
+    population_facts: list[tuple[str, PatientFacts]], style: SuggestionStyle
+) -> None:
+    """Issue 20, over the scenario matrix (every dose scenario) and the alert-burden population: the
+    engine's answer for each kind of client (clients file `suggestions`), every order button applied
+    as that client applies it (the medication alone with the sig and supply kept, like the CDS Hooks
+    sandbox; or the whole resource), read back with the service's own arithmetic, reaches the daily
+    dose and supply it says. A supply limit is a button only for a whole-resource client; for the
+    other it is a line saying what to enter."""
+    problems: list[str] = []
+    buttons = supply_buttons = supply_lines = 0
+    everything = [
+        (f"{s.product.name} / {s.order} / {s.kidney} / {s.age}", s.facts) for s in dose_scenarios.all_scenarios()
+    ]
+    for where, f in everything + population_facts:
+        orders = f.drafts_in_scope + f.other_drafts
+        for card in evaluate(f, suggestions=style).cards:
+            supply_lines += (card.detail or "").count("enter on the order: days' supply")
+            for s in card.suggestions or ():
+                buttons += 1
+                supply_buttons += s.label.startswith("Limit the supply")
+                problems += [f"{where}: {p}" for p in check_applied(card.topic_code or "", s, orders, style)]
+    assert problems == []
+    assert buttons >= 20, buttons  # the check has buttons to apply
+    if style == "whole-resource":
+        assert supply_buttons >= 3 and supply_lines == 0, (supply_buttons, supply_lines)
+    else:
+        assert supply_buttons == 0 and supply_lines >= 3, (supply_buttons, supply_lines)
