@@ -268,7 +268,11 @@ def _check_config(settings: Settings, sources: _Sources, clients: dict[str, Any]
         print(f"{name} = {shown}  # {origin}")
 
     if settings.clients_file is not None:
-        names = ", ".join(sorted(clients)) or "none"
+        # how each applies a suggestion (issue 20): a wrong "whole-resource" gives buttons that do nothing
+        names = ", ".join(
+            f"{iss} (suggestions: {getattr(clients[iss], 'suggestions', '?')})" for iss in sorted(clients)
+        )
+        names = names or "none"
         print(f"# clients file {settings.clients_file}: {len(clients)} trusted client(s): {names}")
     site, per_client = _check_rules(settings, sources, clients)
     enabled = len(site.rules)

@@ -198,10 +198,10 @@ SCENARIOS = [
         "Cyclobenzaprine 10 mg three times a day (the sandbox's 30-day supply)",
         "trial-ordinary",
         "rx-view",
-        "one warning: past 2-3 weeks, with a button limiting the supply to 21 days (issue 20: the sandbox applies "
-        "only a suggestion's medication, so the supply stays 30 days; /analytics shows it accepted, not applied)",
+        "one warning: past 2-3 weeks; no button (the sandbox applies only a suggestion's medication, so a supply "
+        "limit would be accepted and change nothing): the card says to enter days' supply 21, quantity 63 tablets",
         Order("Cyclobenzaprine hydrochloride 10 MG Oral Tablet", 1, "three times daily"),
-        click=r"21",
+        click=r"21",  # there should be none: reported if there is
     ),
     Scenario(
         "04-baclofen-above-label-start",
@@ -334,6 +334,7 @@ def service(fhir_base: str, sandbox_origin: str, workdir: Path) -> Iterator[str]
         f'jwks_url = ["{SANDBOX_ISS}/.well-known/jwks.json"]\n'
         f'jwks_file = "{SANDBOX_JWKS}"\n'
         f'fhir_servers = ["{fhir_base}"]\n'
+        'suggestions = "medication-only"\n'  # it keeps its own sig and supply (issue 20; also the default)
     )
     port = free_port()
     env = {
@@ -370,6 +371,21 @@ class Exchange:
     status: int
     milliseconds: float
     cards: list[dict[str, Any]]
+    order: str = ""  # the draft as the sandbox sent it: product, sig, supply (what a button changed)
+
+
+def order_words(request: dict[str, Any]) -> str:
+    """'Baclofen 5 MG Oral Tablet, 1 × 3/day, supply 30 days' for the first draft of a hook request."""
+    entries = ((request.get("context") or {}).get("draftOrders") or {}).get("entry") or []
+    if not entries:
+        return ""
+    order = entries[0].get("resource") or {}
+    product = (order.get("medicationCodeableConcept") or {}).get("text", "?")
+    dosage = (order.get("dosageInstruction") or [{}])[0]
+    dose = ((dosage.get("doseAndRate") or [{}])[0].get("doseQuantity") or {}).get("value", "?")
+    frequency = ((dosage.get("timing") or {}).get("repeat") or {}).get("frequency", "?")
+    supply = ((order.get("dispenseRequest") or {}).get("expectedSupplyDuration") or {}).get("value", "?")
+    return f"{product}, {dose} × {frequency}/day, supply {supply} days"
 
 
 @dataclass
@@ -406,9 +422,10 @@ def run_scenario(browser: Any, scenario: Scenario, urls: dict[str, str], out: Pa
         exchange_file.write_text(json.dumps({"request": body, "response": safe_json(response)}, indent=1))
         with contextlib.suppress(Exception):
             cards = response.json().get("cards", [])
-            outcome.exchanges.append(Exchange(body.get("hook", "?"), response.status, elapsed, cards))
+            exchange = Exchange(body.get("hook", "?"), response.status, elapsed, cards, order_words(body))
+            outcome.exchanges.append(exchange)
             return
-        outcome.exchanges.append(Exchange(body.get("hook", "?"), response.status, elapsed, []))
+        outcome.exchanges.append(Exchange(body.get("hook", "?"), response.status, elapsed, [], order_words(body)))
 
     page.on("request", on_request)
     page.on("requestfinished", on_finished)
@@ -544,7 +561,8 @@ def report(outcomes: list[Outcome], analytics: str | None) -> str:
             shown.append((moment, len(outcome.exchanges)))
         for moment, count in shown:
             cards = outcome.exchanges[count - 1].cards if count else []
-            lines.append(f"- {moment}: {len(cards)} card(s)")
+            sent = outcome.exchanges[count - 1].order if count else ""
+            lines.append(f"- {moment}: {len(cards)} card(s)" + (f"; the order sent: {sent}" if sent else ""))
             for card in cards:
                 buttons = [s.get("label", "") for s in card.get("suggestions", [])]
                 links = [link.get("label", "") for link in card.get("links", [])]

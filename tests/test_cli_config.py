@@ -257,7 +257,10 @@ def test_check_config_prints_the_effective_configuration_with_secrets_masked(tmp
     assert f"port = 9000  # {config}" in lines  # from the file
     assert 'host = "0.0.0.0"  # --host' in lines  # the flag
     assert "fhir_timeout_seconds = 3.0  # default" in lines
-    assert any(line.startswith("# clients file ") and "https://ehr.example.org" in line for line in lines)
+    assert any(
+        line.startswith("# clients file ") and "https://ehr.example.org (suggestions: medication-only)" in line
+        for line in lines
+    )
     # keys and variables the service does not know are listed (by name only), not silently dropped
     assert f"# ignored: {config}: keys that are not settings: rulez" in lines
     assert any(line.startswith("redis_url = ") and "***" in line for line in lines), out  # a real setting now
