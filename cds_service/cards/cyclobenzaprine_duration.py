@@ -8,7 +8,9 @@ them. "Already run + new supply" is a lower bound of the course (the draft may a
 current supply runs out), so a card never overstates. The suggestion limits the draft's supply to
 the days left in the course, or removes the draft when none are left. A draft whose supply cannot be
 computed is not guessed at: it fires only when the course has already reached the limit (any renewal
-then exceeds it) and says the supply is unknown. Patient-view: a warning when the active course has
+then exceeds it) and says the supply is unknown. The limit is a button only for a client that applies
+a suggestion's whole resource (`suggestions.for_client`); others are told what to enter.
+Patient-view: a warning when the active course has
 already run past the limit (reassess now); a course only planned past it was warned about when it
 was ordered, so the chart opening stays quiet (issue 12). Tonmya (sublingual cyclobenzaprine for
 fibromyalgia) is not covered by the short-course limitation and is left out.
@@ -212,7 +214,9 @@ _REASONING = "\n\n".join(
             "(refills included): a lower bound, since the new supply may start after the current one runs out, so"
             " the card never overstates. A draft whose supply cannot be computed fires only when the course has "
             "already reached the limit. The suggestion limits the supply to the days left in the course, without "
-            "refills, or removes the draft when none are left."
+            "refills, or removes the draft when none are left. A client that applies only a suggestion's medication"
+            " (the CDS Hooks sandbox, the default) would keep its own supply: it gets the days' supply and quantity "
+            "to enter instead of a button."
         ),
         (
             "Chart opening: a current course that has already run past the limit (reassess the need). Tonmya "
@@ -235,7 +239,8 @@ RULE = Rule(
         "renewal would take the course past {cyclobenzaprine_max_course_days} days (orders less than "
         "{cyclobenzaprine_course_gap_days} days apart are one course), or (patient-view) when an active course has "
         "already run past {cyclobenzaprine_max_course_days} days. Suggests limiting the draft's supply to the days "
-        "left in the course."
+        "left in the course: a button for a client that applies a suggestion's whole resource, what to enter for "
+        "one that applies only its medication."
     ),
     overrides=_OVERRIDES,
     thresholds=("cyclobenzaprine_max_course_days", "cyclobenzaprine_course_gap_days"),
