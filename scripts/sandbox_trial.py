@@ -142,6 +142,7 @@ def trial_patients() -> list[dict[str, Any]]:
         ),
     ]
     resources += [named(patient(born_years_ago(40), "male", pid="trial-override"), "Otto", "Override")]
+    resources += [named(patient(born_years_ago(35), "female", pid="trial-signer"), "Sina", "Signer")]
     resources += [
         named(patient(born_years_ago(55), "female", pid="trial-low-k"), "Kay", "Lowe"),
         condition("R25.2", "Cramp and spasm", pid="trial-low-k", cid="trial-low-k-cramp"),
@@ -173,6 +174,8 @@ class Scenario:
     order: Order | None = None
     click: str | None = None  # a regular expression for a card button to press
     override_then_reorder: bool = False  # dismiss the card with a reason, reload, enter the same order
+    then_sign: bool = False  # then Rx Sign with the same order (the sandbox keeps it) and "Sign Order"
+    resign_with_supply: int | None = None  # rx-sign: then choose this Supply Duration and sign again
 
 
 SCREEN_HOOK = {"patient-view": "patient-view", "rx-view": "order-select", "rx-sign": "order-sign"}
@@ -202,6 +205,7 @@ SCENARIOS = [
         "limit would be accepted and change nothing): the card says to enter days' supply 21, quantity 63 tablets",
         Order("Cyclobenzaprine hydrochloride 10 MG Oral Tablet", 1, "three times daily"),
         click=r"21",  # there should be none: reported if there is
+        then_sign=True,  # the unchanged order signed: the warning seen at order-select is not repeated
     ),
     Scenario(
         "04-baclofen-above-label-start",
@@ -212,6 +216,7 @@ SCENARIOS = [
         "5 mg tablet, 1 three times a day (15 mg/day)' leaves the order at 15 mg/day (no card on the next call)",
         Order("Baclofen 20 MG Oral Tablet", 1, "three times daily"),
         click=r"5 mg tablet",
+        then_sign=True,  # the switched order signed: still 15 mg/day, no card
     ),
     Scenario(
         "05-baclofen-cirrhosis-cramps-plan",
@@ -260,6 +265,16 @@ SCENARIOS = [
         "the warning once; after the override, no card for the same order (issue 12: overrides that stick)",
         Order("Baclofen 20 MG Oral Tablet", 1, "three times daily"),
         override_then_reorder=True,
+    ),
+    Scenario(
+        "11-cyclobenzaprine-signed-then-supply-entered",
+        "Signing cyclobenzaprine 10 mg three times a day, 30 days; then the supply entered by hand (14 days)",
+        "trial-signer",
+        "rx-sign",
+        "one warning at signing, no button, saying to enter days' supply 21 and quantity 63 tablets; after "
+        "choosing 14 days (the sandbox's Supply Duration offers 7, 14, 30, 60 or 90) and signing again, no card",
+        Order("Cyclobenzaprine hydrochloride 10 MG Oral Tablet", 1, "three times daily"),
+        resign_with_supply=14,
     ),
 ]
 
@@ -396,6 +411,8 @@ class Outcome:
     screenshots: list[str] = field(default_factory=list)
     clicked: str | None = None
     calls_before_click: int = 0
+    calls_before_sign: int = 0
+    calls_before_resign: int = 0
     override_reason: str | None = None
     service_errors: list[str] = field(default_factory=list)  # 4xx/5xx answers of our service
     console_errors: list[str] = field(default_factory=list)
@@ -465,6 +482,23 @@ def run_scenario(browser: Any, scenario: Scenario, urls: dict[str, str], out: Pa
             shot = out / f"{scenario.name}-after-click.png"
             page.screenshot(path=str(shot), full_page=True)
             outcome.screenshots.append(shot.name)
+    if scenario.then_sign and scenario.order:
+        outcome.calls_before_sign = len(outcome.exchanges)
+        page.get_by_role("button", name="Rx Sign").click()
+        page.get_by_role("button", name="Sign Order").click()
+        settle(page, outcome)
+        shot = out / f"{scenario.name}-signed.png"
+        page.screenshot(path=str(shot), full_page=True)
+        outcome.screenshots.append(shot.name)
+    if scenario.resign_with_supply is not None:
+        outcome.calls_before_resign = len(outcome.exchanges)
+        page.locator("#supply-duration").click()
+        page.get_by_role("option", name=f"{scenario.resign_with_supply} days", exact=True).click()
+        page.get_by_role("button", name="Sign Order").click()
+        settle(page, outcome)
+        shot = out / f"{scenario.name}-resigned.png"
+        page.screenshot(path=str(shot), full_page=True)
+        outcome.screenshots.append(shot.name)
     if scenario.override_then_reorder and scenario.order:
         page.get_by_role("button", name="select dismiss reason").first.click()
         reason = page.get_by_role("menuitem").first
@@ -549,13 +583,22 @@ def report(outcomes: list[Outcome], analytics: str | None) -> str:
             f"- a prescriber expects: {scenario.what_a_prescriber_expects}",
         ]
         calls = ", ".join(
-            f"{exchange.status} in {exchange.milliseconds:.0f} ms ({len(exchange.cards)} cards)"
+            f"{exchange.hook} {exchange.status} in {exchange.milliseconds:.0f} ms ({len(exchange.cards)} cards)"
             for exchange in outcome.exchanges
         )
-        lines.append(f"- `{SCREEN_HOOK[scenario.screen]}` calls as the form changed: {calls or 'none'}")
-        shown = [("what the prescriber sees", outcome.calls_before_click or len(outcome.exchanges))]
+        lines.append(f"- hook calls as the form changed: {calls or 'none'}")
+        marks = (outcome.calls_before_click, outcome.calls_before_sign, outcome.calls_before_resign)
+        before = next((mark for mark in marks if mark), len(outcome.exchanges))
+        shown = [("what the prescriber sees", before)]
         if outcome.clicked:
-            shown.append((f"after pressing “{outcome.clicked}”", len(outcome.exchanges)))
+            shown.append((f"after pressing “{outcome.clicked}”", outcome.calls_before_sign or len(outcome.exchanges)))
+        elif scenario.click:
+            lines.append(f"- no button matching `{scenario.click}` to press")
+        if outcome.calls_before_sign:
+            shown.append(("after Rx Sign, “Sign Order” (order-sign)", len(outcome.exchanges)))
+        if outcome.calls_before_resign:
+            moment = f"after choosing Supply Duration {scenario.resign_with_supply} days and “Sign Order” again"
+            shown.append((moment, len(outcome.exchanges)))
         if outcome.override_reason:
             moment = f"after “{outcome.override_reason}”, a reload and the same order again"
             shown.append((moment, len(outcome.exchanges)))
