@@ -86,9 +86,15 @@ _CONTENT_TYPES = {
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
+# The launch URL EHRs register is the app's one page: it starts the launch when it has `iss`, and
+# completes it at the redirect URI (the same page at /app/) when it has `code` and `state`.
+_PAGE_ALIASES = {"launch.html": "index.html"}
+
+
 def _app_file(name: str) -> bytes | None:
     if not _FILE_NAME.match(name) or ".." in name:
         return None
+    name = _PAGE_ALIASES.get(name, name)
     target = resources.files("cds_service") / "web" / "app" / name
     return target.read_bytes() if target.is_file() else None
 

@@ -179,23 +179,19 @@ function wireStandalone() {
 
 async function main() {
   wireTabs();
+  // One page for both registered URLs (the launch URL /app/launch.html and the redirect URI /app/):
+  // what the page does follows from its query, as SMART defines it.
   const params = new URLSearchParams(location.search);
-  const page = document.body.dataset.page;
   try {
-    if (page === "launch") {
-      const iss = params.get("iss");
-      if (!iss) {
-        wireStandalone();
-        status("Not launched by an EHR: enter a FHIR server for a standalone launch.");
-        return;
-      }
-      status("Redirecting to the EHR's authorization server…");
-      await authorize(iss, params.get("launch"));
+    if (params.has("error")) throw new Error(`the authorization server answered “${params.get("error")}”`);
+    if (params.has("code") || params.has("state")) {
+      await runApp();
       return;
     }
-    if (params.has("code") || params.has("state") || params.has("error")) {
-      if (params.has("error")) throw new Error(`the authorization server answered “${params.get("error")}”`);
-      await runApp();
+    const iss = params.get("iss");
+    if (iss) {
+      status("Redirecting to the EHR's authorization server…");
+      await authorize(iss, params.get("launch"));
       return;
     }
     wireStandalone();

@@ -57,6 +57,15 @@ def test_the_app_is_served_with_a_policy_naming_only_the_service_and_the_ehr_ser
     assert "fhirclient 2.6.3 — Apache-2.0" in app_client.get("/app/THIRD_PARTY_LICENSES.txt").text
 
 
+def test_the_launch_url_and_the_redirect_uri_are_one_page(app_client: TestClient) -> None:
+    """EHRs registered /app/launch.html as the launch URL: it keeps working, and it is the same page as
+    the redirect URI (the page starts or completes the launch from its query)."""
+    launch, redirect = app_client.get("/app/launch.html"), app_client.get("/app/")
+    assert launch.status_code == redirect.status_code == 200
+    assert launch.text == redirect.text
+    assert "data-page" not in launch.text
+
+
 def test_the_pages_load_only_the_apps_own_files(app_client: TestClient) -> None:
     page = app_client.get("/app/launch.html").text
     assert '<script type="module" src="app.js"></script>' in page
