@@ -17,21 +17,30 @@ function status(text, isError = false) {
   element.classList.toggle("error", isError);
 }
 
+const MAX_DRAFTS = 20;
+
+/** The launching card's appContext: its topic and order (the focus), and the draft orders it judged
+ * (an order being written may be on no FHIR server yet). Anything else in it is ignored. */
 function parseAppContext(raw) {
-  if (!raw) return {};
+  const out = { focus: {}, drafts: [] };
+  if (!raw) return out;
   try {
     const value = typeof raw === "string" ? JSON.parse(raw) : raw;
-    const out = {};
     for (const key of ["order", "topic"]) {
-      if (typeof value[key] === "string" && value[key].length <= 200) out[key] = value[key];
+      if (typeof value[key] === "string" && value[key].length <= 200) out.focus[key] = value[key];
     }
-    return out;
+    if (Array.isArray(value.draftOrders)) {
+      out.drafts = value.draftOrders
+        .filter((r) => r && r.resourceType === "MedicationRequest" && typeof r.id === "string")
+        .slice(0, MAX_DRAFTS);
+    }
   } catch {
-    return {};
+    // not JSON: no focus, no drafts
   }
+  return out;
 }
 
-async function readRecord(client, queries) {
+async function readRecord(client, queries, drafts) {
   const patientId = client.patient.id;
   if (!patientId) throw new Error("the launch gave no patient");
   // Each parameter value percent-encoded ("http://loinc.org|2823-3" -> "http%3A%2F%2Floinc.org%7C2823-3"):
@@ -56,6 +65,14 @@ async function readRecord(client, queries) {
       seen.add(key);
       entry.push({ resource });
     }
+  }
+  // The card's draft orders, unless the FHIR server already holds them (the EHR saved the draft).
+  for (const draft of drafts) {
+    const key = `MedicationRequest/${draft.id}`;
+    const subject = draft.subject?.reference;
+    if (seen.has(key) || (subject && subject !== `Patient/${patientId}`)) continue;
+    seen.add(key);
+    entry.push({ resource: draft });
   }
   return { resourceType: "Bundle", type: "collection", entry };
 }
@@ -145,10 +162,10 @@ async function runApp() {
   status("Completing the launch…");
   const client = await completeLaunch();
   const config = await appConfig();
-  const focus = parseAppContext(client.state.tokenResponse?.appContext);
+  const { focus, drafts } = parseAppContext(client.state.tokenResponse?.appContext);
   showFocus(focus);
   status("Reading the record…");
-  const bundle = await readRecord(client, config.queries);
+  const bundle = await readRecord(client, config.queries, drafts);
   const patient = bundle.entry.map((e) => e.resource).find((r) => r.resourceType === "Patient");
   $("#patient").textContent = patientName(patient);
   status("Drawing…");

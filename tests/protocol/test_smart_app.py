@@ -144,6 +144,18 @@ def test_dosing_cards_link_to_the_app_with_the_order_and_topic(client: TestClien
     (card,) = cards_of(body, "baclofen-titration")
     (smart,) = [link for link in card["links"] if link["type"] == "smart"]
     assert smart["url"] == "http://testserver/app/launch.html"
+    context = json.loads(smart["appContext"])
+    assert (context["topic"], context["order"]) == ("baclofen-titration", "MedicationRequest/bac-up")
+    # the order being written travels with the link, as the EHR sent it (it may be on no FHIR server yet)
+    request = _titration_request()
+    assert context["draftOrders"] == [e["resource"] for e in request["context"]["draftOrders"]["entry"]]
+
+
+def test_the_app_link_leaves_out_drafts_too_large_for_an_ehr_to_carry(client: TestClient) -> None:
+    request = _titration_request()
+    request["context"]["draftOrders"]["entry"][0]["resource"]["note"] = [{"text": "x" * 7000}]
+    (card,) = cards_of(post_hook(client, request), "baclofen-titration")
+    (smart,) = [link for link in card["links"] if link["type"] == "smart"]
     assert json.loads(smart["appContext"]) == {"topic": "baclofen-titration", "order": "MedicationRequest/bac-up"}
 
 
