@@ -109,14 +109,24 @@ function showSummary(drawing) {
   );
 }
 
-function showFocus(focus) {
+/** The order the card was about, by name when the drawing has it (an id means nothing to a prescriber). */
+function orderName(drawing, reference) {
+  if (!drawing || !reference) return null;
+  const rows = [...drawing.relaxants.flatMap((r) => r.orders), ...drawing.interacting];
+  const row = rows.find((r) => r.order === reference);
+  if (!row) return null;
+  return `${row.display}${row.draft ? " (the order being written)" : ""}`;
+}
+
+function showFocus(focus, drawing = null) {
   const element = $("#focus");
   if (!focus.topic && !focus.order) {
     element.hidden = true;
     return;
   }
   element.hidden = false;
-  element.textContent = `Opened from the card “${focus.topic || "?"}”${focus.order ? ` about ${focus.order}` : ""}.`;
+  const about = orderName(drawing, focus.order) || focus.order;
+  element.textContent = `Opened from the card “${focus.topic || "?"}”${about ? ` about ${about}` : ""}.`;
 }
 
 function selectTab(tab) {
@@ -170,6 +180,7 @@ async function runApp() {
   $("#patient").textContent = patientName(patient);
   status("Drawing…");
   const drawing = await fetchDrawing(bundle, focus);
+  showFocus(focus, drawing);
   render(drawing);
   status(`Drawn from ${bundle.entry.length} resources at ${new Date(drawing.now).toLocaleString()}.`);
   let resizeTimer = null;

@@ -175,6 +175,8 @@ def test_ehr_launch_draws_the_course_from_the_service_facts(launch_setup: Launch
 
     assert page.locator("#patient").inner_text() == "Ada Example"
     assert "baclofen-titration" in page.locator("#focus").inner_text()  # the card's appContext, via the token
+    # the order by its name, not its id
+    assert "about baclofen 20 MG Oral Tablet (the order being written)" in page.locator("#focus").inner_text()
 
     doses = _points(page, "dose-baclofen")
     assert [(s["mg_per_day"], s["draft"]) for s in doses] == [(10, False), (20, False), (30, False), (40, True)]
@@ -236,6 +238,7 @@ def test_the_cards_draft_order_is_drawn_when_no_fhir_server_holds_it(launch_setu
     page.goto(f"{launch_setup.service}/app/launch.html?iss={launch_setup.fhir}&launch={launch_id}")
     page.wait_for_selector("body[data-state=drawn]", timeout=30_000)
     assert [(s["mg_per_day"], s["draft"]) for s in _points(page, "dose-baclofen")] == [(60, True)]
+    assert "about baclofen 20 MG Oral Tablet (the order being written)" in page.locator("#focus").inner_text()
     assert page.locator("#lab-potassium").get_attribute("data-results") == "drawn"  # her own 2.0 mmol/L
     assert page.locator("#lab-egfr").get_attribute("data-results") == "none"
     assert errors == []
