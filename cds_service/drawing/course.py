@@ -238,22 +238,28 @@ def _point(point: LabPoint, bands: list[dict[str, Any]], low: float, high: float
 
 
 def labs(series: LabSeries, t: Thresholds) -> list[dict[str, Any]]:
+    """Each lab with its `results` state: `none` (nothing on record), `unreadable` (results on record,
+    none the service can read: a prescriber must look at the chart, not conclude there is no result)
+    or `drawn`."""
     out = []
     for kind in (LabKind.POTASSIUM, LabKind.MAGNESIUM, LabKind.EGFR):
         bands = lab_bands(kind, t)
         low, high = PLOT_RANGE[kind]
+        points = [_point(p, bands, low, high) for p in series.points[kind] if p.at is not None]
+        unreadable = [
+            {"at": iso(u.at), "problem": u.problem}
+            for u in series.unreadable
+            if u.kind is kind or (kind is LabKind.EGFR and u.kind is LabKind.CREATININE)
+        ]
         out.append(
             {
                 "kind": kind.value,
                 "unit": UNITS[kind],
                 "range": [low, high],
                 "bands": bands,
-                "points": [_point(p, bands, low, high) for p in series.points[kind] if p.at is not None],
-                "unreadable": [
-                    {"at": iso(u.at), "problem": u.problem}
-                    for u in series.unreadable
-                    if u.kind is kind or (kind is LabKind.EGFR and u.kind is LabKind.CREATININE)
-                ],
+                "results": "drawn" if points else "unreadable" if unreadable else "none",
+                "points": points,
+                "unreadable": unreadable,
             }
         )
     return out

@@ -46,8 +46,12 @@ _LAB_NAMES = {"potassium": "Potassium", "magnesium": "Magnesium", "egfr": "eGFR"
 
 def _lab_lines(lab: dict[str, Any]) -> list[str]:
     name = _LAB_NAMES[lab["kind"]]
-    if not lab["points"]:
-        return [f"{name}: no readable result."]
+    if lab["results"] == "none":
+        return [f"{name}: no result on record."]
+    if lab["results"] == "unreadable":
+        problems = "; ".join(dict.fromkeys(u["problem"] for u in lab["unreadable"]))
+        count = len(lab["unreadable"])
+        return [f"{name}: {count} result(s) on record, none could be read ({problems}): check them in the chart."]
     shown = []
     for point in lab["points"][-6:]:
         band = "" if point["band"] == "normal" else f", {point['band']} band"

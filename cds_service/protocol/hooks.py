@@ -261,9 +261,10 @@ def _evaluate(
         evaluation = evaluate(facts, rule_set.rules, rule_set.thresholds, suggestions=client.suggestions)
         if current is not None:
             current.set_attribute("cds.cards", len(evaluation.cards))
+    draft_resources = {d.fact.reference: d.raw for d in drafts.entries if d.fact is not None}
     for card in evaluation.cards:
         if app_links:
-            add_app_link(card, base_url)
+            add_app_link(card, base_url, draft_resources)
         apply_topic_style(card, client.topic_code_style)
         absolutize(card, base_url)
     return facts, evaluation, HookResponse(cards=evaluation.cards).model_dump(mode="json", exclude_none=True)

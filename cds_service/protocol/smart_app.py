@@ -21,6 +21,7 @@ loopback origin as well.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -58,6 +59,8 @@ LINKED_TOPICS = frozenset(
     }
 )  # fmt: skip
 MAX_RESOURCES = 5000
+# An EHR stores and passes `appContext` through its authorization server: kept small.
+MAX_APP_CONTEXT_CHARS = 6000
 
 
 def app_queries() -> dict[str, str]:
@@ -86,9 +89,15 @@ _CONTENT_TYPES = {
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
+# The launch URL EHRs register is the app's one page: it starts the launch when it has `iss`, and
+# completes it at the redirect URI (the same page at /app/) when it has `code` and `state`.
+_PAGE_ALIASES = {"launch.html": "index.html"}
+
+
 def _app_file(name: str) -> bytes | None:
     if not _FILE_NAME.match(name) or ".." in name:
         return None
+    name = _PAGE_ALIASES.get(name, name)
     target = resources.files("cds_service") / "web" / "app" / name
     return target.read_bytes() if target.is_file() else None
 
@@ -252,21 +261,30 @@ async def course(request: Request) -> Response:
 # ------------------------------------------------------------------ cards and discovery
 
 
-def add_app_link(card: Card, base_url: str) -> None:
+def add_app_link(card: Card, base_url: str, drafts: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     """A `smart` link to the app on a card about dosing, labs or combinations (the caller checks
-    `CDS_SMART_APP_LINKS`). `appContext` carries the card's topic and first order."""
+    `CDS_SMART_APP_LINKS`). `appContext` carries the card's topic and first order, and the draft orders
+    the card is about (`draftOrders`, as the EHR sent them): an order being written is often on no
+    FHIR server yet (the CDS Hooks sandbox keeps it in the browser), and the app should draw the order
+    the card judged. Past `MAX_APP_CONTEXT_CHARS` the drafts are left out (the app draws the record)."""
     topic = card.source.topic.code if card.source.topic is not None else None
     if topic not in LINKED_TOPICS:
         return
     about: tuple[str, ...] = getattr(card, "about", ())
-    context: dict[str, str] = {"topic": topic}
+    context: dict[str, Any] = {"topic": topic}
     if about:
         context["order"] = about[0]
+    app_context = orjson.dumps(context).decode()
+    ordered = [dict(drafts[reference]) for reference in about if drafts and reference in drafts]
+    if ordered:
+        with_drafts = orjson.dumps({**context, "draftOrders": ordered}).decode()
+        if len(with_drafts) <= MAX_APP_CONTEXT_CHARS:
+            app_context = with_drafts
     link = Link(
         label="See the course: doses, plan and labs (SMART app)",
         url=f"{base_url.rstrip('/')}{LAUNCH_PATH}",
         type="smart",
-        appContext=orjson.dumps(context).decode(),
+        appContext=app_context,
     )
     card.links = [*(card.links or []), link]
 

@@ -17,21 +17,30 @@ function status(text, isError = false) {
   element.classList.toggle("error", isError);
 }
 
+const MAX_DRAFTS = 20;
+
+/** The launching card's appContext: its topic and order (the focus), and the draft orders it judged
+ * (an order being written may be on no FHIR server yet). Anything else in it is ignored. */
 function parseAppContext(raw) {
-  if (!raw) return {};
+  const out = { focus: {}, drafts: [] };
+  if (!raw) return out;
   try {
     const value = typeof raw === "string" ? JSON.parse(raw) : raw;
-    const out = {};
     for (const key of ["order", "topic"]) {
-      if (typeof value[key] === "string" && value[key].length <= 200) out[key] = value[key];
+      if (typeof value[key] === "string" && value[key].length <= 200) out.focus[key] = value[key];
     }
-    return out;
+    if (Array.isArray(value.draftOrders)) {
+      out.drafts = value.draftOrders
+        .filter((r) => r && r.resourceType === "MedicationRequest" && typeof r.id === "string")
+        .slice(0, MAX_DRAFTS);
+    }
   } catch {
-    return {};
+    // not JSON: no focus, no drafts
   }
+  return out;
 }
 
-async function readRecord(client, queries) {
+async function readRecord(client, queries, drafts) {
   const patientId = client.patient.id;
   if (!patientId) throw new Error("the launch gave no patient");
   // Each parameter value percent-encoded ("http://loinc.org|2823-3" -> "http%3A%2F%2Floinc.org%7C2823-3"):
@@ -56,6 +65,14 @@ async function readRecord(client, queries) {
       seen.add(key);
       entry.push({ resource });
     }
+  }
+  // The card's draft orders, unless the FHIR server already holds them (the EHR saved the draft).
+  for (const draft of drafts) {
+    const key = `MedicationRequest/${draft.id}`;
+    const subject = draft.subject?.reference;
+    if (seen.has(key) || (subject && subject !== `Patient/${patientId}`)) continue;
+    seen.add(key);
+    entry.push({ resource: draft });
   }
   return { resourceType: "Bundle", type: "collection", entry };
 }
@@ -92,14 +109,24 @@ function showSummary(drawing) {
   );
 }
 
-function showFocus(focus) {
+/** The order the card was about, by name when the drawing has it (an id means nothing to a prescriber). */
+function orderName(drawing, reference) {
+  if (!drawing || !reference) return null;
+  const rows = [...drawing.relaxants.flatMap((r) => r.orders), ...drawing.interacting];
+  const row = rows.find((r) => r.order === reference);
+  if (!row) return null;
+  return `${row.display}${row.draft ? " (the order being written)" : ""}`;
+}
+
+function showFocus(focus, drawing = null) {
   const element = $("#focus");
   if (!focus.topic && !focus.order) {
     element.hidden = true;
     return;
   }
   element.hidden = false;
-  element.textContent = `Opened from the card “${focus.topic || "?"}”${focus.order ? ` about ${focus.order}` : ""}.`;
+  const about = orderName(drawing, focus.order) || focus.order;
+  element.textContent = `Opened from the card “${focus.topic || "?"}”${about ? ` about ${about}` : ""}.`;
 }
 
 function selectTab(tab) {
@@ -145,14 +172,15 @@ async function runApp() {
   status("Completing the launch…");
   const client = await completeLaunch();
   const config = await appConfig();
-  const focus = parseAppContext(client.state.tokenResponse?.appContext);
+  const { focus, drafts } = parseAppContext(client.state.tokenResponse?.appContext);
   showFocus(focus);
   status("Reading the record…");
-  const bundle = await readRecord(client, config.queries);
+  const bundle = await readRecord(client, config.queries, drafts);
   const patient = bundle.entry.map((e) => e.resource).find((r) => r.resourceType === "Patient");
   $("#patient").textContent = patientName(patient);
   status("Drawing…");
   const drawing = await fetchDrawing(bundle, focus);
+  showFocus(focus, drawing);
   render(drawing);
   status(`Drawn from ${bundle.entry.length} resources at ${new Date(drawing.now).toLocaleString()}.`);
   let resizeTimer = null;
@@ -179,23 +207,19 @@ function wireStandalone() {
 
 async function main() {
   wireTabs();
+  // One page for both registered URLs (the launch URL /app/launch.html and the redirect URI /app/):
+  // what the page does follows from its query, as SMART defines it.
   const params = new URLSearchParams(location.search);
-  const page = document.body.dataset.page;
   try {
-    if (page === "launch") {
-      const iss = params.get("iss");
-      if (!iss) {
-        wireStandalone();
-        status("Not launched by an EHR: enter a FHIR server for a standalone launch.");
-        return;
-      }
-      status("Redirecting to the EHR's authorization server…");
-      await authorize(iss, params.get("launch"));
+    if (params.has("error")) throw new Error(`the authorization server answered “${params.get("error")}”`);
+    if (params.has("code") || params.has("state")) {
+      await runApp();
       return;
     }
-    if (params.has("code") || params.has("state") || params.has("error")) {
-      if (params.has("error")) throw new Error(`the authorization server answered “${params.get("error")}”`);
-      await runApp();
+    const iss = params.get("iss");
+    if (iss) {
+      status("Redirecting to the EHR's authorization server…");
+      await authorize(iss, params.get("launch"));
       return;
     }
     wireStandalone();

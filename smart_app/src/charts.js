@@ -163,9 +163,15 @@ export function drawLabs(container, drawing, domain, width) {
         Plot.ruleX([date(drawing.now)], { stroke: "#555", strokeDasharray: "1,3" }),
       ],
     });
-    const caption = lab.points.length ? (lab.unreadable.length ? `${lab.unreadable.length} result(s) could not be read and are not drawn.` : "") : "No readable result.";
+    const caption = {
+      drawn: lab.unreadable.length ? `${lab.unreadable.length} result(s) could not be read and are not drawn.` : "",
+      unreadable: `${lab.unreadable.length} result(s) on record, none could be read: check them in the chart.`,
+      none: "No result on record.",
+    }[lab.results];
     const data = lab.points.map((p) => ({ at: p.at, value: p.value, band: p.band, outside: p.outside, reported: p.reported }));
-    container.append(figure(`lab-${lab.kind}`, title, data, chart, caption));
+    const labFigure = figure(`lab-${lab.kind}`, title, data, chart, caption);
+    labFigure.dataset.results = lab.results;
+    container.append(labFigure);
   }
 }
 

@@ -185,10 +185,25 @@ def test_unreadable_results_are_listed_not_drawn() -> None:
     assert potassium["unreadable"][0]["problem"].startswith("unit mg/dL")
 
 
+def test_no_result_and_results_that_could_not_be_read_are_told_apart() -> None:
+    """A prescriber who reads "no result" orders one; one who reads "could not be read" opens the chart."""
+    unreadable_only = draw(fb.potassium(3.0, ago(1), unit="mg/dL"), fb.potassium(3.2, ago(4), unit="mg/dL"))
+    potassium = lab(unreadable_only, "potassium")
+    assert (potassium["results"], potassium["points"], len(potassium["unreadable"])) == ("unreadable", [], 2)
+    (line,) = [s for s in unreadable_only["summary"] if s.startswith("Potassium")]
+    assert line.startswith("Potassium: 2 result(s) on record, none could be read (unit mg/dL")
+    assert line.endswith("check them in the chart.")
+    assert lab(unreadable_only, "magnesium")["results"] == "none"
+    assert "Magnesium: no result on record." in unreadable_only["summary"]
+    mixed = lab(draw(fb.potassium(4.0, ago(3)), fb.potassium(3.0, ago(1), unit="mg/dL")), "potassium")
+    assert (mixed["results"], len(mixed["points"]), len(mixed["unreadable"])) == ("drawn", 1, 1)
+
+
 def test_a_missing_egfr_is_said_and_leaves_the_baclofen_band_with_a_note() -> None:
     drawing = draw(*titration_course())
     assert lab(drawing, "egfr")["points"] == []
-    assert "eGFR: no readable result." in drawing["summary"]
+    assert lab(drawing, "egfr")["results"] == "none"
+    assert "eGFR: no result on record." in drawing["summary"]
     kidney = relaxant(drawing, "baclofen")["envelope"]["kidney"]
     assert kidney == "no eGFR, creatinine, CKD stage or dialysis on record"
 

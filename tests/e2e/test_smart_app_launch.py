@@ -175,6 +175,8 @@ def test_ehr_launch_draws_the_course_from_the_service_facts(launch_setup: Launch
 
     assert page.locator("#patient").inner_text() == "Ada Example"
     assert "baclofen-titration" in page.locator("#focus").inner_text()  # the card's appContext, via the token
+    # the order by its name, not its id
+    assert "about baclofen 20 MG Oral Tablet (the order being written)" in page.locator("#focus").inner_text()
 
     doses = _points(page, "dose-baclofen")
     assert [(s["mg_per_day"], s["draft"]) for s in doses] == [(10, False), (20, False), (30, False), (40, True)]
@@ -221,6 +223,28 @@ def test_ehr_launch_draws_the_course_from_the_service_facts(launch_setup: Launch
     assert not any(u.startswith(launch.medplum.removesuffix("/fhir")) for u in requests)
     assert f"{launch.service}/app/api/course" in requests  # the card's order id travels in a header, not the URL
     print(f"\nSMART EHR launch to drawn views: {time.monotonic() - started:.1f} s")
+
+
+def test_the_cards_draft_order_is_drawn_when_no_fhir_server_holds_it(launch_setup: Launch, browser: Any) -> None:
+    """The CDS Hooks sandbox (and many EHRs on order-select) keep the order being written off the FHIR
+    server: the card's appContext carries it, and the app draws it; a draft naming another patient is not."""
+    today = _ago(0)[:10]
+    ours = medication_request(*BACLOFEN_20, rid="ctx-draft", status="draft", authored_on=today, dose=20,
+                              frequency=3, supply_days=30, pid=OTHER_PID)  # fmt: skip
+    theirs = medication_request(*BACLOFEN_10, rid="ctx-other", status="draft", authored_on=today, dose=10,
+                                frequency=3, supply_days=30, pid=PID)  # fmt: skip
+    context = {"topic": "baclofen-titration", "order": "MedicationRequest/ctx-draft", "draftOrders": [ours, theirs]}
+    page = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    launch_id = launch_setup.register(OTHER_PID, json.dumps(context))
+    page.goto(f"{launch_setup.service}/app/launch.html?iss={launch_setup.fhir}&launch={launch_id}")
+    page.wait_for_selector("body[data-state=drawn]", timeout=30_000)
+    assert [(s["mg_per_day"], s["draft"]) for s in _points(page, "dose-baclofen")] == [(60, True)]
+    assert "about baclofen 20 MG Oral Tablet (the order being written)" in page.locator("#focus").inner_text()
+    assert page.locator("#lab-potassium").get_attribute("data-results") == "drawn"  # her own 2.0 mmol/L
+    assert page.locator("#lab-egfr").get_attribute("data-results") == "none"
+    assert errors == []
 
 
 def test_a_forged_return_is_refused_and_the_page_is_locked_down(launch_setup: Launch, browser: Any) -> None:

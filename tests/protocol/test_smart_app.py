@@ -59,6 +59,15 @@ def test_the_app_is_served_with_a_policy_naming_only_the_service_and_the_ehr_ser
     assert "fhirclient 2.6.3 — Apache-2.0" in app_client.get("/app/THIRD_PARTY_LICENSES.txt").text
 
 
+def test_the_launch_url_and_the_redirect_uri_are_one_page(app_client: TestClient) -> None:
+    """EHRs registered /app/launch.html as the launch URL: it keeps working, and it is the same page as
+    the redirect URI (the page starts or completes the launch from its query)."""
+    launch, redirect = app_client.get("/app/launch.html"), app_client.get("/app/")
+    assert launch.status_code == redirect.status_code == 200
+    assert launch.text == redirect.text
+    assert "data-page" not in launch.text
+
+
 def test_the_pages_load_only_the_apps_own_files(app_client: TestClient) -> None:
     page = app_client.get("/app/launch.html").text
     assert '<script type="module" src="app.js"></script>' in page
@@ -139,6 +148,18 @@ def test_dosing_cards_link_to_the_app_with_the_order_and_topic(client: TestClien
     (card,) = cards_of(body, "baclofen-titration")
     (smart,) = [link for link in card["links"] if link["type"] == "smart"]
     assert smart["url"] == "http://testserver/app/launch.html"
+    context = json.loads(smart["appContext"])
+    assert (context["topic"], context["order"]) == ("baclofen-titration", "MedicationRequest/bac-up")
+    # the order being written travels with the link, as the EHR sent it (it may be on no FHIR server yet)
+    request = _titration_request()
+    assert context["draftOrders"] == [e["resource"] for e in request["context"]["draftOrders"]["entry"]]
+
+
+def test_the_app_link_leaves_out_drafts_too_large_for_an_ehr_to_carry(client: TestClient) -> None:
+    request = _titration_request()
+    request["context"]["draftOrders"]["entry"][0]["resource"]["note"] = [{"text": "x" * 7000}]
+    (card,) = cards_of(post_hook(client, request), "baclofen-titration")
+    (smart,) = [link for link in card["links"] if link["type"] == "smart"]
     assert json.loads(smart["appContext"]) == {"topic": "baclofen-titration", "order": "MedicationRequest/bac-up"}
 
 
