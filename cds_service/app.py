@@ -30,7 +30,8 @@ from cds_service.protocol.analytics import router as analytics_router
 from cds_service.protocol.edge import Edge
 from cds_service.protocol.errors import install_error_handlers
 from cds_service.protocol.feedback import router as feedback_router
-from cds_service.protocol.hooks import LARGE_BODY_BYTES, CpuLane, LargeRequestPool
+from cds_service.protocol.hooks import LARGE_BODY_BYTES
+from cds_service.protocol.lanes import CpuLane, LargeRequestPool
 from cds_service.protocol.openapi import add_component_schemas
 from cds_service.protocol.operations import router as operations_router
 from cds_service.protocol.routes import router
@@ -322,6 +323,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         limit=settings.max_concurrent_hook_calls,
         max_delay=settings.max_queue_delay_ms / 1000,
         max_wait=settings.max_request_wait_ms / 1000,
+        deadline=settings.call_deadline_seconds,
         large_bytes=LARGE_BODY_BYTES,
         large_limit=settings.max_concurrent_large_calls,
         uncounted=is_warm_up,
