@@ -89,7 +89,9 @@ def _fresh_summary(calls: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def one_run(connections: int, seconds: float, large_connections: int, extra: dict[str, str]) -> dict[str, Any]:
+def one_run(
+    connections: int, seconds: float, large_connections: int, extra: dict[str, str], backoff: float = 0.05
+) -> dict[str, Any]:
     typical, large = _bodies()
     keep = os.environ.get("EDGE_PROBE_KEEP_LOG")  # a path: the server's log is copied there (diagnosis)
     metrics_port = free_port()
@@ -108,7 +110,7 @@ def one_run(connections: int, seconds: float, large_connections: int, extra: dic
         )  # fmt: skip
         result = asyncio.run(
             probe(server.base + SELECT, typical, connections=connections, seconds=seconds, large=large,
-                  large_connections=large_connections, timeout=30)
+                  large_connections=large_connections, timeout=30, backoff=backoff)
         )  # fmt: skip
         load_after = _load()
         server_cpu = (_cpu_seconds(server.proc.pid) - cpu_before) / (time.monotonic() - wall_before)
@@ -138,6 +140,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[200, 1000])
     parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--label", default="")
+    parser.add_argument("--backoff", type=float, default=0.05, help="seconds a refused client waits (Retry-After: 1)")
     parser.add_argument("--env", action="append", default=[], help="extra CDS_*=value for the service")
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.env)
@@ -149,7 +152,8 @@ def main() -> int:
         ).stdout.strip(),
         "machine": "2 cores SHARED with other engineers' jobs; the client runs on the same cores",
         "env": extra,
-        "runs": [one_run(c, args.seconds, 4 if c <= 200 else 8, extra) for c in args.connections],
+        "backoff_s": args.backoff,
+        "runs": [one_run(c, args.seconds, 4 if c <= 200 else 8, extra, args.backoff) for c in args.connections],
     }
     out = ROOT / "bench" / "results" / f"edge-probe-{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%S%z')}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -279,7 +279,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
     routes: set[str] = set()  # filled below, once the routers are in: span names may be route templates
     app.state.tracing = setup_tracing(settings, routes, exporter=span_exporter)
     app.state.http_pool = LoopBoundHttp(settings, app.state.tracing)
-    app.state.cpu = CpuLane()
+    app.state.cpu = CpuLane(turn_budget=settings.loop_turn_budget_ms / 1000)
     app.state.large_pool = (
         LargeRequestPool(settings.large_request_processes, settings.log_level)
         if settings.large_request_processes > 0

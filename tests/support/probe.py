@@ -128,7 +128,14 @@ async def _one(
 
 
 async def _worker(
-    url: str, body: bytes, seconds: float, timeout: float, result: ProbeResult, kind: str, stop_at: float
+    url: str,
+    body: bytes,
+    seconds: float,
+    timeout: float,
+    result: ProbeResult,
+    kind: str,
+    stop_at: float,
+    backoff: float = 0.05,
 ) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -139,7 +146,7 @@ async def _worker(
         status, retry_after, connect_seconds = await _one(host, port, payload, timeout, conn)
         result.calls.append(Call(kind, status, time.monotonic() - started, retry_after, connect_seconds))
         if status == 503 or isinstance(status, str):
-            await asyncio.sleep(0.05)  # a real client backs off a little before it retries
+            await asyncio.sleep(backoff)  # a client backs off a little before it retries (Retry-After says 1 s)
     if conn:
         conn[1].close()
 
@@ -166,14 +173,17 @@ async def probe(
     large: bytes | None = None,
     large_connections: int = 0,
     timeout: float = 30.0,
+    backoff: float = 0.05,
 ) -> ProbeResult:
     """`connections` keep-alive clients posting `typical` (and `large_connections` posting `large`)
     for `seconds`, plus a fresh-connection prober. Bounded: every call ends by `seconds + timeout`."""
     result = ProbeResult()
     stop_at = time.monotonic() + seconds
-    tasks = [_worker(url, typical, seconds, timeout, result, "typical", stop_at) for _ in range(connections)]
+    tasks = [_worker(url, typical, seconds, timeout, result, "typical", stop_at, backoff) for _ in range(connections)]
     if large is not None:
-        tasks += [_worker(url, large, seconds, timeout, result, "large", stop_at) for _ in range(large_connections)]
+        tasks += [
+            _worker(url, large, seconds, timeout, result, "large", stop_at, backoff) for _ in range(large_connections)
+        ]
     tasks.append(_prober(url, typical, timeout, result, stop_at))
     await asyncio.gather(*tasks)
     return result
