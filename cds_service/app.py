@@ -30,7 +30,8 @@ from cds_service.protocol.analytics import router as analytics_router
 from cds_service.protocol.edge import Edge
 from cds_service.protocol.errors import install_error_handlers
 from cds_service.protocol.feedback import router as feedback_router
-from cds_service.protocol.hooks import LARGE_BODY_BYTES, CpuLane, LargeRequestPool
+from cds_service.protocol.hooks import LARGE_BODY_BYTES
+from cds_service.protocol.lanes import CpuLane, LargeRequestPool
 from cds_service.protocol.openapi import add_component_schemas
 from cds_service.protocol.operations import router as operations_router
 from cds_service.protocol.routes import router
@@ -278,7 +279,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
     routes: set[str] = set()  # filled below, once the routers are in: span names may be route templates
     app.state.tracing = setup_tracing(settings, routes, exporter=span_exporter)
     app.state.http_pool = LoopBoundHttp(settings, app.state.tracing)
-    app.state.cpu = CpuLane()
+    app.state.cpu = CpuLane(turn_budget=settings.loop_turn_budget_ms / 1000)
     app.state.large_pool = (
         LargeRequestPool(settings.large_request_processes, settings.log_level)
         if settings.large_request_processes > 0
@@ -322,6 +323,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         limit=settings.max_concurrent_hook_calls,
         max_delay=settings.max_queue_delay_ms / 1000,
         max_wait=settings.max_request_wait_ms / 1000,
+        deadline=settings.call_deadline_seconds,
         large_bytes=LARGE_BODY_BYTES,
         large_limit=settings.max_concurrent_large_calls,
         uncounted=is_warm_up,

@@ -3,6 +3,13 @@
 The limits (header bytes and count, header and body deadlines, keep-alive) are the service's own:
 `cds-service serve` is what the README starts, and nothing may assume a proxy in front. The
 shipped proxy configurations (deploy/) apply the same limits again (defence in depth).
+
+Under `--workers N` each worker is a `DrainingServer` too (uvicorn's supervisor starts plain
+servers), and the supervisor lets go of its copy of the listening socket before it stops the
+workers: the last worker to stop accepting then closes the socket for good, and a connection
+that comes later is refused (a balancer retries elsewhere) instead of waiting in a backlog that
+no worker reads and being reset when the supervisor exits. Admission limits (calls in progress,
+large calls, queue age) are per worker: N workers admit N times `CDS_MAX_CONCURRENT_HOOK_CALLS`.
 """
 
 from __future__ import annotations
@@ -15,10 +22,47 @@ import sys
 from typing import Any
 
 import uvicorn
-from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors import Multiprocess, multiprocess
 
 from cds_service.protocol.server import DrainingServer, EdgeLimits, GuardedHttpTools
 from cds_service.settings import Settings
+
+
+class DrainingProcess(multiprocess.Process):
+    """A worker process whose server is a `DrainingServer`."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+class DrainingMultiprocess(Multiprocess):
+    """uvicorn's supervisor with `DrainingProcess` workers, which closes its own copy of the listening
+    socket before it stops them (they drain; the last one's close refuses later connections)."""
+
+    def run(self) -> None:
+        # uvicorn creates its workers by the module's name `Process` (start, restart, replace):
+        # each of them is a DrainingProcess while this supervisor runs.
+        with _patched(multiprocess, "Process", DrainingProcess):
+            super().run()
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        super().terminate_all()
+
+
+@contextlib.contextmanager
+def _patched(module: Any, name: str, value: Any) -> Any:
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:
@@ -89,7 +133,7 @@ def run(settings: Settings, ignored: list[str]) -> int:
         for key, value in settings.model_dump(mode="json", exclude_none=True).items():
             os.environ[f"CDS_{key.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
         config = uvicorn_config(settings, "cds_service.serve:served_app")
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        DrainingMultiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
     from cds_service.app import create_app
 

@@ -95,6 +95,18 @@ class Settings(BaseSettings):
         ge=1,
         description="A CDS call that waited this long between its headers and the app is answered 503 at once",
     )
+    loop_turn_budget_ms: float = Field(
+        20,
+        gt=0,
+        description="CPU steps of typical hook calls (parse, facts, rules) run per event-loop turn at most; "
+        "the rest wait for the next turn, after the loop has read its sockets (refusals, accepts)",
+    )
+    call_deadline_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A CDS call not answered this long after its headers arrived (body, queue and work "
+        "together) is answered 503 with Retry-After and counted in cds_call_deadline_exceeded_total",
+    )
     max_concurrent_large_calls: int = Field(
         1,
         ge=1,

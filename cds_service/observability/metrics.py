@@ -90,6 +90,15 @@ AUDIT_DATABASE_UP = Gauge(
 MEMO_LOOKUPS = Counter("cds_memo_lookups", "Look-ups in the facts layer's memos, by result", ["memo", "result"])
 MEMO_ENTRIES = Gauge("cds_memo_entries", "Entries held by each facts memo", ["memo"], multiprocess_mode="livesum")
 LOAD_SHED = Counter("cds_load_shed", "CDS calls answered 503 at once because the process was overloaded")
+EVENT_LOOP_LAG = Histogram(
+    "cds_event_loop_lag_seconds",
+    "How late the serving event loop runs a 25 ms timer, sampled while CDS calls arrive: refusals, "
+    "accepts and answers wait this long",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+CALL_DEADLINE_EXCEEDED = Counter(
+    "cds_call_deadline_exceeded", "Admitted CDS calls answered 503 because they passed CDS_CALL_DEADLINE_SECONDS"
+)
 READY = Gauge("cds_ready", "1 while the process reports ready (warmed up, not draining)", multiprocess_mode="livemin")
 RESIDENT_MEMORY = Gauge(
     "cds_process_resident_memory_bytes", "Resident memory of each serving process", multiprocess_mode="liveall"

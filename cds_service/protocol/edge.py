@@ -22,11 +22,17 @@ A CDS call is refused when
 * without the protocol (TestClient, other servers): the event loop runs `max_delay` behind while
   other calls are in progress (a monitor task measures how late its own wake-ups are; a lone
   call is never refused for that).
+
+An admitted CDS call has an overall deadline (`deadline` seconds from its headers: body, wait and
+work together): one not answered by then is cancelled and answered 503 with `Retry-After`,
+counted in `cds_call_deadline_exceeded_total` (a large call could otherwise wait without bound for
+the large-request process). Once its answer has started it is left to finish.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -53,6 +59,13 @@ _BUSY = orjson.dumps(
 _BUSY_LENGTH = str(len(_BUSY)).encode()
 
 
+def _too_late(deadline: float) -> bytes:
+    return orjson.dumps(
+        operation_outcome([(f"the call was not answered within its deadline of {deadline:g} s; retry after the "
+                            "time in Retry-After", None)], "timeout")
+    )  # fmt: skip
+
+
 def _content_length(scope: Scope) -> int:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -74,6 +87,7 @@ class Edge:
         limit: int,
         max_delay: float,
         max_wait: float = 1.0,
+        deadline: float = 10.0,
         large_bytes: int = 1 << 20,
         large_limit: int = 2,
         uncounted: Callable[[Scope], bool] | None = None,
@@ -87,6 +101,8 @@ class Edge:
         self.limit = limit
         self.max_delay = max_delay
         self.max_wait = max_wait
+        self.deadline = deadline
+        self._too_late = _too_late(deadline)
         self.large_bytes = large_bytes
         self.large_limit = large_limit
         self.retry_after = str(retry_after_seconds).encode()
@@ -105,7 +121,8 @@ class Edge:
         while True:
             started = loop.time()
             await asyncio.sleep(interval)
-            late = loop.time() - started - interval
+            late = max(0.0, loop.time() - started - interval)
+            metrics.EVENT_LOOP_LAG.observe(late)
             # up at once, down gently: one quick wake-up in a busy second says little
             self.delay = late if late > self.delay else 0.8 * self.delay + 0.2 * late
 
@@ -164,6 +181,18 @@ class Edge:
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": _BUSY})
 
+    async def _answer_too_late(self, send: Send) -> None:
+        metrics.CALL_DEADLINE_EXCEEDED.inc()
+        self._log.warning("CDS calls answered 503 past their deadline", deadline_s=self.deadline)
+        headers = [
+            (b"content-type", b"application/fhir+json"),
+            (b"content-length", str(len(self._too_late)).encode()),
+            (b"retry-after", self.retry_after),
+            (b"connection", b"close"),  # the rest of a body still on its way is not read
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": self._too_late})
+
     def refused(self, path: str, reason: str, close: bool) -> bytes:
         """The whole answer to a call `protocol.server` refused on arrival, as bytes for the wire:
         counted like any hook call and in `cds_load_shed_total`; none of the app's stack runs."""
@@ -217,11 +246,15 @@ class Edge:
         status = 500
         response_started = False
         draining = self.readiness is not None and self.readiness.draining
+        deadline: asyncio.Timeout | None = None
 
         async def send_wrapped(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
+                if deadline is not None and not deadline.expired():
+                    with contextlib.suppress(RuntimeError):  # the deadline's block has ended already
+                        deadline.reschedule(None)  # an answer under way is not cut
                 status = int(message["status"])
                 extra = [(b"x-request-id", request_id.encode())]
                 if draining or (self.readiness is not None and self.readiness.draining):
@@ -235,11 +268,14 @@ class Edge:
             metrics.HOOK_CALLS_IN_FLIGHT.inc()
         counted = large = False
         try:
+            queued_at: float | None = None
             if cds_call:
                 self._ensure_monitor()
                 large = _content_length(scope) >= self.large_bytes
                 refused: str | None = None
                 stamp = scope.get("extensions", {}).get(EDGE_KEY)
+                if stamp is not None:
+                    queued_at = stamp["queued_at"]
                 if stamp is not None and stamp.get("admitted"):
                     counted = True  # counted in progress since its headers (`admit`)
                     if asyncio.get_running_loop().time() - stamp["queued_at"] > self.max_wait:
@@ -252,6 +288,16 @@ class Edge:
                 if refused is not None:
                     await self._refuse(scope, send_wrapped, refused)
                     return
+                start = queued_at if queued_at is not None else asyncio.get_running_loop().time()
+                deadline = asyncio.timeout_at(start + self.deadline)
+                try:
+                    async with deadline:
+                        await self.app(scope, receive, send_wrapped)
+                except TimeoutError:
+                    if response_started or not deadline.expired():
+                        raise
+                    await self._answer_too_late(send_wrapped)
+                return
             await self.app(scope, receive, send_wrapped)
         except Exception:
             log.exception("unhandled error", extra={"path": path, "method": scope.get("method")})

@@ -9,15 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import anyio
-import anyio.to_thread
 import httpx
 
 from cds_service.auth import AuthenticatedClient
@@ -38,6 +35,16 @@ from cds_service.settings import Settings
 log = logging.getLogger("cds_service.hooks")
 
 T = TypeVar("T")
+
+
+class CpuWork(Protocol):
+    """Where a call's CPU-bound steps run (`protocol.lanes.CpuLane`): `turn` on the event loop one
+    call at a time, `run` off the loop (large requests)."""
+
+    async def turn(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T: ...
+
 
 LARGE_BODY_BYTES = 1024 * 1024  # a typical request by our prefetch templates is ~60 kB; whole records reach megabytes
 
@@ -116,7 +123,7 @@ async def handle_hook_call(
     base_url: str,
     rule_set: RuleSet = DEFAULT_RULE_SET,
     now: datetime | None = None,
-    cpu: CpuLane | None = None,
+    cpu: CpuWork | None = None,
 ) -> HookOutcome:
     """The answer to one hook call (in the span `cds.hook_call` when tracing is on)."""
     with tracing.span("cds.hook_call") as current:
@@ -142,11 +149,12 @@ async def _handle_hook_call(
     base_url: str,
     rule_set: RuleSet,
     now: datetime | None,
-    cpu: CpuLane | None,
+    cpu: CpuWork | None,
 ) -> HookOutcome:
     started = time.perf_counter()
     service = find_service(service_id)
-    run = cpu.run if cpu is not None and len(body) >= LARGE_BODY_BYTES else _inline
+    # A typical call takes its turn on the loop (`CpuLane.turn`); a large one runs off it.
+    run = _inline if cpu is None else cpu.run if len(body) >= LARGE_BODY_BYTES else cpu.turn
     request = await run(_parse, body, service, settings)
     now = now or datetime.now(UTC)
     drafts = read_drafts(service.hook, request.context, now)
@@ -272,131 +280,6 @@ def _evaluate(
 
 async def _inline(fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
-
-
-class CpuLane:
-    """Runs the CPU-bound work of large requests on one thread of its own, off the event loop
-    (used when `CDS_LARGE_REQUEST_PROCESSES=0`; a process is better, see `LargeRequestPool`).
-
-    Typical requests (~60 kB by our templates, a few ms of work) stay on the event loop: measured with wrk at 200
-    connections, moving them to threads halved throughput (the loop's many short system calls
-    each wait for the interpreter lock behind a busy thread), while a large request on the loop
-    held every other request for its whole parse and evaluation.
-    """
-
-    def __init__(self, threads: int = 1) -> None:
-        self.threads = threads
-        self._limiters: dict[int, anyio.CapacityLimiter] = {}
-
-    def _limiter(self) -> anyio.CapacityLimiter:
-        key = id(asyncio.get_running_loop())
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            limiter = anyio.CapacityLimiter(self.threads)
-            self._limiters[key] = limiter
-        return limiter
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter())
-
-
-class LargeRequestPool:
-    """Large requests handled whole in a separate process (`CDS_LARGE_REQUEST_PROCESSES`).
-
-    Threads share one interpreter lock: even on a lane of its own, a large request's parsing and
-    evaluation slow every typical request running beside it. A process of its own runs on the
-    other core instead. The body goes over as bytes (a copy, no parsing in this process) and
-    only the outcome comes back, its request reduced to what the audit trail needs. The child
-    logs through the same privacy formatter. Spawned, not forked (this process has threads), on
-    the first large request (which waits about a second for it): most instances never see one.
-    """
-
-    def __init__(self, processes: int, log_level: str = "INFO") -> None:
-        self.processes = processes
-        self.log_level = log_level
-        self._pool: Any = None
-        self._lock = threading.Lock()
-        self.handled = 0  # large requests sent to the process (tests, metrics)
-
-    def _executor(self) -> Any:
-        with self._lock:  # the start-up thread (`warm_up`) and the first large request may race
-            return self._make_executor()
-
-    def _make_executor(self) -> Any:
-        if self._pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._pool = ProcessPoolExecutor(
-                self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_child_init,
-                initargs=(self.log_level,),
-            )
-        return self._pool
-
-    def start(self) -> None:
-        """Spawn the child now, from this thread, without waiting for it. From this thread: the child
-        ends with the thread that spawned it (PR_SET_PDEATHSIG), so never from a passing thread."""
-        try:
-            self._executor().submit(int)
-        except Exception as exc:  # the first large request will report it
-            log.warning("large-request process not started ahead: %s", type(exc).__name__)
-
-    def warm_up(self) -> None:
-        """Start the child now and wait for it, not on the first large request."""
-        self._executor().submit(int).result(timeout=60)
-
-    async def handle(
-        self,
-        service_id: str,
-        body: bytes,
-        client: AuthenticatedClient,
-        settings: Settings,
-        base_url: str,
-        rule_set: RuleSet = DEFAULT_RULE_SET,
-    ) -> HookOutcome:
-        loop = asyncio.get_running_loop()
-        self.handled += 1
-        return await loop.run_in_executor(
-            self._executor(), _child_handle, service_id, body, client, settings, base_url, rule_set
-        )
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-
-
-def _child_init(log_level: str) -> None:
-    from cds_service.logs import configure_logging
-
-    configure_logging(log_level)
-    try:  # Linux: end with the parent, however it ends (a killed server must not leave this behind)
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _child_handle(
-    service_id: str, body: bytes, client: AuthenticatedClient, settings: Settings, base_url: str, rule_set: RuleSet
-) -> HookOutcome:
-    from cds_service.auth.ssrf import fhir_http_client_options
-
-    async def handle() -> HookOutcome:
-        async with httpx.AsyncClient(**fhir_http_client_options(settings)) as http:
-            return await handle_hook_call(
-                service_id, body, client=client, settings=settings, http=http, base_url=base_url, rule_set=rule_set
-            )
-
-    outcome = asyncio.run(handle())
-    if outcome.request is not None:  # only what the edge logs and audits travels back
-        patient_id = outcome.request.context.get("patientId")
-        outcome.request = outcome.request.model_copy(update={"prefetch": None, "context": {"patientId": patient_id}})
-    return outcome
 
 
 def _ms(started: float) -> float:

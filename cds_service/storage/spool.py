@@ -104,7 +104,10 @@ def _own_regular_file(path: Path) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, last_written: float | None = None) -> bool:
+    """Whether the process that wrote a spool file may still be running. A process with that id that
+    started after the file's last write did not write it: the id was reused (a replaced Kubernetes
+    pod mounting the same persistent volume has its own process ids, starting again from 1)."""
     if pid == os.getpid():
         return True
     try:
@@ -113,7 +116,24 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    if last_written is not None:
+        started = _started_at(pid)
+        if started is not None and started > last_written + _CLOCK_MARGIN_SECONDS:
+            return False
     return True
+
+
+_CLOCK_MARGIN_SECONDS = 2.0  # boot time in whole seconds, and clocks of two nodes
+
+
+def _started_at(pid: int) -> float | None:
+    """Wall-clock start of a process (Linux /proc), or None where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        return int(boot.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 class AuditSpool:
@@ -165,7 +185,13 @@ class AuditSpool:
             return 0
         for path in sorted(self.directory.iterdir()):
             match = _NAME.match(path.name)
-            if not match or match["db"] != self.db_key or _alive(int(match["pid"])):
+            if not match or match["db"] != self.db_key:
+                continue
+            try:
+                last_written = path.stat().st_mtime
+            except OSError:
+                continue
+            if _alive(int(match["pid"]), last_written):
                 continue
             if not self._verifies(path):
                 self.rejected_files += 1

@@ -10,7 +10,8 @@ here than under `kubectl kustomize`. Where kubectl is installed, a test compares
 Supported: `resources` (files and directories), `namespace`, `images`, `configMapGenerator`
 (`files`, `literals`, `behavior: create|replace|merge`, hashed name suffix as kustomize v5 computes
 it) with the name rewritten in pod specs, and `patches` holding JSON 6902 operations selected by
-`target` kind/name. Transformers run in kustomize's order: patches, namespace, images.
+`target` kind/name (with `options` allowKindChange / allowNameChange, refused without them as
+kustomize does). Transformers run in kustomize's order: patches, namespace, images.
 """
 
 from __future__ import annotations
@@ -123,9 +124,12 @@ def _generate_config_map(
 
 
 def _apply_patch(directory: Path, patch: dict[str, Any], objects: list[dict[str, Any]]) -> None:
-    unsupported = set(patch) - {"path", "patch", "target"}
+    unsupported = set(patch) - {"path", "patch", "target", "options"}
     if unsupported or "target" not in patch:
         raise KustomizeSubsetError(f"{directory}: only JSON 6902 patches with a `target` are implemented: {patch}")
+    options = patch.get("options", {})
+    if set(options) - {"allowKindChange", "allowNameChange"}:
+        raise KustomizeSubsetError(f"{directory}: patch options not implemented: {options}")
     target = patch["target"]
     if set(target) - {"kind", "name", "group", "version"}:
         raise KustomizeSubsetError(f"{directory}: patch target selectors not implemented: {target}")
@@ -137,8 +141,14 @@ def _apply_patch(directory: Path, patch: dict[str, Any], objects: list[dict[str,
     if not matched:
         raise KustomizeSubsetError(f"{directory}: patch target {target} matches no object")
     for obj in matched:
+        kind, name = obj["kind"], obj["metadata"]["name"]
         for operation in operations:
             _json_patch(obj, operation)
+        # kustomize refuses a patch that changes an object's kind or name unless its options allow it
+        if obj["kind"] != kind and not options.get("allowKindChange"):
+            raise KustomizeSubsetError(f"{directory}: patch changes the kind of {kind}/{name}: allowKindChange")
+        if obj["metadata"]["name"] != name and not options.get("allowNameChange"):
+            raise KustomizeSubsetError(f"{directory}: patch changes the name of {kind}/{name}: allowNameChange")
 
 
 def _matches(obj: dict[str, Any], target: dict[str, str]) -> bool:

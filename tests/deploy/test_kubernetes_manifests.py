@@ -56,9 +56,12 @@ def one(name: str, kind: str) -> dict[str, Any]:
     return obj
 
 
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")  # a Deployment, or a StatefulSet (overlays/persistent-spool)
+
+
 def deployment_parts(name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(Deployment, pod spec, the cds-service container)."""
-    deployment = one(name, "Deployment")
+    """(the workload: Deployment or StatefulSet, pod spec, the cds-service container)."""
+    (deployment,) = [o for o in rendered(name) if o["kind"] in WORKLOAD_KINDS]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = [c for c in pod["containers"] if c["name"] == "cds-service"]
     return deployment, pod, container
@@ -176,6 +179,11 @@ CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n"
             "test failed",
         ),
         ("resources: [missing.yaml]\n", "not found"),
+        (
+            "resources: [cm.yaml]\npatches:\n  - target: {kind: ConfigMap, name: c}\n"
+            "    patch: '[{op: replace, path: /kind, value: Secret}]'\n",
+            "allowKindChange",
+        ),
     ],
 )
 def test_the_subset_renderer_refuses_what_it_does_not_implement(
@@ -389,7 +397,7 @@ def test_service_hpa_and_pdb_target_the_deployment(name: str) -> None:
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
 
-    service = one(name, "Service")
+    (service,) = [s for s in objects_of(name, "Service") if s["spec"].get("clusterIP") != "None"]  # not headless
     assert service["spec"]["type"] == "ClusterIP"
     assert selects(service["spec"]["selector"], labels)
     assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
@@ -397,7 +405,7 @@ def test_service_hpa_and_pdb_target_the_deployment(name: str) -> None:
     hpa = one(name, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": deployment["kind"],
         "name": deployment["metadata"]["name"],
     }
     assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] >= hpa["spec"]["minReplicas"]

@@ -111,3 +111,37 @@ def test_a_planted_or_altered_spool_file_is_never_replayed(tmp_path: Path) -> No
     assert "genuine-spooled-call" in stored
     assert "planted-by-another-user" not in stored and "altered-spooled-call!" not in stored
     assert planted.exists()  # left where it was, for the operator to look at
+
+
+def test_a_file_whose_process_id_was_reused_by_a_later_process_is_adopted(tmp_path: Path) -> None:
+    """A replaced Kubernetes pod on the same persistent volume (overlays/persistent-spool) has process
+    ids of its own, from 1 again: a live process with the old file's id that started after the file's
+    last write did not write it, and must not keep the rows from being adopted. A file written after
+    that process started may be its own, and stays."""
+    database = f"sqlite:///{tmp_path}/audit.db"
+    key = spool_key(None, SECRET)
+    folder = check_spool_directory(tmp_path / "spool")
+    db_key = AuditSpool(folder, database, 1 << 20).db_key
+    writer = SqlRecorder(database, SECRET, settings=load_settings(dev=True, database_url=database))
+
+    def signed_file(name: str) -> Path:
+        spool = AuditSpool(folder, database, 1 << 20, key=key)
+        spool.path = folder / name
+        spool.append([writer.spool_row(hook_call(card()))])
+        return spool.path
+
+    earlier = signed_file("earlier.jsonl")
+    os.utime(earlier, (earlier.stat().st_atime, earlier.stat().st_mtime - 60))  # the old pod, a minute ago
+    later_process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        reused = earlier.rename(folder / f"audit-spool-{db_key}-{later_process.pid}.jsonl")
+        adopter = AuditSpool(folder, database, 1 << 20, key=key)
+        assert adopter.adopt_orphans() == 1
+        assert not reused.exists() and adopter.rows == 1
+
+        current = signed_file(f"audit-spool-{db_key}-{later_process.pid}.jsonl")  # written after it started
+        assert AuditSpool(folder, database, 1 << 20, key=key).adopt_orphans() == 0
+        assert current.exists()
+    finally:
+        later_process.kill()
+        later_process.wait()
