@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         "with `enabled` and `hooks`",
     )
 
+    facts_reuse: bool = Field(
+        True,
+        description="Reuse what each prefetch value yields by its content across calls (facts/reuse.py; bounded "
+        "memory, this process only); false reads every value afresh",
+    )
+
     # --- the SMART app at /app/ (protocol/smart_app.py; README "The SMART app")
     smart_app_links: bool = Field(
         True, description="Cards about dosing, labs and combinations carry a `smart` link to the app at /app/"

@@ -21,7 +21,7 @@ from cds_service.facts import terminology
 from cds_service.facts.conditions import current_conditions
 from cds_service.facts.continuations import continuations
 from cds_service.facts.dates import age_in_years, parse_datetime
-from cds_service.facts.fhir_index import FhirIndex, bundle_entries, index_prefetch, reference_of, string_or_none
+from cds_service.facts.fhir_index import FhirIndex, bundle_entries, reference_of, string_or_none
 from cds_service.facts.fhir_json import UnusableResource, validate
 from cds_service.facts.history import HISTORY_INGREDIENTS_ORAL, dose_history
 from cds_service.facts.indications import ConditionLookup, indications
@@ -37,6 +37,7 @@ from cds_service.facts.model import (
     SkippedResource,
 )
 from cds_service.facts.renal import renal_function
+from cds_service.facts.reuse import merged_index, prefetch_readings
 
 _REQUEST_REF = re.compile(r"(?:^|/)MedicationRequest/([^/]+)(?:/_history/[^/]+)?$")
 
@@ -199,18 +200,20 @@ def build_facts(
     drafts: DraftOrders | None = None,
     extra_resources: Sequence[Mapping[str, Any]] = (),
     gaps: Sequence[DataGap] = (),
+    reuse: bool = False,
 ) -> PatientFacts:
     """All facts the rules read, from the request's context and prefetch (see module doc).
 
     `drafts` is what `read_drafts` gave for this request; drafts whose Medication had to be
-    fetched are the only ones read again.
+    fetched are the only ones read again. `reuse`: the prefetch was parsed from JSON text, and what
+    each value yields before the clock is consulted may be reused by content (facts/reuse.py).
     """
     now = parse_datetime(now) or now
     drafts = drafts if drafts is not None else read_drafts(hook, context, now)
-    index = FhirIndex()
-    index_prefetch(prefetch, index)
+    readings = prefetch_readings(prefetch, reuse=reuse)
+    index = merged_index(readings)
     index.add_medications_of(extra_resources)
-    condition_urls = _condition_urls(prefetch)
+    condition_urls = [url for reading in readings for url in reading.condition_urls]
     for key, medication in drafts.medication_index.medications.items():
         index.medications.setdefault(key, medication)
     skipped: list[SkippedResource] = [*drafts.skipped, *index.skipped]
@@ -260,10 +263,10 @@ def build_facts(
     for ingredient in sorted(relaxants | set(HISTORY_INGREDIENTS_ORAL)):
         histories[ingredient] = dose_history(ingredient, medications)
 
-    labs = lab_candidates(index)
+    labs = lab_candidates(index, [entry for reading in readings for entry in reading.labs])
     potassium, potassium_unreadable = latest_lab(LabKind.POTASSIUM, labs[LabKind.POTASSIUM], skipped, now)
     magnesium, magnesium_unreadable = latest_lab(LabKind.MAGNESIUM, labs[LabKind.MAGNESIUM], skipped, now)
-    conditions = current_conditions(now, index, skipped)
+    conditions = current_conditions(now, index, skipped, [c for reading in readings for c in reading.conditions])
     renal = renal_function(
         labs[LabKind.EGFR],
         labs[LabKind.CREATININE],
@@ -296,25 +299,6 @@ def build_facts(
         skipped=tuple(skipped),
         gaps=tuple(gaps),
     )
-
-
-def _condition_urls(prefetch: Mapping[str, Any | None]) -> list[tuple[str, dict[str, Any], Any]]:
-    """Conditions of the prefetch Bundles with their fullUrl (a reasonReference may use it)."""
-    out: list[tuple[str, dict[str, Any], Any]] = []
-    for key, value in prefetch.items():
-        if (
-            not isinstance(value, dict)
-            or value.get("resourceType") != "Bundle"
-            or not isinstance(value.get("entry"), list)
-        ):
-            continue
-        for i, entry in enumerate(value["entry"]):
-            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-                continue
-            resource = entry["resource"]
-            if resource.get("resourceType") == "Condition" and isinstance(entry.get("fullUrl"), str):
-                out.append((f"prefetch.{key}.entry[{i}]", resource, entry["fullUrl"]))
-    return out
 
 
 def _demographics(
