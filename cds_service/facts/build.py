@@ -26,7 +26,7 @@ from cds_service.facts.fhir_json import UnusableResource, validate
 from cds_service.facts.history import HISTORY_INGREDIENTS_ORAL, dose_history
 from cds_service.facts.indications import ConditionLookup, indications
 from cds_service.facts.labs import lab_candidates, latest_lab
-from cds_service.facts.medications import HISTORY_HORIZON_DAYS, MedicationReader, ended_long_ago
+from cds_service.facts.medications import HISTORY_HORIZON_DAYS, MedicationReader
 from cds_service.facts.model import (
     DataGap,
     DoseHistory,
@@ -37,15 +37,9 @@ from cds_service.facts.model import (
     SkippedResource,
 )
 from cds_service.facts.renal import renal_function
-from cds_service.facts.reuse import merged_index, prefetch_readings
+from cds_service.facts.reuse import entered_in_error, merged_index, prefetch_readings
 
 _REQUEST_REF = re.compile(r"(?:^|/)MedicationRequest/([^/]+)(?:/_history/[^/]+)?$")
-
-
-def entered_in_error(raw: Mapping[str, Any]) -> bool:
-    """A resource recorded by mistake: ignored everywhere, not even listed."""
-    status = raw.get("status")
-    return isinstance(status, str) and status.strip().lower() == "entered-in-error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,19 +233,19 @@ def build_facts(
     medications: list[MedicationFact] = []
     seen: set[str] = set()
     history_cutoff = (now - timedelta(days=HISTORY_HORIZON_DAYS)).date().isoformat()
-    for where, raw in index.by_type.get("MedicationRequest", []):
-        if entered_in_error(raw):
+    for order in (order for reading in readings for order in reading.orders):
+        if order.entered_in_error:
             continue
-        rid = string_or_none(raw.get("id"))
+        rid = order.rid
         # A stored order with a draft's id is the version the draft changes (a dose change or a
         # stop): keep it so rules see the step. Only a copy of the draft itself is dropped.
-        if rid and ((rid in draft_ids and raw.get("status") == "draft") or rid in seen):
+        if rid and ((rid in draft_ids and order.is_draft) or rid in seen):
             continue
         if rid:
             seen.add(rid)
-        if ended_long_ago(raw, history_cutoff):
-            continue
-        fact = reader.medication_fact(where, raw, is_draft=False)
+        if order.last_date_if_finished is not None and order.last_date_if_finished < history_cutoff:
+            continue  # ended long ago
+        fact = reader.medication_fact(order.where, order.raw, is_draft=False, store=order.store)
         if fact is not None:
             medications.append(fact)
 

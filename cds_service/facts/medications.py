@@ -64,19 +64,19 @@ def future_edge(text: Any, when: datetime | None) -> datetime | None:
     return when - (_DATE_ONLY_SKEW if date_only else CLOCK_SKEW)
 
 
-def ended_long_ago(raw: Mapping[str, Any], cutoff_date: str) -> bool:
-    """True for a finished order with no date on or after `cutoff_date` (ISO text comparison)."""
+def last_date_if_finished(raw: Mapping[str, Any]) -> str | None:
+    """The latest date (YYYY-MM-DD text) of a finished order (completed, stopped, cancelled...), or
+    None for a live order or one without a readable date (unknown is not old). Clock-free."""
     status = raw.get("status")
     if not isinstance(status, str) or status in _LIVE_STATUSES:
-        return False
+        return None
     dispense = raw.get("dispenseRequest")
     validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
     dates = [raw.get("authoredOn")]
     if isinstance(validity, dict):
         dates += [validity.get("start"), validity.get("end")]
     texts = [d for d in dates if isinstance(d, str) and d]
-    # No readable date: keep it (unknown is not old).
-    return bool(texts) and max(t[:10] for t in texts) < cutoff_date
+    return max(t[:10] for t in texts) if texts else None
 
 
 # The facts of a stored (non-draft) order depend only on the order, its Medication and the clock,
@@ -129,18 +129,26 @@ class MedicationReader:
         is_draft: bool,
         is_selected: bool = False,
         fallback_reference: str | None = None,
+        store: dict[str, tuple[Any, _Remembered]] | None = None,
     ) -> MedicationFact | None:
+        """The facts of one order. `store`: what was read from this very order of a prefetch value
+        before (facts/reuse.py, keyed by `where`), served for the same Medication and clock edges."""
         reference = reference_of(raw) or fallback_reference or where
         try:
             codings, texts, medication, unresolved = medication_concept(raw, self.index)
         except Exception:  # hostile JSON must never escape the facts layer
             codings, texts, medication, unresolved = [], [], None, "medication could not be read"
+        slot = store.get(where) if store is not None and not is_draft else None
+        if slot is not None and slot[0] == medication and slot[1].holds_at(self.now):
+            return slot[1].fact
         memo_key = None if is_draft else _stored_order_key(raw, medication, reference)
         if (
             memo_key is not None
             and (known := STORED_ORDER_FACTS.get(memo_key)) is not None
             and known.holds_at(self.now)
         ):
+            if store is not None:
+                store[where] = (medication, known)
             return known.fact
         skipped_before = len(self.skipped)
         self._edges = []
@@ -151,7 +159,10 @@ class MedicationReader:
             fact = self._fallback(where, raw, reference, codings, texts, is_draft=is_draft, is_selected=is_selected)
         # Facts that reported a skipped resource are read again (the report belongs to each call).
         if memo_key is not None and fact is not None and len(self.skipped) == skipped_before:
-            STORED_ORDER_FACTS.put(memo_key, _Remembered(fact, self.now, tuple(self._edges)))
+            remembered = _Remembered(fact, self.now, tuple(self._edges))
+            STORED_ORDER_FACTS.put(memo_key, remembered)
+            if store is not None:
+                store[where] = (medication, remembered)
         return fact
 
     def _fallback(

@@ -27,8 +27,9 @@ from typing import Any
 import orjson
 
 from cds_service.facts.conditions import ConditionReading, condition_readings
-from cds_service.facts.fhir_index import FhirIndex, index_prefetch
+from cds_service.facts.fhir_index import FhirIndex, index_prefetch, string_or_none
 from cds_service.facts.labs import LabEntry, lab_entries
+from cds_service.facts.medications import last_date_if_finished
 from cds_service.facts.memo import SizedMemo
 
 ConditionUrl = tuple[str, dict[str, Any], Any]  # (where, Condition, fullUrl) for reasonReference look-ups
@@ -39,27 +40,62 @@ _DUMPS_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACL
 
 
 @dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """A MedicationRequest of a prefetch value, with what build_facts asks of it before reading it."""
+
+    where: str
+    raw: dict[str, Any]
+    rid: str | None
+    entered_in_error: bool
+    is_draft: bool  # status "draft": dropped beside a draft with its id
+    last_date_if_finished: str | None  # compared with the history horizon on each call
+    store: dict[str, Any]  # the value's orders' facts by where (MedicationReader.medication_fact)
+
+
+@dataclass(frozen=True, slots=True)
 class ValueReading:
-    """One prefetch value read without the clock or the drafts. Shared between calls: never mutated."""
+    """One prefetch value read without the clock or the drafts. Shared between calls: never changed
+    but for the orders' `store`, a memo of facts that carry the clock edges they hold between."""
 
     index: FhirIndex  # this value's entries alone
     conditions: tuple[ConditionReading, ...]
     labs: tuple[LabEntry, ...]
     condition_urls: tuple[ConditionUrl, ...]
+    orders: tuple[StoredOrder, ...]
 
 
 READINGS: SizedMemo[ValueReading] = SizedMemo(4096, MAX_BYTES)
+
+
+def entered_in_error(raw: Mapping[str, Any]) -> bool:
+    """A resource recorded by mistake: ignored everywhere, not even listed."""
+    status = raw.get("status")
+    return isinstance(status, str) and status.strip().lower() == "entered-in-error"
 
 
 def read_value(key: str, value: Any) -> ValueReading:
     """The reading of `prefetch[key]`, computed now."""
     index = FhirIndex()
     index_prefetch({key: value}, index)
+    store: dict[str, Any] = {}
+    orders = tuple(
+        StoredOrder(
+            where,
+            raw,
+            string_or_none(raw.get("id")),
+            entered_in_error(raw),
+            raw.get("status") == "draft",
+            last_date_if_finished(raw),
+            store,
+        )
+        for where, raw in index.by_type.get("MedicationRequest", [])
+    )
     return ValueReading(
         index=index,
         conditions=tuple(condition_readings(index.by_type.get("Condition", []))),
         labs=tuple(lab_entries(index.by_type.get("Observation", []))),
         condition_urls=tuple(condition_urls(key, value)),
+        orders=orders,
     )
 
 

@@ -174,3 +174,21 @@ def test_the_readings_are_bounded_by_bytes_and_entries() -> None:
     assert memo.cost <= 100 and memo.get("big") == "x" and len(memo) == 1
     memo.put("huge", "y", cost=101)  # larger than the budget: not remembered
     assert memo.get("huge") is None and memo.cost == 80
+
+
+def test_a_reused_order_follows_the_medication_its_reference_finds() -> None:
+    """The same medications bundle, its order's Medication fetched by the edge: 10 mg, then 20 mg
+    tablets. The order's remembered facts serve only for the same Medication."""
+    from tests.support.fhir import medication
+
+    order = medication_request(None, "BACLOFEN TABS", rid="mr-ref", medication_reference="Medication/m-1", dose=1,
+                               dose_unit="tablet", dose_code="{tbl}", frequency=3)  # fmt: skip
+    request = _as_sent(hook_request("patient-view", meds=[order]))
+    doses = []
+    for rxcui, name in (("197391", "baclofen 10 MG Oral Tablet"), ("197392", "baclofen 20 MG Oral Tablet")) * 2:
+        sent = _as_sent(request)
+        facts = build_facts("patient-view", sent["context"], sent["prefetch"], NOW,
+                            extra_resources=[medication("m-1", rxcui, name)], reuse=True)  # fmt: skip
+        doses.append(facts.medications[0].daily_dose.mg_per_day)
+    assert doses == [30, 60, 30, 60]
+    assert reuse.READINGS.counts["hits"] >= 18  # the six values were read once
