@@ -80,7 +80,7 @@ def test_the_same_record_again_gives_the_facts_of_a_cold_build() -> None:
     first = _build(request, NOW, reuse_by_content=True)
     hits = reuse.READINGS.counts["hits"]
     again = _build(request, NOW, reuse_by_content=True)
-    assert reuse.READINGS.counts["hits"] - hits == 6  # every prefetch value read once only
+    assert reuse.READINGS.counts["hits"] - hits == 5  # every prefetch value but the empty renal search
     assert first == again == _cold(request, NOW)
     assert {m.reference for m in again.medications} >= {"MedicationRequest/bac", "MedicationRequest/amrix"}
     assert again.potassium is not None and again.potassium.value_mmol_l == 3.1
@@ -153,7 +153,7 @@ def test_distinct_contents_never_share_a_reading() -> None:
     renamed["prefetch"]["conditions"]["entry"][0]["resource"]["code"]["coding"][0]["code"] = "K74.69"
     readings = [reuse.prefetch_readings(_as_sent(r)["prefetch"], reuse=True) for r in (request, renamed)]
     assert readings[0][4] is not readings[1][4] and readings[0][3] is readings[1][3]
-    assert len(reuse.READINGS) == 6 + 1  # the record's six values, and the changed conditions bundle
+    assert len(reuse.READINGS) == 5 + 1  # the record's five non-empty values, and the changed conditions
 
 
 def test_values_that_json_text_cannot_hold_are_not_remembered() -> None:
@@ -191,4 +191,14 @@ def test_a_reused_order_follows_the_medication_its_reference_finds() -> None:
                             extra_resources=[medication("m-1", rxcui, name)], reuse=True)  # fmt: skip
         doses.append(facts.medications[0].daily_dose.mg_per_day)
     assert doses == [30, 60, 30, 60]
-    assert reuse.READINGS.counts["hits"] >= 18  # the six values were read once
+    assert reuse.READINGS.counts["hits"] >= 15  # the five non-empty values were read once
+
+
+def test_an_empty_search_is_read_afresh_not_remembered() -> None:
+    """Nothing to read, and its self link names the patient: every patient's would take an entry."""
+    request = _record()
+    request["prefetch"]["renal"]["link"] = [{"relation": "self", "url": "https://ehr.example/Observation?patient=p1"}]
+    for _ in range(2):
+        facts = _build(request, NOW, reuse_by_content=True)
+    assert len(reuse.READINGS) == 5 and all(key[0] != "renal" for key in reuse.READINGS._entries)
+    assert facts == _cold(request, NOW)
