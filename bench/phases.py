@@ -54,15 +54,11 @@ def encounter_phase(
     bare: dict[str, Any],
 ) -> dict[str, Any]:
     """Each patient's chart opening, 3 selects and the sign (bench/encounter.py), ours and bare, a fresh
-    process each (ours starts with nothing remembered); and ours again with the facts reuse on
-    (`CDS_FACTS_REUSE=true`, facts/reuse.py; off by default), measured in the same run."""
+    process each (ours starts with nothing remembered)."""
     items = encounter_items(patients)
     result: dict[str, Any] = {"patients": patients, "calls_per_patient": 5}
     with server("cds_service.app:create_app", **ours) as (base, _, _):
         result["ours"] = wrk(base, items, 16, seconds, work)
-    reuse = {**ours, "env": {**ours.get("env", {}), "CDS_FACTS_REUSE": "true"}}
-    with server("cds_service.app:create_app", **reuse) as (base, _, _):
-        result["ours_reuse"] = wrk(base, items, 16, seconds, work)
     with server("bench.bare_app:app", **bare) as (base, _, _):
         result["bare"] = wrk(base, items, 16, seconds, work)
     return result

@@ -154,11 +154,6 @@ def report(r: dict[str, Any], workers: int) -> None:
         print(f"{label:<34}{o['rps']:>9.0f}{x['rps']:>9.0f}{o['rps'] / x['rps']:>7.2f}{o['p50_ms']:>9.2f}"
               f"{o['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
               f"{o['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{o['cycles']:>7.2f}")  # fmt: skip
-        if "ours_reuse" in enc:
-            n = enc["ours_reuse"]
-            gain = n["rps"] / o["rps"]
-            print(f"{'  same, facts reuse on':<34}{n['rps']:>9.0f}{x['rps']:>9.0f}{n['rps'] / x['rps']:>7.2f}"
-                  f"{n['p50_ms']:>9.2f}{n['p99_ms']:>9.2f}  (reuse on: {gain:.2f}x the calls/s)")  # fmt: skip
     loop = r.get("open_loop")
     if loop:
         print(

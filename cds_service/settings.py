@@ -179,12 +179,6 @@ class Settings(BaseSettings):
         "with `enabled` and `hooks`",
     )
 
-    facts_reuse: bool = Field(
-        False,
-        description="Reuse what each prefetch value yields by its content across calls (facts/reuse.py; bounded "
-        "memory, this process only). Off: measured, it saves instructions but not time on this stack",
-    )
-
     # --- the SMART app at /app/ (protocol/smart_app.py; README "The SMART app")
     smart_app_links: bool = Field(
         True, description="Cards about dosing, labs and combinations carry a `smart` link to the app at /app/"

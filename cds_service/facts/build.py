@@ -21,12 +21,12 @@ from cds_service.facts import terminology
 from cds_service.facts.conditions import current_conditions
 from cds_service.facts.continuations import continuations
 from cds_service.facts.dates import age_in_years, parse_datetime
-from cds_service.facts.fhir_index import FhirIndex, bundle_entries, reference_of, string_or_none
+from cds_service.facts.fhir_index import FhirIndex, bundle_entries, index_prefetch, reference_of, string_or_none
 from cds_service.facts.fhir_json import UnusableResource, validate
 from cds_service.facts.history import HISTORY_INGREDIENTS_ORAL, dose_history
 from cds_service.facts.indications import ConditionLookup, indications
 from cds_service.facts.labs import lab_candidates, latest_lab
-from cds_service.facts.medications import HISTORY_HORIZON_DAYS, MedicationReader
+from cds_service.facts.medications import HISTORY_HORIZON_DAYS, MedicationReader, ended_long_ago
 from cds_service.facts.model import (
     DataGap,
     DoseHistory,
@@ -37,9 +37,14 @@ from cds_service.facts.model import (
     SkippedResource,
 )
 from cds_service.facts.renal import renal_function
-from cds_service.facts.reuse import entered_in_error, merged_index, prefetch_readings
 
 _REQUEST_REF = re.compile(r"(?:^|/)MedicationRequest/([^/]+)(?:/_history/[^/]+)?$")
+
+
+def entered_in_error(raw: Mapping[str, Any]) -> bool:
+    """A resource recorded by mistake: ignored everywhere, not even listed."""
+    status = raw.get("status")
+    return isinstance(status, str) and status.strip().lower() == "entered-in-error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,20 +199,18 @@ def build_facts(
     drafts: DraftOrders | None = None,
     extra_resources: Sequence[Mapping[str, Any]] = (),
     gaps: Sequence[DataGap] = (),
-    reuse: bool = False,
 ) -> PatientFacts:
     """All facts the rules read, from the request's context and prefetch (see module doc).
 
     `drafts` is what `read_drafts` gave for this request; drafts whose Medication had to be
-    fetched are the only ones read again. `reuse`: the prefetch was parsed from JSON text, and what
-    each value yields before the clock is consulted may be reused by content (facts/reuse.py).
+    fetched are the only ones read again.
     """
     now = parse_datetime(now) or now
     drafts = drafts if drafts is not None else read_drafts(hook, context, now)
-    readings = prefetch_readings(prefetch, reuse=reuse)
-    index = merged_index(readings)
+    index = FhirIndex()
+    index_prefetch(prefetch, index)
     index.add_medications_of(extra_resources)
-    condition_urls = [url for reading in readings for url in reading.condition_urls]
+    condition_urls = _condition_urls(prefetch)
     for key, medication in drafts.medication_index.medications.items():
         index.medications.setdefault(key, medication)
     skipped: list[SkippedResource] = [*drafts.skipped, *index.skipped]
@@ -233,19 +236,19 @@ def build_facts(
     medications: list[MedicationFact] = []
     seen: set[str] = set()
     history_cutoff = (now - timedelta(days=HISTORY_HORIZON_DAYS)).date().isoformat()
-    for order in (order for reading in readings for order in reading.orders):
-        if order.entered_in_error:
+    for where, raw in index.by_type.get("MedicationRequest", []):
+        if entered_in_error(raw):
             continue
-        rid = order.rid
+        rid = string_or_none(raw.get("id"))
         # A stored order with a draft's id is the version the draft changes (a dose change or a
         # stop): keep it so rules see the step. Only a copy of the draft itself is dropped.
-        if rid and ((rid in draft_ids and order.is_draft) or rid in seen):
+        if rid and ((rid in draft_ids and raw.get("status") == "draft") or rid in seen):
             continue
         if rid:
             seen.add(rid)
-        if order.last_date_if_finished is not None and order.last_date_if_finished < history_cutoff:
-            continue  # ended long ago
-        fact = reader.medication_fact(order.where, order.raw, is_draft=False, store=order.store)
+        if ended_long_ago(raw, history_cutoff):
+            continue
+        fact = reader.medication_fact(where, raw, is_draft=False)
         if fact is not None:
             medications.append(fact)
 
@@ -257,10 +260,10 @@ def build_facts(
     for ingredient in sorted(relaxants | set(HISTORY_INGREDIENTS_ORAL)):
         histories[ingredient] = dose_history(ingredient, medications)
 
-    labs = lab_candidates(index, [entry for reading in readings for entry in reading.labs])
+    labs = lab_candidates(index)
     potassium, potassium_unreadable = latest_lab(LabKind.POTASSIUM, labs[LabKind.POTASSIUM], skipped, now)
     magnesium, magnesium_unreadable = latest_lab(LabKind.MAGNESIUM, labs[LabKind.MAGNESIUM], skipped, now)
-    conditions = current_conditions(now, index, skipped, [c for reading in readings for c in reading.conditions])
+    conditions = current_conditions(now, index, skipped)
     renal = renal_function(
         labs[LabKind.EGFR],
         labs[LabKind.CREATININE],
@@ -293,6 +296,25 @@ def build_facts(
         skipped=tuple(skipped),
         gaps=tuple(gaps),
     )
+
+
+def _condition_urls(prefetch: Mapping[str, Any | None]) -> list[tuple[str, dict[str, Any], Any]]:
+    """Conditions of the prefetch Bundles with their fullUrl (a reasonReference may use it)."""
+    out: list[tuple[str, dict[str, Any], Any]] = []
+    for key, value in prefetch.items():
+        if (
+            not isinstance(value, dict)
+            or value.get("resourceType") != "Bundle"
+            or not isinstance(value.get("entry"), list)
+        ):
+            continue
+        for i, entry in enumerate(value["entry"]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+                continue
+            resource = entry["resource"]
+            if resource.get("resourceType") == "Condition" and isinstance(entry.get("fullUrl"), str):
+                out.append((f"prefetch.{key}.entry[{i}]", resource, entry["fullUrl"]))
+    return out
 
 
 def _demographics(

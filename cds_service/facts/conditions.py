@@ -11,9 +11,8 @@ weeks).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from cds_service.facts import terminology
@@ -43,30 +42,21 @@ def is_current(clinical_status: str | None, verification_status: str | None, *, 
     return not abated
 
 
-_PAST = datetime.min.replace(tzinfo=UTC)  # abated at an unknown time: in the past, whatever the clock
-
-
-def abatement_instant(raw: Mapping[str, Any]) -> datetime | None:
-    """When a Condition's `abatement[x]` says it ended: a dateTime or period start (else end); an
-    unreadable date, an age, a range or a text give `_PAST` (no date to compare, counts as past); None
-    when it has no abatement. Clock-free, so it can be read once per content (facts/reuse.py)."""
+def abated_before(raw: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a Condition's `abatement[x]` lies in the past: a dateTime or period start at or before now;
+    an age, range or text (no date to compare) counts as past."""
     for name in _ABATEMENT_FIELDS:
         value = raw.get(name)
         if value is None or value == "" or value == {}:
             continue
         if name == "abatementDateTime":
-            return parse_datetime(value) or _PAST
+            when = parse_datetime(value)
+            return when is None or when <= now
         if name == "abatementPeriod" and isinstance(value, Mapping):
-            return parse_datetime(value.get("start")) or parse_datetime(value.get("end")) or _PAST
-        return _PAST
-    return None
-
-
-def abated_before(raw: Mapping[str, Any], now: datetime) -> bool:
-    """Whether a Condition's `abatement[x]` lies in the past: a dateTime or period start at or before now;
-    an age, range or text (no date to compare) counts as past."""
-    when = abatement_instant(raw)
-    return when is not None and when <= now
+            when = parse_datetime(value.get("start")) or parse_datetime(value.get("end"))
+            return when is None or when <= now
+        return True
+    return False
 
 
 def condition_is_usable(raw: Mapping[str, Any], now: datetime) -> bool:
@@ -78,30 +68,10 @@ def condition_is_usable(raw: Mapping[str, Any], now: datetime) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ConditionReading:
-    """A Condition of a category the rules know, read without the clock: whether it counts now, and
-    whether a myocardial infarction is still recent, are decided per call (`current_conditions`)."""
-
-    where: str
-    ref: str | None
-    categories: frozenset[ConditionCategory]
-    matched: tuple[str | None, str] | None
-    display: str
-    clinical: str | None
-    verification: str | None
-    abated_at: datetime | None
-    unusable: str | None  # why validation refused it (reported only if it counts now)
-    onset: datetime | None
-    recorded: datetime | None
-    stage: str
-    icd_mi: bool  # an ICD-10 I21/I22 code: recent without an onset
-
-
-def condition_readings(conditions: Iterable[tuple[str, dict[str, Any]]]) -> list[ConditionReading]:
-    """The (where, Condition) pairs of a category the rules know, read; the others are left out."""
-    out: list[ConditionReading] = []
-    for where, raw in conditions:
+def current_conditions(now: datetime, index: FhirIndex, skipped: list[SkippedResource]) -> tuple[ConditionFact, ...]:
+    out: list[ConditionFact] = []
+    seen: set[str] = set()
+    for where, raw in index.by_type.get("Condition", []):
         codings, texts = concept_parts(raw.get("code"))
         categories: set[ConditionCategory] = set()
         matched: tuple[str | None, str] | None = None
@@ -112,71 +82,29 @@ def condition_readings(conditions: Iterable[tuple[str, dict[str, Any]]]) -> list
                 matched = matched or (system, code)
         if not categories:
             continue
-        unusable = onset = recorded = None
-        try:
-            resource = validate(raw)
-        except UnusableResource as exc:
-            unusable = str(exc)[:200]
-        else:
-            period = resource.get("onsetPeriod")
-            onset = parse_datetime(resource.get("onsetDateTime")) or (
-                parse_datetime(period.get("start")) if isinstance(period, dict) else None
-            )
-            recorded = parse_datetime(resource.get("recordedDate"))
-        out.append(
-            ConditionReading(
-                where=where,
-                ref=reference_of(raw),
-                categories=frozenset(categories),
-                matched=matched,
-                display=texts[0] if texts else (matched[1] if matched else ""),
-                clinical=status_code(raw.get("clinicalStatus")),
-                verification=status_code(raw.get("verificationStatus")),
-                abated_at=abatement_instant(raw),
-                unusable=unusable,
-                onset=onset,
-                recorded=recorded,
-                # read defensively from the raw resource: a malformed stage must not cost the condition
-                stage=_stage_text(raw.get("stage")),
-                icd_mi=any(
-                    s in terminology.ICD10_SYSTEMS and c.replace(".", "").upper()[:3] in ("I21", "I22")
-                    for s, c in codings
-                ),
-            )
-        )
-    return out
-
-
-def current_conditions(
-    now: datetime,
-    index: FhirIndex,
-    skipped: list[SkippedResource],
-    readings: Sequence[ConditionReading] | None = None,
-) -> tuple[ConditionFact, ...]:
-    """The conditions that count at `now`, from the index's Conditions (or their `readings`, in the
-    index's order)."""
-    if readings is None:
-        readings = condition_readings(index.by_type.get("Condition", []))
-    out: list[ConditionFact] = []
-    seen: set[str] = set()
-    for reading in readings:
-        abated = reading.abated_at is not None and reading.abated_at <= now
-        if not is_current(reading.clinical, reading.verification, abated=abated):
+        clinical = status_code(raw.get("clinicalStatus"))
+        verification = status_code(raw.get("verificationStatus"))
+        if not is_current(clinical, verification, abated=abated_before(raw, now)):
             continue
-        ref = reading.ref
+        ref = reference_of(raw)
         if ref is not None:
             if ref in seen:
                 continue
             seen.add(ref)
-        if reading.unusable is not None:
-            skipped.append(SkippedResource(reading.where, ref, reading.unusable))
+        try:
+            resource = validate(raw)
+        except UnusableResource as exc:
+            skipped.append(SkippedResource(where, ref, str(exc)[:200]))
             continue
-        categories = set(reading.categories)
+        period = resource.get("onsetPeriod")
+        onset = parse_datetime(resource.get("onsetDateTime")) or (
+            parse_datetime(period.get("start")) if isinstance(period, dict) else None
+        )
         if ConditionCategory.RECENT_MI in categories:
-            onset = reading.onset
-            recent = (onset is not None and now - onset <= timedelta(days=RECENT_MI_DAYS)) or (
-                onset is None and reading.icd_mi
+            is_icd = any(
+                s in terminology.ICD10_SYSTEMS and c.replace(".", "").upper()[:3] in ("I21", "I22") for s, c in codings
             )
+            recent = (onset is not None and now - onset <= timedelta(days=RECENT_MI_DAYS)) or (onset is None and is_icd)
             if not recent:
                 categories.discard(ConditionCategory.RECENT_MI)
             if not categories:
@@ -184,15 +112,16 @@ def current_conditions(
         out.append(
             ConditionFact(
                 categories=frozenset(categories),
-                code=reading.matched[1] if reading.matched else None,
-                system=reading.matched[0] if reading.matched else None,
-                display=reading.display,
-                clinical_status=reading.clinical,
-                verification_status=reading.verification,
-                onset=reading.onset,
-                recorded=reading.recorded,
-                provenance=Provenance(ref or reading.where, "code"),
-                stage=reading.stage,
+                code=matched[1] if matched else None,
+                system=matched[0] if matched else None,
+                display=texts[0] if texts else (matched[1] if matched else ""),
+                clinical_status=clinical,
+                verification_status=verification,
+                onset=onset,
+                recorded=parse_datetime(resource.get("recordedDate")),
+                provenance=Provenance(ref or where, "code"),
+                # read defensively from the raw resource: a malformed stage must not cost the condition
+                stage=_stage_text(raw.get("stage")),
             )
         )
     return tuple(out)

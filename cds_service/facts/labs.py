@@ -19,7 +19,7 @@ problem and the lab's flag (LL/L/H/HH), and the older readable result is kept be
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,13 +102,11 @@ def _raw_time_text(resource: Mapping[str, Any]) -> str:
     return next((v for v in _time_values(resource) if isinstance(v, str) and v), "")
 
 
-LabEntry = tuple[LabKind, str | None, Candidate]  # (kind, Type/id for de-duplication, candidate)
-
-
-def lab_entries(observations: Iterable[tuple[str, dict[str, Any]]]) -> list[LabEntry]:
-    """The (where, Observation) pairs that are results of a lab kind we read and may be used, in order."""
-    out: list[LabEntry] = []
-    for where, resource in observations:
+def lab_candidates(index: FhirIndex) -> dict[LabKind, list[Candidate]]:
+    """One pass over the Observations: results of each lab kind that may be used, newest text first."""
+    by_kind: dict[LabKind, list[Candidate]] = {k: [] for k in LabKind}
+    seen: set[str] = set()
+    for where, resource in index.by_type.get("Observation", []):
         loinc = _observation_loinc(resource)
         kind = terminology.lab_kind(loinc) if loinc is not None else None
         if kind is None:
@@ -116,23 +114,12 @@ def lab_entries(observations: Iterable[tuple[str, dict[str, Any]]]) -> list[LabE
         status = resource.get("status")
         if not isinstance(status, str) or status.strip().lower() not in LAB_OK_STATUSES:
             continue
-        out.append((kind, reference_of(resource), (_raw_time_text(resource), where, resource, loinc)))  # type: ignore[arg-type]
-    return out
-
-
-def lab_candidates(index: FhirIndex, entries: Iterable[LabEntry] | None = None) -> dict[LabKind, list[Candidate]]:
-    """One pass over the Observations (or their `lab_entries`, in the index's order): results of each
-    lab kind that may be used, the first of each Type/id only, newest text first."""
-    if entries is None:
-        entries = lab_entries(index.by_type.get("Observation", []))
-    by_kind: dict[LabKind, list[Candidate]] = {k: [] for k in LabKind}
-    seen: set[str] = set()
-    for kind, ref, candidate in entries:
+        ref = reference_of(resource)
         if ref is not None:
             if ref in seen:
                 continue
             seen.add(ref)
-        by_kind[kind].append(candidate)
+        by_kind[kind].append((_raw_time_text(resource), where, resource, loinc))  # type: ignore[arg-type]
     for candidates in by_kind.values():
         candidates.sort(key=lambda c: c[0], reverse=True)
     return by_kind

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import _lru_cache_wrapper
 from typing import Any
 
-from cds_service.facts import dates, dose, fhir_json, medications, reuse, terminology
+from cds_service.facts import dates, dose, fhir_json, medications, terminology
 from cds_service.facts.memo import BoundedMemo
 
 
@@ -24,7 +24,6 @@ def memo_stats() -> dict[str, dict[str, int]]:
     return {
         "validation": _bounded(fhir_json.MEMO),
         "stored_orders": _bounded(medications.STORED_ORDER_FACTS),
-        "prefetch_values": _bounded(reuse.READINGS),
         "daily_doses": _bounded(dose.DAILY_DOSES),
         "ingredient_text": _lru(terminology.ingredients_in_text),
         "dates": _lru(dates._parse),

@@ -189,9 +189,8 @@ async def _handle_hook_call(
         return HookOutcome(412, body_412, service, request, latency_ms=_ms(started))
 
     facts, evaluation, response = await run(
-        _evaluate, service, request, drafts, resolved, now, client, base_url, rule_set, settings.smart_app_links,
-        settings.facts_reuse,
-    )  # fmt: skip
+        _evaluate, service, request, drafts, resolved, now, client, base_url, rule_set, settings.smart_app_links
+    )
     if facts.skipped:
         # Reported, not fatal: one malformed resource must not hide the other checks.
         response["extension"] = {
@@ -246,7 +245,6 @@ def _evaluate(
     base_url: str,
     rule_set: RuleSet,
     app_links: bool = True,
-    reuse: bool = True,
 ) -> tuple[PatientFacts, Evaluation, dict[str, Any]]:
     """Facts, rules and the response body: the CPU-heavy part, run on a CPU thread for large requests."""
     with tracing.span("cds.facts"), metrics.timed(metrics.FACTS_SECONDS, service.hook):
@@ -258,7 +256,6 @@ def _evaluate(
             drafts=drafts,
             extra_resources=resolved.extra_resources,
             gaps=resolved.gaps,
-            reuse=reuse,  # the prefetch was parsed from JSON text (body or FHIR responses)
         )
     with tracing.span("cds.rules") as current, metrics.timed(metrics.RULES_SECONDS, service.hook):
         evaluation = evaluate(facts, rule_set.rules, rule_set.thresholds)
