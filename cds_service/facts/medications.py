@@ -16,7 +16,7 @@ module for any JSON shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,10 +52,16 @@ _DATE_ONLY_SKEW = timedelta(hours=14)
 
 def in_the_future(text: Any, when: datetime | None, now: datetime) -> bool:
     """`when` (parsed from `text`) lies beyond the allowed clock skew after `now`."""
+    edge = future_edge(text, when)
+    return edge is not None and now < edge
+
+
+def future_edge(text: Any, when: datetime | None) -> datetime | None:
+    """The instant from which `when` (parsed from `text`) no longer lies in the future (skew allowed)."""
     if when is None:
-        return False
+        return None
     date_only = isinstance(text, str) and len(text.strip()) <= 10
-    return when > now + (_DATE_ONLY_SKEW if date_only else CLOCK_SKEW)
+    return when - (_DATE_ONLY_SKEW if date_only else CLOCK_SKEW)
 
 
 def ended_long_ago(raw: Mapping[str, Any], cutoff_date: str) -> bool:
@@ -73,10 +79,22 @@ def ended_long_ago(raw: Mapping[str, Any], cutoff_date: str) -> bool:
     return bool(texts) and max(t[:10] for t in texts) < cutoff_date
 
 
-# The facts of a stored (non-draft) order depend only on the order and its Medication, and
-# order-select sends the same history again for every edit of an order: remember them. Bounded,
-# in-process; the values are what the requests themselves carried.
-STORED_ORDER_FACTS: BoundedMemo[MedicationFact] = BoundedMemo(8192)
+# The facts of a stored (non-draft) order depend only on the order, its Medication and the clock,
+# and order-select sends the same history again for every edit of an order: remember them, with the
+# clock's edges they were read against (`_Remembered`). Bounded, in-process; the values are what
+# the requests themselves carried.
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    fact: MedicationFact
+    now: datetime  # the clock the fact was read at
+    edges: tuple[datetime, ...]  # instants where a comparison with the clock would answer otherwise
+
+    def holds_at(self, now: datetime) -> bool:
+        """Every comparison with the clock answers at `now` as it did when the fact was read."""
+        return all((now < edge) == (self.now < edge) for edge in self.edges)
+
+
+STORED_ORDER_FACTS: BoundedMemo[_Remembered] = BoundedMemo(8192)
 
 
 def _stored_order_key(raw: Mapping[str, Any], medication: Mapping[str, Any] | None, reference: str) -> bytes | None:
@@ -93,6 +111,15 @@ class MedicationReader:
     now: datetime
     index: FhirIndex
     skipped: list[SkippedResource]
+    _edges: list[datetime] = field(default_factory=list)  # the clock's edges of the fact being read
+
+    def _in_the_future(self, text: Any, when: datetime | None, ahead: timedelta = timedelta(0)) -> bool:
+        """`in_the_future(text, when, now + ahead)`, its edge noted: the only way this reader reads the clock."""
+        edge = future_edge(text, when)
+        if edge is None:
+            return False
+        self._edges.append(edge - ahead)
+        return self.now < edge - ahead
 
     def medication_fact(
         self,
@@ -109,16 +136,22 @@ class MedicationReader:
         except Exception:  # hostile JSON must never escape the facts layer
             codings, texts, medication, unresolved = [], [], None, "medication could not be read"
         memo_key = None if is_draft else _stored_order_key(raw, medication, reference)
-        if memo_key is not None and (known := STORED_ORDER_FACTS.get(memo_key)) is not None:
-            return known
+        if (
+            memo_key is not None
+            and (known := STORED_ORDER_FACTS.get(memo_key)) is not None
+            and known.holds_at(self.now)
+        ):
+            return known.fact
+        skipped_before = len(self.skipped)
+        self._edges = []
         try:
             fact = self._medication_fact(where, raw, reference, codings, texts, medication, unresolved,
                                          is_draft=is_draft, is_selected=is_selected)  # fmt: skip
         except Exception:  # an in-scope order is listed with what could be read
             fact = self._fallback(where, raw, reference, codings, texts, is_draft=is_draft, is_selected=is_selected)
-        # Facts with problems are not remembered: "in the future" depends on the clock.
-        if memo_key is not None and fact is not None and not fact.problems:
-            STORED_ORDER_FACTS.put(memo_key, fact)
+        # Facts that reported a skipped resource are read again (the report belongs to each call).
+        if memo_key is not None and fact is not None and len(self.skipped) == skipped_before:
+            STORED_ORDER_FACTS.put(memo_key, _Remembered(fact, self.now, tuple(self._edges)))
         return fact
 
     def _fallback(
@@ -249,10 +282,10 @@ class MedicationReader:
             problems.append(f"dispenseRequest ({supply.explanation})")
         authored_text = resource.get("authoredOn")
         authored_on = parse_datetime(authored_text)
-        if in_the_future(authored_text, authored_on, self.now):
+        if self._in_the_future(authored_text, authored_on):
             problems.append("authoredOn (in the future)")
             authored_on = None
-        if in_the_future(validity.get("start"), validity_start, self.now + timedelta(days=366 * 5)):
+        if self._in_the_future(validity.get("start"), validity_start, ahead=timedelta(days=366 * 5)):
             problems.append("dispenseRequest.validityPeriod.start (implausible)")
             validity_start = None
         route = dosage_route(dosages)
@@ -307,7 +340,7 @@ class MedicationReader:
             reason = f"medication not identified ({unresolved})"
         authored_text = raw.get("authoredOn")
         authored_on = parse_datetime(authored_text) if isinstance(authored_text, str) else None
-        if in_the_future(authored_text, authored_on, self.now):
+        if self._in_the_future(authored_text, authored_on):
             authored_on = None
         return MedicationFact(
             reference=reference,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from cds_service.cdshooks import random_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ class HookCallRecord:
     # Identifies this record (not the hookInstance, which a retried call repeats): a record
     # replayed from the spool is written once however often it is replayed.
     # (128 random bits as hex, as uuid4().hex without the UUID object: one per hook call.)
-    record_key: str = field(default_factory=lambda: os.urandom(16).hex())
+    record_key: str = field(default_factory=lambda: random_bytes(16).hex())
 
 
 @dataclass(frozen=True, slots=True)

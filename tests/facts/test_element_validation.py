@@ -232,3 +232,25 @@ def test_random_json_in_a_read_element_gets_the_whole_resource_verdict(resource:
     name = data.draw(st.sampled_from(sorted(READ_FIELDS[resource["resourceType"]] - {"resourceType"})))
     variant = {**resource, name: data.draw(json_values)}
     assert element_validation_accepts(variant) == whole_resource_accepts(variant)
+
+
+def test_a_date_or_code_seen_before_is_a_memo_hit_with_the_same_verdict() -> None:
+    """Primitives are remembered by resource type, element, Python type and value (ids are not: they
+    recur in no other patient); an impossible date is refused again, for the same reason."""
+    fhir_json.MEMO.clear()
+    order = next(r for r in RESOURCES if r["resourceType"] == "MedicationRequest" and "dosageInstruction" in r)
+    validate({**order, "id": "a", "authoredOn": "2026-01-05", "status": "active"})
+    hits = fhir_json.MEMO.counts["hits"]
+    validate({**order, "id": "b", "authoredOn": "2026-01-05", "status": "active"})
+    assert fhir_json.MEMO.counts["hits"] >= hits + 2  # authoredOn and status
+    assert not any(isinstance(k, tuple) and k[1] == "id" for k in fhir_json.MEMO._entries)
+    refusals = []
+    for _ in range(2):
+        with pytest.raises(UnusableResource) as refused:
+            validate({**order, "authoredOn": "2026-02-30"})
+        refusals.append(str(refused.value))
+    assert refusals[0] == refusals[1] and refusals[0].startswith("authoredOn")
+    assert ("MedicationRequest", "status", bool, True) not in fhir_json.MEMO._entries
+    with pytest.raises(UnusableResource):
+        validate({**order, "status": True})
+    assert ("MedicationRequest", "status", bool, True) in fhir_json.MEMO._entries

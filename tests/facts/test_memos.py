@@ -111,3 +111,42 @@ def test_a_memo_hit_gives_the_same_facts_as_a_cold_build() -> None:
     assert by_ref["MedicationRequest/bad"].problems == ("authoredOn",)
     assert by_ref["MedicationRequest/bac"].reason_codings
     assert cold.indications and cold.continuations  # type: ignore[attr-defined]
+
+
+def test_remembered_order_facts_follow_the_clock() -> None:
+    """Orders dated after the first read's clock but before the second's: a remembered order serves only
+    where every comparison with the clock answers the same, forward or back. The drug we do not check
+    lost its date while it was in the future; our drug had a problem."""
+    from datetime import UTC, datetime, timedelta
+
+    from cds_service.facts import dose, medications
+    from cds_service.facts.build import build_facts
+    from tests.support.fhir import hook_request, medication_request
+
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    request = hook_request(
+        "patient-view",
+        meds=[
+            medication_request("310965", "Ibuprofen 200 MG Oral Tablet", rid="ibu", dose=200, frequency=3,
+                               authored_on="2026-11-26T10:00:00Z"),
+            medication_request("197391", "Baclofen 10 MG Oral Tablet", rid="bac", dose=10, frequency=3,
+                               authored_on="2026-11-26T10:00:00Z"),
+        ],
+    )  # fmt: skip
+
+    def build(at: datetime, *, cold: bool = False) -> object:
+        if cold:
+            medications.STORED_ORDER_FACTS.clear()
+            fhir_json.MEMO.clear()
+            dose.DAILY_DOSES.clear()
+        return build_facts("patient-view", request["context"], request["prefetch"], at)
+
+    later = now + timedelta(days=1)
+    at_now, at_later = build(now), build(later)  # the second from the memo, if it served
+    assert at_later == build(later, cold=True)
+    assert build(now) == at_now == build(now, cold=True)  # the clock back again
+    dated = {m.reference: (m.authored_on, m.problems) for m in at_later.medications}  # type: ignore[attr-defined]
+    assert dated["MedicationRequest/ibu"][0] is not None and dated["MedicationRequest/bac"][1] == ()
+    before = {m.reference: (m.authored_on, m.problems) for m in at_now.medications}  # type: ignore[attr-defined]
+    assert before["MedicationRequest/ibu"][0] is None
+    assert before["MedicationRequest/bac"][1] == ("authoredOn (in the future)",)
