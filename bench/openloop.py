@@ -59,10 +59,20 @@ class _Pool:
         self.host, self.port = host, port
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.opened = 0
+        self.stale = 0  # idle connections found closed by the server, discarded before use
 
     async def take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self.idle:
-            return self.idle.pop()
+        """An idle connection the server has not closed, else a new one. A connection left idle past the
+        server's keep-alive timeout has been closed by the server (its FIN already read): sending on it
+        fails however fast the server is, so, like urllib3's dropped-connection check, it is discarded
+        (`stale`), not counted as the server's error."""
+        while self.idle:
+            reader, writer = self.idle.pop()
+            if reader.at_eof() or writer.is_closing():
+                self.stale += 1
+                writer.close()
+                continue
+            return reader, writer
         self.opened += 1
         return await asyncio.open_connection(self.host, self.port)
 
@@ -109,6 +119,7 @@ async def run_open_loop(url: str, requests: list[bytes], rate: float, seconds: f
     latencies: list[float] = []
     lags: list[float] = []
     errors = 0
+    kinds: dict[str, int] = {}  # errors by kind: an exception's name or "HTTP <status>"
     total = int(rate * seconds)
     interval = 1.0 / rate
     tasks: set[asyncio.Task[None]] = set()
@@ -120,8 +131,9 @@ async def run_open_loop(url: str, requests: list[bytes], rate: float, seconds: f
         try:
             conn = await pool.take()
             status = await asyncio.wait_for(_exchange(conn, request), 30)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError) as exc:
             errors += 1
+            kinds[type(exc).__name__] = kinds.get(type(exc).__name__, 0) + 1
             if conn is not None:
                 conn[1].close()
             return
@@ -131,6 +143,7 @@ async def run_open_loop(url: str, requests: list[bytes], rate: float, seconds: f
             latencies.append((done - scheduled) * 1000)
         else:
             errors += 1
+            kinds[f"HTTP {status}"] = kinds.get(f"HTTP {status}", 0) + 1
 
     start = loop.time() + 0.1
     for n in range(total):
@@ -146,6 +159,8 @@ async def run_open_loop(url: str, requests: list[bytes], rate: float, seconds: f
     pool.close()
     result = summarize(latencies, errors, lags, seconds, rate)
     result["connections_opened"] = pool.opened
+    result["stale_connections_discarded"] = pool.stale
+    result["errors_by_kind"] = kinds
     return result
 
 

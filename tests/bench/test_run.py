@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bench import run
@@ -190,3 +191,36 @@ def test_wrk_reports_are_read_in_milliseconds_with_their_errors() -> None:
     assert (report["p50_ms"], report["p99_ms"], report["rps"]) == (1.5, 2100.0, 411.33)
     assert round(report["p90_ms"], 3) == 0.82
     assert (report["requests"], report["non_2xx"], report["socket_timeouts"]) == (1234, 3, 7)
+
+
+def test_the_open_loop_discards_a_connection_the_server_closed_while_idle_and_counts_errors_by_kind() -> None:
+    """A keep-alive connection idle past the server's timeout is closed by the server; sending on it
+    fails whatever the server's health (the 20 'errors' of the 7 December open loop were all these).
+    The generator checks, as HTTP clients do, and still counts a real failure by its kind."""
+    from bench.openloop import format_requests, run_open_loop
+
+    async def scenario() -> dict[str, Any]:
+        answered = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal answered
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            answered += 1
+            status = b"200 OK" if answered < 4 else b"503 Service Unavailable"
+            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+            writer.close()  # then closes it, as a server does with an idle keep-alive connection
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        async with server:
+            return await run_open_loop(url, format_requests(url, [("/x", b"{}")]), rate=20, seconds=0.25)
+
+    result = asyncio.run(scenario())
+    assert result["sent"] == 5
+    assert result["ok"] == 3 and result["errors"] == 2  # the 4th and 5th answers are 503s
+    assert result["errors_by_kind"] == {"HTTP 503": 2}
+    assert result["stale_connections_discarded"] >= 1
