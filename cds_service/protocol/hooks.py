@@ -25,8 +25,9 @@ from cds_service.facts.build import DraftOrders, build_facts, read_drafts
 from cds_service.facts.model import PatientFacts
 from cds_service.observability import metrics, tracing
 from cds_service.protocol.errors import ClientError
+from cds_service.protocol.fhir_client import FhirFetcher
 from cds_service.protocol.parsing import parse_hook_request, parse_json_body
-from cds_service.protocol.prefetch import FhirFetcher, ResolvedData, resolve_prefetch
+from cds_service.protocol.prefetch import ResolvedData, resolve_prefetch
 from cds_service.protocol.services import SERVICES, Service
 from cds_service.protocol.smart_app import add_app_link
 from cds_service.ruleset import DEFAULT_RULE_SET, RuleSet
