@@ -59,9 +59,12 @@ class _Refresh:
     the call rate (pending rows grew until the queue was full and rows were lost), and one that did
     not wait long failed."""
 
-    def __init__(self, now: datetime, watermark: datetime | None = None) -> None:
+    def __init__(
+        self, now: datetime, watermark: datetime | None = None, repeat_marks: tuple[Any, ...] | None = None
+    ) -> None:
         self.now = now
         self.watermark = watermark  # the asking process's newest row seen (the writer process's refreshes)
+        self.repeat_marks = repeat_marks  # the asking process's repeat snapshot marks: read its rows too
         self.future: Future[Any] = Future()
 
 

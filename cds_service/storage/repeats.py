@@ -19,6 +19,7 @@ import json
 import threading
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
@@ -70,23 +71,17 @@ class RepeatSnapshot:
         seen = self._seen.get(key)
         return seen is not None and now - seen <= self.window
 
+    def marks(self) -> tuple[datetime | None, datetime | None]:
+        """The newest order-select and acceptance times read so far (where the next read starts)."""
+        return self._seen_mark, self._cleared_mark
+
     def refresh_sync(self, engine: Engine, now: datetime) -> None:
         """Read the order-select keys and the accepted suggestions stored since the last refresh."""
-        cs, fb = schema.card_shown, schema.feedback
-        since = now - self.window
-        shown = select(cs.c.repeat_key, cs.c.shown_at).where(cs.c.repeat_key.is_not(None), cs.c.shown_at >= since)
-        if self._seen_mark is not None:
-            shown = shown.where(cs.c.shown_at >= self._seen_mark - OVERLAP)
-        accepted = (
-            select(cs.c.repeat_key, fb.c.received_at, cs.c.intents, fb.c.accepted_suggestions)
-            .join(cs, and_(cs.c.service_id == fb.c.service_id, cs.c.card_uuid == fb.c.card_uuid))
-            .where(fb.c.outcome == "accepted", cs.c.repeat_key.is_not(None), fb.c.received_at >= since)
-        )
-        if self._cleared_mark is not None:
-            accepted = accepted.where(fb.c.received_at >= self._cleared_mark - OVERLAP)
-        with engine.connect() as conn:
-            seen_rows = conn.execute(shown).all()
-            accepted_rows = conn.execute(accepted).all()
+        seen_rows, accepted_rows = read_repeat_rows(engine, now, self.window, *self.marks())
+        self.apply_rows(seen_rows, accepted_rows, now)
+
+    def apply_rows(self, seen_rows: list[tuple[Any, ...]], accepted_rows: list[tuple[Any, ...]], now: datetime) -> None:
+        """Rows read by `read_repeat_rows` (here, or in the audit writer process) into the snapshot."""
         for key, at in seen_rows:
             at = utc(at)
             self.remember(key, at)
@@ -100,6 +95,36 @@ class RepeatSnapshot:
                 del self._seen[key]
                 self._cleared.pop(key, None)
                 self._accepted.pop(key, None)
+
+
+def read_repeat_rows(
+    engine: Engine,
+    now: datetime,
+    window: timedelta = REPEAT_WINDOW,
+    seen_mark: datetime | None = None,
+    cleared_mark: datetime | None = None,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The order-select keys and the accepted suggestions stored since the marks, as plain tuples (they
+    travel from the audit writer process). Read where the audit rows are written: on SQLite a read from
+    another process holds a shared lock that the writer's commit waits for, and a reading thread of a busy
+    server, starved of the interpreter lock, held it past the 5 s busy timeout (measured: "database is
+    locked", rows spooled and replayed, at the start of both full benchmark runs of 7 December)."""
+    cs, fb = schema.card_shown, schema.feedback
+    since = now - window
+    shown = select(cs.c.repeat_key, cs.c.shown_at).where(cs.c.repeat_key.is_not(None), cs.c.shown_at >= since)
+    if seen_mark is not None:
+        shown = shown.where(cs.c.shown_at >= seen_mark - OVERLAP)
+    accepted = (
+        select(cs.c.repeat_key, fb.c.received_at, cs.c.intents, fb.c.accepted_suggestions)
+        .join(cs, and_(cs.c.service_id == fb.c.service_id, cs.c.card_uuid == fb.c.card_uuid))
+        .where(fb.c.outcome == "accepted", cs.c.repeat_key.is_not(None), fb.c.received_at >= since)
+    )
+    if cleared_mark is not None:
+        accepted = accepted.where(fb.c.received_at >= cleared_mark - OVERLAP)
+    with engine.connect() as conn:
+        seen_rows = [tuple(row) for row in conn.execute(shown).all()]
+        accepted_rows = [tuple(row) for row in conn.execute(accepted).all()]
+    return seen_rows, accepted_rows
 
 
 def accepted_intents(intents: str | None, chosen: str | None) -> tuple[dict[str, object], ...]:

@@ -27,6 +27,7 @@ from typing import Any
 from cds_service.storage.audit_writer import _WAKE, MIGRATION_TIMEOUT_SECONDS, _Refresh, _Retry
 from cds_service.storage.recorder import SqlRecorder
 from cds_service.storage.records import HookCallRecord
+from cds_service.storage.repeats import REPEAT_WINDOW, read_repeat_rows
 from cds_service.storage.sql_writes import read_suppressions
 
 log = logging.getLogger("cds_service.storage")
@@ -45,8 +46,14 @@ class ChildWriter(SqlRecorder):
         self._queue.put(record)
 
     def _refresh_work(self, request: _Refresh) -> Any:
+        """The overrides and the repeat keys stored since the server's marks, read here, on the writer's
+        turn between its commits (`read_repeat_rows` says why not in the server)."""
         self._ensure_schema()
-        return read_suppressions(self.engine, request.now, request.watermark)
+        suppressions = read_suppressions(self.engine, request.now, request.watermark)
+        if request.repeat_marks is None:
+            return suppressions
+        seen_mark, cleared_mark = request.repeat_marks
+        return suppressions, *read_repeat_rows(self.engine, request.now, REPEAT_WINDOW, seen_mark, cleared_mark)
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -124,7 +131,7 @@ def serve(conn: Connection) -> None:
         elif kind == "retry":
             threading.Thread(target=_retry, args=(writer, send, message[1]), daemon=True).start()
         elif kind == "refresh":
-            _refresh(writer, send, message[1], message[2], message[3])
+            _refresh(writer, send, message[1], message[2], message[3], message[4] if len(message) > 4 else None)
         elif kind == "stop":
             timeout = float(message[1])
             break
@@ -146,8 +153,8 @@ def _retry(writer: ChildWriter, send: Any, request_id: int) -> None:
         send(("retried", request_id, ok))
 
 
-def _refresh(writer: ChildWriter, send: Any, request_id: int, now: Any, watermark: Any) -> None:
-    request = _Refresh(now, watermark)
+def _refresh(writer: ChildWriter, send: Any, request_id: int, now: Any, watermark: Any, repeat_marks: Any) -> None:
+    request = _Refresh(now, watermark, repeat_marks)
 
     def answer(future: Any) -> None:
         error = future.exception()

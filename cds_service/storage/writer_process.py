@@ -329,20 +329,23 @@ class ProcessRecorder(SqlRecorder):
             return await super().refresh_suppressions()
         now = datetime.now(UTC)
         try:
-            future = self._ask(("refresh", now, self._suppression_watermark))
-            rows, error = (*await asyncio.wait_for(asyncio.wrap_future(future), SUPPRESSION_REFRESH_TIMEOUT), None)[:2]
-            if rows is None:
+            future = self._ask(("refresh", now, self._suppression_watermark, self.repeats.marks()))
+            result, error = (*await asyncio.wait_for(asyncio.wrap_future(future), SUPPRESSION_REFRESH_TIMEOUT), None)[
+                :2
+            ]
+            if result is None:
                 raise StorageUnavailable(error or "the audit writer process is not running")
         except Exception as exc:  # the snapshot stays as it is; look-ups go to the database meanwhile
             self._suppression_errors.error("override snapshot not refreshed: %s", type(exc).__name__)
             return False
+        rows, seen_rows, accepted_rows = result  # all read by the writer process (`read_repeat_rows`)
         self._apply_suppressions(rows, now)
         with self._suppression_lock:
             for key in [key for key, until in self._suppressions.items() if until <= now]:
                 del self._suppressions[key]
         self._suppression_loaded_at = time.monotonic()
-        try:  # the repeat keys: read here, on the refresh gate's thread (the writer process only writes)
-            await self.refresh_gate.call(self.repeats.refresh_sync, self.engine, now)
+        try:  # off the event loop: the expiry walks the whole snapshot (up to 200,000 keys)
+            await self.refresh_gate.call(self.repeats.apply_rows, seen_rows, accepted_rows, now)
         except Exception as exc:  # what this instance showed is held already; the others' wait for the next
             self._suppression_errors.error("repeat snapshot not refreshed: %s", type(exc).__name__)
         return True
