@@ -82,17 +82,12 @@ def _client(port: int, keep_alive: bool, outcomes: list[str], stop: threading.Ev
         sock.close()
 
 
-def test_sigterm_drain_answers_every_accepted_connection(tmp_path: Path) -> None:
-    env = clean_env(
-        CDS_STORAGE_ENABLED="false",
-        CDS_LOG_LEVEL="WARNING",
-        CDS_DRAIN_DELAY_SECONDS="0.5",
-        CDS_LARGE_REQUEST_PROCESSES="0",
-        CDS_MAX_QUEUE_DELAY_MS="10000",
-        CDS_MAX_REQUEST_WAIT_MS="10000",  # shedding has its own tests; here every call is answered
-        CDS_MAX_CONCURRENT_HOOK_CALLS="256",
-    )
-    served = start_service(env, tmp_path / "serve.log", "--dev")
+def drain_under_clients(
+    env: dict[str, str], tmp_path: Path, *args: str, settle_s: float, stop_s: float
+) -> tuple[int, list[str], str]:
+    """A real `cds-service serve --dev [args]` under 24 clients (every fourth on keep-alive) sent SIGTERM
+    after `settle_s`: its exit code, each call's outcome ("200", "503", "refused", "reset…") and its log."""
+    served = start_service(env, tmp_path / "serve.log", "--dev", *args)
     stop = threading.Event()
     outcomes: list[str] = []
     try:
@@ -103,15 +98,28 @@ def test_sigterm_drain_answers_every_accepted_connection(tmp_path: Path) -> None
         ]
         for client in clients:
             client.start()
-        time.sleep(1.0)
+        time.sleep(settle_s)
         served.proc.send_signal(signal.SIGTERM)
-        exit_code = served.proc.wait(timeout=30)
+        exit_code = served.proc.wait(timeout=stop_s)
         for client in clients:
             client.join(timeout=5)
     finally:
         stop.set()
         served.stop()
-    log = served.log.read_text()
+    return exit_code, outcomes, served.log.read_text()
+
+
+def test_sigterm_drain_answers_every_accepted_connection(tmp_path: Path) -> None:
+    env = clean_env(
+        CDS_STORAGE_ENABLED="false",
+        CDS_LOG_LEVEL="WARNING",
+        CDS_DRAIN_DELAY_SECONDS="0.5",
+        CDS_LARGE_REQUEST_PROCESSES="0",
+        CDS_MAX_QUEUE_DELAY_MS="10000",
+        CDS_MAX_REQUEST_WAIT_MS="10000",  # shedding has its own tests; here every call is answered
+        CDS_MAX_CONCURRENT_HOOK_CALLS="256",
+    )
+    exit_code, outcomes, log = drain_under_clients(env, tmp_path, settle_s=1.0, stop_s=30)
     counts = {outcome: outcomes.count(outcome) for outcome in set(outcomes)}
     assert exit_code in (0, -signal.SIGTERM), log[-2000:]
     assert counts.get("200", 0) > 20 and counts.get("refused", 0) > 0, counts

@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.observability.test_drain_no_resets import _client
+from tests.observability.test_drain_no_resets import drain_under_clients
 from tests.support.fhir import SERVICE_IDS
 from tests.support.probe import probe
-from tests.support.processes import clean_env, free_port, running, start_service, wait_ready
+from tests.support.processes import clean_env, free_port, running
 
 pytestmark = pytest.mark.ops
 
@@ -35,26 +33,7 @@ def test_sigterm_drain_with_two_workers_answers_every_accepted_connection(tmp_pa
         CDS_MAX_REQUEST_WAIT_MS="10000",  # shedding is tested below; here every call is answered
         CDS_MAX_CONCURRENT_HOOK_CALLS="256",
     )
-    served = start_service(env, tmp_path / "serve.log", "--dev", "--workers", "2")
-    stop = threading.Event()
-    outcomes: list[str] = []
-    try:
-        wait_ready(served)
-        clients = [
-            threading.Thread(target=_client, args=(served.port, n % 4 == 0, outcomes, stop), daemon=True)
-            for n in range(24)
-        ]
-        for client in clients:
-            client.start()
-        time.sleep(1.5)
-        served.proc.send_signal(signal.SIGTERM)
-        exit_code = served.proc.wait(timeout=60)
-        for client in clients:
-            client.join(timeout=5)
-    finally:
-        stop.set()
-        served.stop()
-    log = served.log.read_text()
+    exit_code, outcomes, log = drain_under_clients(env, tmp_path, "--workers", "2", settle_s=1.5, stop_s=60)
     counts = {outcome: outcomes.count(outcome) for outcome in set(outcomes)}
     assert exit_code in (0, -signal.SIGTERM), log[-2000:]
     assert counts.get("200", 0) > 20 and counts.get("refused", 0) > 0, counts
