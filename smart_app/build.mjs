@@ -1,8 +1,9 @@
 // Builds the SMART app into the Python package (cds_service/web/app/), so that `pip install` serves it
-// with no build step: one ES module bundle (esbuild), the static pages, and THIRD_PARTY_LICENSES.txt
-// with the licence text of every npm package the bundle contains. Run: bash scripts/build_smart_app.sh
+// with no build step: one ES module bundle (esbuild) and THIRD_PARTY_LICENSES.txt with the licence
+// text of every npm package the bundle contains. The hand-written page and style sheet (index.html,
+// app.css) live only there, not copied from here. Run: bash scripts/build_smart_app.sh
 import { build } from "esbuild";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -23,8 +24,6 @@ const result = await build({
   metafile: true,
   logLevel: "warning",
 });
-
-for (const name of readdirSync(join(here, "static"))) copyFileSync(join(here, "static", name), join(out, name));
 
 // Every package whose files are in the bundle, with its licence text.
 const packages = new Map();
@@ -47,4 +46,4 @@ writeFileSync(
 );
 const size = readFileSync(join(out, "app.js")).length;
 console.log(`built ${out}/app.js (${(size / 1024).toFixed(0)} KiB) with ${packages.size} packages; licences in THIRD_PARTY_LICENSES.txt`);
-if (!existsSync(join(out, "index.html"))) throw new Error("static pages missing");
+if (!existsSync(join(out, "index.html"))) throw new Error("cds_service/web/app/index.html missing");
