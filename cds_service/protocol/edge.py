@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,6 +42,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.auth.outage import ThrottledLog
+from cds_service.cdshooks import random_bytes
 from cds_service.logs import request_id_var
 from cds_service.observability import metrics
 from cds_service.protocol.errors import operation_outcome, outcome_response
@@ -202,7 +202,7 @@ class Edge:
             self._counted(service, 503, 0.0)
         return b"".join([
             b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/fhir+json\r\ncontent-length: ",
-            _BUSY_LENGTH, b"\r\nretry-after: ", self.retry_after, b"\r\nx-request-id: ", os.urandom(8).hex().encode(),
+            _BUSY_LENGTH, b"\r\nretry-after: ", self.retry_after, b"\r\nx-request-id: ", random_bytes(8).hex().encode(),
             b"\r\nconnection: close\r\n\r\n" if close else b"\r\n\r\n",
             _BUSY,
         ])  # fmt: skip
@@ -236,7 +236,7 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = os.urandom(8).hex()
+        request_id = random_bytes(8).hex()  # the pool: os.urandom would hand the interpreter lock to the audit threads
         token = request_id_var.set(request_id)
         path: str = scope.get("path", "")
         cds_call = scope.get("method") == "POST" and path.startswith(_CDS)
