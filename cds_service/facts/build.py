@@ -210,7 +210,6 @@ def build_facts(
     index = FhirIndex()
     index_prefetch(prefetch, index)
     index.add_medications_of(extra_resources)
-    condition_urls = _condition_urls(prefetch)
     for key, medication in drafts.medication_index.medications.items():
         index.medications.setdefault(key, medication)
     skipped: list[SkippedResource] = [*drafts.skipped, *index.skipped]
@@ -274,7 +273,7 @@ def build_facts(
         skipped=skipped,
     )
     all_drafts = (*drafts_in_scope, *other_drafts)
-    lookup = ConditionLookup(index, (*drafts.conditions, *condition_urls))
+    lookup = ConditionLookup(index, drafts.conditions)  # then the prefetch's, by fullUrl (FhirIndex)
     return PatientFacts(
         hook=hook,
         now=now,
@@ -296,25 +295,6 @@ def build_facts(
         skipped=tuple(skipped),
         gaps=tuple(gaps),
     )
-
-
-def _condition_urls(prefetch: Mapping[str, Any | None]) -> list[tuple[str, dict[str, Any], Any]]:
-    """Conditions of the prefetch Bundles with their fullUrl (a reasonReference may use it)."""
-    out: list[tuple[str, dict[str, Any], Any]] = []
-    for key, value in prefetch.items():
-        if (
-            not isinstance(value, dict)
-            or value.get("resourceType") != "Bundle"
-            or not isinstance(value.get("entry"), list)
-        ):
-            continue
-        for i, entry in enumerate(value["entry"]):
-            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-                continue
-            resource = entry["resource"]
-            if resource.get("resourceType") == "Condition" and isinstance(entry.get("fullUrl"), str):
-                out.append((f"prefetch.{key}.entry[{i}]", resource, entry["fullUrl"]))
-    return out
 
 
 def _demographics(

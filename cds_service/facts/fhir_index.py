@@ -21,10 +21,12 @@ Coding = tuple[str | None, str]  # (system, code)
 
 @dataclass
 class FhirIndex:
-    """Raw resources by type, and every Medication by each key a reference may use."""
+    """Raw resources by type, every Medication by each key a reference may use, and each Bundle
+    Condition by its fullUrl (an order's reasonReference may use it)."""
 
     by_type: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    condition_urls: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     skipped: list[SkippedResource] = field(default_factory=list)
 
     def add(self, where: str, resource: dict[str, Any], full_url: Any = None) -> None:
@@ -35,6 +37,8 @@ class FhirIndex:
         self.by_type.setdefault(resource_type, []).append((where, resource))
         if resource_type == "Medication":
             self.add_medication(resource, full_url)
+        elif resource_type == "Condition" and isinstance(full_url, str) and full_url:
+            self.condition_urls.setdefault(full_url, (where, resource))
 
     def add_medication(self, resource: dict[str, Any], full_url: Any = None) -> None:
         rid = resource.get("id")

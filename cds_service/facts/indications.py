@@ -89,7 +89,7 @@ class ConditionLookup:
             self._add(where, raw, None)
         for where, raw, full_url in extra:
             self._add(where, raw, full_url)
-        for url, (where, raw) in getattr(index, "condition_urls", {}).items():
+        for url, (where, raw) in index.condition_urls.items():
             self._by_key.setdefault(url, (where, raw))
 
     def _add(self, where: str, raw: dict[str, Any], full_url: Any) -> None:
