@@ -29,30 +29,45 @@ T = TypeVar("T")
 TURN_BUDGET_SECONDS = 0.02  # CPU steps of typical calls per event-loop iteration
 
 
-class _Turns:
-    """CPU steps on the event loop, first come first served, within a budget per loop iteration.
+_Step = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
-    A step runs at once while the queue is empty and the iteration's budget is not spent; else it
-    is queued, and the queue is run by one callback per iteration (after the loop has polled its
+# Set in a call's own context once it has had a turn: its next step is a continuing one.
+_HAD_TURN: contextvars.ContextVar[bool] = contextvars.ContextVar("cds_had_turn", default=False)
+
+
+class _Turns:
+    """CPU steps on the event loop, within a budget per loop iteration: the steps of calls already
+    under way first, then first steps in order of arrival.
+
+    A step runs at once while nothing waits and the iteration's budget is not spent; else it is
+    queued, and the queues are run by one callback per iteration (after the loop has polled its
     sockets) until that iteration's budget is spent. Each step runs in its caller's context (its
     request id, its trace). The budget is measured, not counted: steps vary from a millisecond (a
-    quiet order) to tens (a long record)."""
+    quiet order) to tens (a long record).
+
+    Two queues, because a call has two steps (parse, then facts and rules): with one, a call's
+    second step queued behind every first step that had arrived meanwhile, and calls that arrived
+    while nothing waited ran both steps at once; latencies spread (p99 2.2x the median with wrk at
+    16 connections) although every call costs about the same. Finishing what was started first
+    keeps them close, and the calls in progress few."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, budget: float) -> None:
         self.loop = loop
         self.budget = budget
         self.spent = 0.0  # seconds of steps run since the last `_next_iteration`
         self.scheduled = False
-        self.queue: deque[tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = (
-            deque()
-        )
+        self.continuing: deque[_Step] = deque()  # steps of calls that have had a turn
+        self.queue: deque[_Step] = deque()  # first steps
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         self._schedule()
-        if not self.queue and self.spent < self.budget:
+        continuing = _HAD_TURN.get()
+        if not continuing:
+            _HAD_TURN.set(True)
+        if not self.queue and not self.continuing and self.spent < self.budget:
             return self._timed(contextvars.copy_context(), fn, args)
         done: asyncio.Future[T] = self.loop.create_future()
-        self.queue.append((contextvars.copy_context(), fn, args, done))
+        (self.continuing if continuing else self.queue).append((contextvars.copy_context(), fn, args, done))
         return await done
 
     def _timed(self, context: contextvars.Context, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -70,8 +85,8 @@ class _Turns:
     def _next_iteration(self) -> None:
         self.scheduled = False
         self.spent = 0.0
-        while self.queue and self.spent < self.budget:
-            context, fn, args, done = self.queue.popleft()
+        while (self.continuing or self.queue) and self.spent < self.budget:
+            context, fn, args, done = (self.continuing or self.queue).popleft()
             if done.cancelled():  # its call was cancelled (deadline, disconnect) while it waited
                 continue
             try:
@@ -80,7 +95,7 @@ class _Turns:
                 done.set_exception(exc)
             else:
                 done.set_result(result)
-        if self.queue:
+        if self.continuing or self.queue:
             self._schedule()
 
 

@@ -109,3 +109,29 @@ def test_a_typical_hook_call_takes_its_turns_and_a_large_one_goes_off_the_loop()
     lane = CountingLane()
     assert asyncio.run(both(lane)) == [200, 200]
     assert (lane.turns, lane.runs) == (2, 2)  # parse and evaluate: on the loop by turns, then off it
+
+
+def test_a_call_under_way_finishes_before_calls_that_arrived_later_start() -> None:
+    """Each call has two steps (parse, then facts and rules). A burst of 12 calls with a budget of one
+    step per iteration: every call's second step runs before the first step of any call still waiting,
+    so calls finish in order of arrival, one every two steps, instead of all finishing at the end."""
+    lane = CpuLane(turn_budget=1e-9)
+    order: list[tuple[int, str]] = []
+
+    def step(call: int, name: str) -> None:
+        order.append((call, name))
+
+    async def call(number: int) -> None:
+        await asyncio.sleep(0)  # every call becomes ready in the same iteration, as a burst does
+        await lane.turn(step, number, "parse")
+        await lane.turn(step, number, "rules")
+
+    async def burst() -> None:
+        await asyncio.gather(*(call(n) for n in range(12)))
+
+    asyncio.run(burst())
+    finished = [n for n, name in order if name == "rules"]
+    assert finished == list(range(12)), order
+    # after the first call, each call's rules step comes right after its parse step (or the next call's)
+    positions = {entry: i for i, entry in enumerate(order)}
+    assert all(positions[(n, "rules")] - positions[(n, "parse")] <= 2 for n in range(12)), order
