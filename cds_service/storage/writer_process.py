@@ -209,24 +209,29 @@ class ProcessRecorder(SqlRecorder):
             self._conn.send(message)
 
     def _send_loop(self) -> None:
+        """While records keep coming, one send every SEND_COALESCE_SECONDS (a sleep, no wait on the
+        condition and no notify per send); idle, it waits for the next record."""
         while True:
             with self._lock:
                 while not self._outbox and not self._stopping:
                     self._room.wait()
                 if not self._outbox and self._stopping:
                     return
-            time.sleep(SEND_COALESCE_SECONDS)  # let a burst gather: one pickle and one write for it
-            with self._lock:
-                batch, self._outbox = self._outbox, []
-            try:
-                message: tuple[Any, ...] = ("batch", encode_records(batch))
-            except TypeError:  # a field orjson does not know: pickled, as the writer also accepts
-                message = ("records", batch)
-            try:
-                self._send(message)
-            except OSError:
-                self._writer_ended(batch)
-                return
+            while True:
+                time.sleep(SEND_COALESCE_SECONDS)  # let a burst gather: one encoding and one write for it
+                with self._lock:
+                    batch, self._outbox = self._outbox, []
+                if not batch:
+                    break
+                try:
+                    message: tuple[Any, ...] = ("batch", encode_records(batch))
+                except TypeError:  # a field orjson does not know: pickled, as the writer also accepts
+                    message = ("records", batch)
+                try:
+                    self._send(message)
+                except OSError:
+                    self._writer_ended(batch)
+                    return
 
     def _read_loop(self) -> None:
         assert self._conn is not None
