@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from cds_service.storage import schema
 from cds_service.storage.db import utc
@@ -125,6 +126,7 @@ def copy_rows(conn, rows: list[dict[str, Any]]) -> int:  # type: ignore[no-untyp
     INSERT, whose thousands of placeholders psycopg parses in Python. A record key already stored
     fails the COPY as it failed the INSERT (the replay leaves those out first)."""
     cursor = conn.connection.dbapi_connection.cursor()
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         calls = [datetime.fromisoformat(row["received_at"]) for row in rows]
         with cursor.copy(f"COPY hook_call ({','.join(_CALL_COLUMNS)}) FROM STDIN") as copy:
@@ -140,6 +142,10 @@ def copy_rows(conn, rows: list[dict[str, Any]]) -> int:  # type: ignore[no-untyp
                 for card in row["cards"]:
                     values = _CARD_DEFAULTS | card | call
                     copy.write_row([values.get(name) for name in _CARD_COLUMNS])
+    except dbapi_error as exc:  # as SQLAlchemy raises it for a statement: the gate's breaker reads its class
+        raise DBAPIError.instance(
+            "COPY audit rows", None, exc, dbapi_error, hide_parameters=True, dialect=conn.dialect
+        ) from exc
     finally:
         cursor.close()
     return len(rows)

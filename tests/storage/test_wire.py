@@ -71,3 +71,29 @@ def test_a_record_json_cannot_carry_is_still_written_by_the_writer_process(
     assert latencies == [12.5, 42.0]
     assert any(summary.startswith("Patient aged 90+") for summary in summaries)
     assert recorder.stats()["lost"] == 0  # type: ignore[index]
+
+
+def test_a_failed_postgres_copy_is_raised_as_the_database_error_the_writer_knows(
+    database_url: str,  # noqa: F811
+) -> None:
+    """PostgreSQL takes the batch by COPY on the driver's cursor; its failures must still be SQLAlchemy
+    errors (the writer's gate trips its breaker on their class), logged without a row's values."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from cds_service.storage.db import describe_db_error, make_engine, run_migrations
+    from cds_service.storage.sql_writes import insert_rows
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes with multi-row INSERTs")
+    engine = make_engine(database_url)
+    run_migrations(engine)
+    rows = [audit_row(hook_call(_full_card()), SECRET) for _ in range(3)]
+    with engine.begin() as conn:
+        assert insert_rows(conn, rows, False) == 3
+    with pytest.raises(IntegrityError) as raised, engine.begin() as conn:
+        insert_rows(conn, rows, False)
+    assert rows[0]["record_key"] not in describe_db_error(raised.value)  # what the writer logs
+    with engine.begin() as conn:  # the replay leaves out what is stored, and writes the rest once
+        assert insert_rows(conn, [*rows, audit_row(hook_call(card()), SECRET)], True) == 1
+    engine.dispose()
