@@ -12,10 +12,11 @@ applied one; at signing, a card whose suggestion was accepted for the unchanged 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from cds_service.cards.base import RuleCard
 from cds_service.cards.suggestions import OrderSuggestion
@@ -45,13 +46,14 @@ def call_keys(outcome: HookOutcome, client: str | None, secret: str, received_at
     encounter = str(context.get("encounterId") or "") or None
     bucket = f"encounter {encounter}" if encounter else received_at.strftime("hour %Y-%m-%dT%H")
     for card in outcome.cards:
-        if not isinstance(card, RuleCard) or not card.fingerprint:
+        fingerprint = card.fingerprint if isinstance(card, RuleCard) else None  # a property: read once
+        if not fingerprint:
             continue
         about = tuple(card.about)
         keys.decision[card.uuid] = keyed(
-            secret, "decision", client, patient_id, card.topic_code, card.fingerprint, *sorted(about), bucket
+            secret, "decision", client, patient_id, card.topic_code, fingerprint, *sorted(about), bucket
         )
-        key = repeat_key(secret, client, patient_id, card.topic_code, card.fingerprint, about)
+        key = repeat_key(secret, client, patient_id, card.topic_code, fingerprint, about)
         if key is not None:
             keys.same[card.uuid] = key  # an accepted suggestion is followed on criticals too
             if card.indicator != "critical":
@@ -67,14 +69,14 @@ def intents_json(card: Card, keys: CallKeys, secret: str) -> str | None:
         if intent is not None and keys.patient_id:
             found[suggestion.uuid] = {"order": order_key(secret, keys.client, keys.patient_id, intent.order)}
             found[suggestion.uuid].update(intent.as_dict(), label=suggestion.label)
-    return json.dumps(found, separators=(",", ":")) if found else None
+    return orjson.dumps(found).decode() if found else None  # JSON as json.loads reads it back, in C
 
 
 def drafts_json(outcome: HookOutcome, keys: CallKeys, secret: str | None = None) -> str | None:
     """The checked drafts in scope as this call saw them (order as a keyed hash); None without any."""
     if not outcome.drafts or not keys.patient_id or secret is None:
         return None
-    return json.dumps(
+    return orjson.dumps(
         [
             {
                 "order": order_key(secret, keys.client, keys.patient_id, d.reference),
@@ -83,9 +85,8 @@ def drafts_json(outcome: HookOutcome, keys: CallKeys, secret: str | None = None)
                 "supply_days": d.supply_days,
             }
             for d in outcome.drafts
-        ],
-        separators=(",", ":"),
-    )
+        ]
+    ).decode()
 
 
 def not_applied_line(intents: tuple[dict[str, Any], ...], drafts: dict[str, DraftState]) -> str:

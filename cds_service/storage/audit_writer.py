@@ -25,6 +25,7 @@ from cds_service.auth.outage import ThrottledLog
 from cds_service.storage.db import describe_db_error
 from cds_service.storage.records import HookCallRecord
 from cds_service.storage.sql_writes import audit_row, insert_rows
+from cds_service.storage.wire import Entries
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -184,16 +185,23 @@ class AuditWriter:
                 self._maybe_replay(force=True)
                 item.done.set()
                 continue
-            batch: list[HookCallRecord] = [item]  # type: ignore[list-item]
-            if self.linger_seconds and self._queue.qsize() < BATCH_SIZE:
-                time.sleep(self.linger_seconds)  # fewer, larger transactions (the writer process)
+            batch: list[HookCallRecord] = list(item) if isinstance(item, Entries) else [item]  # type: ignore[list-item]
+            # Up to `linger_seconds` for more, unless the batch fills first: fewer, larger transactions
+            # (the writer process; 0 on a thread of the serving process).
+            deadline = time.monotonic() + self.linger_seconds
             stop_after = False
             retry: _Retry | None = None
             while len(batch) < BATCH_SIZE:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        more = self._queue.get(timeout=remaining)
+                    except queue.Empty:
+                        break
                 if more is _STOP:
                     stop_after = True
                     break
@@ -201,6 +209,9 @@ class AuditWriter:
                     retry = more
                     break
                 if more is _WAKE:  # the refresh runs once this batch is written
+                    continue
+                if isinstance(more, Entries):  # a batch from the server (the writer process): < 2 BATCH_SIZE
+                    batch.extend(more)
                     continue
                 batch.append(more)  # type: ignore[arg-type]
             self._write_batch(batch)

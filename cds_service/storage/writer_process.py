@@ -40,12 +40,15 @@ from typing import Any
 from cds_service.storage.overrides import SUPPRESSION_REFRESH_TIMEOUT
 from cds_service.storage.recorder import SqlRecorder
 from cds_service.storage.records import HookCallRecord, StorageUnavailable
+from cds_service.storage.wire import encode_records
 
 log = logging.getLogger("cds_service.storage")
 
 BACKPRESSURE_TIMEOUT_SECONDS = 10.0
 STARTUP_TIMEOUT_SECONDS = 60.0
-SEND_COALESCE_SECONDS = 0.002  # records that arrive within this are sent together
+# Records that arrive within this are sent together: one encoding, one write and one wake-up of the
+# writer process for them (measured at 250 records/s: 2 ms sent nearly every record on its own).
+SEND_COALESCE_SECONDS = 0.02
 _SETTINGS_FOR_THE_WRITER = (
     "db_statement_timeout_ms",
     "db_call_timeout_seconds",
@@ -206,20 +209,29 @@ class ProcessRecorder(SqlRecorder):
             self._conn.send(message)
 
     def _send_loop(self) -> None:
+        """While records keep coming, one send every SEND_COALESCE_SECONDS (a sleep, no wait on the
+        condition and no notify per send); idle, it waits for the next record."""
         while True:
             with self._lock:
                 while not self._outbox and not self._stopping:
                     self._room.wait()
                 if not self._outbox and self._stopping:
                     return
-            time.sleep(SEND_COALESCE_SECONDS)  # let a burst gather: one pickle and one write for it
-            with self._lock:
-                batch, self._outbox = self._outbox, []
-            try:
-                self._send(("records", batch))
-            except OSError:
-                self._writer_ended(batch)
-                return
+            while True:
+                time.sleep(SEND_COALESCE_SECONDS)  # let a burst gather: one encoding and one write for it
+                with self._lock:
+                    batch, self._outbox = self._outbox, []
+                if not batch:
+                    break
+                try:
+                    message: tuple[Any, ...] = ("batch", encode_records(batch))
+                except TypeError:  # a field orjson does not know: pickled, as the writer also accepts
+                    message = ("records", batch)
+                try:
+                    self._send(message)
+                except OSError:
+                    self._writer_ended(batch)
+                    return
 
     def _read_loop(self) -> None:
         assert self._conn is not None
