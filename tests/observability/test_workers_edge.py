@@ -64,12 +64,13 @@ def test_two_workers_each_shed_past_their_limit_and_every_refusal_is_counted(tmp
                   timeout=30)
         )  # fmt: skip
         text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-    found = re.search(r"^cds_load_shed_total (\S+)$", text, re.MULTILINE)
+    shed = re.findall(r'^cds_load_shed_total\{reason="([^"]+)"\} (\S+)$', text, re.MULTILINE)
     refused = result.of(status=503)
     statuses = {c.status for c in result.calls}
     assert statuses <= {200, 503}, result.summary()
     assert refused and result.of(status=200), result.summary()
-    assert found is not None and float(found.group(1)) == len(refused), (found and found.group(1), len(refused))
+    assert sum(float(n) for _, n in shed) == len(refused), (shed, len(refused))
+    assert {reason for reason, n in shed if float(n)} == {"calls_in_progress"}, shed  # the limit, nothing else
 
 
 def _workers(supervisor: int) -> set[int]:
