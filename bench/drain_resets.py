@@ -5,9 +5,11 @@ Each run starts a real `cds-service serve --dev [--workers N]`, drives it with 2
 `--settle` seconds and records each call's outcome at the client: "200", "503", "refused" (the
 listener is closed: a balancer retries elsewhere) or "reset…" (accepted, then dropped unanswered).
 A reset is printed with its time relative to the SIGTERM. `--burn N` runs N CPU-burning processes
-alongside (the race showed under load).
+alongside (the race showed under load). `--widen S` makes each worker sleep S seconds between its
+last backlog sweep and the listener's close (bench/drain_widen/sitecustomize.py, loaded by the
+service's processes only), as a worker descheduled there would: the window the race needs, made wide.
 
-    .venv/bin/python bench/drain_resets.py --runs 30 --workers 2 [--burn 1]
+    .venv/bin/python bench/drain_resets.py --runs 30 --workers 2 [--burn 1] [--widen 0.05]
 """
 
 from __future__ import annotations
@@ -78,9 +80,10 @@ def _client(port: int, keep_alive: bool, outcomes: list[tuple[str, float]], stop
 
 
 def one_run(
-    workdir: Path, args: list[str], settle: float, clients_n: int = 24
+    workdir: Path, args: list[str], settle: float, clients_n: int = 24, widen: float = 0.0
 ) -> tuple[Counter[str], list[str], float]:
-    served = start_service(clean_env(**ENV), workdir / "serve.log", "--dev", *args)
+    extra = {"DRAIN_WIDEN": str(widen), "PYTHONPATH": str(Path(__file__).with_name("drain_widen"))} if widen else {}
+    served = start_service(clean_env(**ENV, **extra), workdir / "serve.log", "--dev", *args)
     stop = threading.Event()
     outcomes: list[tuple[str, float]] = []
     try:
@@ -129,6 +132,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--settle", type=float, default=1.5)
     parser.add_argument("--clients", type=int, default=24, help="raw-socket clients (every fourth on keep-alive)")
+    parser.add_argument("--widen", type=float, default=0.0, help="seconds between the last sweep and the close")
     parser.add_argument("--burn", type=int, default=0, help="CPU-burning processes alongside")
     options = parser.parse_args()
     args = ["--workers", str(options.workers)] if options.workers > 1 else []
@@ -141,7 +145,7 @@ def main() -> int:
     try:
         for run in range(options.runs):
             with tempfile.TemporaryDirectory() as tmp:
-                counts, resets, stopped_after = one_run(Path(tmp), args, options.settle, options.clients)
+                counts, resets, stopped_after = one_run(Path(tmp), args, options.settle, options.clients, options.widen)
             total.update(counts)
             runs_with_resets += bool(resets)
             print(f"run {run + 1}: {dict(sorted(counts.items()))} stopped after {stopped_after:.2f}s", flush=True)
@@ -152,7 +156,7 @@ def main() -> int:
         for burner in burners:
             burner.join(timeout=5)
     calls = sum(n for outcome, n in total.items() if outcome != "refused")
-    setup = f"workers {options.workers}, clients {options.clients}, burn {options.burn}"
+    setup = f"workers {options.workers}, clients {options.clients}, burn {options.burn}, widen {options.widen}"
     print(f"total over {options.runs} runs ({setup}): "
           f"{dict(sorted(total.items()))}; resets {total['reset']} of {calls} calls, "
           f"in {runs_with_resets} run(s)")  # fmt: skip
