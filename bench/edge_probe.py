@@ -60,14 +60,14 @@ def _shed_total(metrics_port: int) -> tuple[float, dict[str, float]]:
     """`cds_load_shed_total`, and the server's event-loop lag histogram (where it exists) as
     cumulative fractions of samples at or under each bound."""
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-    found = re.search(r"^cds_load_shed_total (\S+)$", text, re.MULTILINE)
+    shed = sum(float(v) for v in re.findall(r"^cds_load_shed_total(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE))
     buckets = {
         le: float(v)
         for le, v in re.findall(r'^cds_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.MULTILINE)
     }
     total = buckets.get("+Inf", 0.0)
     lag = {f"le_{le}": round(v / total, 4) for le, v in buckets.items() if total and le != "+Inf"}
-    return (float(found.group(1)) if found else 0.0), {"samples": total, **lag}
+    return shed, {"samples": total, **lag}
 
 
 def _fresh_summary(calls: list[dict[str, Any]]) -> dict[str, Any]:

@@ -145,6 +145,12 @@ def _warm_up_signatures() -> None:
     jwt.decode(token, key.public_key(), algorithms=["ES384"])
 
 
+def _audit_behind(recorder: Any) -> bool:
+    """The recorder's back-pressure signal (a recorder without one is never behind)."""
+    behind = getattr(recorder, "behind", None)
+    return bool(behind()) if behind is not None else False
+
+
 def _secure_spool(settings: Settings, recorder: Recorder) -> None:
     """The audit spool signs with the configured key, in a folder private to this user (or no start)."""
     spool = getattr(recorder, "spool", None)
@@ -328,6 +334,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         large_limit=settings.max_concurrent_large_calls,
         uncounted=is_warm_up,
         readiness=app.state.readiness,
+        audit_behind=lambda: _audit_behind(app.state.recorder),
     )
     if app.state.tracing is not None:
         app.state.tracing.instrument_app(app)

@@ -15,9 +15,12 @@ large calls, queue age) are per worker: N workers admit N times `CDS_MAX_CONCURR
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import multiprocessing as mp
 import os
+import socket
 import sys
 from typing import Any
 
@@ -29,26 +32,39 @@ from cds_service.settings import Settings
 
 
 class DrainingProcess(multiprocess.Process):
-    """A worker process whose server is a `DrainingServer`."""
+    """A worker process whose server is a `DrainingServer`, told whether the whole service stops."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], service_stopping: Any = None) -> None:
+        self.service_stopping = service_stopping  # an Event; it reaches the worker with this object
+        super().__init__(config, sockets)
 
     @property
     def server(self) -> uvicorn.Server:
         if self._server is None:
-            self._server = DrainingServer(config=self.config)
+            stopping = self.service_stopping
+            self._server = DrainingServer(config=self.config, service_stopping=stopping.is_set if stopping else bool)
         return self._server
 
 
 class DrainingMultiprocess(Multiprocess):
-    """uvicorn's supervisor with `DrainingProcess` workers, which closes its own copy of the listening
-    socket before it stops them (they drain; the last one's close refuses later connections)."""
+    """uvicorn's supervisor with `DrainingProcess` workers. When the service stops it tells them so
+    (each then stops new connections before its last backlog sweep) and closes its own copy of the
+    listening socket before it stops them (the last worker's close refuses later connections); a
+    worker retired alone (SIGHUP, SIGTTOU) leaves the listener to the others."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self.service_stopping = mp.get_context("spawn").Event()
 
     def run(self) -> None:
         # uvicorn creates its workers by the module's name `Process` (start, restart, replace):
         # each of them is a DrainingProcess while this supervisor runs.
-        with _patched(multiprocess, "Process", DrainingProcess):
+        worker = functools.partial(DrainingProcess, service_stopping=self.service_stopping)
+        with _patched(multiprocess, "Process", worker):
             super().run()
 
     def terminate_all(self) -> None:
+        self.service_stopping.set()
         for sock in self.sockets:
             with contextlib.suppress(OSError):
                 sock.close()

@@ -89,7 +89,12 @@ AUDIT_DATABASE_UP = Gauge(
 )
 MEMO_LOOKUPS = Counter("cds_memo_lookups", "Look-ups in the facts layer's memos, by result", ["memo", "result"])
 MEMO_ENTRIES = Gauge("cds_memo_entries", "Entries held by each facts memo", ["memo"], multiprocess_mode="livesum")
-LOAD_SHED = Counter("cds_load_shed", "CDS calls answered 503 at once because the process was overloaded")
+LOAD_SHED = Counter(
+    "cds_load_shed",
+    "CDS calls answered 503 at once because the process was overloaded, by reason (calls_in_progress, "
+    "large_calls_in_progress, waited_in_event_loop, event_loop_late, audit_writer_behind)",
+    ["reason"],
+)
 EVENT_LOOP_LAG = Histogram(
     "cds_event_loop_lag_seconds",
     "How late the serving event loop runs a 25 ms timer, sampled while CDS calls arrive: refusals, "

@@ -19,6 +19,8 @@ A CDS call is refused when
 * its body is large (`large_bytes` or more, by Content-Length) and `large_limit` large calls are
   already in progress (they queue for the large-request process);
 * it was admitted but waited `max_wait` seconds between its headers and this layer;
+* the audit writer is behind (`audit_behind`: its outstanding rows at its back-pressure threshold),
+  so that the calls admitted find room in its queue instead of waiting for it on the event loop;
 * without the protocol (TestClient, other servers): the event loop runs `max_delay` behind while
   other calls are in progress (a monitor task measures how late its own wake-ups are; a lone
   call is never refused for that).
@@ -51,6 +53,14 @@ from cds_service.protocol.server import EDGE_KEY, register_admission
 log = logging.getLogger("cds_service.app")
 
 _CDS = "/cds-services/"
+# Each refusal's reason (logged) and its label in `cds_load_shed_total`.
+SHED_REASONS = {
+    "calls in progress": "calls_in_progress",
+    "large calls in progress": "large_calls_in_progress",
+    "waited in the event loop": "waited_in_event_loop",
+    "event loop late": "event_loop_late",
+    "audit writer behind": "audit_writer_behind",
+}
 
 
 _BUSY = orjson.dumps(
@@ -93,6 +103,7 @@ class Edge:
         uncounted: Callable[[Scope], bool] | None = None,
         readiness: Any = None,
         retry_after_seconds: int = 1,
+        audit_behind: Callable[[], bool] | None = None,
     ) -> None:
         self.app = app
         self.services = dict(services)  # id -> hook
@@ -106,6 +117,8 @@ class Edge:
         self.large_bytes = large_bytes
         self.large_limit = large_limit
         self.retry_after = str(retry_after_seconds).encode()
+        self.audit_behind = audit_behind
+        self._shed_counters = {reason: metrics.LOAD_SHED.labels(label) for reason, label in SHED_REASONS.items()}
         self.in_flight = 0
         self.large_in_flight = 0
         self.shed = 0
@@ -144,6 +157,8 @@ class Edge:
             return "event loop late"
         if content_length >= self.large_bytes and self.large_in_flight >= self.large_limit:
             return "large calls in progress"
+        if self.audit_behind is not None and self.audit_behind():
+            return "audit writer behind"
         return None
 
     def admit(self, content_length: int) -> str | None:
@@ -229,7 +244,7 @@ class Edge:
 
     def _count_shed(self, reason: str) -> None:
         self.shed += 1
-        metrics.LOAD_SHED.inc()
+        self._shed_counters[reason].inc()
         self._log.warning("overloaded: CDS calls answered 503", count=self.shed, limit=self.limit, reason=reason)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

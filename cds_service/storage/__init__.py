@@ -85,6 +85,10 @@ class Recorder(Protocol):
         """True while the audit trail is not being written as it should (spooling, losing)."""
         ...
 
+    def behind(self) -> bool:
+        """True while the audit writer is at its back-pressure threshold: new hook calls are refused."""
+        ...
+
     async def start(self) -> None: ...
 
     async def aclose(self, timeout: float = 5.0) -> None:
@@ -118,6 +122,9 @@ class NullRecorder:
         return None
 
     def degraded(self) -> bool:
+        return False
+
+    def behind(self) -> bool:
         return False
 
     async def start(self) -> None:

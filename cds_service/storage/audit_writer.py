@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from cds_service.storage.spool import AuditSpool
 
 DEFAULT_QUEUE_SIZE = 10_000
+# Room kept below the queue's bound for the calls admitted before the writer fell behind (at most the
+# in-flight limit per process, 32 by default): from `queue_size - ADMISSION_HEADROOM` outstanding rows
+# on (half the queue if smaller), the edge refuses new hook calls (`behind`).
+ADMISSION_HEADROOM = 1024
 BATCH_SIZE = 200
 LOSS_LOG_INTERVAL_SECONDS = 10.0
 RETRY_INTERVAL_SECONDS = 2.0  # how often the writer tries the database again while rows are spooled
@@ -86,6 +90,7 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0  # enqueued but not yet written, spooled or lost
+        self.backpressure_threshold = queue_size - min(queue_size // 2, ADMISSION_HEADROOM)
         self.written = 0
         self.dropped = 0  # lost: neither written nor spooled
         self.spooled_total = 0
@@ -313,6 +318,12 @@ class AuditWriter:
 
     def _spool_rows(self) -> int:
         return self.spool.rows if self.spool is not None else 0
+
+    def behind(self) -> bool:
+        """True while the outstanding rows reach `backpressure_threshold`: the edge then refuses new
+        hook calls (503 + Retry-After) until the writer catches up, so that the calls it admitted
+        find room in the queue, neither waiting on the event loop nor losing their rows."""
+        return self._pending >= self.backpressure_threshold
 
     def degraded(self) -> bool:
         """True while records wait in the spool, the database fails, or a record was lost lately."""

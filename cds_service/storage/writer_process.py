@@ -13,10 +13,12 @@ Guarantees, each tested (tests/storage/test_writer_process.py):
   the writer ignores signals to its process group, and ends by itself when the server died.
 * Database outage: the writer spools, then replays, exactly as the in-process writer does.
 * Back-pressure: at most `queue_size` records are outstanding (not yet written, spooled or lost).
-  Past that, `record_hook_call` waits for room (up to `BACKPRESSURE_TIMEOUT_SECONDS`): the calls
-  slow down to the writer's pace instead of losing rows. Each wait is counted
-  (`backpressure_waits`, the `cds_audit_backpressure` metric); only a wait that times out loses
-  the record, counted as lost.
+  From `backpressure_threshold` on (`behind`), the edge refuses new hook calls with 503 and
+  Retry-After (`cds_load_shed_total{reason="audit_writer_behind"}`), so the calls it admitted
+  find room. Only if the queue is full all the same does `record_hook_call` wait for room (up to
+  `BACKPRESSURE_TIMEOUT_SECONDS`, on the event loop: a last resort), each wait counted
+  (`backpressure_waits`, the `cds_audit_backpressure` metric); a wait that times out loses the
+  record, counted as lost.
 * The writer process dies: the records it had not confirmed are counted lost, and the recorder
   falls back to the in-process writer thread for the rest.
 """

@@ -62,8 +62,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Served, int]]:
 
 def _shed_total(metrics_port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-    found = re.search(r"^cds_load_shed_total (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    return sum(float(v) for v in re.findall(r"^cds_load_shed_total(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE))
 
 
 def _check(result: ProbeResult, shed_total: float, deadline: float = DEADLINE_SECONDS) -> None:
