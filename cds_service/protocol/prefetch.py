@@ -55,6 +55,56 @@ def render_template(template: str, context: dict[str, Any]) -> str | None:
     return out
 
 
+def _sorted_keys(sent: dict[str, Any]) -> tuple[dict[str, Any | None], list[DataGap], list[str]]:
+    """The prefetch as sent: (usable values, gaps for OperationOutcomes, keys absent)."""
+    resolved: dict[str, Any | None] = {}
+    gaps: list[DataGap] = []
+    missing: list[str] = []
+    for key in PREFETCH_TEMPLATES:
+        if key not in sent:
+            missing.append(key)
+            continue
+        value = sent[key]
+        if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
+            gaps.append(DataGap(PREFETCH_MEANING[key], outcome_text(value), key))
+            continue
+        resolved[key] = value
+    return resolved, gaps, missing
+
+
+def _first_pages(resolved: dict[str, Any | None]) -> list[str]:
+    """Keys whose Bundle is the first page of a longer search."""
+    return [
+        k for k, v in resolved.items() if isinstance(v, dict) and v.get("resourceType") == "Bundle" and next_link(v)
+    ]
+
+
+def resolve_without_fetching(
+    request: HookRequest, drafts: DraftOrders, *, can_fetch: bool, refusal: str | None = None
+) -> ResolvedData | None:
+    """What `resolve_prefetch` answers when it needs no FHIR request (a complete prefetch, or no server
+    that may be asked), computed without awaiting anything, so that a typical call's CPU work is one
+    step; None when something is to be fetched (`can_fetch`: a fetcher would be given)."""
+    resolved, gaps, missing = _sorted_keys(request.prefetch or {})
+    if missing and not can_fetch and not resolved and not gaps:
+        return ResolvedData(prefetch={}, unobtainable=True)
+    first_pages = _first_pages(resolved)
+    if can_fetch and (missing or first_pages):
+        return None
+    if not can_fetch:
+        for key in missing:
+            gaps.append(DataGap(PREFETCH_MEANING[key], refusal or "not sent by the EHR and no FHIR server to ask", key))
+        for key in first_pages:
+            # the EHR sent the first page of a longer search: what is on the others is unknown
+            reason = refusal or "no FHIR server to ask"
+            gaps.append(DataGap(PREFETCH_MEANING[key], f"only the first page was read: {reason}", key))
+    if unresolved_medication_references(resolved, drafts):
+        if can_fetch:
+            return None
+        gaps.append(DataGap("medications given by reference", refusal or "the Medication could not be fetched", None))
+    return ResolvedData(prefetch=resolved, gaps=gaps)
+
+
 async def resolve_prefetch(
     request: HookRequest,
     drafts: DraftOrders,
@@ -68,22 +118,11 @@ async def resolve_prefetch(
     used as the gap reason. All FHIR work ends by `fetcher.deadline`: what has not arrived by
     then becomes a gap, and the call goes on with what it has.
     """
-    sent = request.prefetch or {}
-    resolved: dict[str, Any | None] = {}
-    gaps: list[DataGap] = []
-    missing: list[str] = []
-    for key in PREFETCH_TEMPLATES:
-        if key not in sent:
-            missing.append(key)
-            continue
-        value = sent[key]
-        if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
-            gaps.append(DataGap(PREFETCH_MEANING[key], outcome_text(value), key))
-            continue
-        resolved[key] = value
-
-    if missing and fetcher is None and not resolved and not gaps:
-        return ResolvedData(prefetch={}, unobtainable=True)
+    ready = resolve_without_fetching(request, drafts, can_fetch=fetcher is not None, refusal=refusal)
+    if ready is not None:
+        return ready
+    assert fetcher is not None  # without one, everything is answered above
+    resolved, gaps, missing = _sorted_keys(request.prefetch or {})
 
     async def fetch_key(key: str) -> None:
         assert fetcher is not None
@@ -109,25 +148,9 @@ async def resolve_prefetch(
         except FetchError as exc:
             gaps.append(DataGap(PREFETCH_MEANING[key], f"only the first page was read: {exc.reason}", key))
 
-    jobs: dict[str, Any] = {}
-    if fetcher is None:
-        for key in missing:
-            gaps.append(DataGap(PREFETCH_MEANING[key], refusal or "not sent by the EHR and no FHIR server to ask", key))
-        for key, value in resolved.items():
-            if isinstance(value, dict) and value.get("resourceType") == "Bundle" and next_link(value):
-                # the EHR sent the first page of a longer search: what is on the others is unknown
-                reason = refusal or "no FHIR server to ask"
-                gaps.append(DataGap(PREFETCH_MEANING[key], f"only the first page was read: {reason}", key))
-    else:
-        jobs = {k: fetch_key(k) for k in missing}
-        jobs |= {
-            k: follow_key(k)
-            for k, v in list(resolved.items())
-            if isinstance(v, dict) and v.get("resourceType") == "Bundle" and next_link(v)
-        }
-    fetched = list(missing) if fetcher is not None else []
+    jobs: dict[str, Any] = {k: fetch_key(k) for k in missing}
+    jobs |= {k: follow_key(k) for k in _first_pages(resolved)}
     if jobs:
-        assert fetcher is not None
         late = await _until_deadline(jobs, fetcher.deadline)
         for key in late:
             reason = (
@@ -138,12 +161,8 @@ async def resolve_prefetch(
     extra: list[dict[str, Any]] = []
     references = unresolved_medication_references(resolved, drafts)
     if references:
-        if fetcher is None:
-            gaps.append(
-                DataGap("medications given by reference", refusal or "the Medication could not be fetched", None)
-            )
-        else:
-            extra = await _fetch_medications(fetcher, references, gaps)
+        extra = await _fetch_medications(fetcher, references, gaps)
+    fetched = list(missing)
     return ResolvedData(prefetch=resolved, extra_resources=extra, gaps=gaps, fetched_keys=fetched)
 
 
