@@ -96,7 +96,7 @@ class Settings(BaseSettings):
         description="A CDS call that waited this long between its headers and the app is answered 503 at once",
     )
     loop_turn_budget_ms: float = Field(
-        20,
+        10,
         gt=0,
         description="CPU steps of typical hook calls (parse, facts, rules) run per event-loop turn at most; "
         "the rest wait for the next turn, after the loop has read its sockets (refusals, accepts)",

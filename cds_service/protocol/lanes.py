@@ -26,7 +26,7 @@ log = logging.getLogger("cds_service.hooks")
 
 T = TypeVar("T")
 
-TURN_BUDGET_SECONDS = 0.02  # CPU steps of typical calls per event-loop iteration
+TURN_BUDGET_SECONDS = 0.01  # CPU steps of typical calls per event-loop iteration (CDS_LOOP_TURN_BUDGET_MS)
 
 
 _Step = tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
