@@ -7,6 +7,8 @@ import json
 from importlib import resources
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds_service.facts import terminology
 from cds_service.facts.model import ConditionCategory, DrugClass, LabKind, MatchMethod, Route
@@ -345,3 +347,32 @@ def test_condition_categories_v2(system: str, code: str, expected: set, not_expe
     found = terminology.condition_categories(system, code)
     assert expected <= found
     assert not (not_expected & found)
+
+
+_NAMES = sorted(set(terminology.brand_names()) | terminology.known_ingredients())
+_SEPARATORS = [" ", "  ", "-", "\t", ", ", "/", "(", ")", "'", "+", "&", ".", "_", "\n"]
+_NOISE = ["mg", "10", "Tablet", "x", "somatropin", "re", "ER", "plus", "and", "cold", "é", "\u212a", "ſ", "-"]
+
+
+@st.composite
+def _sig_texts(draw: st.DrawFn) -> str:
+    """Free text as orders carry it: names in any case, cut or glued to other words, among noise."""
+    parts: list[str] = []
+    for _ in range(draw(st.integers(0, 8))):
+        piece = draw(st.one_of(st.sampled_from(_NAMES), st.sampled_from(_NOISE), st.text(max_size=4)))
+        if draw(st.booleans()):
+            piece = "".join(c.upper() if draw(st.booleans()) else c for c in piece)
+        if draw(st.integers(0, 9)) == 0:
+            piece = piece[: draw(st.integers(0, len(piece)))]
+        parts.append(piece)
+        parts.append(draw(st.sampled_from(["", *_SEPARATORS])))
+    return "".join(parts)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_sig_texts())
+def test_name_scan_finds_what_the_whole_pattern_finds(text: str) -> None:
+    """The scan that tries the pattern only where a name's first word begins finds the same names, at
+    the same places, as the pattern run over the whole text (the reference it replaced)."""
+    whole = [(m.span(), m.group(1)) for m in terminology._name_pattern().finditer(text)]
+    assert [(m.span(), m.group(1)) for m in terminology._name_matches(text)] == whole
