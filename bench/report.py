@@ -175,7 +175,8 @@ def report(r: dict[str, Any], workers: int) -> None:
     )
     f = r["first_call_after_start"]
     print(
-        f"first call after start ({len(f['runs'])} starts, each after /health/ready said 200): median "
+        f"first call after start ({len(f['runs'])} starts, each after /health/ready said 200, over the connection "
+        f"a discovery request opened): median "
         f"{f['median_first_ms']} ms vs warm {f['median_warm_ms']} ms: {f['median_ratio']}× (worst {f['max_ratio']}×); "
         f"vs patients not seen before {f.get('median_cold_ms')} ms: {f.get('median_ratio_cold')}×; "
         f"start to ready {', '.join(str(x['ready_s']) for x in f['runs'])} s"

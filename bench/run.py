@@ -11,7 +11,8 @@ and get the same bodies:
 * 2 workers (`--workers`) on the same distinct patients, and ours 2-worker/1-worker;
 * heavy patient, single requests: cold (each a heavy patient not seen before) and warm (one repeated);
 * first call after start: the service started `--starts` times, each waited for until
-  /health/ready answers 200, the first hook call timed against the warm median of the same body;
+  /health/ready answers 200, the first hook call (over a connection opened by a discovery request)
+  timed against the median of patients not seen before and the warm median of the same body;
 * no prefetch: the same body fetched from bench/slow_fhir.py answering after 50 ms;
 * `--soak SECONDS`: the N patients cycled at 16 connections, worker RSS sampled (first, last, max,
   slope over the second half);
