@@ -142,8 +142,8 @@ def one_concern_per_card(cards: list[Card], hook: str) -> list[Card]:
     seen: set[tuple[str | None, str]] = set()
     # Most serious first; among equals, cards with buttons first (they host, they are not folded).
     for card in sorted(cards, key=lambda c: (_INDICATOR_ORDER[c.indicator], not c.suggestions)):
-        about = card.about if isinstance(card, RuleCard) else ()
-        keys = {(card.topic_code, ref) for ref in about}
+        refs = card.about if isinstance(card, RuleCard) else ()
+        keys = {(card.topic_code, ref) for ref in refs}
         if keys and keys <= seen:
             continue
         seen |= keys

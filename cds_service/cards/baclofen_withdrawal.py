@@ -189,7 +189,7 @@ def _toxicity_card(
 
 def _intrathecal_stops(facts: PatientFacts, stops: list[MedicationFact]) -> list[Card]:
     active_itb = {m.reference: m for m in facts.active_medications() if is_intrathecal_baclofen(m)}
-    cards = []
+    cards: list[Card] = []
     for stop in stops:
         if stop.reference in active_itb:
             what = describe_order(active_itb[stop.reference])

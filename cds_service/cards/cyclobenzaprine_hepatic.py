@@ -31,7 +31,7 @@ from cds_service.cards.base import (
 from cds_service.cards.scope import is_order_hook, subject_medications
 from cds_service.cards.text import describe_condition, describe_order, fmt_number
 from cds_service.cards.thresholds import CYCLOBENZAPRINE_MILD_HEPATIC_DOSE_MG, DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, Card
+from cds_service.cdshooks import ALL_HOOKS, Card, Indicator
 from cds_service.facts.hepatic import HepaticSeverity
 from cds_service.facts.judgment import CautionKind, DoseJudgment, judgment_of
 from cds_service.facts.model import MedicationFact, PatientFacts, above
@@ -63,6 +63,7 @@ def _card(facts: PatientFacts, order: MedicationFact, judgment: DoseJudgment) ->
         judgment.caution(CautionKind.HEPATIC_NOT_RECOMMENDED)
     )
     ceiling = judgment.ceiling_mg_per_day
+    indicator: Indicator
     if not_recommended:
         form = "extended-release cyclobenzaprine" if order.extended_release else "cyclobenzaprine"
         grade = "moderate to severe" if severe else "mild"

@@ -37,7 +37,7 @@ from cds_service.cards.scope import (
 )
 from cds_service.cards.text import fit_names, main_name, quote, together
 from cds_service.cards.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from cds_service.cdshooks import ALL_HOOKS, Card
+from cds_service.cdshooks import ALL_HOOKS, Card, Indicator
 from cds_service.facts.model import DrugClass, MedicationFact, PatientFacts
 
 _CRITICAL_OVERRIDES = (BENEFIT_OUTWEIGHS_RISK, SPECIALIST_DIRECTED, WILL_MONITOR)
@@ -82,7 +82,7 @@ def evaluate(facts: PatientFacts, t: Thresholds = DEFAULT_THRESHOLDS) -> list[Ca
     benzo_opioid = bool(benzos and opioids)
     starts_benzo_opioid = benzo_opioid and (any(_is_new(g) for g in benzos) or any(_is_new(g) for g in opioids))
     critical = starts_benzo_opioid
-    indicator = "critical" if critical else "warning" if (benzo_opioid or beers) else "info"
+    indicator: Indicator = "critical" if critical else "warning" if (benzo_opioid or beers) else "info"
 
     names = [main_name(g[0]) for g in drugs]
     if beers and not benzo_opioid and len(drugs) < t.sedation_min_cns_depressants:

@@ -291,7 +291,7 @@ def _validate_element(resource_type: str, name: str, value: Any, adapter: TypeAd
 
 def _missing_field(error: Mapping[str, Any]) -> str | None:
     """The name of a required top-level element that is absent, if that is what `error` says."""
-    loc = error.get("loc") or ()
+    loc: tuple[Any, ...] = tuple(error.get("loc") or ())
     kind = str(error.get("type", ""))
     if kind.endswith("missing") and len(loc) == 1 and isinstance(loc[0], str):
         return loc[0]

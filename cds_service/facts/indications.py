@@ -77,7 +77,7 @@ def _pick_explicit(order: MedicationFact, found: Sequence[Indication]) -> Indica
     if not found:
         return Indication.UNKNOWN
     labelled = _labelled(order)
-    return labelled if labelled in found else found[0]
+    return labelled if labelled is not None and labelled in found else found[0]
 
 
 class ConditionLookup:

@@ -185,9 +185,10 @@ def read_value(resource: Mapping[str, Any]) -> RawReading:
             return RawReading(None, text[:40], "", "", (), None, flag, "value is text")
         return RawReading(None, "", "", "", (), None, flag, "no value")
     raw = quantity.get("value")
-    code = quantity.get("code") if isinstance(quantity.get("code"), str) else ""
-    unit = quantity.get("unit") if isinstance(quantity.get("unit"), str) else ""
-    comparator = quantity.get("comparator") if isinstance(quantity.get("comparator"), str) else None
+    code_given, unit_given, comparator_given = quantity.get("code"), quantity.get("unit"), quantity.get("comparator")
+    code = code_given if isinstance(code_given, str) else ""
+    unit = unit_given if isinstance(unit_given, str) else ""
+    comparator = comparator_given if isinstance(comparator_given, str) else None
     codes = tuple(u for u in (code, unit) if u.strip())
     raw_text = str(raw)[:40] if raw is not None else ""
     if raw is None:

@@ -267,8 +267,10 @@ class MedicationReader:
                 from_range=dose.from_range,
                 source=dose.source,
             )
-        dispense = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), dict) else {}
-        validity = dispense.get("validityPeriod") if isinstance(dispense.get("validityPeriod"), dict) else {}
+        dispense_given = resource.get("dispenseRequest")
+        dispense: dict[str, Any] = dispense_given if isinstance(dispense_given, dict) else {}
+        validity_given = dispense.get("validityPeriod")
+        validity: dict[str, Any] = validity_given if isinstance(validity_given, dict) else {}
         validity_start = parse_datetime(validity.get("start"))
         validity_end = parse_datetime(validity.get("end"))
         supply = supply_duration(

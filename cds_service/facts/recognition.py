@@ -82,7 +82,7 @@ def medication_concept(
             unresolved = "referenced Medication not available"
     else:
         unresolved = "medicationReference without reference"
-    codings: list[Coding] = []
+    codings = []
     if medication is not None:
         codings, med_texts = concept_parts(medication.get("code"))
         texts = med_texts + texts
@@ -186,7 +186,7 @@ def medication_strength(medication: Mapping[str, Any] | None, ingredient: str) -
             continue
         num_unit = str(numerator.get("code") or numerator.get("unit") or "").lower()
         try:
-            value = float(numerator.get("value"))
+            value = float(numerator.get("value"))  # type: ignore[arg-type]  # None raises TypeError: skipped
             per = float(denominator.get("value", 1))
         except (TypeError, ValueError, OverflowError):
             continue

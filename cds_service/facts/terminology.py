@@ -307,9 +307,9 @@ def generic_product_for_dose(ingredient: str, per_dose_mg: float, form: str | No
 
 
 @cache
-def _generic_strengths() -> dict[tuple[str, str], tuple[tuple[float, Product], ...]]:
+def _generic_strengths() -> dict[tuple[str, str | None], tuple[tuple[float, Product], ...]]:
     """(ingredient, form) → the generic single-ingredient products by strength, in table order."""
-    found: dict[tuple[str, str], list[tuple[float, Product]]] = {}
+    found: dict[tuple[str, str | None], list[tuple[float, Product]]] = {}
     for item in _products().values():
         if item.brand is not None or len(item.ingredients) != 1:
             continue

@@ -116,8 +116,9 @@ def _frequency_from_timing(timing: Mapping[str, Any] | None, *, usual: bool) -> 
             freq = _number(repeat.get("frequencyMax")) or _number(repeat.get("frequency"))
         period = _number(repeat.get("period"))
         unit = repeat.get("periodUnit")
-        times = repeat.get("timeOfDay") if isinstance(repeat.get("timeOfDay"), list) else []
-        when = repeat.get("when") if isinstance(repeat.get("when"), list) else []
+        times_given, when_given = repeat.get("timeOfDay"), repeat.get("when")
+        times: list[Any] = times_given if isinstance(times_given, list) else []
+        when: list[Any] = when_given if isinstance(when_given, list) else []
         if period is not None:
             if not isinstance(unit, str) or unit not in PERIOD_DAYS:
                 return None, f"timing period unit '{unit}' not understood"

@@ -58,7 +58,7 @@ def judge(facts: PatientFacts, order: MedicationFact, t: JudgmentThresholds) -> 
     form = dose_form(order)
     relation = facts.continuation_of(order).relation if order.is_draft else None
     indication = facts.indication_of(order).indication
-    base = {
+    base: dict[str, object] = {
         "order": order.reference,
         "ingredient": ingredient,
         "route": order.route,
