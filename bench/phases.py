@@ -4,6 +4,7 @@ does not import it back)."""
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import subprocess
@@ -34,13 +35,13 @@ def peer_phase(
         print(f"peer skipped: {status}", flush=True)
         return result
     for mode in peer.MODES:
-        with server(peer.PEER_APP, env={"BENCH_PEER_MODE": mode}, python=str(python)) as (base, _, _):
+        with server(peer.PEER_APP, env={"BENCH_PEER_MODE": mode}, python=str(python)) as (base, proc, _):
             probe = httpx.post(base + SERVICE, content=distinct[0].read_bytes(),
                                headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
             if probe.status_code != 200:
                 result["status"] += f"; {mode} answered {probe.status_code}: {probe.text[:200]}"
                 continue
-            result[mode] = wrk(base + SERVICE, distinct, 16, seconds, work)
+            result[mode] = wrk(base + SERVICE, distinct, 16, seconds, work, proc=proc)
     return result
 
 
@@ -57,10 +58,10 @@ def encounter_phase(
     process each (ours starts with nothing remembered)."""
     items = encounter_items(patients)
     result: dict[str, Any] = {"patients": patients, "calls_per_patient": 5}
-    with server("cds_service.app:create_app", **ours) as (base, _, _):
-        result["ours"] = wrk(base, items, 16, seconds, work)
-    with server("bench.bare_app:app", **bare) as (base, _, _):
-        result["bare"] = wrk(base, items, 16, seconds, work)
+    with server("cds_service.app:create_app", **ours) as (base, proc, _):
+        result["ours"] = wrk(base, items, 16, seconds, work, proc=proc)
+    with server("bench.bare_app:app", **bare) as (base, proc, _):
+        result["bare"] = wrk(base, items, 16, seconds, work, proc=proc)
     return result
 
 
@@ -189,6 +190,25 @@ def slope(points: list[tuple[float, float]]) -> float:
     mean_y = statistics.fmean(y for _, y in points)
     var = sum((t - mean_t) ** 2 for t, _ in points)
     return sum((t - mean_t) * (y - mean_y) for t, y in points) / var if var else 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of process `pid` and all its descendants alive now: the server's
+    workers and the audit writer processes. Counted by the kernel, so it holds on a busy machine
+    where wall-clock rates do not; read before and after a run, the difference over the calls
+    answered is what one call cost the server, whatever the client did."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+    return total
 
 
 def worker_rss_mb(proc: subprocess.Popen[bytes]) -> float:

@@ -49,6 +49,9 @@ def targets(r: dict[str, Any], workers: int) -> list[dict[str, Any]]:
                      e_rps >= TARGETS["encounter_rps_ratio"]))  # fmt: skip
     else:
         rows.append(("encounter traffic: rps ours/bare", None, "not run", None))
+    cpu = _server_cpu(r, workers)
+    if cpu:
+        print("server CPU per answered call (its process tree, /proc; holds on a busy machine): " + ", ".join(cpu))
     loop = r.get("open_loop")
     if loop:
         rows += [
@@ -154,6 +157,9 @@ def report(r: dict[str, Any], workers: int) -> None:
         print(f"{label:<34}{o['rps']:>9.0f}{x['rps']:>9.0f}{o['rps'] / x['rps']:>7.2f}{o['p50_ms']:>9.2f}"
               f"{o['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
               f"{o['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{o['cycles']:>7.2f}")  # fmt: skip
+    cpu = _server_cpu(r, workers)
+    if cpu:
+        print("server CPU per answered call (its process tree, /proc; holds on a busy machine): " + ", ".join(cpu))
     loop = r.get("open_loop")
     if loop:
         print(
@@ -203,3 +209,19 @@ def report(r: dict[str, Any], workers: int) -> None:
     for t in r["targets"]:
         measured = "-" if t["measured"] is None else f"{t['measured']:g}"
         print(f"{t['target']:<48}{measured:>10}  {t['goal']:<14}{t['result']}")
+
+
+def _server_cpu(r: dict[str, Any], workers: int) -> list[str]:
+    """'<server>: <ms> ms' for every run that measured its server's CPU per call."""
+    runs = [
+        ("ours", r.get("ours_1w", {}).get("distinct_c16")),
+        ("bare", r.get("bare_1w", {}).get("distinct_c16")),
+        ("HealthChain no-op", (r.get("peer") or {}).get("noop")),
+        ("HealthChain validating", (r.get("peer") or {}).get("validate")),
+        ("ours, encounter", (r.get("encounter") or {}).get("ours")),
+        ("bare, encounter", (r.get("encounter") or {}).get("bare")),
+        (f"ours {workers} workers", r.get(f"ours_{workers}w", {}).get("distinct_c16")),
+        (f"bare {workers} workers", r.get(f"bare_{workers}w", {}).get("distinct_c16")),
+    ]
+    measured = [(name, run) for name, run in runs if run and "server_cpu_ms_per_call" in run]
+    return [f"{name} {run['server_cpu_ms_per_call']} ms" for name, run in measured]

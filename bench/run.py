@@ -153,12 +153,22 @@ def wrk_script(files: list[Path] | list[tuple[str, Path]], work: Path) -> Path:
 
 
 def wrk(
-    url: str, files: Path | list[Path] | list[tuple[str, Path]], connections: int, seconds: int, work: Path
+    url: str,
+    files: Path | list[Path] | list[tuple[str, Path]],
+    connections: int,
+    seconds: int,
+    work: Path,
+    proc: subprocess.Popen[bytes] | None = None,
 ) -> dict[str, Any]:
-    """wrk POSTing one body, or cycling through `files` (distinct patients; (path, file) for encounters)."""
+    """wrk POSTing one body, or cycling through `files` (distinct patients; (path, file) for encounters).
+    With the server's `proc`, also the server's CPU per answered call (its process tree, from /proc)."""
     files = files if isinstance(files, list) else [files]
     script = wrk_script(files, work)
+    cpu_before = phases.tree_cpu_seconds(proc.pid) if proc is not None else 0.0
     found = run_wrk(script, url, connections=connections, seconds=seconds, threads=min(connections, 2))
+    if proc is not None and found["requests"]:
+        cpu = phases.tree_cpu_seconds(proc.pid) - cpu_before
+        found["server_cpu_ms_per_call"] = round(cpu * 1000 / found["requests"], 3)
     return {
         **{k: v for k, v in found.items() if k != "socket_timeouts"},
         "patients": len(files),
@@ -293,7 +303,7 @@ def main() -> int:
         ours = results["ours_1w"] = {}
         ours["repeated_c1"] = wrk(url, typical, 1, seconds, work)
         ours["repeated_c16"] = wrk(url, typical, 16, seconds, work)
-        ours["distinct_c16"] = wrk(url, distinct, 16, seconds, work)
+        ours["distinct_c16"] = wrk(url, distinct, 16, seconds, work, proc=proc)
         results["rss_after_distinct_mb"] = worker_rss_mb(proc)
         step("ours, heavy single requests")
         results["settle_s"] = settle(url, typical.read_bytes())
@@ -310,11 +320,11 @@ def main() -> int:
 
     step("bare, 1 worker")
     bare_env = {"BENCH_RESPONSE_FILE": str(work / "response.json")}
-    with server("bench.bare_app:app", env=bare_env) as (base, _, _):
+    with server("bench.bare_app:app", env=bare_env) as (base, proc, _):
         bare = results["bare_1w"] = {}
         bare["repeated_c1"] = wrk(base + SERVICE, typical, 1, seconds, work)
         bare["repeated_c16"] = wrk(base + SERVICE, typical, 16, seconds, work)
-        bare["distinct_c16"] = wrk(base + SERVICE, distinct, 16, seconds, work)
+        bare["distinct_c16"] = wrk(base + SERVICE, distinct, 16, seconds, work, proc=proc)
 
     if args.no_peer:
         results["peer"] = {"status": "skipped (--no-peer)"}
@@ -327,10 +337,10 @@ def main() -> int:
 
     step(f"{args.workers} workers, ours and bare")
     w = args.workers
-    with server("cds_service.app:create_app", workers=w, **ours_ready) as (base, _, _):  # type: ignore[arg-type]
-        results[f"ours_{w}w"] = {"distinct_c16": wrk(base + SERVICE, distinct, 16, seconds, work)}
-    with server("bench.bare_app:app", workers=w, env=bare_env) as (base, _, _):
-        results[f"bare_{w}w"] = {"distinct_c16": wrk(base + SERVICE, distinct, 16, seconds, work)}
+    with server("cds_service.app:create_app", workers=w, **ours_ready) as (base, proc, _):  # type: ignore[arg-type]
+        results[f"ours_{w}w"] = {"distinct_c16": wrk(base + SERVICE, distinct, 16, seconds, work, proc=proc)}
+    with server("bench.bare_app:app", workers=w, env=bare_env) as (base, proc, _):
+        results[f"bare_{w}w"] = {"distinct_c16": wrk(base + SERVICE, distinct, 16, seconds, work, proc=proc)}
 
     step(f"first call after start, {starts} starts")
     results["first_call_after_start"] = phases.first_calls(server, typical.read_bytes(), starts, 20, distinct[-10:])

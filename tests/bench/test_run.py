@@ -224,3 +224,37 @@ def test_the_open_loop_discards_a_connection_the_server_closed_while_idle_and_co
     assert result["ok"] == 3 and result["errors"] == 2  # the 4th and 5th answers are 503s
     assert result["errors_by_kind"] == {"HTTP 503": 2}
     assert result["stale_connections_discarded"] >= 1
+
+
+def test_the_report_gives_each_servers_cpu_per_call_where_it_was_measured(capsys: Any) -> None:
+    result = _result(80, 150, 40)
+    result["targets"] = run.targets(result, 2)
+    result["ours_1w"]["distinct_c16"]["server_cpu_ms_per_call"] = 3.3
+    result["peer"]["noop"]["server_cpu_ms_per_call"] = 1.45
+    run.report(result, 2)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("server CPU per answered call"))
+    assert "ours 3.3 ms" in line and "HealthChain no-op 1.45 ms" in line and "bare" not in line  # bare: not measured
+
+
+def test_server_cpu_counts_the_whole_process_tree(tmp_path: Any) -> None:
+    """The audit writer is a child of a worker, itself a child of uvicorn's supervisor: CPU burnt by a
+    grandchild is the server's."""
+    import subprocess
+    import sys
+
+    from bench.phases import tree_cpu_seconds
+
+    burn = "import time\nwhile time.process_time() < 0.3: pass\nprint('burnt', flush=True)\ntime.sleep(60)"
+    outer = (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {burn!r}], stdout=sys.stdout)\n"
+        "time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", outer], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "burnt"
+        assert tree_cpu_seconds(proc.pid) >= 0.3
+    finally:
+        subprocess.run(["pkill", "-P", str(proc.pid)], check=False)
+        proc.kill()
+        proc.wait()
