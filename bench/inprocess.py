@@ -80,11 +80,11 @@ class Caller:
         self._evaluate = evaluate
         self.rule_set = DEFAULT_RULE_SET
 
-    async def call(self, body: bytes) -> float:
+    async def call(self, body: bytes, service_id: str = SERVICE_ID) -> float:
         """One hook call through the route's function: its time in ms (asserting a 200 with cards)."""
         started = time.perf_counter()
         outcome = await self._handle(
-            SERVICE_ID, body, client=self.client, settings=self.settings, http=self.http,
+            service_id, body, client=self.client, settings=self.settings, http=self.http,
             base_url="http://bench", rule_set=self.rule_set,
         )  # fmt: skip
         elapsed = _ms(time.perf_counter() - started)
