@@ -104,6 +104,22 @@ async def _round(typical: list[bytes], facts_bodies: list[bytes], repeat: int, e
     return out
 
 
+def run_round(spec: dict[str, Any], tree: str | None = None) -> dict[str, Any]:
+    """One round in a fresh process running the service code of `tree` (default: this checkout)."""
+    path = f"{Path(tree).resolve()}{os.pathsep}{ROOT}" if tree else str(ROOT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")} | {
+        "CDS_LOG_LEVEL": "WARNING", "PYTHONPATH": path}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)], cwd=ROOT, env=env,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(done.stderr[-3000:])
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=500)
@@ -130,9 +146,6 @@ def main() -> int:
         "repeat": args.repeat,
         "encounter_seeds": list(range(ENCOUNTER_SEEDS, ENCOUNTER_SEEDS + args.encounters)),
     }
-    path = f"{Path(args.tree).resolve()}{os.pathsep}{ROOT}" if args.tree else str(ROOT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")} | {
-        "CDS_LOG_LEVEL": "WARNING", "PYTHONPATH": path}  # fmt: skip
     tree = args.tree or ROOT
     print(f"CPU ms per call (process_time), {args.patients} patients, {tree}; load {os.getloadavg()[0]:.2f}")
     print(
@@ -140,14 +153,7 @@ def main() -> int:
         f"{'enc 1st':>9}{'enc 2-5':>9}{'misses 2-5':>12}{'again':>8}"
     )
     for n in range(args.rounds):
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", json.dumps(spec)], cwd=ROOT, env=env,
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode != 0 or not lines:
-            raise RuntimeError(done.stderr[-3000:])
-        r = json.loads(lines[-1].removeprefix("RESULT "))
+        r = run_round(spec, args.tree)
         e = r["encounter"]
         print(
             f"{n + 1:<7}{r['warm']['median_ms']:>10.3f}{r['cold']['median_ms']:>10.3f}{r['cold']['mean_ms']:>11.3f}"
