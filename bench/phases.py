@@ -45,6 +45,34 @@ def peer_phase(
     return result
 
 
+def no_rules_config(work: Path) -> Path:
+    """A site configuration switching every rule off (`[rules]`, one table per topic)."""
+    from cds_service.cards import RULES_BY_TOPIC
+
+    path = work / "every-rule-off.toml"
+    path.write_text("[rules]\n" + "".join(f'"{topic}" = {{ enabled = false }}\n' for topic in sorted(RULES_BY_TOPIC)))
+    return path
+
+
+def no_rules_phase(
+    server: Callable[..., Any],
+    wrk: Callable[..., dict[str, Any]],
+    distinct: list[Path],
+    seconds: int,
+    work: Path,
+    ours: dict[str, Any],
+) -> dict[str, Any]:
+    """Ours with every rule switched off on the distinct patients, 16 connections, 1 worker: what
+    reading the record costs (parse, prefetch checks, facts, audit, the edge) with no rule to run."""
+    env = {**ours["env"], "CDS_CONFIG_FILE": str(no_rules_config(work))}
+    with server("cds_service.app:create_app", **{**ours, "env": env}) as (base, proc, _):
+        probe = httpx.post(base + SERVICE, content=distinct[0].read_bytes(), headers=JSON_HEADERS, timeout=30)
+        probe.raise_for_status()
+        if probe.json().get("cards"):
+            raise RuntimeError("with every rule switched off the service still answered cards")
+        return wrk(base + SERVICE, distinct, 16, seconds, work, proc=proc)
+
+
 def encounter_phase(
     server: Callable[..., Any],
     wrk: Callable[..., dict[str, Any]],

@@ -42,6 +42,12 @@ def targets(r: dict[str, Any], workers: int) -> list[dict[str, Any]]:
     d_p99 = ratio(ours["distinct_c16"]["p99_ms"], bare["distinct_c16"]["p99_ms"])
     rows.append(("distinct patients: p99 ours/bare", d_p99, f"<= {TARGETS['distinct_p99_ratio']:g}",
                  d_p99 <= TARGETS["distinct_p99_ratio"]))  # fmt: skip
+    off = r.get("ours_no_rules")
+    if off:
+        x = r["bare_1w"]["distinct_c16"]
+        print(f"{'ours, every rule switched off':<34}{off['rps']:>9.0f}{x['rps']:>9.0f}{off['rps'] / x['rps']:>7.2f}"
+              f"{off['p50_ms']:>9.2f}{off['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
+              f"{off['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{off['cycles']:>7.2f}")  # fmt: skip
     enc = r.get("encounter")
     if enc:
         e_rps = ratio(enc["ours"]["rps"], enc["bare"]["rps"])
@@ -150,6 +156,12 @@ def report(r: dict[str, Any], workers: int) -> None:
             print(f"{label:<34}{p['rps']:>9.0f}{x['rps']:>9.0f}{p['rps'] / x['rps']:>7.2f}{p['p50_ms']:>9.2f}"
                   f"{p['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
                   f"{p['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{p['cycles']:>7.2f}")  # fmt: skip
+    off = r.get("ours_no_rules")
+    if off:
+        x = r["bare_1w"]["distinct_c16"]
+        print(f"{'ours, every rule switched off':<34}{off['rps']:>9.0f}{x['rps']:>9.0f}{off['rps'] / x['rps']:>7.2f}"
+              f"{off['p50_ms']:>9.2f}{off['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
+              f"{off['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{off['cycles']:>7.2f}")  # fmt: skip
     enc = r.get("encounter")
     if enc:
         o, x = enc["ours"], enc["bare"]
@@ -218,6 +230,7 @@ def _server_cpu(r: dict[str, Any], workers: int) -> list[str]:
         ("bare", r.get("bare_1w", {}).get("distinct_c16")),
         ("HealthChain no-op", (r.get("peer") or {}).get("noop")),
         ("HealthChain validating", (r.get("peer") or {}).get("validate")),
+        ("ours, every rule off", r.get("ours_no_rules")),
         ("ours, encounter", (r.get("encounter") or {}).get("ours")),
         ("bare, encounter", (r.get("encounter") or {}).get("bare")),
         (f"ours {workers} workers", r.get(f"ours_{workers}w", {}).get("distinct_c16")),

@@ -8,6 +8,8 @@ and get the same bodies:
 
 * warm: one patient repeated, wrk at 1 and 16 connections, 1 worker;
 * cold: `--patients N` distinct patients (default 2,000) cycled by wrk at 16 connections, 1 worker;
+* ours with every rule switched off (a site `[rules]` table) on the same distinct patients, 1 worker:
+  what reading the record costs with no rule to run, beside the peer's no-op;
 * 2 workers (`--workers`) on the same distinct patients, and ours 2-worker/1-worker;
 * heavy patient, single requests: cold (each a heavy patient not seen before) and warm (one repeated);
 * first call after start: the service started `--starts` times, each waited for until
@@ -331,6 +333,9 @@ def main() -> int:
     else:
         step(f"peer: HealthChain {peer.HEALTHCHAIN_VERSION}, no-op and validating handlers, 1 worker")
         results["peer"] = phases.peer_phase(server, wrk, distinct, seconds, work)
+
+    step("ours with every rule switched off, 1 worker")
+    results["ours_no_rules"] = phases.no_rules_phase(server, wrk, distinct, seconds, work, ours_ready)
 
     step(f"encounter traffic: {patients} patients x 5 calls, ours and bare, 1 worker")
     results["encounter"] = phases.encounter_phase(server, wrk, patients, seconds, work, ours_ready, {"env": bare_env})

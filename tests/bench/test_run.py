@@ -258,3 +258,25 @@ def test_server_cpu_counts_the_whole_process_tree(tmp_path: Any) -> None:
         subprocess.run(["pkill", "-P", str(proc.pid)], check=False)
         proc.kill()
         proc.wait()
+
+
+def test_the_report_gives_ours_with_every_rule_off_beside_the_peer(capsys: Any) -> None:
+    result = _result(80, 150, 40)
+    result["targets"] = run.targets(result, 2)
+    result["ours_no_rules"] = {"rps": 50.0, "p50_ms": 1.0, "p99_ms": 6.0, "non_2xx": 0, "cycles": 1.0,
+                               "server_cpu_ms_per_call": 2.5}  # fmt: skip
+    run.report(result, 2)
+    out = capsys.readouterr().out.splitlines()
+    row = next(x for x in out if x.startswith("ours, every rule switched off"))
+    assert row.split()[5:8] == ["50", "100", "0.50"]  # calls/s, bare's, the ratio
+    assert "ours, every rule off 2.5 ms" in next(x for x in out if x.startswith("server CPU per answered call"))
+
+
+def test_every_rule_is_switched_off_by_the_no_rules_configuration(tmp_path: Any) -> None:
+    from bench import phases
+    from cds_service.ruleset import build_rule_sets
+    from cds_service.settings import load_settings
+
+    settings = load_settings(phases.no_rules_config(tmp_path), dev=True)
+    site, _ = build_rule_sets(settings.rules, {})
+    assert site.rules == ()
