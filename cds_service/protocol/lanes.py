@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -174,7 +175,7 @@ class LargeRequestPool:
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_child_init,
-                initargs=(self.log_level,),
+                initargs=(self.log_level, os.getpid()),
             )
         return self._pool
 
@@ -211,7 +212,7 @@ class LargeRequestPool:
             self._pool = None
 
 
-def _child_init(log_level: str) -> None:
+def _child_init(log_level: str, server_pid: int) -> None:
     from cds_service.logs import configure_logging
 
     configure_logging(log_level)
@@ -222,6 +223,10 @@ def _child_init(log_level: str) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    # A server that ended while this process was starting sent no signal (none was asked for yet), and
+    # this process would wait for work forever: it was adopted by another process, so it ends now.
+    if os.getppid() != server_pid:
+        os._exit(0)
 
 
 def _child_handle(
