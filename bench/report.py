@@ -42,12 +42,6 @@ def targets(r: dict[str, Any], workers: int) -> list[dict[str, Any]]:
     d_p99 = ratio(ours["distinct_c16"]["p99_ms"], bare["distinct_c16"]["p99_ms"])
     rows.append(("distinct patients: p99 ours/bare", d_p99, f"<= {TARGETS['distinct_p99_ratio']:g}",
                  d_p99 <= TARGETS["distinct_p99_ratio"]))  # fmt: skip
-    off = r.get("ours_no_rules")
-    if off:
-        x = r["bare_1w"]["distinct_c16"]
-        print(f"{'ours, every rule switched off':<34}{off['rps']:>9.0f}{x['rps']:>9.0f}{off['rps'] / x['rps']:>7.2f}"
-              f"{off['p50_ms']:>9.2f}{off['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
-              f"{off['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{off['cycles']:>7.2f}")  # fmt: skip
     enc = r.get("encounter")
     if enc:
         e_rps = ratio(enc["ours"]["rps"], enc["bare"]["rps"])
@@ -142,33 +136,20 @@ def report(r: dict[str, Any], workers: int) -> None:
     for label, ours_key, bare_key, run in rows:
         o, x = r[ours_key][run], r[bare_key][run]
         flag = "" if not (o["non_2xx"] or x["non_2xx"]) else f"  non-2xx ours {o['non_2xx']}, bare {x['non_2xx']}"
-        print(
-            f"{label:<34}{o['rps']:>9.0f}{x['rps']:>9.0f}{o['rps'] / x['rps']:>7.2f}{o['p50_ms']:>9.2f}"
-            f"{o['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}{o['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}"
-            f"{o['cycles']:>7.2f}{flag}"
-        )
+        _row(label, o, x, flag)
     peer = r.get("peer") or {}
     print(f"peer: {peer.get('status', 'not run')}")
     for mode in ("noop", "validate"):
         if mode in peer:
             p, x = peer[mode], r["bare_1w"]["distinct_c16"]
-            label = f"HealthChain {mode}, {r['options']['patients']} pat."
-            print(f"{label:<34}{p['rps']:>9.0f}{x['rps']:>9.0f}{p['rps'] / x['rps']:>7.2f}{p['p50_ms']:>9.2f}"
-                  f"{p['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
-                  f"{p['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{p['cycles']:>7.2f}")  # fmt: skip
+            _row(f"HealthChain {mode}, {r['options']['patients']} pat.", p, x)
     off = r.get("ours_no_rules")
     if off:
-        x = r["bare_1w"]["distinct_c16"]
-        print(f"{'ours, every rule switched off':<34}{off['rps']:>9.0f}{x['rps']:>9.0f}{off['rps'] / x['rps']:>7.2f}"
-              f"{off['p50_ms']:>9.2f}{off['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
-              f"{off['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{off['cycles']:>7.2f}")  # fmt: skip
+        _row("ours, every rule switched off", off, r["bare_1w"]["distinct_c16"])
     enc = r.get("encounter")
     if enc:
         o, x = enc["ours"], enc["bare"]
-        label = f"encounter: {enc['patients']} pat. x 5 calls"
-        print(f"{label:<34}{o['rps']:>9.0f}{x['rps']:>9.0f}{o['rps'] / x['rps']:>7.2f}{o['p50_ms']:>9.2f}"
-              f"{o['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}"
-              f"{o['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}{o['cycles']:>7.2f}")  # fmt: skip
+        _row(f"encounter: {enc['patients']} pat. x 5 calls", o, x)
     cpu = _server_cpu(r, workers)
     if cpu:
         print("server CPU per answered call (its process tree, /proc; holds on a busy machine): " + ", ".join(cpu))
@@ -221,6 +202,15 @@ def report(r: dict[str, Any], workers: int) -> None:
     for t in r["targets"]:
         measured = "-" if t["measured"] is None else f"{t['measured']:g}"
         print(f"{t['target']:<48}{measured:>10}  {t['goal']:<14}{t['result']}")
+
+
+def _row(label: str, o: dict[str, Any], x: dict[str, Any], flag: str = "") -> None:
+    """One server's line of the table: its wrk run `o` beside bare's `x`."""
+    print(
+        f"{label:<34}{o['rps']:>9.0f}{x['rps']:>9.0f}{o['rps'] / x['rps']:>7.2f}{o['p50_ms']:>9.2f}"
+        f"{o['p99_ms']:>9.2f}{x['p50_ms']:>9.2f}{x['p99_ms']:>9.2f}{o['p99_ms'] / max(x['p99_ms'], 0.001):>7.2f}"
+        f"{o['cycles']:>7.2f}{flag}"
+    )
 
 
 def _server_cpu(r: dict[str, Any], workers: int) -> list[str]:
